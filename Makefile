@@ -1,0 +1,44 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both bootstrap .venv on first run.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+STUBS  := .stubs
+# Test runs never read the user's home (MicroPython keeps history and a lib path there).
+export HOME_FOR_TESTS := $(CURDIR)/.test-home
+
+.PHONY: all demo test bench check clean distclean
+
+all: test
+
+$(STAMP): pyproject.toml requirements/dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "isolog needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+$(STUBS)/.installed: requirements/stubs.txt $(STAMP)
+	rm -rf $(STUBS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(STUBS)/esp32 \
+		$$(grep -E '^micropython-esp32-stubs' requirements/stubs.txt)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(STUBS)/rp2 \
+		$$(grep -E '^micropython-rp2-stubs' requirements/stubs.txt)
+	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/isolog demo
+
+test: $(STAMP) $(STUBS)/.installed
+	mkdir -p $(HOME_FOR_TESTS)
+	HOME=$(HOME_FOR_TESTS) MICROPYPATH= $(PY) -m pytest -q
+
+bench: $(STAMP)
+	mkdir -p $(HOME_FOR_TESTS)
+	HOME=$(HOME_FOR_TESTS) $(PY) -m bench
+
+clean:
+	rm -rf .pytest_cache build *.egg-info host/*.egg-info $(HOME_FOR_TESTS) demo-out
+
+distclean: clean
+	rm -rf $(VENV) $(STUBS)

@@ -1,0 +1,3 @@
+from isolog.cli import main
+
+raise SystemExit(main())
