@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "isolog.sim.command",
     "isolog.logdump",
     "isolog.demo",
+    "isolog.commands_compliance",
 ]
 
 

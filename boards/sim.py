@@ -1,0 +1,337 @@
+"""The virtual board: the MicroPython unix port with simulated hardware.
+
+Started by `isolog sim` (host/isolog/sim/launcher.py), which passes everything in the environment:
+
+  ISOLOG_SIM_FLASH     the littlefs image file (NOR-like: 4 KiB blocks, erased to 0xFF)
+  ISOLOG_SIM_SCENARIO  the scenario as JSON (normalised by the host from TOML, see scenarios/)
+  ISOLOG_SIM_SPEED     virtual seconds per real second; 0 runs as fast as the firmware can
+  ISOLOG_SIM_T0_S      scenario time at this power-up (the launcher restarts the board after a
+                       power loss at the scenario time the power comes back)
+  ISOLOG_SIM_UNTIL_END "1": end (exit 0) when the scenario ends
+  ISOLOG_SIM_TEAR_AT   tear the Nth flash operation of this power-up: program part of it, then lose
+                       power (exit 75), like a cut in the middle of a flash write
+  ISOLOG_SIM_SEED      seed of the pulse and noise generators
+  ISOLOG_SIM_ID        device id (16 hex digits)
+
+The USB link is stdin/stdout, which the launcher puts on a pseudo-terminal. Messages for the
+launcher go to stderr as lines starting with "@sim ". A power loss ends the process with exit
+code 75 after marking the flash dead, so nothing written afterwards (finalizers) reaches it.
+
+The clock is virtual: time advances only while the firmware idles, by the time it asked to idle.
+At speed S the board sleeps ms/S real milliseconds; input on the link ends the idle early.
+"""
+
+import json
+import math
+import os
+import random
+import select
+import sys
+import time
+import vfs
+
+from sim_onewire import SimDS18B20Bus
+
+NAME = "sim"
+POWER_LOSS_EXIT = 75
+_TICKS_PERIOD = 1 << 30  # like time.ticks_ms() on the boards
+BLOCK_SIZE = 4096
+
+
+def _env(name, default=""):
+    value = os.getenv(name)
+    return default if value is None else value
+
+
+def _say(*parts):
+    sys.stderr.write("@sim " + " ".join(str(p) for p in parts) + "\n")
+
+
+class SimFlash:
+    """Block device over a host file, with operation counters and torn-write injection."""
+
+    def __init__(self, path, tear_at, clock):
+        self.clock = clock  # scenario time in seconds, for the power-loss message
+        self.f = open(path, "r+b")
+        self.f.seek(0, 2)
+        self.block_count = self.f.tell() // BLOCK_SIZE
+        self.tear_at = tear_at
+        self.ops = 0
+        self.erases = 0
+        self.programmed = 0
+        self.dead = False
+
+    def _op(self):
+        self.ops += 1
+        return self.ops == self.tear_at
+
+    def readblocks(self, block, buf, offset=0):
+        self.f.seek(block * BLOCK_SIZE + offset)
+        self.f.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        if self.dead:
+            return
+        if offset is None:  # simple interface: erase, then program the whole block
+            self.ioctl(6, block)
+            offset = 0
+        torn = self._op()
+        self.f.seek(block * BLOCK_SIZE + offset)
+        if torn:
+            self.f.write(memoryview(buf)[: len(buf) // 2])
+            self.lose_power("torn program of block %d" % block)
+        self.f.write(buf)
+        self.programmed += len(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.block_count
+        if op == 5:
+            return BLOCK_SIZE
+        if op == 6:
+            if self.dead:
+                return 0
+            torn = self._op()
+            self.f.seek(arg * BLOCK_SIZE)
+            self.f.write(b"\xff" * (BLOCK_SIZE // 2 if torn else BLOCK_SIZE))
+            self.erases += 1
+            if torn:
+                self.lose_power("torn erase of block %d" % arg)
+        return 0
+
+    def lose_power(self, why):
+        self.dead = True
+        _say("power_loss", "t=%.3f" % self.clock(), "off=0", why.replace(" ", "_"))
+        raise SystemExit(POWER_LOSS_EXIT)
+
+
+def _interp(points, t):
+    """Piecewise-linear profile [[t, v], ...]; constant beyond the ends."""
+    if not points:
+        return 0.0
+    if t <= points[0][0]:
+        return points[0][1]
+    for i in range(1, len(points)):
+        t1, v1 = points[i]
+        if t <= t1:
+            t0, v0 = points[i - 1]
+            return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
+    return points[-1][1]
+
+
+def _poisson(mean):
+    """Poisson sample: Knuth's method for small means, the normal approximation above 30."""
+    if mean <= 0:
+        return 0
+    if mean < 30:
+        limit = math.exp(-mean)
+        k = 0
+        p = random.random()
+        while p > limit:
+            k += 1
+            p *= random.random()
+        return k
+    u1 = random.random() or 1e-12
+    z = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * random.random())
+    return max(0, int(mean + math.sqrt(mean) * z + 0.5))
+
+
+class Board:
+    def __init__(self):
+        with open(_env("ISOLOG_SIM_SCENARIO")) as f:
+            self.sc = json.load(f)
+        self.speed = float(_env("ISOLOG_SIM_SPEED", "0"))
+        self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
+        self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"
+        self.end_ms = int(self.sc["duration_s"] * 1000)
+        random.seed(int(_env("ISOLOG_SIM_SEED", "1")) * 1000003 + self.t0_ms)
+        self.id = bytes.fromhex(_env("ISOLOG_SIM_ID", "15010c0000000001"))
+        self.uptime_ms = 0
+        self.flash = SimFlash(_env("ISOLOG_SIM_FLASH"), int(_env("ISOLOG_SIM_TEAR_AT", "0")), self.now_s)
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+        self._stdin = sys.stdin.buffer
+        self._stdout = sys.stdout.buffer
+        self._bus = SimDS18B20Bus()
+        self._counts = 0
+        self._counts_at_ms = 0
+        self._noise_c = self.sc.get("temperature", {}).get("noise_c", 0.0)
+        self._events = sorted(self.sc.get("events", []), key=lambda e: e["at_s"])
+        self._wdt_ms = 0
+        self._wdt_fed = 0
+        self.led_state = ""
+        self.led_steps = ()
+        self.rtc_valid = self.sc.get("start_epoch_s") is not None and (self.t0_ms == 0 or self.sc.get("rtc_backup", False))
+        self.rtc_base_ms = 0
+        if self.rtc_valid:
+            self.rtc_base_ms = int(self.sc["start_epoch_s"] * 1000) + self.t0_ms
+        _say("boot", "t=%d" % (self.t0_ms // 1000))
+        self._update_sensors()
+
+    # --- time ----------------------------------------------------------------------------------
+
+    def now_s(self):
+        """Scenario time in seconds."""
+        return (self.t0_ms + self.uptime_ms) / 1000
+
+    def ticks_ms(self):
+        return self.uptime_ms % _TICKS_PERIOD
+
+    def idle(self, ms):
+        if ms <= 0:
+            return
+        # Stop at the next scenario event, so power loss happens at its time.
+        now = self.t0_ms + self.uptime_ms
+        for ev in self._events:
+            at = int(ev["at_s"] * 1000)
+            if at > now:
+                ms = min(ms, at - now)
+                break
+        if self.until_end:
+            ms = min(ms, max(0, self.end_ms - now))
+        if self.speed > 0:
+            start = time.ticks_ms()
+            ready = self._poll.poll(int(ms / self.speed))
+            if ready:  # input on the link: virtual time went on at the real pace
+                ms = min(ms, int(time.ticks_diff(time.ticks_ms(), start) * self.speed))
+        elif self._poll.poll(0):
+            ms = 0
+        self.uptime_ms += ms
+        self._check_watchdog()
+        self._update_sensors()
+
+    def running(self):
+        if self.until_end and self.t0_ms + self.uptime_ms >= self.end_ms:
+            self._report()
+            _say("end", "t=%.3f" % self.now_s())
+            return False
+        return True
+
+    def _report(self):
+        f = self.flash
+        _say("flash", "ops=%d" % f.ops, "erases=%d" % f.erases, "programmed=%d" % f.programmed)
+
+    # --- scenario ------------------------------------------------------------------------------
+
+    def _active(self, kind, t_s):
+        for ev in self._events:
+            if ev["kind"] == kind and ev["at_s"] <= t_s < ev["at_s"] + ev.get("duration_s", 0):
+                return ev
+        return None
+
+    def _update_sensors(self):
+        t = self.now_s()
+        now_ms = self.t0_ms + self.uptime_ms
+        for ev in self._events:
+            if ev["kind"] == "power_loss" and self.t0_ms < ev["at_s"] * 1000 <= now_ms:
+                self.flash.dead = True
+                self._report()
+                _say("power_loss", "t=%.3f" % ev["at_s"], "off=%s" % ev.get("off_s", 0), "scenario")
+                raise SystemExit(POWER_LOSS_EXIT)
+        fault = self._active("temp_fault", t)
+        self._bus.set_fault(fault.get("mode", "unplugged") if fault else None)
+        temp = _interp(self.sc.get("temperature", {}).get("points", []), t)
+        if self._noise_c:
+            temp += self._noise_c * (random.random() * 2 - 1)
+        self._bus.set_c(temp)
+
+    def dose_rate_usv_h(self, t_s):
+        """Dose rate the tube sees at scenario time t_s (source plus background)."""
+        dose = self.sc.get("dose", {})
+        tube = self.sc["tube"]
+        if self._active("gm_silent", t_s):
+            return 0.0
+        sat = self._active("saturate", t_s)
+        if sat:
+            return sat["usv_h"]
+        rate = dose.get("initial_usv_h", 0.0)
+        half = dose.get("half_life_s", 0)
+        if half:
+            rate *= 2.0 ** (-t_s / half)
+        for at, factor in dose.get("steps", []):
+            if t_s >= at:
+                rate *= factor
+        return rate + tube.get("background_usv_h", 0.0)
+
+    # --- sensors -------------------------------------------------------------------------------
+
+    def counts(self):
+        """Pulses since the last call: Poisson with the non-paralyzable dead time of the tube."""
+        now = self.uptime_ms
+        dt_s = (now - self._counts_at_ms) / 1000
+        if dt_s > 0:
+            tube = self.sc["tube"]
+            t_mid = (self.t0_ms + self._counts_at_ms) / 1000 + dt_s / 2
+            n = self.dose_rate_usv_h(t_mid) * tube["cpm_per_usv_h"] / 60.0
+            m = n / (1.0 + n * tube["dead_time_us"] * 1e-6)
+            self._counts = (self._counts + _poisson(m * dt_s)) & 0x3FFFFFFF
+            self._counts_at_ms = now
+        return self._counts
+
+    def temp_bus(self):
+        return self._bus
+
+    def battery_v(self):
+        points = self.sc.get("battery", {}).get("points")
+        return _interp(points, self.now_s()) if points else None
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    def leds(self, steps, name):
+        self.led_steps = steps
+        if name != self.led_state:
+            self.led_state = name
+            _say("led", name, "t=%d" % self.now_s())
+
+    # --- watchdog: virtual, like the boards' (a stalled loop resets the board) ------------------
+
+    def wdt_start(self, timeout_ms):
+        self._wdt_ms = timeout_ms
+        self._wdt_fed = self.uptime_ms
+
+    def wdt_feed(self):
+        self._wdt_fed = self.uptime_ms
+
+    def _check_watchdog(self):
+        if self._wdt_ms and self.uptime_ms - self._wdt_fed > self._wdt_ms:
+            _say("watchdog_reset", "t=%d" % self.now_s())
+            self.flash.dead = True
+            raise SystemExit(POWER_LOSS_EXIT)
+
+    # --- link ----------------------------------------------------------------------------------
+
+    def link_readinto(self, buf):
+        if not self._poll.poll(0):
+            return 0
+        n = self._stdin.readinto(buf)
+        return n or 0
+
+    def link_write(self, data):
+        self._stdout.write(data)
+
+    # --- storage, clock, identity --------------------------------------------------------------
+
+    def mount(self):
+        try:
+            fs = vfs.VfsLfs2(self.flash)
+        except OSError:
+            vfs.VfsLfs2.mkfs(self.flash)
+            fs = vfs.VfsLfs2(self.flash)
+        vfs.mount(fs, "/flash")
+        try:
+            os.mkdir("/flash/data")
+        except OSError:
+            pass
+        return "/flash/data"
+
+    def rtc_ms(self):
+        return self.rtc_base_ms + self.uptime_ms if self.rtc_valid else None
+
+    def rtc_set_ms(self, epoch_ms):
+        if self.sc.get("rtc_backup", False):
+            self.rtc_valid = True
+            self.rtc_base_ms = epoch_ms - self.uptime_ms
+
+    def unique_id(self):
+        return self.id
+

@@ -1,0 +1,50 @@
+# Status LEDs for couriers: one green and one red LED. The state with the highest priority shows.
+# Patterns follow the conventions of USB temperature loggers (../shared/reference/domain.md
+# section 4: green flash every 10 s = in range, red flashes = alarm, slower flash = armed) and are
+# told apart by colour, count and rhythm at a glance. The legend is in README.md.
+from micropython import const
+
+# (green, red, ms) steps, played cyclically by the board's timer.
+_OFF = const(0)
+PATTERNS = {
+    # Powered, waiting for a configuration or for the first sample: one slow green blink / 20 s.
+    "armed": ((True, False, 1000), (False, False, 19000)),
+    # Logging, all in range: one short green flash every 10 s.
+    "logging": ((True, False, 100), (False, False, 9900)),
+    # A limit is exceeded now but no alarm yet (temperature beyond a threshold within its allowed
+    # time, dose rate above the warning level): green then red flash every 10 s.
+    "warning": ((True, False, 100), (False, False, 200), (False, True, 100), (False, False, 9600)),
+    # Storage nearly full (sync soon): two green flashes every 10 s.
+    "storage_low": ((True, False, 100), (False, False, 200), (True, False, 100), (False, False, 9600)),
+    # Battery low: green and red together (amber) flash every 10 s.
+    "low_battery": ((True, True, 100), (False, False, 9900)),
+    # Alarm latched (dose or temperature): two red flashes every 10 s, until acknowledged.
+    "alarm": ((False, True, 100), (False, False, 200), (False, True, 100), (False, False, 9600)),
+    # Fault: a sensor failed, or the flash is full and logging stopped (records are kept until
+    # synced): red blinks 1 s on, 1 s off.
+    "fault": ((False, True, 1000), (False, False, 1000)),
+    # A host is syncing: green flickers fast.
+    "syncing": ((True, False, 100), (False, False, 100)),
+}
+
+# Highest priority first.
+PRIORITY = ("syncing", "alarm", "fault", "low_battery", "storage_low", "warning", "logging", "armed")
+
+
+def choose(syncing, alarm, fault, low_battery, storage_low, warning, logging):
+    flags = (syncing, alarm, fault, low_battery, storage_low, warning, logging)
+    for i in range(len(flags)):
+        if flags[i]:
+            return PRIORITY[i]
+    return "armed"
+
+
+class StatusLeds:
+    def __init__(self, board):
+        self.board = board
+        self.state = ""
+
+    def show(self, state):
+        if state != self.state:
+            self.state = state
+            self.board.leds(PATTERNS[state], state)

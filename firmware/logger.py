@@ -1,0 +1,262 @@
+# The logger: samples the Geiger-Mueller counter and the temperature every interval, evaluates
+# alarms, logs records, drives the status LEDs and serves the USB link between samples.
+# Board specifics come only through the `board` object (boards/README.md).
+import time
+
+import json
+
+import alarms
+import config
+import counting
+import leds
+import logstore
+import record
+import temperature
+from micropython import const
+
+_COUNT_MASK = const(0x3FFFFFFF)  # boards report the hardware count masked to 30 bits
+WDT_TIMEOUT_MS = const(8000)  # RP2040's watchdog allows at most 8388 ms
+_MAX_IDLE_MS = const(2000)  # the loop feeds the watchdog at least this often
+LOW_BATTERY_V = 3.4  # Li-ion cell near its cut-off: LED state and record flag
+_SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the last request
+
+
+class Logger:
+    def __init__(self, board):
+        self.board = board
+        self.link = None  # the USB protocol server, when the firmware has one attached
+        self.uptime_ms = 0
+        self._ticks = 0
+        self.clock_offset_ms = 0  # epoch ms = offset + uptime_ms, when clock_valid
+        self.clock_valid = False
+        self.cfg = None
+        self.store = None
+        self.alarms = None
+        self.dose_usv_h = None
+        self.over_range = False
+        self.temp_c = None
+        self.battery_v = None
+        self.flags = 0  # flags of the last record
+        self.last_sync_ms = -_SYNC_LED_MS
+        self.pending_flags = 0  # flags for the next record (alarm acknowledged, ...)
+        self.first_record = True
+        self.total_counts = 0  # pulses counted since logging started in this boot
+
+    # --- start-up ------------------------------------------------------------------------------
+
+    def start(self):
+        b = self.board
+        b.wdt_start(WDT_TIMEOUT_MS)
+        self._ticks = b.ticks_ms()
+        self.leds = leds.StatusLeds(b)
+        self.leds.show("armed")
+        self.data_dir = b.mount()
+        self.boot = logstore.bump_boot_counter(self.data_dir)
+        self.device_id = b.unique_id()
+        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id)
+        self.store.recover()
+        b.wdt_feed()
+        rtc = b.rtc_ms()
+        if rtc is not None:
+            self.clock_offset_ms = rtc - self.uptime_ms
+            self.clock_valid = True
+        self.sensor = temperature.DS18B20(b.temp_bus())
+        self._start_conversion()
+        self.apply_config(config.load(self.data_dir))
+
+    def apply_config(self, cfg):
+        """Use a validated configuration (None: unconfigured, the board stays armed)."""
+        self.cfg = cfg
+        if cfg is None:
+            self.alarms = alarms.Alarms([], 1e9, 1e9)
+            return
+        rules = [
+            alarms.TempRule(r[0], r[1], r[2] == "above", r[3] * 1000, r[4] == "cumulative")
+            for r in cfg["temp_rules"]
+        ]
+        self.alarms = alarms.Alarms(rules, cfg["dose_warn_usv_h"], cfg["dose_alarm_usv_h"])
+        self._restore_alarms()
+        self.store.set_header(cfg["interval_s"], cfg["cal_cpm_per_usv_h"], cfg["dead_time_us"], cfg["background_usv_h"])
+        self.interval_ms = cfg["interval_s"] * 1000
+        # A new configuration starts a new interval: counts before it used other settings.
+        self.last_sample_ms = self.uptime_ms
+        self.last_counts = self.board.counts()
+        self.last_pulse_ms = self.uptime_ms
+        self.next_sample_ms = self.uptime_ms + self.interval_ms
+        self.first_record = True
+
+    def configure(self, cfg):
+        """Validate, store atomically and apply a configuration from a host. A new shipment
+        starts with no alarms."""
+        cfg = config.store(self.data_dir, cfg)
+        self.store.commit()
+        self.apply_config(cfg)
+        self.alarms.acknowledge()
+        self._save_alarms()
+        return cfg
+
+    # Alarm latches and excursion timers survive power cuts: a latched alarm must still show after
+    # the board restarts, and a cumulative rule keeps counting. Saved atomically when an alarm
+    # latches or is acknowledged, and with every commit while a timer runs.
+    def _alarm_path(self):
+        return self.data_dir + "/alarms.json"
+
+    def _save_alarms(self):
+        state = [self.cfg["id"] if self.cfg else "", self.alarms.state()]
+        if state != self._saved_alarms:
+            try:
+                config.atomic_write(self._alarm_path(), json.dumps(state))
+                self._saved_alarms = state
+            except OSError:
+                pass  # flash full: the latches still hold in RAM
+
+    def _restore_alarms(self):
+        self._saved_alarms = None
+        try:
+            with open(self._alarm_path()) as f:
+                saved = json.load(f)
+            if saved[0] == self.cfg["id"] and self.alarms.restore(saved[1]):
+                self._saved_alarms = saved
+        except (OSError, ValueError, IndexError, TypeError, KeyError):
+            pass
+
+    def set_clock(self, epoch_ms):
+        self.tick()
+        self.store.commit()  # a batch never mixes clock bases
+        self.clock_offset_ms = epoch_ms - self.uptime_ms
+        self.clock_valid = True
+        self.board.rtc_set_ms(epoch_ms)
+
+    def now_epoch_ms(self):
+        return self.clock_offset_ms + self.uptime_ms if self.clock_valid else None
+
+    def acknowledge_alarms(self):
+        self.alarms.acknowledge()
+        self.pending_flags |= record.F_ALARM_ACK
+        self._save_alarms()
+        self.update_leds()
+
+    # --- main loop -----------------------------------------------------------------------------
+
+    def tick(self):
+        """Advance uptime from the board's wrapping millisecond ticks."""
+        t = self.board.ticks_ms()
+        self.uptime_ms += time.ticks_diff(t, self._ticks)
+        self._ticks = t
+        return self.uptime_ms
+
+    def run(self):
+        self.start()
+        b = self.board
+        while b.running():
+            self.step()
+        self.store.close()
+
+    def step(self):
+        b = self.board
+        now = self.tick()
+        b.wdt_feed()
+        if self.cfg is not None and now >= self.next_sample_ms:
+            self.sample(now)
+        if self.link is not None:
+            self.link.service()
+        self.update_leds()
+        wait = _MAX_IDLE_MS
+        if self.cfg is not None:
+            wait = min(wait, self.next_sample_ms - self.tick())
+        if wait > 0:
+            b.idle(wait)
+
+    def sample(self, now):
+        b = self.board
+        cfg = self.cfg
+        counts = b.counts()
+        interval_counts = (counts - self.last_counts) & _COUNT_MASK
+        interval_ms = now - self.last_sample_ms
+        self.last_counts = counts
+        self.last_sample_ms = now
+        # The schedule stays on the grid of the interval; missed slots are skipped, not bunched.
+        self.next_sample_ms += self.interval_ms
+        if self.next_sample_ms <= now:
+            self.next_sample_ms = now + self.interval_ms
+
+        temp_c, temp_fault = self._read_temperature()
+        self._start_conversion()
+
+        if interval_counts:
+            self.last_pulse_ms = now
+        gm_silent = now - self.last_pulse_ms >= counting.SILENT_AFTER_MS
+        dose, over = counting.reading(
+            interval_counts, interval_ms, cfg["cal_cpm_per_usv_h"], cfg["dead_time_us"], cfg["background_usv_h"]
+        )
+        self.dose_usv_h = None if gm_silent else dose
+        self.over_range = over
+        self.temp_c = temp_c
+        self.battery_v = b.battery_v()
+        low_battery = self.battery_v is not None and self.battery_v < LOW_BATTERY_V
+
+        store = self.store
+        latched_before = self.alarms.latched
+        self.alarms.update(self.dose_usv_h, over, gm_silent, temp_c, temp_fault, interval_ms, store.full)
+        a = self.alarms.active
+        flags = self.pending_flags
+        self.pending_flags = 0
+        if self.first_record:
+            flags |= record.F_BOOT
+            self.first_record = False
+        if over:
+            flags |= record.F_OVER_RANGE
+        if gm_silent:
+            flags |= record.F_GM_SILENT
+        if temp_fault:
+            flags |= record.F_TEMP_FAULT
+        if a & alarms.A_DOSE_WARN:
+            flags |= record.F_DOSE_WARN
+        if a & alarms.A_DOSE_ALARM:
+            flags |= record.F_DOSE_ALARM
+        if a & alarms.A_TEMP_ALARM:
+            flags |= record.F_TEMP_ALARM
+        if low_battery:
+            flags |= record.F_LOW_BATTERY
+        self.flags = flags
+        self.total_counts += interval_counts
+        due = store.append(
+            now, now, self.total_counts, interval_ms, interval_counts, temp_c, flags,
+            self.clock_valid, self.clock_offset_ms,
+        )
+        # A new alarm is committed at once: the evidence must survive a power cut.
+        if due or store.commit_due(now) or self.alarms.latched & ~latched_before:
+            if store.commit():
+                self._save_alarms()
+
+    def _read_temperature(self):
+        try:
+            return self.sensor.read_c(), False
+        except OSError:  # temperature.SensorError is an OSError: unplugged, CRC, power-on value
+            return None, True
+
+    def _start_conversion(self):
+        try:
+            self.sensor.start()
+        except OSError:
+            pass  # reported as a fault when the reading is due
+
+    # --- LEDs ----------------------------------------------------------------------------------
+
+    def note_sync(self):
+        self.last_sync_ms = self.uptime_ms
+
+    def update_leds(self):
+        a = self.alarms
+        store = self.store
+        latched = a.latched if a is not None else 0
+        state = leds.choose(
+            syncing=self.uptime_ms - self.last_sync_ms < _SYNC_LED_MS,
+            alarm=bool(latched & (alarms.A_DOSE_ALARM | alarms.A_TEMP_ALARM)),
+            fault=bool(latched & (alarms.A_TEMP_FAULT | alarms.A_GM_FAULT | alarms.A_STORAGE)) or store.full,
+            low_battery=bool(self.flags & record.F_LOW_BATTERY),
+            storage_low=store.low,
+            warning=a is not None and (a.temp_excursion or bool(a.active & alarms.A_DOSE_WARN)),
+            logging=self.cfg is not None and not self.first_record,
+        )
+        self.leds.show(state)

@@ -1,0 +1,288 @@
+# Append-only log store on littlefs.
+#
+# Records wait in RAM and are committed in batches, one write + flush per batch: flush() is
+# littlefs's commit point, and committing record by record costs ~33x write amplification
+# (../shared/reference/micropython.md). A power cut loses at most the batch in RAM (at most
+# BATCH_RECORDS samples or COMMIT_AGE_MS, whichever comes first); what was committed survives.
+#
+# Files, in <data>/log/: one segment file per boot or per SEGMENT_BYTES, named by the sequence
+# number of its first record ("%08x.seg"), each starting with a header chunk (record.py).
+# Sequence numbers are assigned at commit, so the numbers on flash stay contiguous across power
+# cuts. <data>/synced holds the first sequence number the host has not yet acknowledged.
+#
+# Flash-full policy: a segment is deleted only when every record in it has been acknowledged by a
+# host (synced). When the flash is full and nothing can be reclaimed, logging goes on in RAM as a
+# single accumulating record (counts and time add up, so the dose integral is not lost) that is
+# written with F_DATA_DROPPED as soon as space returns; the board shows "fault" and every record
+# carries F_STORAGE_LOW from STORAGE_LOW_FRACTION on. Unsynced records are never overwritten.
+import os
+
+import record
+from micropython import const
+
+BATCH_RECORDS = const(32)
+COMMIT_AGE_MS = const(900_000)  # 15 min: a power cut loses at most this much
+SEGMENT_BLOCKS = const(8)  # a segment fills whole flash blocks: 32 KiB on 4 KiB blocks
+STORAGE_LOW_FRACTION = 0.25  # below this share of free space: storage_low (sync soon)
+_RESERVE_BLOCKS = const(4)  # littlefs needs free blocks for copy-on-write metadata
+
+
+def _atomic_write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def _read_int(path, default):
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return default
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def bump_boot_counter(data_dir):
+    path = data_dir + "/boot"
+    boot = (_read_int(path, 0) + 1) & 0xFFFF
+    _atomic_write(path, str(boot))
+    return boot
+
+
+class LogStore:
+    def __init__(self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS):
+        self.data_dir = data_dir
+        self.dir = data_dir + "/log"
+        if not _exists(self.dir):
+            os.mkdir(self.dir)
+        self.boot = boot
+        self.device_id = device_id
+        self.batch_records = batch_records
+        self.segment_blocks = segment_blocks
+        self.segments = sorted(int(n[:8], 16) for n in os.listdir(self.dir) if n.endswith(".seg"))
+        self.synced = _read_int(data_dir + "/synced", 0)
+        self.next_seq = 0
+        self.recovered_damage = 0
+        # Batch in RAM: flat [interval_ms, interval_counts, temp_code, flags] per record.
+        self.entries = [0] * (4 * batch_records)
+        self.count = 0
+        self.batch_clock_valid = False
+        self.batch_clock_offset = 0
+        self.batch_base_uptime = 0
+        self.batch_base_counts = 0
+        self.batch_started_ms = 0
+        self.buf = bytearray(record.MAX_CHUNK)
+        self.file = None  # the open segment of this boot
+        self.file_size = 0
+        self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments
+        self.full = False
+        self.low = False
+        self.block_size = 4096
+        self.dropped = 0  # samples folded into the pending record while the flash was full
+        self.write_errors = 0
+
+    # --- boot ----------------------------------------------------------------------------------
+
+    def recover(self):
+        """Find the next sequence number from the last segment: scan it, skip damage, take the
+        highest sequence number any intact batch carries. A new segment always starts for this
+        boot, so nothing is appended after a damaged or torn tail."""
+        self.next_seq = self.segments[-1] if self.segments else 0
+        for first in reversed(self.segments):
+            last = self._scan_last_seq(first)
+            if last is not None:
+                self.next_seq = last + 1
+                break
+            # An empty or unreadable last segment: its name still says where it started.
+            self.next_seq = max(self.next_seq, first)
+        if self.synced > self.next_seq:
+            self.synced = self.next_seq
+        self.update_space()
+        return self.next_seq
+
+    def _scan_last_seq(self, first):
+        last = None
+        with open(self._path(first), "rb") as f:
+            reader = record.ChunkReader(f)
+            while True:
+                got = reader.next()
+                if got is None:
+                    break
+                kind, start, length = got
+                if kind == record.KIND_BATCH:
+                    try:
+                        info, _ = record.decode_batch(reader.buf, start, length)
+                    except record.RecordError:
+                        continue
+                    end_seq = info[0] + info[1] - 1
+                    if last is None or end_seq > last:
+                        last = end_seq
+            self.recovered_damage += len(reader.damage)
+        return last
+
+    def _path(self, first_seq):
+        return "%s/%08x.seg" % (self.dir, first_seq)
+
+    # --- logging -------------------------------------------------------------------------------
+
+    def set_header(self, interval_s, cal, dead_time_us, background):
+        """Calibration the records of this boot are written with (stored in each segment header,
+        so a dump computes the same dose rates as the board)."""
+        header = (interval_s, cal, dead_time_us, background)
+        if header != self.header:
+            self.commit()
+            self.header = header
+            self._close_segment()
+
+    def append(self, now_ms, uptime_ms, counts, interval_ms, interval_counts, temp_c, flags, clock_valid, clock_offset_ms):
+        """Queue one record. Returns True when a commit is due (batch full or old)."""
+        if self.count and (clock_valid != self.batch_clock_valid or clock_offset_ms != self.batch_clock_offset):
+            self.commit()
+        if self.count == 0:
+            self.batch_clock_valid = clock_valid
+            self.batch_clock_offset = clock_offset_ms if clock_valid else 0
+            self.batch_base_uptime = uptime_ms - interval_ms
+            self.batch_base_counts = counts - interval_counts
+            self.batch_started_ms = now_ms
+        e = self.entries
+        if self.count >= self.batch_records:
+            # The batch could not be committed (flash full): fold this sample into the last record
+            # so counts and time still add up (see the flash-full policy above).
+            i = 4 * (self.count - 1)
+            e[i] += interval_ms
+            e[i + 1] += interval_counts
+            e[i + 2] = record.encode_temp(temp_c)
+            e[i + 3] |= flags | record.F_DATA_DROPPED | record.F_STORAGE_LOW
+            self.dropped += 1
+            return True
+        i = 4 * self.count
+        e[i] = interval_ms
+        e[i + 1] = interval_counts
+        e[i + 2] = record.encode_temp(temp_c)
+        e[i + 3] = flags | (record.F_STORAGE_LOW if self.low or self.full else 0)
+        self.count += 1
+        return self.count >= self.batch_records
+
+    def commit_due(self, now_ms):
+        return self.count and (self.count >= self.batch_records or now_ms - self.batch_started_ms >= COMMIT_AGE_MS)
+
+    def commit(self):
+        """Write the batch in RAM with one write + flush. Returns the number of records committed."""
+        n = self.count
+        if not n or self.header is None:
+            return 0
+        self.update_space()
+        if self.full:
+            return 0
+        size = record.encode_batch(
+            self.buf, self.next_seq, self.boot, self.header[0], self.batch_clock_valid, self.batch_clock_offset,
+            self.batch_base_uptime, self.batch_base_counts, self.entries, n,
+        )
+        # Roll over before the segment would spill a few bytes into one more flash block. littlefs
+        # keeps up to 4 bytes of skip-list pointers per block (ctz(i) + 1 words): leave room.
+        limit = self.segment_blocks * (self.block_size - 8)
+        if self.file is None or self.file_size + size > limit:
+            if not self._open_segment():
+                return 0
+            size = record.encode_batch(
+                self.buf, self.next_seq, self.boot, self.header[0], self.batch_clock_valid, self.batch_clock_offset,
+                self.batch_base_uptime, self.batch_base_counts, self.entries, n,
+            )
+        try:
+            self.file.write(memoryview(self.buf)[:size])
+            self.file.flush()
+        except OSError:
+            # The batch stays in RAM and is retried at the next commit.
+            self.write_errors += 1
+            self._close_segment()
+            self.full = True
+            return 0
+        self.file_size += size
+        self.next_seq += n
+        self.count = 0
+        self.dropped = 0
+        return n
+
+    def _open_segment(self):
+        self._close_segment()
+        if self.header is None:
+            return False
+        first = self.next_seq
+        interval_s, cal, dead, bg = self.header
+        size = record.encode_header(self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg)
+        try:
+            f = open(self._path(first), "wb")
+            f.write(memoryview(self.buf)[:size])
+            f.flush()
+        except OSError:
+            self.write_errors += 1
+            self.full = True
+            return False
+        self.file = f
+        self.file_size = size
+        if not self.segments or self.segments[-1] != first:
+            self.segments.append(first)
+        return True
+
+    def _close_segment(self):
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                pass
+            self.file = None
+
+    def close(self):
+        self.commit()
+        self._close_segment()
+
+    # --- space ---------------------------------------------------------------------------------
+
+    def update_space(self):
+        """Refresh the free-space state, reclaiming fully synced segments when space runs short."""
+        total, free = self._space()
+        need = _RESERVE_BLOCKS * self.block_size + 2 * record.MAX_CHUNK
+        while free < need and self._reclaim_one():
+            total, free = self._space()
+        self.full = free < need
+        self.low = free < total * STORAGE_LOW_FRACTION
+        return free
+
+    def _space(self):
+        st = os.statvfs(self.data_dir)
+        self.block_size = st[0]
+        return st[0] * st[2], st[0] * st[3]
+
+    def _reclaim_one(self):
+        """Delete the oldest segment if every record in it was acknowledged by a host."""
+        if len(self.segments) < 2:
+            return False
+        first, nxt = self.segments[0], self.segments[1]
+        if nxt > self.synced:  # its last record (nxt - 1) is not yet acknowledged
+            return False
+        try:
+            os.remove(self._path(first))
+        except OSError:
+            return False
+        self.segments.pop(0)
+        return True
+
+    def acknowledge(self, upto_seq):
+        """A host stored every record before upto_seq durably: their segments may be reclaimed."""
+        upto = min(upto_seq, self.next_seq)
+        if upto > self.synced:
+            self.synced = upto
+            _atomic_write(self.data_dir + "/synced", str(upto))
+        return self.synced
+
+    def bounds(self):
+        """(first sequence number on flash, next sequence number, first unsynced)."""
+        return (self.segments[0] if self.segments else self.next_seq), self.next_seq, self.synced

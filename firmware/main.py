@@ -1,0 +1,26 @@
+# Entry point on every board: starts logging by itself after power-up.
+# `board` is the board module chosen at deploy time (boards/NAME.py installed as board.py).
+import sys
+
+import board
+import logger
+
+
+def main():
+    app = logger.Logger(board.Board())
+    try:
+        import protocol  # the USB sync server, where the firmware has it
+
+        app.link = protocol.Server(app)
+    except ImportError:
+        pass
+    try:
+        app.run()
+    except Exception as exc:
+        # Never let a traceback reach stdout: it is the binary link. The watchdog resets the
+        # board if this was fatal; logging resumes after the reset.
+        sys.print_exception(exc, sys.stderr)  # pyright: ignore
+        raise
+
+
+main()

@@ -1,0 +1,180 @@
+"""`isolog decay`, `isolog check`, `isolog report`: thin command lines over the engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from isolog.errors import UserError
+
+_CHECK_EPILOG = """\
+exit status: 0 compliant (every rule pass or warn), 1 a rule fails or cannot be decided
+(unknown), 2 bad input. Verdicts: pass, warn (compliant, read the note), fail, unknown
+(the data or configuration cannot decide), n/a (not asked for by the shipment)."""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "decay",
+        help="activity of a nuclide and its daughters at another time",
+        description="Decay an activity from T0 to T1 (closed-form Bateman, nuclide data with provenance).",
+    )
+    p.add_argument("nuclide", help="e.g. Lu-177, Mo-99, Ge-68")
+    p.add_argument("activity", help="activity at T0 with a unit: 7.4GBq, 200mCi, 5e9Bq")
+    p.add_argument("--from", dest="t_from", metavar="T0",
+                   help="ISO 8601 time of the activity (with a zone); omit for a relative calculation")
+    p.add_argument("--to", dest="t_to", metavar="T1", required=True,
+                   help="ISO 8601 time, or a duration after T0: 72h, 3d, 90min")
+    p.add_argument("--daughters", choices=("none", "equilibrium"), default="none",
+                   help="daughters at T0: none (clean parent, default) or equilibrium (grown in)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_decay)
+
+    for name, helptext in (("check", "check a shipment's records against the rules"),
+                           ("report", "write a shipment certificate (PDF or HTML)")):
+        p = subparsers.add_parser(
+            name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".",
+            epilog=_CHECK_EPILOG if name == "check" else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("stored", nargs="?", metavar="SHIPMENT_ID",
+                       help="a shipment from the sync store (not available yet: use --records/--shipment)")
+        p.add_argument("--records", metavar="FILE.jsonl", help="records as JSON lines (isolog log dump --json)")
+        p.add_argument("--shipment", metavar="SHIPMENT.toml", help="shipment configuration (docs/shipment.md)")
+        if name == "check":
+            p.add_argument("--json", action="store_true", help="machine-readable result")
+            p.set_defaults(func=cmd_check)
+        else:
+            p.add_argument("-o", "--output", required=True, metavar="report.pdf|report.html",
+                           help="output file; the format follows the extension")
+            p.set_defaults(func=cmd_report)
+
+
+def _load(args):
+    from isolog import records, shipment
+
+    if args.stored:
+        raise UserError(
+            f"stored shipments are not available yet (no sync store): give the files instead, "
+            f"isolog {args.command} --records FILE.jsonl --shipment SHIPMENT.toml"
+        )
+    if not args.records or not args.shipment:
+        missing = " and ".join(x for x, v in (("--records", args.records), ("--shipment", args.shipment)) if not v)
+        raise UserError(f"{missing} required: isolog {args.command} --records FILE.jsonl --shipment SHIPMENT.toml")
+    ship = shipment.load(args.shipment)
+    rec = records.load(args.records)
+    return rec, ship
+
+
+def cmd_decay(args) -> int:
+    from isolog import decay, nuclides
+    from isolog.units import format_activity, format_duration, format_time, parse_activity_bq, parse_time, parse_time_or_offset
+
+    nuc = nuclides.get(args.nuclide)
+    a0 = parse_activity_bq(args.activity)
+    t0 = parse_time(args.t_from) if args.t_from else None
+    t1 = parse_time_or_offset(args.t_to, t0)
+    elapsed = t1 - (t0 or 0.0)
+    acts = decay.decay(nuc.name, a0, [elapsed], daughters=args.daughters)
+    members = []
+    for name, a in acts.items():
+        m = nuclides.get(name)
+        members.append({"nuclide": name, "activity_bq": float(a[0]), "half_life_s": m.half_life_s,
+                        "half_life_unc_s": m.half_life_unc_s, "half_life_source": m.half_life_source})
+    if args.json:
+        out = {"nuclide": nuc.name, "initial_activity_bq": a0, "daughters_at_t0": args.daughters,
+               "from": format_time(t0) if t0 is not None else None,
+               "to": format_time(t1) if t0 is not None else None,
+               "elapsed_s": elapsed, "members": members}
+        print(json.dumps(out, indent=2))
+        return 0
+    when = (f"{format_time(t0)} -> {format_time(t1)} ({format_duration(elapsed)} later)" if t0 is not None
+            else f"after {format_duration(elapsed)}" if elapsed >= 0 else f"{format_duration(-elapsed)} before")
+    print(f"{nuc.name} {format_activity(a0)}, {when}:")
+    for m in members:
+        print(f"  {m['nuclide']:<8} {format_activity(m['activity_bq']):>14}   "
+              f"T1/2 {_half_life_text(m['half_life_s'])}  ({m['half_life_source']})")
+    untracked = [d for n in acts for d in nuclides.get(n).untracked_daughters]
+    if untracked:
+        print(f"  not tracked: {', '.join(dict.fromkeys(untracked))}")
+    return 0
+
+
+def _half_life_text(s: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if s >= size:
+            return f"{s / size:.6g} {unit}"
+    return f"{s:.6g} s"
+
+
+def cmd_check(args) -> int:
+    from isolog.compliance import check
+
+    rec, ship = _load(args)
+    result = check(rec, ship)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False))
+    else:
+        print_table(result, sys.stdout)
+    return result.exit_code
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def print_table(result, out) -> None:
+    from isolog.units import format_activity, format_time
+
+    s = result.shipment
+    sm = result.summary
+    print(f"Shipment {s.id}: {s.nuclide} {format_activity(s.activity_bq)} at {format_time(s.reference_time)}", file=out)
+    print(f"Records: {sm['records']} from {result.records_source}, {sm['first_time']} .. {sm['last_time']}", file=out)
+    if result.records_sha256:
+        print(f"SHA-256: {result.records_sha256}", file=out)
+    print(file=out)
+    width = max(len(r.name) for r in result.rules)
+    for r in result.rules:
+        print(f"  {r.name:<{width}}  {r.verdict.upper():<7}  {r.detail}", file=out)
+    print(file=out)
+    facts = []
+    if sm.get("transport_index") is not None:
+        facts.append(f"TI {sm['transport_index']:g}")
+    if sm.get("required_category"):
+        facts.append(f"category {sm['required_category']}")
+    if sm.get("mkt_c") is not None:
+        facts.append(f"temperature {sm['temperature_min_c']:.1f}..{sm['temperature_max_c']:.1f} °C, MKT {sm['mkt_c']:.2f} °C")
+    hl = sm.get("effective_half_life_h")
+    if hl is not None and math.isfinite(hl):
+        facts.append(f"effective half-life {hl:.4g} h")
+    if facts:
+        print("  " + "; ".join(facts), file=out)
+    print(f"Verdict: {result.overall.upper()} (exit {result.exit_code})", file=out)
+
+
+def cmd_report(args) -> int:
+    from isolog import report
+    from isolog.compliance import check
+
+    out = Path(args.output)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in ("pdf", "html", "htm"):
+        raise UserError(f"-o {args.output}: the report format follows the extension: .pdf or .html")
+    rec, ship = _load(args)
+    result = check(rec, ship)
+    try:
+        if fmt == "pdf":
+            report.write_pdf(result, out)
+        else:
+            report.write_html(result, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"{out}: {result.overall.upper()} ({len(result.rules)} rules, records SHA-256 {result.records_sha256})")
+    return 0

@@ -1,0 +1,52 @@
+"""`isolog log dump`: print every record of a flash image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from isolog import logfile
+
+EXIT_DAMAGED = 1
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    log = sub.add_parser("log", help="read logs without a board (flash images)")
+    log_sub = log.add_subparsers(dest="log_command", metavar="COMMAND")
+    p = log_sub.add_parser(
+        "dump",
+        help="print every record in a flash image",
+        description="Read a littlefs flash image (the virtual board's, or a dump of a real board's "
+        "filesystem) and print every record. Damaged records or segments are reported on stderr "
+        "and skipped. Exit status: 0 all intact, 1 damage found, 2 unusable input.",
+    )
+    p.add_argument("--flash", type=Path, required=True, metavar="IMAGE", help="littlefs image file")
+    p.add_argument("--json", action="store_true", help="one JSON object a line (fields in docs/shipment.md)")
+    p.add_argument("--block-size", type=int, default=logfile.BLOCK_SIZE, help="flash block size (default 4096)")
+    p.set_defaults(func=run)
+    log.set_defaults(func=lambda args: log.print_help() or 2)
+
+
+def format_row(r: dict) -> str:
+    temp = "   --   " if r["temperature_c"] is None else f"{r['temperature_c']:7.2f}C"
+    dose = "     --     " if r["dose_rate_usv_h"] is None else f"{r['dose_rate_usv_h']:9.3f}uSv/h"
+    when = r["time"] or f"(boot {r['boot']} +{r['uptime_s']:.0f}s)"
+    flags = ",".join(f for f in r["flags"] if f != "time_valid")
+    return f"{r['seq']:8d}  {when:24s} {r['interval_counts']:8d} {dose} {temp}  {flags}"
+
+
+def run(args: argparse.Namespace) -> int:
+    log = logfile.read_image(args.flash, args.block_size)
+    out = sys.stdout
+    if not args.json:
+        print(f"{'seq':>8s}  {'time (UTC)':24s} {'counts':>8s} {'dose rate':>12s} {'temp':>8s}  flags", file=out)
+    for r in log.records:
+        print(json.dumps(r) if args.json else format_row(r), file=out)
+    for p in log.problems:
+        print(f"isolog: damaged: {p}", file=sys.stderr)
+    if not args.json:
+        s = logfile.summarise(log.records)
+        print(f"{s['records']} records in {log.segments} segments, {len(log.problems)} problems", file=sys.stderr)
+    return EXIT_DAMAGED if log.problems else 0

@@ -1,0 +1,182 @@
+"""Reading the board's log on the host: segment files out of a littlefs image, decoded with the
+same record layout the firmware writes (isolog_fw.record), dose rates recomputed with the same
+counting code (isolog_fw.counting).
+
+Damage never raises: it is collected as Problem entries, with the byte range and, where the
+neighbours tell, the sequence numbers lost. The caller reports them.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from isolog.errors import UserError
+from isolog_fw import counting, record
+
+BLOCK_SIZE = 4096
+LOG_DIR = "/data/log"
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class Log:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    segments: int = 0
+
+
+def iso_utc(epoch_ms: int | None) -> str | None:
+    if epoch_ms is None:
+        return None
+    dt = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    text = dt.isoformat(timespec="milliseconds" if epoch_ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def record_dict(rec: tuple, header: dict[str, Any] | None, device: str) -> dict[str, Any]:
+    """One decoded record as the JSON object of `isolog log dump --json` (docs/shipment.md)."""
+    seq, boot, epoch_ms, uptime_ms, counts, interval_ms, interval_counts, temp_c, flags = rec
+    dose: float | None = None
+    if header is not None and interval_ms > 0 and not flags & (record.F_OVER_RANGE | record.F_GM_SILENT):
+        dose, _ = counting.reading(
+            interval_counts, interval_ms, header["cal_cpm_per_usv_h"], header["dead_time_us"], header["background_usv_h"]
+        )
+        dose = round(dose, 6)
+    return {
+        "device": device,
+        "seq": seq,
+        "boot": boot,
+        "time": iso_utc(epoch_ms),
+        "uptime_s": uptime_ms / 1000,
+        "counts": counts,
+        "interval_s": interval_ms / 1000,
+        "interval_counts": interval_counts,
+        "dose_rate_usv_h": dose,
+        "temperature_c": temp_c,
+        "flags": record.flag_names(flags),
+    }
+
+
+def decode_segment(name: str, data: bytes, log: Log) -> None:
+    """Decode one segment file's bytes into log.records, reporting damage into log.problems."""
+    log.segments += 1
+    reader = record.ChunkReader(io.BytesIO(data))
+    header: dict[str, Any] | None = None
+    device = ""
+    while True:
+        got = reader.next()
+        if got is None:
+            break
+        kind, start, length = got
+        try:
+            if kind == record.KIND_HEADER:
+                header = record.decode_header(reader.buf, start)
+                device = header["device_id"].hex()
+            elif kind == record.KIND_BATCH:
+                _, recs = record.decode_batch(reader.buf, start, length)
+                if header is None:
+                    log.problems.append(Problem(name, f"records {recs[0][0]}..{recs[-1][0]} have no segment header: "
+                                                      "device and calibration unknown, dose rate not computed"))
+                log.records.extend(record_dict(r, header, device) for r in recs)
+            else:
+                log.problems.append(Problem(name, f"unknown chunk kind 0x{kind:02x} skipped"))
+        except (record.RecordError, ValueError) as exc:  # struct errors are ValueError too
+            log.problems.append(Problem(name, f"undecodable chunk: {exc}"))
+    for offset, skipped, reason in reader.damage:
+        log.problems.append(Problem(name, f"bytes {offset}..{offset + skipped - 1} damaged ({reason}): skipped"))
+
+
+def check_sequence(log: Log) -> None:
+    """Sort by sequence number; report duplicates and gaps (records lost or never written)."""
+    log.records.sort(key=lambda r: r["seq"])
+    kept: list[dict[str, Any]] = []
+    for rec in log.records:
+        if kept and rec["seq"] == kept[-1]["seq"]:
+            if rec != kept[-1]:
+                log.problems.append(Problem("log", f"sequence number {rec['seq']} appears twice with different data: "
+                                                   "the first copy is kept"))
+            continue
+        if kept and rec["seq"] != kept[-1]["seq"] + 1:
+            log.problems.append(Problem("log", f"records {kept[-1]['seq'] + 1}..{rec['seq'] - 1} are missing"))
+        kept.append(rec)
+    log.records = kept
+
+
+def open_image(path: Path, block_size: int = BLOCK_SIZE):
+    """Mount a littlefs image read from a file (a virtual board's flash, or a dump of a real
+    board's filesystem partition)."""
+    from littlefs import LittleFS, UserContext
+    from littlefs.errors import LittleFSError
+
+    try:
+        data = bytearray(path.read_bytes())
+    except FileNotFoundError:
+        raise UserError(f"flash image not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read flash image {path}: {exc.strerror}") from None
+    if not data or len(data) % block_size:
+        raise UserError(f"{path}: {len(data)} bytes is not a whole number of {block_size}-byte blocks")
+    fs = LittleFS(context=UserContext(buffer=data), block_size=block_size, block_count=len(data) // block_size,
+                  read_size=32, prog_size=32, lookahead_size=32, mount=False)
+    try:
+        fs.mount()
+    except LittleFSError as exc:
+        raise UserError(f"{path}: not a mountable littlefs image ({exc})") from None
+    return fs
+
+
+def read_image(path: Path, block_size: int = BLOCK_SIZE) -> Log:
+    fs = open_image(path, block_size)
+    log = Log()
+    try:
+        names = sorted(n for n in fs.listdir(LOG_DIR) if n.endswith(".seg"))
+    except Exception:  # littlefs raises its own error types for a missing folder
+        raise UserError(f"{path}: no log folder {LOG_DIR} on this image") from None
+    for name in names:
+        where = f"{LOG_DIR}/{name}"
+        try:
+            with fs.open(where, "rb") as f:
+                data = f.read()
+        except Exception as exc:  # a broken file must not hide the others
+            log.problems.append(Problem(where, f"unreadable: {exc}"))
+            continue
+        decode_segment(where, data, log)
+    check_sequence(log)
+    return log
+
+
+def finite_or_none(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    recs = list(records)
+    temps = [r["temperature_c"] for r in recs if r["temperature_c"] is not None]
+    doses = [r["dose_rate_usv_h"] for r in recs if r["dose_rate_usv_h"] is not None]
+    flagged: dict[str, int] = {}
+    for r in recs:
+        for f in r["flags"]:
+            flagged[f] = flagged.get(f, 0) + 1
+    return {
+        "records": len(recs),
+        "first_seq": recs[0]["seq"] if recs else None,
+        "last_seq": recs[-1]["seq"] if recs else None,
+        "boots": sorted({r["boot"] for r in recs}),
+        "temperature_min_c": min(temps) if temps else None,
+        "temperature_max_c": max(temps) if temps else None,
+        "dose_rate_max_usv_h": max(doses) if doses else None,
+        "flags": flagged,
+    }

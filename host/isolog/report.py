@@ -1,0 +1,330 @@
+"""Shipment certificate: PDF (matplotlib, A4) or self-contained HTML with the same content.
+
+Contents: shipment data, a verdict per rule with its source, summary statistics, temperature
+plot (limits, excursions shaded), dose rate on a log scale with the expected decay curve and the
+band a single reading should fall in, data-integrity notes, and the SHA-256 of the records file
+the result was computed from (so the document can be checked against the data).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: reports are written by command-line tools and CI
+
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+
+from isolog import __version__  # noqa: E402
+from isolog.compliance.model import CheckResult  # noqa: E402
+from isolog.units import format_activity, format_duration, format_time  # noqa: E402
+
+VERDICT_COLOURS = {"pass": "#1a7f37", "warn": "#b26b00", "fail": "#c62828", "unknown": "#6a1b9a", "n/a": "#666666"}
+_MAX_PLOT_POINTS = 20_000  # readings drawn; more are thinned by a stride (the statistics use all)
+_MAX_SHADED = 500  # excursion spans shaded
+
+
+def _dates(epoch: np.ndarray) -> np.ndarray:
+    return (np.asarray(epoch, dtype=np.float64) * 1e6).astype("datetime64[us]")
+
+
+def _stride(n: int) -> int:
+    return max(1, int(math.ceil(n / _MAX_PLOT_POINTS)))
+
+
+def shipment_rows(result: CheckResult) -> list[tuple[str, str]]:
+    s = result.shipment
+    sen = s.sensor
+    rows = [
+        ("Shipment", s.id),
+        ("Nuclide", f"{s.nuclide}, {format_activity(s.activity_bq)} at {format_time(s.reference_time)}"
+                    f" (daughters: {s.daughters})"),
+    ]
+    if s.prescribed_activity_bq is not None:
+        rows.append(("Prescribed", f"{format_activity(s.prescribed_activity_bq)} ± {s.prescribed_tolerance * 100:g} %"
+                     + (f" at {format_time(s.administration_time)}" if s.administration_time else "")))
+    if s.expiry_time is not None:
+        rows.append(("Expiry", format_time(s.expiry_time)))
+    rows += [
+        ("Declared category", (s.declared_category or "not declared") + (", exclusive use" if s.exclusive_use else "")),
+        ("Sensor", f"{sen.position}; surface factor {_opt(sen.surface_factor)}, 1 m factor {_opt(sen.one_metre_factor)}"),
+        ("Calibration", f"{sen.calibration_cpm_per_usv_h:g} cpm per uSv/h ({sen.calibration_nuclide or 'nuclide not stated'}), "
+                        f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} uSv/h"),
+        ("Logging interval", format_duration(s.interval_s)),
+        ("Temperature rules", "; ".join(f"{r.name}: {r.describe()}" for r in s.temperature_rules) or "none"),
+        ("Configuration file", s.source),
+    ]
+    return rows
+
+
+def _opt(x) -> str:
+    return "not configured" if x is None else f"{x:g}"
+
+
+def summary_rows(result: CheckResult) -> list[tuple[str, str]]:
+    sm = result.summary
+
+    def num(key, fmt, unit=""):
+        v = sm.get(key)
+        return "unknown" if v is None else (fmt.format(v) + unit)
+
+    hl = sm.get("effective_half_life_h")
+    hl_text = "unknown" if hl is None else f"{hl:.4g} ± {sm.get('effective_half_life_unc_h') or 0:.2g} h"
+    if sm.get("expected_half_life_h"):
+        hl_text += f" (expected {sm['expected_half_life_h']:.4g} h)"
+    return [
+        ("Records", f"{sm.get('records')} from {sm.get('first_time')} to {sm.get('last_time')}"),
+        ("Max dose rate (sensor)", num("max_dose_rate_usv_h", "{:.4g}", " uSv/h")),
+        ("Max surface / 1 m", f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' uSv/h')} / "
+                              f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' uSv/h')}"),
+        ("Transport index / category", f"{num('transport_index', '{:g}')} / {sm.get('required_category') or 'unknown'}"),
+        ("Temperature min / mean / max", f"{num('temperature_min_c', '{:.2f}')} / {num('temperature_mean_c', '{:.2f}')} / "
+                                         f"{num('temperature_max_c', '{:.2f}')} °C"),
+        ("Mean kinetic temperature", num("mkt_c", "{:.2f}", " °C") + " (dH/R 10,000 K)"),
+        ("Effective half-life", hl_text),
+        ("Activity at arrival", "unknown" if sm.get("activity_at_arrival_bq") is None
+                                else f"{format_activity(sm['activity_at_arrival_bq'])} at {sm.get('arrival_time')}"),
+        ("Time without records", format_duration(sm.get("uncovered_s") or 0.0)),
+    ]
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+
+def plot_temperature(result: CheckResult, ax) -> None:
+    rec = result.series["records"]
+    t = result.series["timebase"].t
+    ok = np.isfinite(t) & np.isfinite(rec.temperature_c)
+    ax.set_title("Temperature", loc="left", fontsize=10)
+    ax.set_ylabel("°C")
+    if not ok.any():
+        ax.text(0.5, 0.5, "no temperature readings with a known time", ha="center", transform=ax.transAxes)
+        return
+    st = _stride(int(ok.sum()))
+    tt = t[ok][::st]
+    ax.plot(_dates(tt), rec.temperature_c[ok][::st], lw=0.9, color="#1f4e79", label="temperature")
+    shaded = 0
+    for t0, t1, _name, violation in result.series["temperature"].get("excursions", []):
+        if shaded >= _MAX_SHADED or not (math.isfinite(t0) and math.isfinite(t1)):
+            continue
+        ax.axvspan(_dates([t0])[0], _dates([t1])[0], color="#c62828" if violation else "#f0a030",
+                   alpha=0.30 if violation else 0.20, lw=0)
+        shaded += 1
+    for r in result.shipment.temperature_rules:
+        ax.axhline(r.threshold_c, color="#c62828" if r.direction == "above" else "#1565c0", lw=0.8, ls="--")
+        ax.annotate(f"{r.name} {'>' if r.direction == 'above' else '<'} {r.threshold_c:g} °C",
+                    xy=(1.0, r.threshold_c), xycoords=("axes fraction", "data"), fontsize=7,
+                    ha="right", va="bottom", color="#444444")
+    lo = min(float(np.nanmin(rec.temperature_c[ok])), *(r.threshold_c for r in result.shipment.temperature_rules)) \
+        if result.shipment.temperature_rules else float(np.nanmin(rec.temperature_c[ok]))
+    hi = max(float(np.nanmax(rec.temperature_c[ok])), *(r.threshold_c for r in result.shipment.temperature_rules)) \
+        if result.shipment.temperature_rules else float(np.nanmax(rec.temperature_c[ok]))
+    pad = max(1.0, 0.08 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.grid(True, alpha=0.3)
+    _time_axis(ax)
+
+
+def plot_dose(result: CheckResult, ax) -> None:
+    rec = result.series["records"]
+    t = result.series["timebase"].t
+    dose = rec.dose_rate_usv_h
+    ok = np.isfinite(t) & np.isfinite(dose) & (dose > 0)
+    ax.set_title("Dose rate (sensor reading)", loc="left", fontsize=10)
+    ax.set_ylabel("uSv/h")
+    if not ok.any():
+        ax.text(0.5, 0.5, "no dose-rate readings with a known time", ha="center", transform=ax.transAxes)
+        return
+    st = _stride(int(ok.sum()))
+    tt = t[ok][::st]
+    ax.plot(_dates(tt), dose[ok][::st], ".", ms=1.5, color="#1f4e79", alpha=0.6, label="readings")
+    over = np.isfinite(t) & rec.has("over_range")
+    if over.any():
+        ymax = float(np.nanmax(dose[ok]))
+        ax.plot(_dates(t[over]), np.full(int(over.sum()), ymax), "^", color="#c62828", ms=4,
+                label="over range (lower bound)")
+    dc = result.series.get("decay") or {}
+    if dc:
+        grid = np.linspace(float(np.nanmin(t[ok])) - float(rec.interval_s[0]), float(np.nanmax(t[ok])), 400)
+        shape = dc["shape_fn"](grid)
+        expected = np.exp(dc["ln_amp"]) * shape
+        bg = result.shipment.sensor.background_usv_h
+        # Counts a reading at this rate would have: counts per (uSv/h) per interval from the data.
+        counts = np.maximum(dc["counts_per_usv_h"] * (expected + bg), 1.0)
+        rel = np.sqrt((2.0 * (expected + bg) / (expected * np.sqrt(counts))) ** 2 + (2.0 * dc["s_ln_amp"]) ** 2)
+        nuc = result.shipment.nuclide
+        ax.fill_between(_dates(grid), expected * np.exp(-rel), expected * np.exp(rel), color="#f0a030",
+                        alpha=0.25, lw=0, label="95 % band of a single reading")
+        ax.plot(_dates(grid), expected, color="#c62828", lw=1.2, label=f"expected decay ({nuc})")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+    _time_axis(ax)
+
+
+def _time_axis(ax) -> None:
+    loc = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.tick_params(labelsize=7)
+
+
+def figure_plots(result: CheckResult):
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(8.27, 7.0), constrained_layout=True)
+    plot_temperature(result, a1)
+    plot_dose(result, a2)
+    fig.text(0.01, 0.003, "Times in UTC. Records whose time is unknown are not drawn (see data integrity).",
+             fontsize=7, color="#555555")
+    return fig
+
+
+# --- text content -------------------------------------------------------------------------------
+
+
+def integrity_notes(result: CheckResult) -> list[str]:
+    notes = []
+    try:
+        ev = result.rule("data_integrity").evidence
+    except KeyError:
+        return notes
+    notes.extend(ev.get("problems", []))
+    for g in ev.get("time_gaps", {}).get("items", [])[:8]:
+        notes.append(f"gap {g['from']} .. {g['to']} ({format_duration(g['duration_s'])})")
+    for g in ev.get("seq_gaps", {}).get("items", [])[:8]:
+        notes.append(f"missing seq {g['after_seq'] + 1}..{g['before_seq'] - 1} ({g['missing']} records)")
+    if not notes:
+        notes.append("no gaps, clock valid throughout, no sensor faults")
+    return notes
+
+
+def _generated() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- PDF ----------------------------------------------------------------------------------------
+
+
+def write_pdf(result: CheckResult, path: str | Path) -> None:
+    path = Path(path)
+    with PdfPages(path, metadata={"Title": f"Shipment certificate {result.shipment.id}",
+                                  "Creator": f"isolog {__version__}"}) as pdf:
+        fig = _page_summary(result)
+        pdf.savefig(fig)
+        plt.close(fig)
+        fig = figure_plots(result)
+        fig.suptitle(f"Shipment {result.shipment.id}: measurements", x=0.01, ha="left", fontsize=11)
+        pdf.savefig(fig)
+        plt.close(fig)
+
+
+def _page_summary(result: CheckResult):
+    fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
+    y = 0.965
+    left = 0.06
+
+    def line(text, size=8.5, weight="normal", color="black", dy=None, x=left, family=None):
+        nonlocal y
+        fig.text(x, y, text, fontsize=size, weight=weight, color=color, va="top", family=family)
+        y -= dy if dy is not None else size * 0.0021
+
+    overall = result.overall
+    line("Shipment certificate", size=16, weight="bold", dy=0.03)
+    line(f"{result.shipment.id}  ·  verdict: {overall.upper()}", size=12, weight="bold",
+         color=VERDICT_COLOURS.get(overall, "black"), dy=0.03)
+    line("Shipment", size=10.5, weight="bold", dy=0.022)
+    for k, v in shipment_rows(result):
+        for j, part in enumerate(textwrap.wrap(v, 88) or [""]):
+            if j == 0:
+                fig.text(left, y, k, fontsize=8, color="#444444", va="top")
+            line(part, size=8, x=left + 0.22, dy=0.0155)
+    y -= 0.01
+    line("Rules", size=10.5, weight="bold", dy=0.022)
+    for r in result.rules:
+        colour = VERDICT_COLOURS.get(r.verdict, "black")
+        fig.text(left, y, r.verdict.upper(), fontsize=8, weight="bold", color=colour, va="top")
+        fig.text(left + 0.09, y, r.title, fontsize=8, weight="bold", va="top")
+        y -= 0.015
+        for part in textwrap.wrap(r.detail, 100)[:4]:
+            line(part, size=7.5, x=left + 0.09, dy=0.0135)
+        line("source: " + textwrap.shorten(r.source, 120), size=6.5, x=left + 0.09, color="#666666", dy=0.0145)
+    y -= 0.008
+    line("Summary", size=10.5, weight="bold", dy=0.022)
+    for k, v in summary_rows(result):
+        fig.text(left, y, k, fontsize=8, color="#444444", va="top")
+        line(v, size=8, x=left + 0.26, dy=0.0155)
+    y -= 0.008
+    line("Data integrity", size=10.5, weight="bold", dy=0.022)
+    for note in integrity_notes(result)[:10]:
+        for part in textwrap.wrap("• " + note, 110)[:2]:
+            line(part, size=7.5, dy=0.0135)
+    fig.text(left, 0.045, f"Records: {result.records_source}", fontsize=7, color="#333333")
+    fig.text(left, 0.03, f"SHA-256 of the records file: {result.records_sha256 or 'not computed (records not from a file)'}",
+             fontsize=7, family="monospace", color="#333333")
+    fig.text(left, 0.015, f"Generated {_generated()} by isolog {__version__}. Page 2: plots.",
+             fontsize=7, color="#666666")
+    return fig
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+
+def _png_data_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render_html(result: CheckResult) -> str:
+    e = html.escape
+    overall = result.overall
+    rows_ship = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in shipment_rows(result))
+    rows_rules = "".join(
+        f"<tr><td class='v' style='color:{VERDICT_COLOURS.get(r.verdict, '#000')}'>{e(r.verdict.upper())}</td>"
+        f"<td><b>{e(r.title)}</b><br>{e(r.detail)}<div class='src'>{e(r.source)}</div></td></tr>"
+        for r in result.rules
+    )
+    rows_sum = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in summary_rows(result))
+    notes = "".join(f"<li>{e(n)}</li>" for n in integrity_notes(result))
+    img = _png_data_uri(figure_plots(result))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Shipment certificate {e(result.shipment.id)}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
+h1 {{ margin-bottom: 0.2em; }}
+.verdict {{ font-size: 1.3em; font-weight: bold; color: {VERDICT_COLOURS.get(overall, '#000')}; }}
+table {{ border-collapse: collapse; width: 100%; margin: 0.5em 0 1.2em; }}
+th, td {{ text-align: left; vertical-align: top; padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; font-size: 0.9em; }}
+th {{ width: 14em; color: #444; font-weight: normal; }}
+td.v {{ font-weight: bold; width: 6em; }}
+.src {{ color: #777; font-size: 0.85em; }}
+code {{ font-size: 0.85em; }}
+img {{ width: 100%; }}
+</style></head><body>
+<h1>Shipment certificate</h1>
+<div class="verdict">{e(result.shipment.id)} · verdict: {e(overall.upper())}</div>
+<h2>Shipment</h2><table>{rows_ship}</table>
+<h2>Rules</h2><table>{rows_rules}</table>
+<h2>Summary</h2><table>{rows_sum}</table>
+<h2>Measurements</h2><img alt="temperature and dose-rate plots" src="{img}">
+<h2>Data integrity</h2><ul>{notes}</ul>
+<p>Records: {e(result.records_source)}<br>
+SHA-256 of the records file: <code>{e(result.records_sha256 or 'not computed (records not from a file)')}</code><br>
+Generated {e(_generated())} by isolog {e(__version__)}.</p>
+</body></html>
+"""
+
+
+def write_html(result: CheckResult, path: str | Path) -> None:
+    Path(path).write_text(render_html(result), encoding="utf-8")

