@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml requirements/dev.txt
 $(STUBS)/.installed: requirements/stubs.txt $(STAMP)
 	rm -rf $(STUBS)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(STUBS)/esp32 \
-		$$(grep -E '^micropython-esp32-stubs' requirements/stubs.txt)
+		$$(grep -E '^micropython-(esp32|stdlib)-stubs' requirements/stubs.txt)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(STUBS)/rp2 \
-		$$(grep -E '^micropython-rp2-stubs' requirements/stubs.txt)
+		$$(grep -E '^micropython-(rp2|stdlib)-stubs' requirements/stubs.txt)
 	@touch $@
 
 demo: $(STAMP)

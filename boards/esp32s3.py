@@ -16,9 +16,12 @@ Avoided: strapping pins GPIO0/3/45/46, GPIO26-32 (flash), GPIO33-37 (octal PSRAM
 GPIO48 (onboard RGB LED on DevKitC-1 v1.0).
 
 rtc_ms() keeps the host-set time through watchdog and soft resets (ESP32 RTC plus a marker in RTC
-memory) and returns None after a power cut. The firmware, not this module, switches Ctrl-C off
-(micropython.kbd_intr(-1)) while the link is binary. idle() waits on a poll of stdin and never
-calls lightsleep: light sleep stops the PCNT clock and drops the USB link.
+memory) and returns None after a power cut. idle() waits on a poll of stdin and never calls
+lightsleep: light sleep stops the PCNT clock and drops the USB link.
+
+Ctrl-C: a 0x03 byte in a binary frame raises KeyboardInterrupt unless the firmware calls
+micropython.kbd_intr(-1) while the link is binary; this module leaves that to the firmware (it
+decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
 """
 
 import os

@@ -13,11 +13,12 @@ Deployed as board.py. Pins (3.3 V logic; see "Wiring" in boards/README.md), phys
                chip's SPI clock, so battery_v() returns None there.
     USB        the REPL and the binary sync link (sys.stdin/sys.stdout).
 
-The PIO counter is PIO0: on the Pico W the WiFi driver takes a state machine of PIO1. The RP2040
+The PIO counter is PIO0 state machine 0 (the Pico W WiFi driver is reported to use PIO1). The RP2040
 watchdog allows at most 8388 ms; longer requests are clamped. The RP2040 has no battery-backed RTC.
 idle() waits on a poll of stdin (WFE inside); it never calls lightsleep, which stops the PIO clock.
-The firmware, not this module, switches Ctrl-C off (micropython.kbd_intr(-1)) while the link is
-binary.
+Ctrl-C: a 0x03 byte in a binary frame raises KeyboardInterrupt unless the firmware calls
+micropython.kbd_intr(-1) while the link is binary; this module leaves that to the firmware (it
+decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
 """
 
 import os

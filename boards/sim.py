@@ -36,6 +36,7 @@ NAME = "sim"
 POWER_LOSS_EXIT = 75
 _TICKS_PERIOD = 1 << 30  # like time.ticks_ms() on the boards
 BLOCK_SIZE = 4096
+_ERASED = b"\xff" * 256
 
 
 def _env(name, default=""):
@@ -93,7 +94,10 @@ class SimFlash:
                 return 0
             torn = self._op()
             self.f.seek(arg * BLOCK_SIZE)
-            self.f.write(b"\xff" * (BLOCK_SIZE // 2 if torn else BLOCK_SIZE))
+            # Erase in small pieces from one preallocated buffer: the simulated flash must not
+            # take heap the firmware on a real board would have.
+            for _ in range((BLOCK_SIZE // 2 if torn else BLOCK_SIZE) // len(_ERASED)):
+                self.f.write(_ERASED)
             self.erases += 1
             if torn:
                 self.lose_power("torn erase of block %d" % arg)

@@ -30,7 +30,7 @@ def validate(cfg):
     sid = cfg.get("id")
     if not isinstance(sid, str) or not 1 <= len(sid) <= 32:
         raise ConfigError("id: 1..32 characters required")
-    out = {"id": sid}
+    out = {"id": sid}  # type: dict
     for key in _NUMBERS:
         kind, lo, hi = _NUMBERS[key]
         value = cfg.get(key)

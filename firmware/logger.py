@@ -22,16 +22,15 @@ _SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the la
 
 
 class Logger:
+    """Everything the board does, started up on construction; run() is the main loop."""
+
     def __init__(self, board):
         self.board = board
         self.link = None  # the USB protocol server, when the firmware has one attached
         self.uptime_ms = 0
-        self._ticks = 0
         self.clock_offset_ms = 0  # epoch ms = offset + uptime_ms, when clock_valid
         self.clock_valid = False
-        self.cfg = None
-        self.store = None
-        self.alarms = None
+        self.cfg = None  # type: dict | None
         self.dose_usv_h = None
         self.over_range = False
         self.temp_c = None
@@ -41,11 +40,14 @@ class Logger:
         self.pending_flags = 0  # flags for the next record (alarm acknowledged, ...)
         self.first_record = True
         self.total_counts = 0  # pulses counted since logging started in this boot
+        self.interval_ms = 0
+        self.last_sample_ms = 0
+        self.last_counts = 0
+        self.last_pulse_ms = 0
+        self.next_sample_ms = 0
+        self._saved_alarms = None
 
-    # --- start-up ------------------------------------------------------------------------------
-
-    def start(self):
-        b = self.board
+        b = board
         b.wdt_start(WDT_TIMEOUT_MS)
         self._ticks = b.ticks_ms()
         self.leds = leds.StatusLeds(b)
@@ -62,6 +64,7 @@ class Logger:
             self.clock_valid = True
         self.sensor = temperature.DS18B20(b.temp_bus())
         self._start_conversion()
+        self.alarms = alarms.Alarms([], 1e9, 1e9)
         self.apply_config(config.load(self.data_dir))
 
     def apply_config(self, cfg):
@@ -75,7 +78,7 @@ class Logger:
             for r in cfg["temp_rules"]
         ]
         self.alarms = alarms.Alarms(rules, cfg["dose_warn_usv_h"], cfg["dose_alarm_usv_h"])
-        self._restore_alarms()
+        self._restore_alarms(cfg["id"])
         self.store.set_header(cfg["interval_s"], cfg["cal_cpm_per_usv_h"], cfg["dead_time_us"], cfg["background_usv_h"])
         self.interval_ms = cfg["interval_s"] * 1000
         # A new configuration starts a new interval: counts before it used other settings.
@@ -110,12 +113,12 @@ class Logger:
             except OSError:
                 pass  # flash full: the latches still hold in RAM
 
-    def _restore_alarms(self):
+    def _restore_alarms(self, shipment_id):
         self._saved_alarms = None
         try:
             with open(self._alarm_path()) as f:
                 saved = json.load(f)
-            if saved[0] == self.cfg["id"] and self.alarms.restore(saved[1]):
+            if saved[0] == shipment_id and self.alarms.restore(saved[1]):
                 self._saved_alarms = saved
         except (OSError, ValueError, IndexError, TypeError, KeyError):
             pass
@@ -146,7 +149,6 @@ class Logger:
         return self.uptime_ms
 
     def run(self):
-        self.start()
         b = self.board
         while b.running():
             self.step()
@@ -170,6 +172,8 @@ class Logger:
     def sample(self, now):
         b = self.board
         cfg = self.cfg
+        if cfg is None:
+            return
         counts = b.counts()
         interval_counts = (counts - self.last_counts) & _COUNT_MASK
         interval_ms = now - self.last_sample_ms
@@ -249,14 +253,14 @@ class Logger:
     def update_leds(self):
         a = self.alarms
         store = self.store
-        latched = a.latched if a is not None else 0
+        latched = a.latched
         state = leds.choose(
             syncing=self.uptime_ms - self.last_sync_ms < _SYNC_LED_MS,
             alarm=bool(latched & (alarms.A_DOSE_ALARM | alarms.A_TEMP_ALARM)),
             fault=bool(latched & (alarms.A_TEMP_FAULT | alarms.A_GM_FAULT | alarms.A_STORAGE)) or store.full,
             low_battery=bool(self.flags & record.F_LOW_BATTERY),
             storage_low=store.low,
-            warning=a is not None and (a.temp_excursion or bool(a.active & alarms.A_DOSE_WARN)),
+            warning=a.temp_excursion or bool(a.active & alarms.A_DOSE_WARN),
             logging=self.cfg is not None and not self.first_record,
         )
         self.leds.show(state)

@@ -196,9 +196,12 @@ class LogStore:
                 self.buf, self.next_seq, self.boot, self.header[0], self.batch_clock_valid, self.batch_clock_offset,
                 self.batch_base_uptime, self.batch_base_counts, self.entries, n,
             )
+        f = self.file
+        if f is None:
+            return 0
         try:
-            self.file.write(memoryview(self.buf)[:size])
-            self.file.flush()
+            f.write(memoryview(self.buf)[:size])
+            f.flush()
         except OSError:
             # The batch stays in RAM and is retried at the next commit.
             self.write_errors += 1

@@ -7,14 +7,8 @@ import logger
 
 
 def main():
-    app = logger.Logger(board.Board())
     try:
-        import protocol  # the USB sync server, where the firmware has it
-
-        app.link = protocol.Server(app)
-    except ImportError:
-        pass
-    try:
+        app = logger.Logger(board.Board())
         app.run()
     except Exception as exc:
         # Never let a traceback reach stdout: it is the binary link. The watchdog resets the

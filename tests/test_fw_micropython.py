@@ -18,7 +18,7 @@ FW_TESTS = sorted(
 def test_module_passes_under_micropython(module, micropython, tmp_path):
     path = ":".join([os.path.join(ROOT, "tests", "fw"), os.path.join(ROOT, "firmware")])
     proc = subprocess.run(
-        [micropython, "-X", "heapsize=256wK", os.path.join(ROOT, "tests", "fw", "mprun.py"), module],
+        [micropython, "-X", "heapsize=8M", os.path.join(ROOT, "tests", "fw", "mprun.py"), module],
         capture_output=True, text=True, timeout=120, env=clean_env(tmp_path, path),
     )
     out = proc.stdout + proc.stderr

@@ -207,8 +207,8 @@ NUCLIDES: dict[str, Nuclide] = {
     )
 }
 
-_NAME_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*-?\s*(\d{1,3})\s*(m?)\s*$")
-_NAME_RE_MASS_FIRST = re.compile(r"^\s*(\d{1,3})\s*(m?)\s*([A-Za-z]{1,2})\s*$")
+_NAME_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*-?\s*(\d{1,3})\s*([mM]?)\s*$")
+_NAME_RE_MASS_FIRST = re.compile(r"^\s*(\d{1,3})\s*([mM]?)\s*([A-Za-z]{1,2})\s*$")
 
 
 def normalise_name(text: str) -> str:

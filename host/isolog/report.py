@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # no display: reports are written by command-line tools a
 
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
@@ -111,8 +112,10 @@ def plot_temperature(result: CheckResult, ax) -> None:
         ax.text(0.5, 0.5, "no temperature readings with a known time", ha="center", transform=ax.transAxes)
         return
     st = _stride(int(ok.sum()))
-    tt = t[ok][::st]
-    ax.plot(_dates(tt), rec.temperature_c[ok][::st], lw=0.9, color="#1f4e79", label="temperature")
+    idx = np.flatnonzero(ok)[::st]
+    tt, yy = _break_at_gaps(result, idx, rec.temperature_c)
+    ax.plot(_dates(tt), yy, lw=0.9, color="#1f4e79", label="temperature")
+    _shade_gaps(result, ax)
     shaded = 0
     for t0, t1, _name, violation in result.series["temperature"].get("excursions", []):
         if shaded >= _MAX_SHADED or not (math.isfinite(t0) and math.isfinite(t1)):
@@ -148,6 +151,7 @@ def plot_dose(result: CheckResult, ax) -> None:
     st = _stride(int(ok.sum()))
     tt = t[ok][::st]
     ax.plot(_dates(tt), dose[ok][::st], ".", ms=1.5, color="#1f4e79", alpha=0.6, label="readings")
+    _shade_gaps(result, ax, label="no records")
     over = np.isfinite(t) & rec.has("over_range")
     if over.any():
         ymax = float(np.nanmax(dose[ok]))
@@ -167,9 +171,38 @@ def plot_dose(result: CheckResult, ax) -> None:
                         alpha=0.25, lw=0, label="95 % band of a single reading")
         ax.plot(_dates(grid), expected, color="#c62828", lw=1.2, label=f"expected decay ({nuc})")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(mticker.FuncFormatter(lambda v, _pos: f"{v:g}" if _few_decades(ax) else ""))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
     _time_axis(ax)
+
+
+def _few_decades(ax) -> bool:
+    lo, hi = ax.get_ylim()
+    return lo > 0 and hi / lo < 20
+
+
+def _break_at_gaps(result: CheckResult, idx: np.ndarray, values: np.ndarray):
+    """Times and values of the records idx, with NaN inserted before every time gap so the line
+    is not drawn across time that no record covers."""
+    tb = result.series["timebase"]
+    tt = tb.t[idx]
+    yy = values[idx].astype(np.float64)
+    cut = np.flatnonzero(tb.gap_before[idx] > 0)
+    if cut.size:
+        tt = np.insert(tt, cut, tt[cut] - 1.0)
+        yy = np.insert(yy, cut, np.nan)
+    return tt, yy
+
+
+def _shade_gaps(result: CheckResult, ax, label: str | None = None) -> None:
+    tb = result.series["timebase"]
+    rec = result.series["records"]
+    for n, i in enumerate(np.flatnonzero(tb.gap_before > 0)[:_MAX_SHADED]):
+        t0, t1 = tb.t[i - 1], tb.t[i] - rec.interval_s[i]
+        ax.axvspan(_dates([t0])[0], _dates([t1])[0], color="#9e9e9e", alpha=0.35, lw=0,
+                   label=label if n == 0 else None)
 
 
 def _time_axis(ax) -> None:
@@ -216,63 +249,97 @@ def _generated() -> str:
 
 def write_pdf(result: CheckResult, path: str | Path) -> None:
     path = Path(path)
+    pages = _text_pages(result)
     with PdfPages(path, metadata={"Title": f"Shipment certificate {result.shipment.id}",
                                   "Creator": f"isolog {__version__}"}) as pdf:
-        fig = _page_summary(result)
-        pdf.savefig(fig)
-        plt.close(fig)
+        total = len(pages) + 1
+        for i, fig in enumerate(pages, 1):
+            _footer(fig, result, i, total)
+            pdf.savefig(fig)
+            plt.close(fig)
         fig = figure_plots(result)
         fig.suptitle(f"Shipment {result.shipment.id}: measurements", x=0.01, ha="left", fontsize=11)
         pdf.savefig(fig)
         plt.close(fig)
 
 
-def _page_summary(result: CheckResult):
-    fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
-    y = 0.965
-    left = 0.06
-
-    def line(text, size=8.5, weight="normal", color="black", dy=None, x=left, family=None):
-        nonlocal y
-        fig.text(x, y, text, fontsize=size, weight=weight, color=color, va="top", family=family)
-        y -= dy if dy is not None else size * 0.0021
-
-    overall = result.overall
-    line("Shipment certificate", size=16, weight="bold", dy=0.03)
-    line(f"{result.shipment.id}  ·  verdict: {overall.upper()}", size=12, weight="bold",
-         color=VERDICT_COLOURS.get(overall, "black"), dy=0.03)
-    line("Shipment", size=10.5, weight="bold", dy=0.022)
-    for k, v in shipment_rows(result):
-        for j, part in enumerate(textwrap.wrap(v, 88) or [""]):
-            if j == 0:
-                fig.text(left, y, k, fontsize=8, color="#444444", va="top")
-            line(part, size=8, x=left + 0.22, dy=0.0155)
-    y -= 0.01
-    line("Rules", size=10.5, weight="bold", dy=0.022)
-    for r in result.rules:
-        colour = VERDICT_COLOURS.get(r.verdict, "black")
-        fig.text(left, y, r.verdict.upper(), fontsize=8, weight="bold", color=colour, va="top")
-        fig.text(left + 0.09, y, r.title, fontsize=8, weight="bold", va="top")
-        y -= 0.015
-        for part in textwrap.wrap(r.detail, 100)[:4]:
-            line(part, size=7.5, x=left + 0.09, dy=0.0135)
-        line("source: " + textwrap.shorten(r.source, 120), size=6.5, x=left + 0.09, color="#666666", dy=0.0145)
-    y -= 0.008
-    line("Summary", size=10.5, weight="bold", dy=0.022)
-    for k, v in summary_rows(result):
-        fig.text(left, y, k, fontsize=8, color="#444444", va="top")
-        line(v, size=8, x=left + 0.26, dy=0.0155)
-    y -= 0.008
-    line("Data integrity", size=10.5, weight="bold", dy=0.022)
-    for note in integrity_notes(result)[:10]:
-        for part in textwrap.wrap("• " + note, 110)[:2]:
-            line(part, size=7.5, dy=0.0135)
-    fig.text(left, 0.045, f"Records: {result.records_source}", fontsize=7, color="#333333")
-    fig.text(left, 0.03, f"SHA-256 of the records file: {result.records_sha256 or 'not computed (records not from a file)'}",
+def _footer(fig, result: CheckResult, page: int, total: int) -> None:
+    x = 0.06
+    fig.text(x, 0.045, f"Records: {result.records_source}", fontsize=7, color="#333333")
+    fig.text(x, 0.03, "SHA-256 of the records file: "
+             + (result.records_sha256 or "not computed (records not from a file)"),
              fontsize=7, family="monospace", color="#333333")
-    fig.text(left, 0.015, f"Generated {_generated()} by isolog {__version__}. Page 2: plots.",
-             fontsize=7, color="#666666")
-    return fig
+    fig.text(x, 0.015, f"Shipment {result.shipment.id}. Generated {_generated()} by isolog {__version__}. "
+             f"Page {page} of {total}.", fontsize=7, color="#666666")
+
+
+class _Flow:
+    """Text laid out top to bottom on A4 pages; a new page starts when one is full."""
+
+    BOTTOM = 0.075
+
+    def __init__(self):
+        self.pages = []
+        self._new()
+
+    def _new(self):
+        self.fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
+        self.pages.append(self.fig)
+        self.y = 0.965
+
+    def need(self, dy: float):
+        if self.y - dy < self.BOTTOM:
+            self._new()
+
+    def text(self, x, s, size=8.0, dy=0.0155, **kw):
+        self.need(dy)
+        self.fig.text(x, self.y, s, fontsize=size, va="top", **kw)
+        self.y -= dy
+
+    def row(self, x_key, key, x_val, lines, size=8.0, dy=0.0155, **kw):
+        self.need(dy * max(1, len(lines)))
+        self.fig.text(x_key, self.y, key, fontsize=size, color="#444444", va="top")
+        for part in lines or [""]:
+            self.fig.text(x_val, self.y, part, fontsize=size, va="top", **kw)
+            self.y -= dy
+
+    def space(self, dy):
+        self.y -= dy
+
+
+def _text_pages(result: CheckResult):
+    f = _Flow()
+    left = 0.06
+    overall = result.overall
+    f.text(left, "Shipment certificate", size=16, weight="bold", dy=0.03)
+    f.text(left, f"{result.shipment.id}  ·  verdict: {overall.upper()}", size=12, weight="bold",
+           color=VERDICT_COLOURS.get(overall, "black"), dy=0.03)
+    f.text(left, "Shipment", size=10.5, weight="bold", dy=0.022)
+    for k, v in shipment_rows(result):
+        f.row(left, k, left + 0.22, textwrap.wrap(v, 88))
+    f.space(0.01)
+    f.text(left, "Rules", size=10.5, weight="bold", dy=0.022)
+    for r in result.rules:
+        detail = textwrap.wrap(r.detail, 100)[:4]
+        f.need(0.015 + 0.0135 * len(detail) + 0.0145)
+        f.fig.text(left, f.y, r.verdict.upper(), fontsize=8, weight="bold",
+                   color=VERDICT_COLOURS.get(r.verdict, "black"), va="top")
+        f.text(left + 0.09, r.title, weight="bold", dy=0.015)
+        for part in detail:
+            f.text(left + 0.09, part, size=7.5, dy=0.0135)
+        f.text(left + 0.09, "source: " + textwrap.shorten(r.source, 120), size=6.5, color="#666666", dy=0.0145)
+    f.space(0.008)
+    f.need(0.022 + 0.0155 * 4)
+    f.text(left, "Summary", size=10.5, weight="bold", dy=0.022)
+    for k, v in summary_rows(result):
+        f.row(left, k, left + 0.26, textwrap.wrap(v, 80))
+    f.space(0.008)
+    f.need(0.022 + 0.0135 * 3)
+    f.text(left, "Data integrity", size=10.5, weight="bold", dy=0.022)
+    for note in integrity_notes(result)[:24]:
+        for part in textwrap.wrap("• " + note, 110)[:3]:
+            f.text(left, part, size=7.5, dy=0.0135)
+    return f.pages
 
 
 # --- HTML ---------------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def test_thermistor_at_reference_point():
 
 def test_thermistor_curve_known_points():
     # R(T) = R0 * exp(B * (1/T - 1/T0)) for this part: 0 C -> 33620.6 ohm, 50 C -> 3588.2 ohm,
-    # -20 C -> 106 k (approximately, from the same equation: 10000*exp(3950*(1/253.15-1/298.15))).
+    # -20 C -> 105384.7 ohm.
     assert close(ntc(adc_for(33620.6)).read_c(), 0.0, abs_=0.05)
     assert close(ntc(adc_for(3588.2)).read_c(), 50.0, abs_=0.05)
     assert close(ntc(adc_for(105384.0)).read_c(), -20.0, abs_=0.1)

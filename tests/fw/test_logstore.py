@@ -1,0 +1,128 @@
+# The log store: batching, recovery, rotation and the flash-full policy, on littlefs (MicroPython)
+# or a host folder (CPython).
+import os
+
+import fsdir
+import logstore
+import record
+
+DEV = b"\x01\x02\x03\x04\x05\x06\x07\x08"
+
+
+def _store(d, boot=1, batch=4, blocks=1):
+    s = logstore.LogStore(d, boot, DEV, batch_records=batch, segment_blocks=blocks)
+    s.recover()
+    s.set_header(60, 153.8, 190.0, 0.1)
+    return s
+
+
+def _log(s, n, t0=0):
+    for i in range(n):
+        up = (t0 + i + 1) * 60000
+        if s.append(up, up, (t0 + i + 1) * 10, 60000, 10, 5.0, 0, True, 1795000000000):
+            s.commit()
+
+
+def _read_all(d):
+    seqs = []
+    names = sorted(os.listdir(d + "/log"))
+    for name in names:
+        with open(d + "/log/" + name, "rb") as f:
+            reader = record.ChunkReader(f)
+            while True:
+                got = reader.next()
+                if got is None:
+                    break
+                kind, start, length = got
+                if kind == record.KIND_BATCH:
+                    _, recs = record.decode_batch(reader.buf, start, length)
+                    seqs += [r[0] for r in recs]
+            assert not reader.damage, reader.damage
+    return seqs
+
+
+def test_batches_commit_when_full():
+    d = fsdir.fresh()
+    s = _store(d)
+    _log(s, 10)
+    assert s.next_seq == 8 and s.count == 2  # two in RAM, not yet committed
+    assert _read_all(d) == list(range(8))
+
+
+def test_uncommitted_records_are_lost_at_power_cut_and_numbers_stay_contiguous():
+    d = fsdir.fresh()
+    s = _store(d)
+    _log(s, 10)
+    s._close_segment()  # power cut: the batch in RAM is gone
+    s2 = _store(d, boot=2)
+    assert s2.next_seq == 8
+    _log(s2, 4)
+    assert _read_all(d) == list(range(12))
+    assert len(os.listdir(d + "/log")) == 2  # every boot starts a segment
+
+
+def test_recovery_continues_after_a_torn_tail():
+    d = fsdir.fresh()
+    s = _store(d)
+    _log(s, 8)
+    s.close()
+    name = d + "/log/" + sorted(os.listdir(d + "/log"))[-1]
+    with open(name, "ab") as f:
+        f.write(b"\xa5\x42\x30\x00garbage")  # a torn write after the last commit
+    s2 = _store(d, boot=2)
+    assert s2.next_seq == 8 and s2.recovered_damage == 1
+
+
+def test_segments_roll_over_within_whole_blocks():
+    d = fsdir.fresh(blocks=128)
+    s = _store(d, batch=32, blocks=1)
+    _log(s, 32 * 100)
+    sizes = [os.stat(d + "/log/" + n)[6] for n in os.listdir(d + "/log")]
+    assert len(sizes) > 3 and max(sizes) <= 4096 - 8
+    assert _read_all(d) == list(range(32 * 100))
+
+
+class _Space:
+    """A log store whose flash has a given number of free bytes."""
+
+    def __init__(self, store, free):
+        self.free = free
+        store._space = lambda: (1 << 20, self.free)
+
+
+def test_flash_full_folds_samples_and_writes_them_when_space_returns():
+    d = fsdir.fresh()
+    s = _store(d)
+    space = _Space(s, 1 << 20)
+    _log(s, 8)
+    space.free = 0  # full, and nothing acknowledged: nothing may be deleted
+    _log(s, 20, t0=8)
+    assert s.full and s.count == 4 and s.dropped == 16
+    assert _read_all(d) == list(range(8))
+    space.free = 1 << 20
+    assert s.commit() == 4
+    seqs = _read_all(d)
+    assert seqs == list(range(12))
+
+
+def test_full_flash_reclaims_only_acknowledged_segments():
+    d = fsdir.fresh(blocks=128)
+    s = _store(d, batch=32, blocks=1)
+    _log(s, 32 * 100)
+    segments = list(s.segments)
+    assert len(segments) >= 4
+    space = _Space(s, 0)
+    s.update_space()
+    assert s.segments == segments  # nothing acknowledged: nothing deleted
+    s.acknowledge(segments[2])  # records before the third segment are stored on a host
+    s.update_space()
+    assert s.segments == segments[2:]
+    assert s.full  # still full: the rest is not acknowledged
+    space.free = 1 << 20
+    assert logstore._read_int(d + "/synced", -1) == segments[2]
+
+
+def test_boot_counter():
+    d = fsdir.fresh()
+    assert logstore.bump_boot_counter(d) == 1
+    assert logstore.bump_boot_counter(d) == 2

@@ -1,0 +1,107 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from isolog import shipment
+from isolog.errors import UserError
+
+from compliance_helpers import shipment_doc, to_toml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_shipments_load():
+    files = sorted((ROOT / "scenarios" / "shipments").glob("*.toml"))
+    assert files
+    for f in files:
+        s = shipment.load(f)
+        json.dumps(s.to_board_dict())
+
+
+def test_to_board_dict(ship):
+    d = ship.to_board_dict()
+    assert d == {
+        "id": "LU-TEST-0001",
+        "interval_s": 60,
+        "cal_cpm_per_usv_h": 153.8,
+        "dead_time_us": 190.0,
+        "background_usv_h": 0.1,
+        "dose_warn_usv_h": 1500.0,
+        "dose_alarm_usv_h": 2000.0,
+        "temp_rules": [["high", 25.0, "above", 1800, "single"], ["freeze", 0.0, "below", 0, "single"]],
+    }
+    json.dumps(d)
+
+
+def test_defaults_and_implied_factors():
+    s = shipment.from_dict(shipment_doc(sensor__surface_factor=None, shipment__exclusive_use=None))
+    assert s.sensor.surface_factor == 1.0  # implied by position = "surface"
+    assert s.exclusive_use is False
+    assert s.daughters == "equilibrium"
+    assert s.prescribed_tolerance == 0.10
+    s = shipment.from_dict(shipment_doc(sensor__position="1m", sensor__one_metre_factor=None,
+                                        sensor__surface_factor=None))
+    assert s.sensor.one_metre_factor == 1.0 and s.sensor.surface_factor is None
+    s = shipment.from_dict(shipment_doc(sensor__one_metre_factor=None))
+    assert s.sensor.one_metre_factor is None  # not guessed
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"shipment__id": None}, r"\[shipment\] id: missing"),
+        ({"shipment__id": "has space"}, r"\[shipment\] id: must be 1..32 printable"),
+        ({"shipment__id": "x" * 33}, r"\[shipment\] id"),
+        ({"shipment__nuclide": "Xx-1"}, r"\[shipment\] nuclide: unknown nuclide"),
+        ({"shipment__activity": "7.4"}, r"\[shipment\] activity: .*unit"),
+        ({"shipment__activity": "-7.4GBq"}, r"\[shipment\] activity: .*negative"),
+        ({"shipment__activity": "0GBq"}, r"\[shipment\] activity: must be greater than zero"),
+        ({"shipment__reference_time": "2026-11-26T08:00:00"}, r"\[shipment\] reference_time: .*zone"),
+        ({"shipment__declared_category": "YELLOW"}, r"\[shipment\] declared_category: must be one of"),
+        ({"shipment__exclusive_use": "no"}, r"\[shipment\] exclusive_use: must be true or false"),
+        ({"shipment__colour": "red"}, r"\[shipment\] colour: unknown field"),
+        ({"sensor__position": "inside"}, r"\[sensor\] position: must be one of surface, 1m, calibrated"),
+        ({"sensor__dead_time_us": "fast"}, r"\[sensor\] dead_time_us: must be a number"),
+        ({"sensor__dead_time_us": -1.0}, r"\[sensor\] dead_time_us: must be >= 0"),
+        ({"sensor__calibration_cpm_per_usv_h": 0}, r"\[sensor\] calibration_cpm_per_usv_h: must be > 0"),
+        ({"sensor__one_metre_factor": 0}, r"\[sensor\] one_metre_factor: must be > 0"),
+        ({"logging__interval_s": 5}, r"\[logging\] interval_s: must be a whole number of seconds in 10..3600"),
+        ({"logging__interval_s": "2h"}, r"\[logging\] interval_s"),
+        ({"logging__interval_s": "1x"}, r"\[logging\] interval_s: cannot read duration"),
+        ({"dose_rate__warn_usv_h": 3000.0}, r"\[dose_rate\] warn_usv_h: must not exceed alarm_usv_h"),
+        ({"dose_rate__alarm_usv_h": None}, r"\[dose_rate\] alarm_usv_h: missing"),
+    ],
+)
+def test_errors_name_the_field(shipment_file, changes, message):
+    with pytest.raises(UserError, match=message):
+        shipment.load(shipment_file(**changes))
+
+
+def test_rule_errors(shipment_file):
+    doc = shipment_doc()
+    doc["temperature"]["rules"].append(dict(doc["temperature"]["rules"][0]))
+    with pytest.raises(UserError, match=r"\[temperature.rules #3\] name: duplicate rule name 'high'"):
+        shipment.load(shipment_file(doc))
+    doc = shipment_doc()
+    doc["temperature"]["rules"][1]["direction"] = "under"
+    with pytest.raises(UserError, match=r"\[temperature.rules #2\] direction: must be one of above, below"):
+        shipment.load(shipment_file(doc))
+    doc = shipment_doc()
+    doc["temperature"]["rules"][0]["allowed"] = "-5min"
+    with pytest.raises(UserError, match=r"\[temperature.rules #1\] allowed: .*negative"):
+        shipment.load(shipment_file(doc))
+
+
+def test_missing_table_and_bad_toml(tmp_path):
+    doc = shipment_doc()
+    del doc["sensor"]
+    p = tmp_path / "a.toml"
+    p.write_text(to_toml(doc))
+    with pytest.raises(UserError, match=r"\[sensor\]: missing table"):
+        shipment.load(p)
+    p.write_text("[shipment\nid = 1")
+    with pytest.raises(UserError, match="not valid TOML"):
+        shipment.load(p)
+    with pytest.raises(UserError, match="cannot read shipment file"):
+        shipment.load(tmp_path / "absent.toml")

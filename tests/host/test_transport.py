@@ -1,0 +1,153 @@
+import math
+
+import numpy as np
+import pytest
+from compliance_helpers import make_records, shipment_doc
+from hypothesis import given
+from hypothesis import strategies as st
+
+from isolog import shipment
+from isolog.compliance import check
+from isolog.compliance.transport import required_category, transport_index
+
+
+@pytest.mark.parametrize(
+    "dose_1m_msv_h, ti",
+    [
+        (0.0113, 1.2),  # issue 4 oracle: TI 1.13 -> 1.2
+        (0.003, 0.3),  # 0.3 x 100 must not become 30.1 through float noise: 0.3 stays 0.3
+        (0.01, 1.0),
+        (0.0005, 0.0),  # 0.05 -> 0
+        (0.00051, 0.1),  # 0.051 -> rounded up to 0.1
+        (0.0, 0.0),
+        (0.1, 10.0),
+        (0.10001, 10.1),
+        (0.0123456, 1.3),
+    ],
+)
+def test_transport_index(dose_1m_msv_h, ti):
+    assert transport_index(dose_1m_msv_h) == ti
+
+
+@given(st.integers(min_value=1, max_value=100_000))
+def test_ti_of_exact_tenths_is_exact(k):
+    # A dose rate whose TI is exactly k/10 must not be rounded up to the next tenth by float noise.
+    assert transport_index(k / 10 / 100) == pytest.approx(k / 10)
+
+
+@given(st.floats(min_value=0, max_value=1.0))
+def test_ti_is_an_upper_bound_in_tenths(d):
+    ti = transport_index(d)
+    raw = d * 100
+    assert round(ti * 10) == pytest.approx(ti * 10)
+    if raw > 0.05:
+        assert ti >= raw - 1e-9 and ti - raw < 0.1 + 1e-9
+
+
+@pytest.mark.parametrize(
+    "ti, surface, category",
+    [
+        (0.8, 0.6, "III-YELLOW"),  # issue 4 oracle: TI says II, surface says III: the higher wins
+        (0.0, 0.005, "I-WHITE"),
+        (0.0, 0.0051, "II-YELLOW"),
+        (0.1, 0.001, "II-YELLOW"),
+        (1.0, 0.5, "II-YELLOW"),
+        (1.1, 0.1, "III-YELLOW"),
+        (10.0, 2.0, "III-YELLOW"),
+        (10.1, 1.0, "III-YELLOW (exclusive use)"),
+        (1.0, 2.5, "III-YELLOW (exclusive use)"),
+        (1.0, 10.5, None),
+    ],
+)
+def test_required_category(ti, surface, category):
+    assert required_category(ti, surface) == category
+
+
+def _check(dose, **changes):
+    ship = shipment.from_dict(shipment_doc(**changes))
+    return check(make_records(dose=dose, n=60), ship)
+
+
+def test_pass_ii_yellow():
+    res = _check(50.0)  # 50 uSv/h surface, 2 uSv/h at 1 m -> TI 0.2, II-YELLOW
+    assert res.rule("transport.transport_index").verdict == "pass"
+    assert res.summary["transport_index"] == 0.2
+    assert res.summary["required_category"] == "II-YELLOW"
+    assert res.rule("transport.category").verdict == "pass"
+    assert res.rule("transport.surface_dose_rate").verdict == "pass"
+
+
+def test_missing_one_metre_factor_is_unknown_not_a_guess():
+    res = _check(50.0, sensor__one_metre_factor=None)
+    r = res.rule("transport.transport_index")
+    assert r.verdict == "unknown" and "one_metre_factor" in r.detail
+    assert res.summary["transport_index"] is None
+    assert res.rule("transport.category").verdict == "unknown"
+    assert res.exit_code == 1
+
+
+def test_surface_limit():
+    res = _check(2100.0, shipment__declared_category="III-YELLOW", sensor__one_metre_factor=0.001)
+    assert res.rule("transport.surface_dose_rate").verdict == "fail"
+    res = _check(2100.0, shipment__declared_category="III-YELLOW", shipment__exclusive_use=True,
+                 sensor__one_metre_factor=0.001)
+    assert res.rule("transport.surface_dose_rate").verdict == "pass"
+    assert res.rule("transport.category").verdict == "pass"
+
+
+def test_declared_lower_than_required_fails():
+    res = _check(600.0, sensor__one_metre_factor=8e-3 / 0.6)  # TI 0.8, 0.6 mSv/h surface
+    assert res.summary["transport_index"] == 0.8
+    assert res.summary["required_category"] == "III-YELLOW"
+    r = res.rule("transport.category")
+    assert r.verdict == "fail" and "lower than required" in r.detail
+
+
+def test_declared_higher_warns():
+    res = _check(1.0, shipment__declared_category="III-YELLOW")
+    assert res.rule("transport.category").verdict == "warn"
+
+
+def test_ti_over_10_needs_exclusive_use():
+    res = _check(1500.0, sensor__one_metre_factor=0.1, shipment__declared_category="III-YELLOW")
+    assert res.summary["transport_index"] == 15.0
+    assert res.rule("transport.transport_index").verdict == "fail"
+
+
+def test_excepted_package_limit():
+    assert _check(0.004, shipment__declared_category="excepted").rule("transport.surface_dose_rate").verdict == "pass"
+    r = _check(0.006, shipment__declared_category="excepted").rule("transport.surface_dose_rate")
+    assert r.verdict == "fail" and "excepted" in r.detail
+
+
+def test_over_range_gives_lower_bound():
+    dose = np.full(60, 50.0)
+    dose[10] = np.nan
+    ship = shipment.from_dict(shipment_doc())
+    # 400,000 counts in 60 s = 400,000 cpm / 153.8 = 2600 uSv/h at least: above the 2 mSv/h limit.
+    counts = np.full(60, 10_000)
+    counts[10] = 400_000
+    rec = make_records(dose=dose, counts=counts, flags={"over_range": [10]})
+    res = check(rec, ship)
+    r = res.rule("transport.surface_dose_rate")
+    assert r.verdict == "fail" and "at least" in r.detail
+    assert r.evidence["over_range_lower_bound_usv_h"] == pytest.approx(400_000 / 153.8 - 0.1)
+    # A lower bound under the limit decides nothing.
+    counts[10] = 1_000
+    res = check(make_records(dose=dose, counts=counts, flags={"over_range": [10]}), ship)
+    assert res.rule("transport.surface_dose_rate").verdict == "warn"  # max from readings, with a note
+
+
+def test_no_readings_unknown():
+    res = _check(math.nan)
+    assert res.rule("transport.surface_dose_rate").verdict == "unknown"
+    assert res.summary["max_dose_rate_usv_h"] is None
+
+
+def test_missing_readings_downgrade_pass_to_warn():
+    dose = np.full(60, 50.0)
+    dose[5:8] = np.nan
+    ship = shipment.from_dict(shipment_doc())
+    res = check(make_records(dose=dose, flags={"gm_silent": [5, 6, 7]}), ship)
+    r = res.rule("transport.surface_dose_rate")
+    assert r.verdict == "warn" and "without a dose reading" in r.detail

@@ -1,0 +1,42 @@
+"""Scenarios and checks shared by the virtual-board tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from isolog import logfile
+from isolog.sim import scenario as scenario_mod
+
+SHIPMENT = Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"
+
+
+def scenario(**overrides) -> dict:
+    """A normalised scenario: Lu-177 at 1-minute logging, the built-in shipment installed."""
+    doc = {
+        "name": "test",
+        "duration": "2d",
+        "start": "2026-11-26T08:00:00Z",
+        "rtc_backup": True,
+        "shipment": {"file": str(SHIPMENT)},
+        "tube": {"cpm_per_usv_h": 153.8, "dead_time_us": 190.0, "background_usv_h": 0.1},
+        "dose": {"initial_usv_h": 30.0, "half_life": "6.6443d"},
+        "temperature": {"points": [["0h", 5.0]], "noise_c": 0.1},
+    }
+    doc.update(overrides)
+    return scenario_mod.normalise(doc, SHIPMENT.parent)
+
+
+def read_log(image: Path) -> logfile.Log:
+    return logfile.read_image(image)
+
+
+def assert_intact(log: logfile.Log, previous: list[dict] | None = None) -> None:
+    """The image mounted, no record is damaged, sequence numbers are contiguous, and every record
+    of an earlier snapshot is still there, unchanged."""
+    assert not log.problems, [str(p) for p in log.problems]
+    seqs = [r["seq"] for r in log.records]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True
+    if previous:
+        by_seq = {r["seq"]: r for r in log.records}
+        for r in previous:
+            assert by_seq.get(r["seq"]) == r, f"record {r['seq']} changed or lost"

