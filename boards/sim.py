@@ -13,7 +13,7 @@ Started by `isolog sim` (host/isolog/sim/launcher.py), which passes everything i
   ISOLOG_SIM_SEED      seed of the pulse and noise generators
   ISOLOG_SIM_ID        device id (16 hex digits)
 
-The USB link is stdin/stdout, which the launcher puts on a pseudo-terminal. Messages for the
+The USB link is stdin/stdout, which the launcher relays to a pseudo-terminal. Messages for the
 launcher go to stderr as lines starting with "@sim ". A power loss ends the process with exit
 code 75 after marking the flash dead, so nothing written afterwards (finalizers) reaches it.
 
@@ -147,14 +147,17 @@ class Board:
         self.speed = float(_env("ISOLOG_SIM_SPEED", "0"))
         self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
         self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"
+        self._ended = False
         self.end_ms = int(self.sc["duration_s"] * 1000)
         random.seed(int(_env("ISOLOG_SIM_SEED", "1")) * 1000003 + self.t0_ms)
         self.id = bytes.fromhex(_env("ISOLOG_SIM_ID", "15010c0000000001"))
         self.uptime_ms = 0
+        self._real0 = time.ticks_ms()
         self.flash = SimFlash(_env("ISOLOG_SIM_FLASH"), int(_env("ISOLOG_SIM_TEAR_AT", "0")), self.now_s)
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
         self._stdin = sys.stdin.buffer
+        self._one = bytearray(1)
         self._stdout = sys.stdout.buffer
         self._bus = SimDS18B20Bus()
         self._counts = 0
@@ -182,8 +185,6 @@ class Board:
         return self.uptime_ms % _TICKS_PERIOD
 
     def idle(self, ms):
-        if ms <= 0:
-            return
         # Stop at the next scenario event, so power loss happens at its time.
         now = self.t0_ms + self.uptime_ms
         for ev in self._events:
@@ -192,20 +193,35 @@ class Board:
                 ms = min(ms, at - now)
                 break
         if self.until_end:
-            ms = min(ms, max(0, self.end_ms - now))
+            if now >= self.end_ms:  # the firmware had its turn at the end time: stop
+                self._ended = True
+                return
+            ms = min(ms, self.end_ms - now)
         if self.speed > 0:
-            start = time.ticks_ms()
-            ready = self._poll.poll(int(ms / self.speed))
-            if ready:  # input on the link: virtual time went on at the real pace
-                ms = min(ms, int(time.ticks_diff(time.ticks_ms(), start) * self.speed))
-        elif self._poll.poll(0):
+            # Virtual time never runs ahead of real time x speed (checked on the totals, so
+            # sub-millisecond waits add up correctly).
+            real = time.ticks_diff(time.ticks_ms(), self._real0)
+            wait = int((self.uptime_ms + ms) / self.speed) - real
+            ready = self._poll.poll(wait) if wait > 0 else None
+            if ready and not self._link_eof(ready):  # input on the link: virtual time went on at the real pace
+                real = time.ticks_diff(time.ticks_ms(), self._real0)
+                ms = max(0, min(ms, int(real * self.speed) - self.uptime_ms))
+        elif self._ready() and not self._link_eof(self._poll.poll(0)):
             ms = 0
         self.uptime_ms += ms
         self._check_watchdog()
         self._update_sensors()
 
+    def _link_eof(self, events):
+        """stdin closed (the launcher went away): no input will come, do not spin on it."""
+        for _, ev in events:
+            if ev & (select.POLLHUP | select.POLLERR):
+                self._poll.unregister(sys.stdin)
+                return True
+        return False
+
     def running(self):
-        if self.until_end and self.t0_ms + self.uptime_ms >= self.end_ms:
+        if self._ended:
             self._report()
             _say("end", "t=%.3f" % self.now_s())
             return False
@@ -305,10 +321,21 @@ class Board:
     # --- link ----------------------------------------------------------------------------------
 
     def link_readinto(self, buf):
-        if not self._poll.poll(0):
-            return 0
-        n = self._stdin.readinto(buf)
-        return n or 0
+        # A stream read waits until the whole buffer is filled: read byte by byte while input is
+        # pending (like the boards, whose stdin has the same behaviour).
+        n = 0
+        one = self._one
+        while n < len(buf) and self._ready():
+            if not self._stdin.readinto(one):
+                break
+            buf[n] = one[0]
+            n += 1
+        return n
+
+    def _ready(self):
+        for _ in self._poll.ipoll(0):
+            return True
+        return False
 
     def link_write(self, data):
         self._stdout.write(data)

@@ -160,9 +160,10 @@ class Logger:
         b.wdt_feed()
         if self.cfg is not None and now >= self.next_sample_ms:
             self.sample(now)
-        if self.link is not None:
-            self.link.service()
+        busy = self.link is not None and self.link.service()
         self.update_leds()
+        if busy:
+            return  # a host is talking: answer its next request without idling
         wait = _MAX_IDLE_MS
         if self.cfg is not None:
             wait = min(wait, self.next_sample_ms - self.tick())

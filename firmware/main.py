@@ -4,11 +4,13 @@ import sys
 
 import board
 import logger
+import protocol
 
 
 def main():
     try:
         app = logger.Logger(board.Board())
+        app.link = protocol.Server(app, board.NAME)
         app.run()
     except Exception as exc:
         # Never let a traceback reach stdout: it is the binary link. The watchdog resets the

@@ -162,6 +162,6 @@ def parse_time_or_offset(text: str, t0: float | None) -> float:
     if re.match(rf"^{_NUMBER}\s*[a-z]*$", offset_text) and not re.match(r"^\d{4}-\d{2}", s):
         seconds = parse_duration_s(offset_text)
         return seconds if t0 is None else t0 + seconds
-    if t0 is None and not re.match(r"^\d{4}-\d{2}", s):
-        raise UserError(f"cannot read time {text!r}")
+    if t0 is None and re.match(r"^\d{4}-\d{2}", s):
+        raise UserError(f"cannot read time {text!r} as a duration: a time needs a start time to refer to")
     return parse_time(s)

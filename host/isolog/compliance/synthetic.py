@@ -22,15 +22,18 @@ OVER_RANGE_LOSS = 0.5
 
 
 def dose_shape(nuclide: str, daughters: str, t_rel_s: np.ndarray) -> np.ndarray:
-    acts = decay.decay(nuclide, 1.0, t_rel_s, daughters=daughters)
+    """Dose rate relative to its value at t_rel_s = 0: sum of dose-rate constant x activity."""
+    t = np.concatenate(([0.0], np.asarray(t_rel_s, dtype=np.float64)))
+    acts = decay.decay(nuclide, 1.0, t, daughters=daughters)
     if len(acts) == 1:
-        return next(iter(acts.values()))
-    total = np.zeros_like(t_rel_s, dtype=np.float64)
-    for name, a in acts.items():
-        g = nuclides.get(name).gamma_usv_h_per_mbq_1m
-        if g is not None:
-            total += g * a
-    return total
+        total = next(iter(acts.values()))
+    else:
+        total = np.zeros_like(t)
+        for name, a in acts.items():
+            g = nuclides.get(name).gamma_usv_h_per_mbq_1m
+            if g is not None:
+                total += g * a
+    return total[1:] / total[0]
 
 
 def generate(

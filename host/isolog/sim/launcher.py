@@ -1,17 +1,21 @@
 """Runs the unchanged firmware in the MicroPython unix port as a virtual board.
 
-Wiring: the interpreter's stdin/stdout are the master side of a pseudo-terminal; hosts open the
-slave side (/dev/pts/N) with pyserial exactly like /dev/ttyACM0. The slave is put in raw mode and
-kept open here, so the link survives host reconnects and board restarts. Flash is a littlefs
-image in a host file. A power loss (scenario event, torn write) ends the interpreter with exit
+Wiring: hosts open the slave side of a pseudo-terminal (/dev/pts/N) with pyserial exactly like
+/dev/ttyACM0. The slave is put in raw mode and kept open here, so the link survives host
+reconnects and board restarts. A relay moves bytes between the PTY master and the interpreter's
+stdin/stdout pipes; it can limit the link to a byte rate (a USB-UART bridge at 115200 baud moves
+~11.5 KB/s, native USB ~1 MB/s), and like a USB device whose host does not read, it drops what
+the host side cannot take instead of stalling the board. Flash is a littlefs image in a host file. A power loss (scenario event, torn write) ends the interpreter with exit
 code 75; the board is started again at the scenario time the power returns, on the same flash
 and the same link, with RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -102,6 +106,7 @@ class VirtualBoard:
     flash_size_kib: int = 1024
     tear_at: int = 0  # tear the Nth flash operation of the first power-up (tests)
     restart_after_power_loss: bool = True
+    link_rate: float = 0.0  # bytes per second in each direction; 0: unlimited
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
@@ -116,7 +121,11 @@ class VirtualBoard:
         (self._dir / "scenario.json").write_text(json.dumps(self.scenario))
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
+        self.link_dropped = 0  # bytes the host side could not take
+        self._relay_stop = threading.Event()
+        threading.Thread(target=self._relay_to_board, daemon=True).start()
         self.proc: subprocess.Popen | None = None
         self.t0_s = 0.0
         self.exit_code: int | None = None
@@ -147,11 +156,78 @@ class VirtualBoard:
         tear = self.tear_at if self.boots == 0 else 0
         self.boots += 1
         cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK", str(firmware_dir() / "main.py")]
-        self.proc = subprocess.Popen(
-            cmd, stdin=self._master, stdout=self._master, stderr=subprocess.PIPE,
-            env=self._env(tear), cwd=self._dir,
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=self._env(tear), cwd=self._dir, bufsize=0,
         )
-        return self.proc
+        self.proc = proc
+        threading.Thread(target=self._relay_to_host, args=(proc,), daemon=True).start()
+        return proc
+
+    # --- the USB link relay ----------------------------------------------------------------------
+
+    def _pace(self, started: float, sent: int) -> None:
+        if self.link_rate > 0:
+            ahead = sent / self.link_rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def _relay_to_board(self) -> None:
+        """Host -> board: from the PTY master to the running interpreter's stdin."""
+        started, sent = time.monotonic(), 0
+        while not self._relay_stop.is_set():
+            try:
+                ready, _, _ = select.select([self._master], [], [], 0.2)
+                if not ready:
+                    started, sent = time.monotonic(), 0
+                    continue
+                data = os.read(self._master, 4096)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EINTR):
+                    continue
+                return
+            proc = self.proc
+            if proc is None or proc.poll() is not None or proc.stdin is None:
+                continue  # the board is off: bytes on the wire are lost
+            for i in range(0, len(data), 256):
+                piece = data[i:i + 256]
+                try:
+                    proc.stdin.write(piece)
+                except (BrokenPipeError, OSError, ValueError):
+                    break
+                sent += len(piece)
+                self._pace(started, sent)
+
+    def _relay_to_host(self, proc: subprocess.Popen) -> None:
+        """Board -> host: from the interpreter's stdout to the PTY master, at the link's rate."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        started, sent = time.monotonic(), 0
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            if sent == 0 or time.monotonic() - started > sent / max(self.link_rate, 1e-9) + 0.2:
+                started, sent = time.monotonic(), 0  # the link was idle: no credit carried over
+            view = memoryview(data)
+            while view:
+                piece = view[:256]
+                try:
+                    n = os.write(self._master, piece)
+                except BlockingIOError:
+                    n = 0
+                except OSError:
+                    return
+                if n == 0:
+                    # The host side is full (nobody reading): drop, as a USB device would.
+                    self.link_dropped += len(view)
+                    break
+                view = view[n:]
+                sent += n
+                self._pace(started, sent)
 
     def _read_events(self, proc: subprocess.Popen) -> SimEvent | None:
         """Relay the board's stderr until it exits; returns its last power-loss event."""
@@ -220,6 +296,7 @@ class VirtualBoard:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        self._relay_stop.set()
         for fd in (self._master, self._slave):
             try:
                 os.close(fd)

@@ -79,6 +79,8 @@ def test_time_or_offset():
     assert parse_time_or_offset("+3d", t0) == t0 + 3 * 86400
     assert parse_time_or_offset("2026-11-29T08:00:00Z", t0) == t0 + 72 * 3600
     assert parse_time_or_offset("72h", None) == 72 * 3600
+    with pytest.raises(UserError, match="needs a start time"):
+        parse_time_or_offset("2026-11-29T08:00:00Z", None)
 
 
 def test_format():

@@ -122,3 +122,9 @@ def test_unknown_flags_are_kept_and_counted(tmp_path):
     r = records.load(p)
     assert r.unknown_flags == {"future_flag": 2}
     assert r.has("boot")[0]
+
+
+def test_two_objects_on_one_line(tmp_path):
+    p = _write(tmp_path, [_line(seq=0) + " " + _line(seq=1)])
+    with pytest.raises(UserError, match="line 1: not a JSON object"):
+        records.load(p)

@@ -115,8 +115,8 @@ def test_ti_over_10_needs_exclusive_use():
 
 
 def test_excepted_package_limit():
-    assert _check(0.004, shipment__declared_category="excepted").rule("transport.surface_dose_rate").verdict == "pass"
-    r = _check(0.006, shipment__declared_category="excepted").rule("transport.surface_dose_rate")
+    assert _check(4.0, shipment__declared_category="excepted").rule("transport.surface_dose_rate").verdict == "pass"
+    r = _check(6.0, shipment__declared_category="excepted").rule("transport.surface_dose_rate")
     assert r.verdict == "fail" and "excepted" in r.detail
 
 

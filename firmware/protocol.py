@@ -1,0 +1,219 @@
+# The USB sync protocol, served by the running firmware between samples (docs/protocol.md).
+#
+# One request is handled per pass of the main loop, so sampling stays on its schedule while a host
+# syncs. Every request is answered (a reply or an error frame); nothing a host sends can stop
+# logging: handlers run under a catch-all, and frames are read into preallocated buffers.
+# The log is read as raw segment bytes: the chunks carry their own CRC-32 from flash to the
+# host's store, and the board spends no time decoding them.
+import gc
+import json
+import os
+import struct
+
+import alarms
+import config
+import frame
+import micropython
+from frame import (
+    CMD_ACK, CMD_ACK_ALARMS, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_READ,
+    CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, ERROR, MAX_READ, REPLY,
+)
+from micropython import const
+
+FIRMWARE_VERSION = "0.1.0"
+MAX_REQUEST = const(1024)
+
+_LIST_PAGE = const(48)
+
+
+class ProtocolError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class Server:
+    def __init__(self, app, board_name):
+        self.app = app
+        self.board = app.board
+        self.board_name = board_name
+        self.rx = frame.Decoder(MAX_REQUEST + frame.OVERHEAD)
+        # The largest reply: a READ (command, request id, segment, size, data).
+        self.tx = bytearray(frame.OVERHEAD + 2 + 8 + MAX_READ)
+        self.txmv = memoryview(self.tx)
+        self.requests = 0
+        self.errors = 0
+        # The link is binary: a 0x03 byte in a frame is data, not Ctrl-C.
+        micropython.kbd_intr(-1)
+
+    # --- framing -------------------------------------------------------------------------------
+
+    def service(self):
+        """Read what the host sent and answer at most one request. True if one was handled."""
+        room = self.rx.space()
+        n = self.board.link_readinto(room)
+        if n:
+            self.rx.wrote(n)
+        got = self.rx.next()
+        if got is None:
+            return False
+        cmd, req, start, length = got
+        self.requests += 1
+        self.app.note_sync()
+        try:
+            if self.rx.bad_version:
+                raise ProtocolError("version", "protocol version %d required" % frame.VERSION)
+            self.handle(cmd, req, self.rx.mv[start : start + length])
+        except ProtocolError as exc:
+            self.error(cmd, req, exc.code, str(exc))
+        except config.ConfigError as exc:
+            self.error(cmd, req, "bad_config", str(exc))
+        except Exception as exc:  # nothing a host sends may stop logging
+            self.error(cmd, req, "internal", "%s: %s" % (type(exc).__name__, exc))
+        return True
+
+    def send(self, cmd, req, body_len):
+        size = frame.encode(self.tx, REPLY | cmd, req, b"", body_len)
+        self.board.link_write(self.txmv[:size])
+
+    def reply_json(self, cmd, req, obj):
+        data = json.dumps(obj).encode()
+        if len(data) > len(self.tx) - frame.OVERHEAD - 2:
+            raise ProtocolError("internal", "reply too long")
+        self.tx[7 : 7 + len(data)] = data
+        self.send(cmd, req, len(data))
+
+    def error(self, cmd, req, code, message):
+        self.errors += 1
+        data = json.dumps({"error": code, "message": message, "command": cmd}).encode()
+        data = data[: len(self.tx) - frame.OVERHEAD - 2]
+        self.tx[7 : 7 + len(data)] = data
+        size = frame.encode(self.tx, ERROR, req, b"", len(data))
+        self.board.link_write(self.txmv[:size])
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def handle(self, cmd, req, body):
+        app = self.app
+        if cmd == CMD_IDENTIFY:
+            self.reply_json(cmd, req, self.identify())
+        elif cmd == CMD_GET_CLOCK:
+            self.reply_json(cmd, req, self.clock())
+        elif cmd == CMD_SET_CLOCK:
+            t = _json(body).get("time_ms")
+            if not isinstance(t, int) or t < 946684800000:  # not before 2000-01-01
+                raise ProtocolError("bad_request", "time_ms: epoch milliseconds required")
+            app.set_clock(t)
+            self.reply_json(cmd, req, self.clock())
+        elif cmd == CMD_GET_CONFIG:
+            self.reply_json(cmd, req, {"config": app.cfg})
+        elif cmd == CMD_SET_CONFIG:
+            cfg = app.configure(_json(body))
+            self.reply_json(cmd, req, {"config": cfg})
+        elif cmd == CMD_LIST:
+            if len(body) != 4:
+                raise ProtocolError("bad_request", "LIST takes the first sequence number to list from")
+            (start,) = struct.unpack("<I", body)
+            self.reply_json(cmd, req, self.list_segments(start))
+        elif cmd == CMD_READ:
+            self.read(cmd, req, body)
+        elif cmd == CMD_ACK:
+            upto = _json(body).get("upto")
+            if not isinstance(upto, int) or upto < 0:
+                raise ProtocolError("bad_request", "upto: a sequence number required")
+            self.reply_json(cmd, req, {"synced": app.store.acknowledge(upto)})
+        elif cmd == CMD_STATUS:
+            self.reply_json(cmd, req, self.status())
+        elif cmd == CMD_ACK_ALARMS:
+            app.acknowledge_alarms()
+            self.reply_json(cmd, req, self.status())
+        else:
+            raise ProtocolError("unknown_command", "unknown command 0x%02x" % cmd)
+
+    def identify(self):
+        app = self.app
+        store = app.store
+        first, nxt, synced = store.bounds()
+        total, free = store._space()
+        return {
+            "device": app.device_id.hex(),
+            "board": self.board_name,
+            "firmware": FIRMWARE_VERSION,
+            "protocol": frame.VERSION,
+            "boot": app.boot,
+            "log": {"first": first, "next": nxt, "in_ram": store.count, "synced": synced},
+            "flash": {"total": total, "free": free},
+            "config_id": app.cfg["id"] if app.cfg else None,
+            "clock": self.clock(),
+        }
+
+    def clock(self):
+        app = self.app
+        app.tick()
+        return {"time_ms": app.now_epoch_ms(), "uptime_ms": app.uptime_ms, "valid": app.clock_valid}
+
+    def status(self):
+        app = self.app
+        store = app.store
+        return {
+            "dose_rate_usv_h": app.dose_usv_h,
+            "over_range": app.over_range,
+            "temperature_c": app.temp_c,
+            "battery_v": app.battery_v,
+            "led": app.leds.state,
+            "alarms": alarms.names(app.alarms.latched),
+            "active": alarms.names(app.alarms.active),
+            "next_seq": store.next_seq + store.count,
+            "storage_low": store.low,
+            "storage_full": store.full,
+            "uptime_ms": app.uptime_ms,
+            "mem_free": gc.mem_free(),
+        }
+
+    def list_segments(self, start):
+        """Segments holding records from `start` on. Records still in RAM are committed first, so
+        a sync takes everything logged up to now."""
+        store = self.app.store
+        store.commit()
+        segs = store.segments
+        i = 0
+        while i + 1 < len(segs) and segs[i + 1] <= start:
+            i += 1
+        out = []
+        for first in segs[i : i + _LIST_PAGE]:
+            try:
+                size = os.stat(store._path(first))[6]
+            except OSError:
+                continue
+            out.append([first, size])
+        first, nxt, synced = store.bounds()
+        return {"segments": out, "more": i + _LIST_PAGE < len(segs), "next": nxt, "synced": synced}
+
+    def read(self, cmd, req, body):
+        if len(body) != 10:
+            raise ProtocolError("bad_request", "READ takes segment, offset and length")
+        first, offset, want = struct.unpack("<IIH", body)
+        store = self.app.store
+        if first not in store.segments:
+            raise ProtocolError("no_segment", "segment %d is not on the board" % first)
+        want = min(want, MAX_READ)
+        n = 0
+        size = 0
+        with open(store._path(first), "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            if offset < size:
+                f.seek(offset)
+                n = f.readinto(self.txmv[15 : 15 + min(want, size - offset)])
+        struct.pack_into("<II", self.tx, 7, first, size)
+        self.send(cmd, req, 8 + (n or 0))
+
+
+def _json(body):
+    try:
+        obj = json.loads(bytes(body))
+    except ValueError:
+        raise ProtocolError("bad_request", "body is not JSON")
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_request", "body must be a JSON object")
+    return obj

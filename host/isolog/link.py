@@ -1,0 +1,179 @@
+"""The host end of the USB sync protocol (docs/protocol.md): frames over pyserial.
+
+Every request is idempotent, so a request that got no reply is simply sent again (with the same
+request id; a late reply to an earlier try is recognised and dropped by its id).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from isolog.errors import UserError
+from isolog_fw import frame
+
+TIMEOUT_S = 1.0
+RETRIES = 5
+
+
+class LinkError(UserError):
+    """The board did not answer, or answered with an error."""
+
+
+class BoardError(LinkError):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"the board refused the request: {message} ({code})")
+        self.code = code
+        self.board_message = message
+
+
+@dataclass
+class ReadResult:
+    first: int
+    size: int  # the segment's size on the board now
+    data: bytes
+
+
+class Link:
+    def __init__(self, port: str, timeout_s: float = TIMEOUT_S, retries: int = RETRIES, serial_obj: Any = None):
+        self.port = port
+        self.timeout_s = timeout_s
+        self.retries = retries
+        if serial_obj is None:
+            import serial  # pyserial
+
+            try:
+                serial_obj = serial.Serial(port, baudrate=115200, timeout=0.05, write_timeout=2, exclusive=True)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                raise UserError(f"cannot open {port}: {exc}") from None
+        self.ser = serial_obj
+        self.dec = frame.Decoder(frame.MAX_PAYLOAD + frame.OVERHEAD)
+        self._req = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.retried = 0
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> "Link":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def request(self, cmd: int, body: bytes = b"", timeout_s: float | None = None) -> tuple[int, bytes]:
+        """Send a request, return (reply command, body). Retries on silence."""
+        self._req = (self._req + 1) & 0xFF
+        req = self._req
+        data = frame.encode_bytes(cmd, req, body)
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retried += 1
+            self._write(data)
+            got = self._wait(req, timeout)
+            if got is not None:
+                rcmd, rbody = got
+                if rcmd == frame.ERROR:
+                    err = _loads(rbody)
+                    raise BoardError(str(err.get("error")), str(err.get("message")))
+                if rcmd != (frame.REPLY | cmd):
+                    raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{cmd:02x}")
+                return rcmd, rbody
+        raise LinkError(f"no answer from the board on {self.port} after {self.retries + 1} tries "
+                        "(is it an isolog board, and is the firmware running?)")
+
+    def _write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"the link to {self.port} failed: {exc}") from None
+        self.bytes_out += len(data)
+
+    def _wait(self, req: int, timeout: float) -> tuple[int, bytes] | None:
+        import serial
+
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.dec.next()
+            while got is not None:
+                cmd, rid, start, length = got
+                if rid == req:
+                    return cmd, bytes(self.dec.buf[start:start + length])
+                got = self.dec.next()  # a late reply to an earlier request: dropped
+            if time.monotonic() > deadline:
+                return None
+            try:
+                waiting = self.ser.in_waiting
+                chunk = self.ser.read(max(1, min(waiting, 65536)))
+            except (serial.SerialException, OSError) as exc:
+                raise LinkError(f"the link to {self.port} failed: {exc}") from None
+            if chunk:
+                self.bytes_in += len(chunk)
+                self.dec.feed(chunk)
+
+    def call(self, cmd: int, obj: dict | None = None, timeout_s: float | None = None) -> dict:
+        body = json.dumps(obj).encode() if obj is not None else b""
+        _, rbody = self.request(cmd, body, timeout_s)
+        return _loads(rbody)
+
+    # --- the commands --------------------------------------------------------------------------
+
+    def identify(self) -> dict:
+        return self.call(frame.CMD_IDENTIFY)
+
+    def status(self) -> dict:
+        return self.call(frame.CMD_STATUS)
+
+    def get_clock(self) -> dict:
+        return self.call(frame.CMD_GET_CLOCK)
+
+    def set_clock(self, epoch_ms: int) -> dict:
+        return self.call(frame.CMD_SET_CLOCK, {"time_ms": int(epoch_ms)})
+
+    def get_config(self) -> dict | None:
+        return self.call(frame.CMD_GET_CONFIG).get("config")
+
+    def set_config(self, cfg: dict) -> dict:
+        return self.call(frame.CMD_SET_CONFIG, cfg)["config"]
+
+    def list_segments(self, start: int = 0) -> dict:
+        _, body = self.request(frame.CMD_LIST, struct.pack("<I", start))
+        return _loads(body)
+
+    def read(self, first: int, offset: int, length: int = frame.MAX_READ) -> ReadResult:
+        _, body = self.request(frame.CMD_READ, struct.pack("<IIH", first, offset, length))
+        if len(body) < 8:
+            raise LinkError("short READ reply")
+        rfirst, size = struct.unpack_from("<II", body)
+        if rfirst != first:
+            raise LinkError(f"READ reply for segment {rfirst}, asked for {first}")
+        return ReadResult(first, size, body[8:])
+
+    def acknowledge(self, upto_seq: int) -> int:
+        return int(self.call(frame.CMD_ACK, {"upto": int(upto_seq)})["synced"])
+
+    def acknowledge_alarms(self) -> dict:
+        return self.call(frame.CMD_ACK_ALARMS)
+
+
+def _loads(body: bytes) -> dict:
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise LinkError("the board sent a reply that is not JSON") from None
+    if not isinstance(obj, dict):
+        raise LinkError("the board sent a reply that is not a JSON object")
+    return obj
