@@ -14,6 +14,10 @@ import record
 import temperature
 from micropython import const
 
+TYPE_CHECKING = False  # no typing module on the boards
+if TYPE_CHECKING:
+    from protocol import Server
+
 _COUNT_MASK = const(0x3FFFFFFF)  # boards report the hardware count masked to 30 bits
 WDT_TIMEOUT_MS = const(8000)  # RP2040's watchdog allows at most 8388 ms
 _MAX_IDLE_MS = const(2000)  # the loop feeds the watchdog at least this often
@@ -26,7 +30,7 @@ class Logger:
 
     def __init__(self, board):
         self.board = board
-        self.link = None  # the USB protocol server, when the firmware has one attached
+        self.link = None  # type: Server | None  # the USB protocol server, attached by main
         self.uptime_ms = 0
         self.clock_offset_ms = 0  # epoch ms = offset + uptime_ms, when clock_valid
         self.clock_valid = False
