@@ -79,7 +79,8 @@ class LogStore:
         self.batch_base_uptime = 0
         self.batch_base_counts = 0
         self.batch_started_ms = 0
-        self.buf = bytearray(record.MAX_CHUNK)
+        # One buffer for encoding batches and, at boot, as the window of the recovery scan.
+        self.buf = bytearray(2 * record.MAX_CHUNK)
         self.file = None  # the open segment of this boot
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments
@@ -111,7 +112,7 @@ class LogStore:
     def _scan_last_seq(self, first):
         last = None
         with open(self._path(first), "rb") as f:
-            reader = record.ChunkReader(f)
+            reader = record.ChunkReader(f, self.buf)
             while True:
                 got = reader.next()
                 if got is None:

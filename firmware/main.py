@@ -1,5 +1,6 @@
 # Entry point on every board: starts logging by itself after power-up.
 # `board` is the board module chosen at deploy time (boards/NAME.py installed as board.py).
+import gc
 import sys
 
 import board
@@ -9,8 +10,10 @@ import protocol
 
 def main():
     try:
+        buffers = protocol.allocate()  # first, before start-up's temporary buffers fragment the heap
         app = logger.Logger(board.Board())
-        app.link = protocol.Server(app, board.NAME)
+        protocol.Server(app, board.NAME, buffers)
+        gc.collect()
         app.run()
     except Exception as exc:
         # Never let a traceback reach stdout: it is the binary link. The watchdog resets the

@@ -32,17 +32,23 @@ class ProtocolError(Exception):
         self.code = code
 
 
+def allocate():
+    """The link's buffers: the receive decoder and the reply buffer (the largest reply is a READ:
+    command, request id, segment, size, data). main.py allocates them before the logger starts up,
+    so they come first on an unfragmented heap."""
+    return frame.Decoder(MAX_REQUEST + frame.OVERHEAD), bytearray(frame.OVERHEAD + 2 + 8 + MAX_READ)
+
+
 class Server:
-    def __init__(self, app, board_name):
+    def __init__(self, app, board_name, buffers=None):
         self.app = app
         self.board = app.board
         self.board_name = board_name
-        self.rx = frame.Decoder(MAX_REQUEST + frame.OVERHEAD)
-        # The largest reply: a READ (command, request id, segment, size, data).
-        self.tx = bytearray(frame.OVERHEAD + 2 + 8 + MAX_READ)
+        self.rx, self.tx = buffers if buffers is not None else allocate()
         self.txmv = memoryview(self.tx)
         self.requests = 0
         self.errors = 0
+        app.link = self
         # The link is binary: a 0x03 byte in a frame is data, not Ctrl-C.
         micropython.kbd_intr(-1)
 

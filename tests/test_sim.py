@@ -180,7 +180,7 @@ def test_sim_command_line(tmp_path):
                     % str(Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"))
     proc = subprocess.run(
         [sys.executable, "-m", "isolog", "sim", str(scen), "--flash", str(tmp_path / "f.img"), "--speed", "max",
-         "--until-end", "--heap", "48"],
+         "--until-end", "--heap", "64"],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

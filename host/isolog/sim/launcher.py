@@ -28,21 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import isolog_boards
-import isolog_fw
+from isolog.build import cached_build
 from isolog.errors import UserError
 
 BLOCK_SIZE = 4096
 POWER_LOSS_EXIT = 75
 CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment configuration
-
-
-def firmware_dir() -> Path:
-    return Path(isolog_fw.__file__).parent
-
-
-def boards_dir() -> Path:
-    return Path(isolog_boards.__file__).parent
 
 
 def find_micropython() -> str:
@@ -116,8 +107,9 @@ class VirtualBoard:
         self.flash = Path(self.flash).resolve()
         self._exe = find_micropython()
         self._dir = Path(tempfile.mkdtemp(prefix="isolog-sim-"))
-        # The board module is installed as board.py, exactly as `isolog deploy` does on a board.
-        shutil.copyfile(boards_dir() / "sim.py", self._dir / "board.py")
+        # The firmware and boards/sim.py (as board.mpy), compiled exactly as `isolog deploy`
+        # installs them on a board.
+        self._build = cached_build("sim")
         (self._dir / "scenario.json").write_text(json.dumps(self.scenario))
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
@@ -140,7 +132,7 @@ class VirtualBoard:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ISOLOG_SIM_")}
         env.update({
             "HOME": str(self._dir),  # the unix port reads ~/.micropython: keep the user's out
-            "MICROPYPATH": ":".join([str(self._dir), str(firmware_dir()), str(boards_dir())]),
+            "MICROPYPATH": str(self._build),
             "ISOLOG_SIM_FLASH": str(self.flash),
             "ISOLOG_SIM_SCENARIO": str(self._dir / "scenario.json"),
             "ISOLOG_SIM_SPEED": repr(self.speed),
@@ -155,7 +147,7 @@ class VirtualBoard:
     def power_up(self) -> subprocess.Popen:
         tear = self.tear_at if self.boots == 0 else 0
         self.boots += 1
-        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK", str(firmware_dir() / "main.py")]
+        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK", str(self._build / "main.py")]
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=self._env(tear), cwd=self._dir, bufsize=0,

@@ -1,0 +1,452 @@
+"""Power loss: hundreds of power cuts of the virtual board at random moments.
+
+Two kinds of cut, each on a flash image that accumulates across many cuts, so that every boot
+recovers what the previous cuts left behind:
+
+* kill -9 of the interpreter after a random real delay (the board runs at full speed and keeps
+  logging): very short delays land in boot and recovery (mount, boot counter, scan of the last
+  segment, first segment of the boot), medium ones while logging, long ones across a segment
+  rollover (a segment holds ~3,900 one-minute records); a small flash also runs into the
+  flash-full policy and keeps being cut there.
+* torn writes: the board programs half of the Nth block operation of a power-up, then loses
+  power (ISOLOG_SIM_TEAR_AT). N is spread over the operations of a clean run of the same
+  scenario, and on a long run aimed at the segment rollover.
+
+After every cut: the image mounts on the host, no damaged record is read back, sequence numbers
+are contiguous from 0, and every record of the previous snapshot is still there, unchanged.
+
+The cuts are reproducible from SEED (set ISOLOG_POWER_LOSS_SEED to try another); every failure
+names the seed, the chain and the cut. The number of cuts is fixed, not a time budget.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from isolog import logfile
+from isolog.errors import UserError
+from isolog.sim.launcher import POWER_LOSS_EXIT, VirtualBoard
+from mp_helpers import micropython_binary
+from sim_helpers import assert_intact, scenario
+
+SEED = int(os.environ.get("ISOLOG_POWER_LOSS_SEED", "20261126"))
+INTERVAL_S = 60  # the logging interval of the shipment the test scenarios install
+
+# Cuts per chain (each chain is one flash image). 2 x 55 + 24 + 2 x 45 + 14 = 238 cuts.
+KILL_CHAINS = {"kill-a": 55, "kill-b": 55}
+FULL_CHAIN_CUTS = 24
+TORN_CHAINS = {"torn-a": 45, "torn-b": 45}
+ROLLOVER_TEARS = 14
+
+pytestmark = pytest.mark.skipif(micropython_binary() is None, reason="the MicroPython unix port is not installed")
+
+ENDLESS = scenario(duration="400d")  # kill -9 runs: the board keeps logging until the cut
+SHORT = scenario(duration="3h")  # torn-write runs: 180 records, ~100 block operations
+LONG = scenario(duration="3d")  # one size rollover (~3,900 records) in each power-up
+
+
+class CutFailed(AssertionError):
+    pass
+
+
+@dataclass
+class Cut:
+    kind: str  # "kill" or "torn"
+    index: int
+    setting: str  # "delay=0.123s" or "tear_at=57"
+    phase: str = ""  # boot, logging, rollover, full
+    added: int = 0  # records committed by this power-up
+    lost_ram: int = 0  # samples taken by this power-up that never reached flash (torn cuts)
+
+
+@dataclass
+class Chain:
+    name: str
+    image: Path
+    seed: int
+    rng: random.Random = field(init=False)
+    previous: list[dict] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # segment files of the last snapshot
+    cuts: list[Cut] = field(default_factory=list)
+    runs: int = 0  # clean runs (no cut), for learning the operations of a run
+    leds: set[str] = field(default_factory=set)
+    wall_s: float = 0.0
+    _cache: dict[str, tuple[bytes, logfile.Log]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(f"{self.seed}/{self.name}")
+
+    def where(self, cut: Cut | None) -> str:
+        what = f"{cut.kind} cut {cut.index} ({cut.setting})" if cut else "clean run"
+        return f"seed={self.seed} chain={self.name} {what}"
+
+    # --- the checks after every cut --------------------------------------------------------------
+
+    def snapshot(self) -> logfile.Log:
+        """The log on the image, decoded like logfile.read_image, reusing the decoding of segment
+        files whose bytes did not change since the last snapshot (the image is still mounted and
+        every file read in full each time)."""
+        fs = logfile.open_image(self.image)  # raises UserError if it does not mount
+        try:
+            names = sorted(n for n in fs.listdir(logfile.LOG_DIR) if n.endswith(".seg"))
+        except Exception:
+            names = None  # cut before the first boot made the log folder
+        log = logfile.Log()
+        if names is None:
+            self.names = []
+            return log
+        cache: dict[str, tuple[bytes, logfile.Log]] = {}
+        for name in names:
+            where = f"{logfile.LOG_DIR}/{name}"
+            with fs.open(where, "rb") as f:
+                data = f.read()
+            hit = self._cache.get(name)
+            if hit is None or hit[0] != data:
+                seg = logfile.Log()
+                logfile.decode_segment(where, data, seg)
+                hit = (data, seg)
+            cache[name] = hit
+            log.records.extend(hit[1].records)
+            log.problems.extend(hit[1].problems)
+            log.segments += 1
+        self._cache = cache
+        self.names = names
+        logfile.check_sequence(log)
+        return log
+
+    def check(self, cut: Cut | None, full_read: bool = False) -> logfile.Log:
+        ctx = self.where(cut)
+        try:
+            log = self.snapshot()
+        except UserError as exc:
+            raise CutFailed(f"{ctx}: the image does not mount: {exc}") from None
+        try:
+            assert_intact(log, self.previous)
+        except AssertionError as exc:
+            raise CutFailed(f"{ctx}: {exc}") from None
+        seqs = [r["seq"] for r in log.records]
+        if seqs and seqs[0] != 0:
+            raise CutFailed(f"{ctx}: the log starts at {seqs[0]}, not 0 (nothing was synced, nothing may go)")
+        if full_read:  # the shortcut above against the host's own reader
+            ref = logfile.read_image(self.image) if seqs else logfile.Log()
+            if ref.records != log.records or [str(p) for p in ref.problems] != [str(p) for p in log.problems]:
+                raise CutFailed(f"{ctx}: cached snapshot differs from logfile.read_image")
+        if cut is not None:
+            cut.added = len(log.records) - len(self.previous)
+        self.previous = log.records
+        return log
+
+    def boot_segments(self, first_seq: int) -> list[str]:
+        """Segment files of the power-up whose first record would be first_seq."""
+        return [n for n in self.names if int(n[:8], 16) >= first_seq]
+
+    def last_segment_has_records(self) -> bool:
+        if not self.names:
+            return False
+        return bool(self._cache[self.names[-1]][1].records)
+
+    # --- one power-up ------------------------------------------------------------------------------
+
+    def kill_after(self, board: VirtualBoard, cut: Cut, delay: float) -> None:
+        proc = board.power_up()
+        time.sleep(delay)
+        board.kill()
+        try:
+            proc.wait(timeout=30)
+        except Exception:
+            raise CutFailed(f"{self.where(cut)}: the board did not die") from None
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode("utf-8", "replace")
+        proc.stderr.close()
+        if proc.stdin is not None:
+            proc.stdin.close()
+        for line in err.splitlines():
+            if line.startswith("@sim led "):
+                self.leds.add(line.split()[2])
+        if proc.returncode != -9:  # it stopped by itself before the cut: a crash
+            raise CutFailed(f"{self.where(cut)}: the board exited with {proc.returncode} before the cut:\n{err[-2000:]}")
+
+    def run_until_end(self, sc: dict, tear_at: int, cut: Cut | None) -> tuple[int, dict[str, str]]:
+        """A power-up of the scenario to its end, torn at operation tear_at (0: never). Returns
+        the exit code and the fields of the power-loss event or, on a clean run, of the flash
+        report."""
+        lines: list[str] = []
+        board = VirtualBoard(sc, self.image, heap_kib=64, speed=0, until_end=True, tear_at=tear_at,
+                             restart_after_power_loss=False, on_stderr=lines.append)
+        try:
+            code = board.run()
+        finally:
+            board.close()
+        self.leds.update(e.words[0] for e in board.events if e.kind == "led")
+        lost = [e for e in board.events if e.kind == "power_loss"]
+        report = [e for e in board.events if e.kind == "flash"]
+        if code == POWER_LOSS_EXIT and lost and "torn" in lost[-1].words[-1]:
+            return code, lost[-1].fields
+        if code == 0 and report and not lost:
+            return code, report[-1].fields
+        raise CutFailed(f"{self.where(cut)}: unexpected exit {code}, events "
+                        f"{[(e.kind, e.words) for e in board.events]}, stderr {lines[-20:]}")
+
+    def torn(self, sc: dict, index: int, tear_at: int, logs_all: bool = True) -> Cut | None:
+        """One power-up torn at tear_at; None when the run ended first (a clean run, which
+        commits every sample unless the flash is full)."""
+        cut = Cut("torn", index, f"tear_at={tear_at}")
+        before = len(self.previous)
+        code, fields = self.run_until_end(sc, tear_at, cut)
+        if code == 0:
+            self.runs += 1
+            log = self.check(None)
+            added = len(log.records) - before
+            expected = int(sc["duration_s"] // INTERVAL_S)
+            if logs_all and added != expected:
+                raise CutFailed(f"{self.where(None)} (tear_at={tear_at} was beyond the run): "
+                                f"{added} records added, {expected} samples")
+            return None
+        self.check(cut, full_read=index % 10 == 0)
+        samples = int(float(fields["t"]) // INTERVAL_S)
+        if cut.added > samples:
+            raise CutFailed(f"{self.where(cut)}: {cut.added} records committed from {samples} samples")
+        cut.lost_ram = samples - cut.added
+        self.cuts.append(cut)
+        return cut
+
+
+def _first_seq(chain: Chain) -> int:
+    return len(chain.previous)
+
+
+# --- the chains --------------------------------------------------------------------------------------
+
+
+def kill_chain(chain: Chain, cuts: int) -> Chain:
+    """kill -9 after random delays on a 2 MiB image."""
+    board = VirtualBoard(ENDLESS, chain.image, heap_kib=64, speed=0, until_end=False, flash_size_kib=2048)
+    try:
+        for i in range(cuts):
+            r = chain.rng.random()
+            if r < 0.3:
+                delay = chain.rng.uniform(0.0, 0.08)  # interpreter start, mount, recovery, first segment
+            elif r < 0.9:
+                delay = chain.rng.uniform(0.08, 0.35)  # logging: ~3,000 records a second at full speed
+            else:
+                delay = chain.rng.uniform(1.3, 2.0)  # across a size rollover of the boot's first segment
+            cut = Cut("kill", i, f"delay={delay:.3f}s")
+            first = _first_seq(chain)
+            chain.kill_after(board, cut, delay)
+            chain.check(cut, full_read=i % 10 == 9)
+            segs = chain.boot_segments(first)
+            if cut.added == 0:
+                cut.phase = "boot"
+            elif len(segs) > 1:
+                cut.phase = "rollover"
+            else:
+                cut.phase = "logging"
+            chain.cuts.append(cut)
+    finally:
+        board.close()
+    return chain
+
+
+def full_chain(chain: Chain, cuts: int) -> Chain:
+    """A 128 KiB flash: kill -9 until it is full, then kill -9 and torn writes on the full flash."""
+    board = VirtualBoard(ENDLESS, chain.image, heap_kib=64, speed=0, until_end=False, flash_size_kib=128)
+    full_at = None
+    ops = 0
+    try:
+        for i in range(cuts):
+            if full_at is None or i % 2:
+                delay = chain.rng.uniform(0.5, 1.2) if full_at is None else chain.rng.uniform(0.0, 0.5)
+                cut = Cut("kill", i, f"delay={delay:.3f}s")
+                chain.kill_after(board, cut, delay)
+                chain.check(cut, full_read=True)
+                chain.cuts.append(cut)
+            else:
+                if not ops:  # learn the block operations of a power-up on the full flash
+                    code, fields = chain.run_until_end(SHORT, 0, None)
+                    chain.runs += 1
+                    chain.check(None, full_read=True)
+                    ops = int(fields["ops"])
+                got = chain.torn(SHORT, i, chain.rng.randint(1, ops), logs_all=False)
+                if got is None:
+                    continue
+                cut = got
+            last = chain.previous[-1] if chain.previous else None
+            if full_at is None and last is not None and "storage_low" in last["flags"] and cut.added == 0:
+                full_at = i
+            cut.phase = "full" if full_at is not None else ("boot" if cut.added == 0 else "logging")
+    finally:
+        board.close()
+    if full_at is None:
+        raise CutFailed(f"seed={chain.seed} chain={chain.name}: the 128 KiB flash never filled up")
+    return chain
+
+
+def torn_chain(chain: Chain, cuts: int) -> Chain:
+    """Torn writes at block operations spread over short runs (boot, logging, the final commit)."""
+    code, fields = chain.run_until_end(SHORT, 0, None)  # learn the number of operations of a run
+    chain.runs += 1
+    chain.check(None)
+    ops = int(fields["ops"])
+    i = 0
+    while len(chain.cuts) < cuts:
+        if chain.rng.random() < 0.25:
+            n = chain.rng.randint(1, 20)  # boot: boot counter, recovery, first segment
+        else:
+            n = chain.rng.randint(1, ops + ops // 20)
+        if chain.torn(SHORT, i, n) is None:
+            ops = max(ops, n)
+        i += 1
+    return chain
+
+
+def rollover_chain(chain: Chain, tears: int) -> Chain:
+    """Torn writes aimed at the size rollover of a long power-up (close the full segment, open
+    the next, write its header, commit the first batch into it)."""
+    code, fields = chain.run_until_end(LONG, 0, None)
+    chain.runs += 1
+    chain.check(None)
+    ops, recs = int(fields["ops"]), len(chain.previous)
+    segs = chain.boot_segments(0)
+    assert len(segs) >= 2, f"seed={chain.seed} chain={chain.name}: no rollover in {LONG['duration_s']} s: {segs}"
+    per_segment = int(segs[1][:8], 16) - int(segs[0][:8], 16)  # records in the first segment of a boot
+    ops_per_record = ops / recs
+    estimate = int(per_segment * ops_per_record)
+    for i in range(tears):
+        n = max(1, estimate + chain.rng.randint(-60, 60))
+        first = _first_seq(chain)
+        cut = chain.torn(LONG, i, n)
+        if cut is None:
+            continue
+        # Aim the next tear from where this one landed.
+        estimate = n + int((per_segment - cut.added) * ops_per_record)
+        segs = chain.boot_segments(first)
+        if len(segs) > 1:
+            cut.phase = "rollover"  # the next segment exists: the cut came during or after it
+        elif cut.added >= per_segment - 2 * 15:
+            cut.phase = "rollover"  # within the last two batches before it
+        else:
+            cut.phase = "logging"
+    return chain
+
+
+# --- the test ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("power-loss")
+
+    def make(name):
+        return Chain(name, tmp / f"{name}.img", SEED)
+
+    jobs = [(rollover_chain, make("rollover"), ROLLOVER_TEARS)]
+    jobs += [(kill_chain, make(n), c) for n, c in KILL_CHAINS.items()]
+    jobs += [(full_chain, make("full"), FULL_CHAIN_CUTS)]
+    jobs += [(torn_chain, make(n), c) for n, c in TORN_CHAINS.items()]
+    results: dict[str, Chain | BaseException] = {}
+
+    def timed(fn, chain, n):
+        t = time.monotonic()
+        try:
+            fn(chain, n)
+            chain.wall_s = time.monotonic() - t
+            return chain
+        except BaseException as exc:  # reported by the test of that chain
+            return exc
+
+    # Two cuts at a time (2 cores): while one board runs, the other chain checks its image.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {job[1].name: pool.submit(timed, *job) for job in jobs}
+        for name, fut in futures.items():
+            results[name] = fut.result()
+    return results
+
+
+def _get(chains, name) -> Chain:
+    got = chains[name]
+    if isinstance(got, BaseException):
+        raise got
+    return got
+
+
+def _phases(chain: Chain) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in chain.cuts:
+        out[c.phase] = out.get(c.phase, 0) + 1
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(KILL_CHAINS))
+def test_kill9_cuts_during_boot_logging_and_rollover(chains, name):
+    chain = _get(chains, name)
+    phases = _phases(chain)
+    ctx = f"seed={chain.seed} chain={name} phases={phases}"
+    assert len(chain.cuts) == KILL_CHAINS[name], ctx
+    assert phases.get("boot", 0) >= 5 and phases.get("logging", 0) >= 20, ctx
+    assert phases.get("rollover", 0) >= 1, ctx
+    # Progress: records keep being added across the cuts, not only at the start.
+    half = len(chain.cuts) // 2
+    assert sum(c.added for c in chain.cuts[:half]) > 1000 and sum(c.added for c in chain.cuts[half:]) > 1000, ctx
+    # Every power-up that logged started a segment of its own: the boots are all on flash.
+    boots = {r["boot"] for r in chain.previous}
+    assert len(boots) == sum(1 for c in chain.cuts if c.added), ctx
+
+
+@pytest.mark.slow
+def test_kill9_and_torn_writes_on_a_full_flash(chains):
+    chain = _get(chains, "full")
+    phases = _phases(chain)
+    ctx = f"seed={chain.seed} chain=full phases={phases} leds={sorted(chain.leds)}"
+    assert len(chain.cuts) == FULL_CHAIN_CUTS, ctx
+    assert phases.get("logging", 0) >= 1 and phases.get("full", 0) >= 10, ctx
+    assert sum(1 for c in chain.cuts if c.kind == "torn") >= 5, ctx
+    # The policy: unsynced records are never overwritten (checked after every cut), the last ones
+    # say storage is low, and the board shows "fault".
+    assert len(chain.previous) > 1000 and "storage_low" in chain.previous[-1]["flags"], ctx
+    assert "fault" in chain.leds, ctx
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(TORN_CHAINS))
+def test_torn_writes_during_boot_logging_and_commit(chains, name):
+    chain = _get(chains, name)
+    ctx = f"seed={chain.seed} chain={name}"
+    assert len(chain.cuts) == TORN_CHAINS[name], ctx
+    at_boot = sum(1 for c in chain.cuts if c.added == 0)
+    assert at_boot >= 5 and len(chain.cuts) - at_boot >= 20, ctx + f" at_boot={at_boot}"
+    # The batch in RAM is lost by design: some cuts must actually have lost samples...
+    assert sum(1 for c in chain.cuts if c.lost_ram) >= 10, ctx
+    # ...and records keep being added across cuts.
+    half = len(chain.cuts) // 2
+    assert sum(c.added for c in chain.cuts[:half]) > 100 and sum(c.added for c in chain.cuts[half:]) > 100, ctx
+
+
+@pytest.mark.slow
+def test_torn_writes_at_segment_rollover(chains):
+    chain = _get(chains, "rollover")
+    phases = _phases(chain)
+    ctx = f"seed={chain.seed} chain=rollover phases={phases} added={[c.added for c in chain.cuts]}"
+    assert len(chain.cuts) >= ROLLOVER_TEARS - 2, ctx
+    assert phases.get("rollover", 0) >= len(chain.cuts) // 2, ctx
+    assert all(c.lost_ram for c in chain.cuts), ctx
+
+
+@pytest.mark.slow
+def test_at_least_200_power_cuts(chains):
+    done = [c for c in chains.values() if not isinstance(c, BaseException)]
+    kinds: dict[str, int] = {}
+    for chain in done:
+        for cut in chain.cuts:
+            kinds[cut.kind] = kinds.get(cut.kind, 0) + 1
+    summary = ", ".join(f"{c.name}: {len(c.cuts)} cuts {_phases(c)} {c.wall_s:.1f}s" for c in done)
+    print(f"\npower cuts (seed {SEED}): {kinds}; {summary}")
+    assert len(done) == len(chains), "a chain failed: see its own test"
+    assert sum(kinds.values()) >= 200 and kinds.get("kill", 0) >= 100 and kinds.get("torn", 0) >= 100, kinds
