@@ -160,6 +160,7 @@ class Board:
         self._one = bytearray(1)
         self._stdout = sys.stdout.buffer
         self._bus = SimDS18B20Bus()
+        self._override = {}  # simulated sensors set by diagnostics (test mode), over the scenario
         self._counts = 0
         self._counts_at_ms = 0
         self._noise_c = self.sc.get("temperature", {}).get("noise_c", 0.0)
@@ -249,8 +250,14 @@ class Board:
                 _say("power_loss", "t=%.3f" % ev["at_s"], "off=%s" % ev.get("off_s", 0), "scenario")
                 raise SystemExit(POWER_LOSS_EXIT)
         fault = self._active("temp_fault", t)
-        self._bus.set_fault(fault.get("mode", "unplugged") if fault else None)
-        temp = _interp(self.sc.get("temperature", {}).get("points", []), t)
+        over = self._override
+        if "fault" in over:
+            self._bus.set_fault(over["fault"])
+        else:
+            self._bus.set_fault(fault.get("mode", "unplugged") if fault else None)
+        temp = over.get("temp_c")
+        if temp is None:
+            temp = _interp(self.sc.get("temperature", {}).get("points", []), t)
         if self._noise_c:
             temp += self._noise_c * (random.random() * 2 - 1)
         self._bus.set_c(temp)
@@ -259,6 +266,8 @@ class Board:
         """Dose rate the tube sees at scenario time t_s (source plus background)."""
         dose = self.sc.get("dose", {})
         tube = self.sc["tube"]
+        if "dose_usv_h" in self._override:
+            return self._override["dose_usv_h"]
         if self._active("gm_silent", t_s):
             return 0.0
         sat = self._active("saturate", t_s)
@@ -339,6 +348,31 @@ class Board:
 
     def link_write(self, data):
         self._stdout.write(data)
+
+    # --- diagnostics (test mode; firmware/protocol.py) -----------------------------------------
+
+    def diag(self, op, req):
+        """inject: add pulses to the counter now. sensor: set (or with null, give back to the
+        scenario) temp_c, fault (unplugged, crc, power_on) and dose_usv_h."""
+        if op == "inject":
+            n = req.get("pulses", 0)
+            if not isinstance(n, int) or not 0 <= n < 1 << 30:
+                raise ValueError("pulses: a count required")
+            self.counts()  # the scenario's pulses up to now first
+            self._counts = (self._counts + n) & 0x3FFFFFFF
+            return {"counts": self._counts}
+        if op == "sensor":
+            for key in ("temp_c", "fault", "dose_usv_h"):
+                if key in req:
+                    if req[key] is None:
+                        self._override.pop(key, None)
+                    else:
+                        self._override[key] = req[key]
+            if "dose_usv_h" in req:
+                self.counts()  # pulses so far at the old rate
+            self._update_sensors()
+            return {"override": self._override}
+        raise ValueError("the virtual board has no diagnostic operation %s" % op)
 
     # --- storage, clock, identity --------------------------------------------------------------
 

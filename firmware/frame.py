@@ -30,6 +30,7 @@ CMD_READ = const(0x07)
 CMD_ACK = const(0x08)
 CMD_STATUS = const(0x09)
 CMD_ACK_ALARMS = const(0x0A)
+CMD_DIAG = const(0x20)  # diagnostics, answered only in test mode (hil_tests/)
 REPLY = const(0x80)
 ERROR = const(0x7F)
 MAX_READ = const(2048)  # bytes of segment data per READ reply

@@ -59,6 +59,8 @@ class Logger:
         self.data_dir = b.mount()
         self.boot = logstore.bump_boot_counter(self.data_dir)
         self.device_id = b.unique_id()
+        # Test mode (diagnostic commands for hil_tests/) is on while this file exists.
+        self.test_mode = logstore._exists(self.data_dir + "/testmode")
         self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id)
         self.store.recover()
         b.wdt_feed()

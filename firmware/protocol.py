@@ -13,9 +13,10 @@ import struct
 import alarms
 import config
 import frame
+import leds
 import micropython
 from frame import (
-    CMD_ACK, CMD_ACK_ALARMS, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_READ,
+    CMD_ACK, CMD_ACK_ALARMS, CMD_DIAG, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_READ,
     CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, ERROR, MAX_READ, REPLY,
 )
 from micropython import const
@@ -133,6 +134,10 @@ class Server:
         elif cmd == CMD_ACK_ALARMS:
             app.acknowledge_alarms()
             self.reply_json(cmd, req, self.status())
+        elif cmd == CMD_DIAG:
+            if not app.test_mode:
+                raise ProtocolError("not_test_mode", "diagnostics are answered only in test mode")
+            self.reply_json(cmd, req, self.diag(_json(body)))
         else:
             raise ProtocolError("unknown_command", "unknown command 0x%02x" % cmd)
 
@@ -175,6 +180,42 @@ class Server:
             "uptime_ms": app.uptime_ms,
             "mem_free": gc.mem_free(),
         }
+
+    def diag(self, req):
+        """Test mode only (hil_tests/): read back counters, LEDs and memory on any board; drive
+        the simulated sensors or a loopback pulse output where the board has them."""
+        app = self.app
+        op = req.get("op")
+        if op == "read":
+            store = app.store
+            gc.collect()
+            return {
+                "counts": self.board.counts(),
+                "total_counts": app.total_counts,
+                "led": app.leds.state,
+                "led_steps": [list(s) for s in leds.PATTERNS[app.leds.state]],
+                "alarms": alarms.names(app.alarms.latched),
+                "uptime_ms": app.uptime_ms,
+                "mem_free": gc.mem_free(),
+                "mem_alloc": gc.mem_alloc(),
+                "next_seq": store.next_seq,
+                "in_ram": store.count,
+                "segments": len(store.segments),
+                "write_errors": store.write_errors,
+                "storage_full": store.full,
+                "boot": app.boot,
+                "requests": self.requests,
+                "errors": self.errors,
+            }
+        if op == "commit":
+            return {"committed": app.store.commit()}
+        diag = getattr(self.board, "diag", None)
+        if diag is None:
+            raise ProtocolError("unsupported", "this board has no diagnostic operation " + str(op))
+        try:
+            return diag(op, req)
+        except ValueError as exc:
+            raise ProtocolError("unsupported", str(exc))
 
     def list_segments(self, start):
         """Segments holding records from `start` on. Records still in RAM are committed first, so

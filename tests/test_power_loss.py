@@ -50,6 +50,8 @@ pytestmark = pytest.mark.skipif(micropython_binary() is None, reason="the MicroP
 ENDLESS = scenario(duration="400d")  # kill -9 runs: the board keeps logging until the cut
 SHORT = scenario(duration="3h")  # torn-write runs: 180 records, ~100 block operations
 LONG = scenario(duration="3d")  # one size rollover (~3,900 records) in each power-up
+SEGMENT_RECORDS = 3900  # about what the first segment of a boot holds (32 KiB), for aiming kills
+BOOT_S = 0.05  # about the real time from power-up to logging at full speed, for aiming kills
 
 
 class CutFailed(AssertionError):
@@ -173,13 +175,14 @@ class Chain:
         if proc.returncode != -9:  # it stopped by itself before the cut: a crash
             raise CutFailed(f"{self.where(cut)}: the board exited with {proc.returncode} before the cut:\n{err[-2000:]}")
 
-    def run_until_end(self, sc: dict, tear_at: int, cut: Cut | None) -> tuple[int, dict[str, str]]:
+    def run_until_end(self, sc: dict, tear_at: int, cut: Cut | None, flash_size_kib: int = 1024) -> tuple[int, dict[str, str]]:
         """A power-up of the scenario to its end, torn at operation tear_at (0: never). Returns
         the exit code and the fields of the power-loss event or, on a clean run, of the flash
         report."""
         lines: list[str] = []
         board = VirtualBoard(sc, self.image, heap_kib=64, speed=0, until_end=True, tear_at=tear_at,
-                             restart_after_power_loss=False, on_stderr=lines.append)
+                             restart_after_power_loss=False, on_stderr=lines.append,
+                             flash_size_kib=flash_size_kib)
         try:
             code = board.run()
         finally:
@@ -226,17 +229,20 @@ def _first_seq(chain: Chain) -> int:
 
 
 def kill_chain(chain: Chain, cuts: int) -> Chain:
-    """kill -9 after random delays on a 2 MiB image."""
+    """kill -9 after random delays on a 2 MiB image. Every tenth cut is aimed at the size
+    rollover of the boot's first segment, from the logging rate measured by the earlier cuts."""
     board = VirtualBoard(ENDLESS, chain.image, heap_kib=64, speed=0, until_end=False, flash_size_kib=2048)
+    logged, logging_s = 0, 0.0  # for the rate: records and seconds of the logging cuts
     try:
         for i in range(cuts):
             r = chain.rng.random()
-            if r < 0.3:
+            if i % 10 == 9 and logged:
+                rate = logged / logging_s
+                delay = BOOT_S + chain.rng.uniform(0.9, 1.3) * SEGMENT_RECORDS / rate
+            elif r < 0.33:
                 delay = chain.rng.uniform(0.0, 0.08)  # interpreter start, mount, recovery, first segment
-            elif r < 0.9:
-                delay = chain.rng.uniform(0.08, 0.35)  # logging: ~3,000 records a second at full speed
             else:
-                delay = chain.rng.uniform(1.3, 2.0)  # across a size rollover of the boot's first segment
+                delay = chain.rng.uniform(0.08, 0.35)  # logging: ~3,000 records a second at full speed
             cut = Cut("kill", i, f"delay={delay:.3f}s")
             first = _first_seq(chain)
             chain.kill_after(board, cut, delay)
@@ -248,6 +254,9 @@ def kill_chain(chain: Chain, cuts: int) -> Chain:
                 cut.phase = "rollover"
             else:
                 cut.phase = "logging"
+            if cut.added and delay > 2 * BOOT_S:
+                logged += cut.added
+                logging_s += delay - BOOT_S
             chain.cuts.append(cut)
     finally:
         board.close()
@@ -300,8 +309,11 @@ def torn_chain(chain: Chain, cuts: int) -> Chain:
             n = chain.rng.randint(1, 20)  # boot: boot counter, recovery, first segment
         else:
             n = chain.rng.randint(1, ops + ops // 20)
-        if chain.torn(SHORT, i, n) is None:
+        cut = chain.torn(SHORT, i, n)
+        if cut is None:
             ops = max(ops, n)
+        else:
+            cut.phase = "boot" if cut.added == 0 else "logging"
         i += 1
     return chain
 
@@ -309,7 +321,7 @@ def torn_chain(chain: Chain, cuts: int) -> Chain:
 def rollover_chain(chain: Chain, tears: int) -> Chain:
     """Torn writes aimed at the size rollover of a long power-up (close the full segment, open
     the next, write its header, commit the first batch into it)."""
-    code, fields = chain.run_until_end(LONG, 0, None)
+    code, fields = chain.run_until_end(LONG, 0, None, flash_size_kib=2048)
     chain.runs += 1
     chain.check(None)
     ops, recs = int(fields["ops"]), len(chain.previous)
@@ -391,7 +403,7 @@ def test_kill9_cuts_during_boot_logging_and_rollover(chains, name):
     ctx = f"seed={chain.seed} chain={name} phases={phases}"
     assert len(chain.cuts) == KILL_CHAINS[name], ctx
     assert phases.get("boot", 0) >= 5 and phases.get("logging", 0) >= 20, ctx
-    assert phases.get("rollover", 0) >= 1, ctx
+    assert phases.get("rollover", 0) >= 2, ctx
     # Progress: records keep being added across the cuts, not only at the start.
     half = len(chain.cuts) // 2
     assert sum(c.added for c in chain.cuts[:half]) > 1000 and sum(c.added for c in chain.cuts[half:]) > 1000, ctx
@@ -446,7 +458,8 @@ def test_at_least_200_power_cuts(chains):
     for chain in done:
         for cut in chain.cuts:
             kinds[cut.kind] = kinds.get(cut.kind, 0) + 1
-    summary = ", ".join(f"{c.name}: {len(c.cuts)} cuts {_phases(c)} {c.wall_s:.1f}s" for c in done)
+    summary = "; ".join(f"{c.name}: {len(c.cuts)} cuts {_phases(c)}, {len(c.previous)} records, {c.wall_s:.1f}s"
+                        for c in done)
     print(f"\npower cuts (seed {SEED}): {kinds}; {summary}")
     assert len(done) == len(chains), "a chain failed: see its own test"
     assert sum(kinds.values()) >= 200 and kinds.get("kill", 0) >= 100 and kinds.get("torn", 0) >= 100, kinds

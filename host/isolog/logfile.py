@@ -70,33 +70,55 @@ def record_dict(rec: tuple, header: dict[str, Any] | None, device: str) -> dict[
     }
 
 
+class SegmentDecoder:
+    """Decodes the chunks of one segment in order, remembering its header (device, calibration).
+
+    Shared by decode_segment (whole files) and `isolog sync` (chunks arriving piece by piece):
+    the same records, the same problem messages."""
+
+    def __init__(self, name: str, header: dict[str, Any] | None = None):
+        self.name = name
+        self.header = header
+        self.device = header["device_id"].hex() if header is not None else ""
+
+    def chunk(self, kind: int, buf: Any, start: int, length: int, problems: list[Problem]) -> list[dict[str, Any]]:
+        """One verified chunk (record.check_chunk passed): the records it holds as JSON-record dicts.
+        Undecodable content goes to problems, never raises."""
+        name = self.name
+        try:
+            if kind == record.KIND_HEADER:
+                self.header = record.decode_header(buf, start)
+                self.device = self.header["device_id"].hex()
+            elif kind == record.KIND_BATCH:
+                _, recs = record.decode_batch(buf, start, length)
+                if self.header is None and recs:
+                    problems.append(Problem(name, f"records {recs[0][0]}..{recs[-1][0]} have no segment header: "
+                                                  "device and calibration unknown, dose rate not computed"))
+                return [record_dict(r, self.header, self.device) for r in recs]
+            else:
+                problems.append(Problem(name, f"unknown chunk kind 0x{kind:02x} skipped"))
+        except (record.RecordError, ValueError) as exc:  # struct errors are ValueError too
+            problems.append(Problem(name, f"undecodable chunk: {exc}"))
+        return []
+
+
+def damage_problem(name: str, offset: int, skipped: int, reason: str) -> Problem:
+    return Problem(name, f"bytes {offset}..{offset + skipped - 1} damaged ({reason}): skipped")
+
+
 def decode_segment(name: str, data: bytes, log: Log) -> None:
     """Decode one segment file's bytes into log.records, reporting damage into log.problems."""
     log.segments += 1
     reader = record.ChunkReader(io.BytesIO(data))
-    header: dict[str, Any] | None = None
-    device = ""
+    dec = SegmentDecoder(name)
     while True:
         got = reader.next()
         if got is None:
             break
         kind, start, length = got
-        try:
-            if kind == record.KIND_HEADER:
-                header = record.decode_header(reader.buf, start)
-                device = header["device_id"].hex()
-            elif kind == record.KIND_BATCH:
-                _, recs = record.decode_batch(reader.buf, start, length)
-                if header is None:
-                    log.problems.append(Problem(name, f"records {recs[0][0]}..{recs[-1][0]} have no segment header: "
-                                                      "device and calibration unknown, dose rate not computed"))
-                log.records.extend(record_dict(r, header, device) for r in recs)
-            else:
-                log.problems.append(Problem(name, f"unknown chunk kind 0x{kind:02x} skipped"))
-        except (record.RecordError, ValueError) as exc:  # struct errors are ValueError too
-            log.problems.append(Problem(name, f"undecodable chunk: {exc}"))
+        log.records.extend(dec.chunk(kind, reader.buf, start, length, log.problems))
     for offset, skipped, reason in reader.damage:
-        log.problems.append(Problem(name, f"bytes {offset}..{offset + skipped - 1} damaged ({reason}): skipped"))
+        log.problems.append(damage_problem(name, offset, skipped, reason))
 
 
 def check_sequence(log: Log) -> None:

@@ -34,6 +34,7 @@ from isolog.errors import UserError
 BLOCK_SIZE = 4096
 POWER_LOSS_EXIT = 75
 CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment configuration
+TEST_MODE_PATH = "/data/testmode"  # diagnostics are answered while this file exists
 
 
 def find_micropython() -> str:
@@ -51,26 +52,41 @@ def find_micropython() -> str:
     )
 
 
-def make_image(path: Path, size_kib: int, board_config: dict | None) -> None:
-    """A blank NOR flash image (erased to 0xFF). With a configuration, it is formatted with
-    littlefs (the same geometry as MicroPython's VfsLfs2) and the configuration stored, as
-    `isolog configure` would before dispatch."""
+def make_image(path: Path, size_kib: int, board_config: dict | None, test_mode: bool = False) -> None:
+    """A blank NOR flash image (erased to 0xFF). With a configuration (or test mode), it is
+    formatted with littlefs (the same geometry as MicroPython's VfsLfs2) and the files stored, as
+    `isolog configure` (or an engineer) would before dispatch."""
     blocks = size_kib * 1024 // BLOCK_SIZE
     if blocks < 16:
         raise UserError(f"flash of {size_kib} KiB is too small (at least 64 KiB)")
-    if board_config is None:
-        path.write_bytes(b"\xff" * (blocks * BLOCK_SIZE))
-        return
-    from littlefs import LittleFS, UserContext
+    path.write_bytes(b"\xff" * (blocks * BLOCK_SIZE))
+    files = {}
+    if board_config is not None:
+        files[CONFIG_PATH] = json.dumps(board_config).encode()
+    if test_mode:
+        files[TEST_MODE_PATH] = b"1"
+    if files:
+        put_files(path, files)
 
-    ctx = UserContext(buffer=bytearray(b"\xff" * (blocks * BLOCK_SIZE)))
-    fs = LittleFS(context=ctx, block_size=BLOCK_SIZE, block_count=blocks, read_size=32, prog_size=32,
-                  lookahead_size=32, mount=False)
-    fs.format()
-    fs.mount()
-    fs.mkdir("/data")
-    with fs.open(CONFIG_PATH, "w") as f:
-        f.write(json.dumps(board_config))
+
+def put_files(path: Path, files: dict[str, bytes]) -> None:
+    """Write files into a flash image (formatting a blank one), while the board is off."""
+    from littlefs import LittleFS, UserContext
+    from littlefs.errors import LittleFSError
+
+    data = bytearray(path.read_bytes())
+    ctx = UserContext(buffer=data)
+    fs = LittleFS(context=ctx, block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, read_size=32,
+                  prog_size=32, lookahead_size=32, mount=False)
+    try:
+        fs.mount()
+    except LittleFSError:
+        fs.format()
+        fs.mount()
+    for name, content in files.items():
+        fs.makedirs(os.path.dirname(name), exist_ok=True)
+        with fs.open(name, "wb") as f:
+            f.write(content)
     fs.unmount()
     path.write_bytes(bytes(ctx.buffer))
 
@@ -98,6 +114,7 @@ class VirtualBoard:
     tear_at: int = 0  # tear the Nth flash operation of the first power-up (tests)
     restart_after_power_loss: bool = True
     link_rate: float = 0.0  # bytes per second in each direction; 0: unlimited
+    test_mode: bool = False  # answer the diagnostic commands (hil_tests/)
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
@@ -124,7 +141,9 @@ class VirtualBoard:
         self._lock = threading.Lock()
         self._stopping = False
         if not self.flash.exists():
-            make_image(self.flash, self.flash_size_kib, self.scenario.get("board_config"))
+            make_image(self.flash, self.flash_size_kib, self.scenario.get("board_config"), self.test_mode)
+        elif self.test_mode:
+            put_files(self.flash, {TEST_MODE_PATH: b"1"})
 
     # --- one power-up --------------------------------------------------------------------------
 
