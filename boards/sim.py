@@ -147,6 +147,10 @@ class Board:
         self.speed = float(_env("ISOLOG_SIM_SPEED", "0"))
         self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
         self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"
+        # "hold": at the end the clock stops and the board stays up, serving the link (a shipment
+        # that arrived, waiting to be synced)
+        self.hold_at_end = _env("ISOLOG_SIM_UNTIL_END") == "hold"
+        self._held = False
         self._ended = False
         self.end_ms = int(self.sc["duration_s"] * 1000)
         random.seed(int(_env("ISOLOG_SIM_SEED", "1")) * 1000003 + self.t0_ms)
@@ -193,9 +197,16 @@ class Board:
             if at > now:
                 ms = min(ms, at - now)
                 break
-        if self.until_end:
-            if now >= self.end_ms:  # the firmware had its turn at the end time: stop
-                self._ended = True
+        if self.until_end or self.hold_at_end:
+            if now >= self.end_ms:  # the firmware had its turn at the end time
+                if self.until_end:
+                    self._ended = True
+                    return
+                if not self._held:
+                    self._held = True
+                    self._report()
+                    _say("end", "t=%.3f" % self.now_s(), "holding")
+                self._poll.poll(min(ms, 100))  # time stands still; the link is served
                 return
             ms = min(ms, self.end_ms - now)
         if self.speed > 0:

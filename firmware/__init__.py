@@ -17,3 +17,9 @@ if "micropython" not in sys.modules:
         _shim.heap_lock = lambda: 0  # type: ignore[attr-defined]
         _shim.heap_unlock = lambda: 0  # type: ignore[attr-defined]
         sys.modules["micropython"] = _shim
+
+# Shared modules import each other by their flat names, as on a board (record.py: `import mac`).
+# Register those leaf modules under the flat names too, so the host imports the very same files.
+from isolog_fw import mac as _mac  # noqa: E402
+
+sys.modules.setdefault("mac", _mac)

@@ -61,7 +61,9 @@ class Logger:
         self.device_id = b.unique_id()
         # Test mode (diagnostic commands for hil_tests/) is on while this file exists.
         self.test_mode = logstore._exists(self.data_dir + "/testmode")
-        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id)
+        # The device key (given at provisioning) chains a MAC through the log; empty until then.
+        self.key = logstore.read_bytes(self.data_dir + "/key")
+        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id, key=self.key)
         self.store.recover()
         b.wdt_feed()
         rtc = b.rtc_ms()

@@ -42,6 +42,14 @@ def _read_int(path, default):
         return default
 
 
+def read_bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def _exists(path):
     try:
         os.stat(path)
@@ -58,13 +66,15 @@ def bump_boot_counter(data_dir):
 
 
 class LogStore:
-    def __init__(self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS):
+    def __init__(self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS, key=b""):
         self.data_dir = data_dir
         self.dir = data_dir + "/log"
         if not _exists(self.dir):
             os.mkdir(self.dir)
         self.boot = boot
         self.device_id = device_id
+        self.key = key  # the device key (mac.py chain); empty until the board is provisioned
+        self.chain = record.CHAIN_START  # mac of the last chunk written
         self.batch_records = batch_records
         self.segment_blocks = segment_blocks
         self.segments = sorted(int(n[:8], 16) for n in os.listdir(self.dir) if n.endswith(".seg"))
@@ -98,7 +108,9 @@ class LogStore:
         boot, so nothing is appended after a damaged or torn tail."""
         self.next_seq = self.segments[-1] if self.segments else 0
         for first in reversed(self.segments):
-            last = self._scan_last_seq(first)
+            last, chain = self._scan_last_seq(first)
+            if chain is not None and self.chain == record.CHAIN_START:
+                self.chain = chain  # the chain goes on from the last intact chunk
             if last is not None:
                 self.next_seq = last + 1
                 break
@@ -110,7 +122,9 @@ class LogStore:
         return self.next_seq
 
     def _scan_last_seq(self, first):
+        """(highest sequence number, mac of the last intact chunk) in a segment; None if none."""
         last = None
+        chain = None
         with open(self._path(first), "rb") as f:
             reader = record.ChunkReader(f, self.buf)
             while True:
@@ -118,6 +132,7 @@ class LogStore:
                 if got is None:
                     break
                 kind, start, length = got
+                chain = record.chunk_mac(reader.buf, start, length)
                 if kind == record.KIND_BATCH:
                     try:
                         info, _ = record.decode_batch(reader.buf, start, length)
@@ -127,7 +142,7 @@ class LogStore:
                     if last is None or end_seq > last:
                         last = end_seq
             self.recovered_damage += len(reader.damage)
-        return last
+        return last, chain
 
     def _path(self, first_seq):
         return "%s/%08x.seg" % (self.dir, first_seq)
@@ -183,9 +198,9 @@ class LogStore:
         self.update_space()
         if self.full:
             return 0
-        size = record.encode_batch(
+        size, mac = record.encode_batch(
             self.buf, self.next_seq, self.boot, self.header[0], self.batch_clock_valid, self.batch_clock_offset,
-            self.batch_base_uptime, self.batch_base_counts, self.entries, n,
+            self.batch_base_uptime, self.batch_base_counts, self.entries, n, self.key, self.chain,
         )
         # Roll over before the segment would spill a few bytes into one more flash block. littlefs
         # keeps up to 4 bytes of skip-list pointers per block (ctz(i) + 1 words): leave room.
@@ -193,9 +208,9 @@ class LogStore:
         if self.file is None or self.file_size + size > limit:
             if not self._open_segment():
                 return 0
-            size = record.encode_batch(
+            size, mac = record.encode_batch(
                 self.buf, self.next_seq, self.boot, self.header[0], self.batch_clock_valid, self.batch_clock_offset,
-                self.batch_base_uptime, self.batch_base_counts, self.entries, n,
+                self.batch_base_uptime, self.batch_base_counts, self.entries, n, self.key, self.chain,
             )
         f = self.file
         if f is None:
@@ -210,6 +225,7 @@ class LogStore:
             self.full = True
             return 0
         self.file_size += size
+        self.chain = mac
         self.next_seq += n
         self.count = 0
         self.dropped = 0
@@ -221,7 +237,7 @@ class LogStore:
             return False
         first = self.next_seq
         interval_s, cal, dead, bg = self.header
-        size = record.encode_header(self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg)
+        size, mac = record.encode_header(self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain)
         try:
             f = open(self._path(first), "wb")
             f.write(memoryview(self.buf)[:size])
@@ -232,6 +248,7 @@ class LogStore:
             return False
         self.file = f
         self.file_size = size
+        self.chain = mac
         if not self.segments or self.segments[-1] != first:
             self.segments.append(first)
         return True

@@ -5,9 +5,16 @@
 #
 #   0xA5 | kind (1) | length (2, LE) | payload (length) | CRC-32 (4, LE) over kind+length+payload
 #
+# and every payload ends with a 16-byte MAC chained through the whole log (tamper evidence):
+#   mac = HMAC-SHA256(device key, previous chunk's mac | payload before the mac)[:16]
+# The CRC catches flash errors; the chain shows an edited, dropped, reordered or inserted chunk
+# (mac.py; the key is given to the board when it is provisioned, an unprovisioned board uses an
+# empty key, which still shows accidental changes but proves nothing against a forger).
+#
 # kind "H" (segment header, first chunk of every segment; one segment per boot at least):
 #   version u8, boot u16, first_seq u32, device_id 8s, interval_s u16,
-#   cal_cpm_per_usv_h f32, dead_time_us f32, background_usv_h f32
+#   cal_cpm_per_usv_h f32, dead_time_us f32, background_usv_h f32,
+#   chain_in 16s (the mac before this segment, so a segment can be verified on its own)
 #
 # kind "B" (a batch of records committed with one write + flush):
 #   first_seq u32, count u8, bflags u8 (bit 0: clock valid), boot u16, nominal interval_s u16,
@@ -23,17 +30,20 @@
 import struct
 from binascii import crc32
 
+import mac
 from micropython import const
 
 SYNC = const(0xA5)
 KIND_HEADER = const(0x48)  # "H"
 KIND_BATCH = const(0x42)  # "B"
 VERSION = const(1)
+MAC_LEN = const(16)
+CHAIN_START = b"\x00" * 16  # the chain value before the first chunk a board ever writes
 CHUNK_OVERHEAD = const(8)  # sync + kind + length + crc
 MAX_PAYLOAD = const(1024)
 MAX_CHUNK = const(1032)  # MAX_PAYLOAD + CHUNK_OVERHEAD
 
-_HEADER_FMT = "<BHI8sHfff"
+_HEADER_FMT = "<BHI8sHfff16s"
 HEADER_SIZE = struct.calcsize(_HEADER_FMT)
 _BATCH_FMT = "<IBBHHqQI"
 BATCH_HEAD_SIZE = struct.calcsize(_BATCH_FMT)
@@ -139,30 +149,44 @@ def chunk_head(buf, kind, length):
     buf[3] = length >> 8
 
 
-def seal_chunk(buf, length):
-    """buf holds sync/kind/len/payload; append the CRC. Returns the chunk's total size."""
+def seal_chunk(buf, kind, body_len, key, chain):
+    """buf[4:4 + body_len] holds the payload before its mac: add the chained mac, the chunk head
+    and the CRC. Returns (the chunk's total size, its mac = the new chain value)."""
     mv = memoryview(buf)
+    m = mac.mac(key, chain, mv[4 : 4 + body_len])
+    buf[4 + body_len : 4 + body_len + MAC_LEN] = m
+    length = body_len + MAC_LEN
+    chunk_head(buf, kind, length)
     crc = crc32(mv[1 : 4 + length]) & 0xFFFFFFFF
     struct.pack_into("<I", buf, 4 + length, crc)
-    return 4 + length + 4
+    return 4 + length + 4, m
 
 
-def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us, background):
-    """Segment header chunk into buf (>= HEADER_SIZE + CHUNK_OVERHEAD bytes); returns its size."""
-    chunk_head(buf, KIND_HEADER, HEADER_SIZE)
+def chunk_mac(data, start, length):
+    return bytes(data[start + length - MAC_LEN : start + length])
+
+
+def verify_chunk(key, chain, data, start, length):
+    """True if the chunk's mac follows from chain under key."""
+    mv = memoryview(data)
+    return mac.equal(mac.mac(key, chain, mv[start : start + length - MAC_LEN]), mv[start + length - MAC_LEN : start + length])
+
+
+def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, key, chain):
+    """Segment header chunk into buf; returns (its size, its mac)."""
     struct.pack_into(
-        _HEADER_FMT, buf, 4, VERSION, boot, first_seq, device_id, interval_s, cal, dead_time_us, background
+        _HEADER_FMT, buf, 4, VERSION, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, chain
     )
-    return seal_chunk(buf, HEADER_SIZE)
+    return seal_chunk(buf, KIND_HEADER, HEADER_SIZE, key, chain)
 
 
 def batch_payload_size(count):
-    return BATCH_HEAD_SIZE + count * MAX_RECORD_SIZE
+    return BATCH_HEAD_SIZE + count * MAX_RECORD_SIZE + MAC_LEN
 
 
-def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, base_uptime_ms, base_counts, entries, count):
+def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, base_uptime_ms, base_counts, entries, count, key, chain):
     """Encode a batch chunk into buf; entries is a flat list [interval_ms, interval_counts,
-    temp_code, flags] * count (preallocated by the caller). Returns the chunk's size."""
+    temp_code, flags] * count (preallocated by the caller). Returns (its size, its mac)."""
     if count < 1 or count > BATCH_MAX_RECORDS:
         raise RecordError("batch size")
     pos = 4 + BATCH_HEAD_SIZE
@@ -172,13 +196,11 @@ def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, 
         pos = put_varint(buf, pos, entries[i + 1])
         pos = put_varint(buf, pos, entries[i + 2])
         pos = put_varint(buf, pos, entries[i + 3])
-    length = pos - 4
-    chunk_head(buf, KIND_BATCH, length)
     struct.pack_into(
         _BATCH_FMT, buf, 4, first_seq, count, 1 if clock_valid else 0, boot, nominal_s,
         clock_offset_ms, base_uptime_ms, base_counts & 0xFFFFFFFF,
     )
-    return seal_chunk(buf, length)
+    return seal_chunk(buf, KIND_BATCH, pos - 4, key, chain)
 
 
 def check_chunk(data, pos, end):
@@ -200,12 +222,12 @@ def check_chunk(data, pos, end):
 
 
 def decode_header(data, start):
-    version, boot, first_seq, device_id, interval_s, cal, dead, bg = struct.unpack_from(_HEADER_FMT, data, start)
+    version, boot, first_seq, device_id, interval_s, cal, dead, bg, chain_in = struct.unpack_from(_HEADER_FMT, data, start)
     if version != VERSION:
         raise RecordError("unknown format version %d" % version)
     return {
         "boot": boot, "first_seq": first_seq, "device_id": bytes(device_id), "interval_s": interval_s,
-        "cal_cpm_per_usv_h": cal, "dead_time_us": dead, "background_usv_h": bg,
+        "cal_cpm_per_usv_h": cal, "dead_time_us": dead, "background_usv_h": bg, "chain_in": bytes(chain_in),
     }
 
 
@@ -215,7 +237,7 @@ def decode_batch(data, start, length):
     first_seq, count, bflags, boot, nominal_s, offset_ms, uptime_ms, counts = struct.unpack_from(_BATCH_FMT, data, start)
     valid = bflags & 1
     pos = start + BATCH_HEAD_SIZE
-    end = start + length
+    end = start + length - MAC_LEN
     out = []
     for i in range(count):
         z, pos = get_varint(data, pos, end)

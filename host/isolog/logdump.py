@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from isolog import logfile
+from isolog.errors import UserError
 
 EXIT_DAMAGED = 1
 
@@ -25,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flash", type=Path, required=True, metavar="IMAGE", help="littlefs image file")
     p.add_argument("--json", action="store_true", help="one JSON object a line (fields in docs/shipment.md)")
     p.add_argument("--block-size", type=int, default=logfile.BLOCK_SIZE, help="flash block size (default 4096)")
+    p.add_argument("--key-file", type=Path, metavar="FILE",
+                   help="the device key (hex) to verify the MAC chain with; default: the empty key of an "
+                        "unprovisioned board")
     p.set_defaults(func=run)
     log.set_defaults(func=lambda args: log.print_help() or 2)
 
@@ -37,8 +41,18 @@ def format_row(r: dict) -> str:
     return f"{r['seq']:8d}  {when:24s} {r['interval_counts']:8d} {dose} {temp}  {flags}"
 
 
+def read_key(path: Path | None) -> bytes:
+    if path is None:
+        return b""
+    try:
+        text = path.read_text().strip()
+        return bytes.fromhex(text)
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise UserError(f"{path}: not a readable key file (hex digits expected)") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    log = logfile.read_image(args.flash, args.block_size)
+    log = logfile.read_image(args.flash, args.block_size, key=read_key(args.key_file))
     out = sys.stdout
     if not args.json:
         print(f"{'seq':>8s}  {'time (UTC)':24s} {'counts':>8s} {'dose rate':>12s} {'temp':>8s}  flags", file=out)
@@ -46,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(r) if args.json else format_row(r), file=out)
     for p in log.problems:
         print(f"isolog: damaged: {p}", file=sys.stderr)
+    print(f"isolog: {log.verification()}", file=sys.stderr)
     if not args.json:
         s = logfile.summarise(log.records)
         print(f"{s['records']} records in {log.segments} segments, {len(log.problems)} problems", file=sys.stderr)

@@ -36,6 +36,21 @@ class Log:
     records: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     segments: int = 0
+    # The MAC chain (firmware/record.py): records whose chunk verified with the device key,
+    # failed to, or could not be checked (no key given, or right after damage).
+    verified: int = 0
+    failed: int = 0
+    unverified: int = 0
+    key_known: bool = True
+
+    def verification(self) -> str:
+        """One line for people: did the data verify?"""
+        if self.failed:
+            return f"NOT VERIFIED: {self.failed} records fail the MAC check (edited, inserted, reordered or forged)"
+        if not self.key_known:
+            return "not verified: no device key given"
+        extra = f", {self.unverified} could not be checked (after damage)" if self.unverified else ""
+        return f"verified: {self.verified} records carry an intact MAC chain{extra}"
 
 
 def iso_utc(epoch_ms: int | None) -> str | None:
@@ -76,10 +91,47 @@ class SegmentDecoder:
     Shared by decode_segment (whole files) and `isolog sync` (chunks arriving piece by piece):
     the same records, the same problem messages."""
 
-    def __init__(self, name: str, header: dict[str, Any] | None = None):
+    def __init__(self, name: str, header: dict[str, Any] | None = None, key: bytes | None = b"",
+                 chain: bytes | None = None):
         self.name = name
         self.header = header
         self.device = header["device_id"].hex() if header is not None else ""
+        self.key = key  # None: do not verify; b"": an unprovisioned board's empty key
+        self.chain = chain  # mac of the previous chunk; None at the start or after damage
+        self.verified = 0
+        self.failed = 0
+        self.unverified = 0
+        self._failing: tuple[Problem, int | None, bool] | None = None  # a stretch of failures
+
+    def resync(self) -> None:
+        """Damage was skipped: the next chunk cannot be checked against the chain."""
+        self.chain = None
+
+    def _verify(self, kind: int, buf: Any, start: int, length: int, count: int, problems: list[Problem],
+                what: tuple[int | None, int | None]) -> None:
+        mac_ = record.chunk_mac(buf, start, length)
+        chain = self.chain
+        if kind == record.KIND_HEADER and chain is None:
+            chain = self.header["chain_in"] if self.header else None
+        if self.key is None or chain is None:
+            self.unverified += count
+        elif record.verify_chunk(self.key, chain, buf, start, length):
+            self.verified += count
+            self._failing = None
+        else:
+            self.failed += count
+            first, last = what
+            if self._failing is not None and self._failing[0] in problems:
+                # One message for a stretch of failing chunks.
+                problem, started, header = self._failing
+                first = first if started is None else started
+                problem.message = _mac_failure(first, last, header)
+            else:
+                header = first is None
+                problem = Problem(self.name, _mac_failure(first, last))
+                problems.append(problem)
+            self._failing = (problem, first, header)
+        self.chain = mac_
 
     def chunk(self, kind: int, buf: Any, start: int, length: int, problems: list[Problem]) -> list[dict[str, Any]]:
         """One verified chunk (record.check_chunk passed): the records it holds as JSON-record dicts.
@@ -89,8 +141,11 @@ class SegmentDecoder:
             if kind == record.KIND_HEADER:
                 self.header = record.decode_header(buf, start)
                 self.device = self.header["device_id"].hex()
+                self._verify(kind, buf, start, length, 0, problems, (None, None))
             elif kind == record.KIND_BATCH:
                 _, recs = record.decode_batch(buf, start, length)
+                if recs:
+                    self._verify(kind, buf, start, length, len(recs), problems, (recs[0][0], recs[-1][0]))
                 if self.header is None and recs:
                     problems.append(Problem(name, f"records {recs[0][0]}..{recs[-1][0]} have no segment header: "
                                                   "device and calibration unknown, dose rate not computed"))
@@ -102,23 +157,41 @@ class SegmentDecoder:
         return []
 
 
+def _mac_failure(first: int | None, last: int | None, header: bool = False) -> str:
+    what = "the segment header" if first is None else f"records {first}..{last}"
+    if header and first is not None:
+        what = f"the segment header and records {first}..{last}"
+    return f"{what} fail the MAC check: edited, inserted, reordered, or written without this device's key"
+
+
 def damage_problem(name: str, offset: int, skipped: int, reason: str) -> Problem:
     return Problem(name, f"bytes {offset}..{offset + skipped - 1} damaged ({reason}): skipped")
 
 
-def decode_segment(name: str, data: bytes, log: Log) -> None:
-    """Decode one segment file's bytes into log.records, reporting damage into log.problems."""
+def decode_segment(name: str, data: bytes, log: Log, key: bytes | None = b"") -> SegmentDecoder:
+    """Decode one segment file's bytes into log.records, reporting damage into log.problems and
+    checking the MAC chain with key (None: not checked). Returns the decoder (its header, and its
+    chain: the mac of the segment's last chunk)."""
     log.segments += 1
     reader = record.ChunkReader(io.BytesIO(data))
-    dec = SegmentDecoder(name)
+    dec = SegmentDecoder(name, key=key)
+    damage = 0
     while True:
         got = reader.next()
         if got is None:
             break
+        if len(reader.damage) != damage:
+            damage = len(reader.damage)
+            dec.resync()
         kind, start, length = got
         log.records.extend(dec.chunk(kind, reader.buf, start, length, log.problems))
     for offset, skipped, reason in reader.damage:
         log.problems.append(damage_problem(name, offset, skipped, reason))
+    log.verified += dec.verified
+    log.failed += dec.failed
+    log.unverified += dec.unverified
+    log.key_known = key is not None
+    return dec
 
 
 def check_sequence(log: Log) -> None:
@@ -160,13 +233,16 @@ def open_image(path: Path, block_size: int = BLOCK_SIZE):
     return fs
 
 
-def read_image(path: Path, block_size: int = BLOCK_SIZE) -> Log:
+def read_image(path: Path, block_size: int = BLOCK_SIZE, key: bytes | None = b"") -> Log:
+    """Every record on a flash image, checked: CRC of every chunk, MAC chain with key (b"": an
+    unprovisioned board; None: not checked), sequence numbers contiguous."""
     fs = open_image(path, block_size)
     log = Log()
     try:
         names = sorted(n for n in fs.listdir(LOG_DIR) if n.endswith(".seg"))
     except Exception:  # littlefs raises its own error types for a missing folder
         raise UserError(f"{path}: no log folder {LOG_DIR} on this image") from None
+    previous: bytes | None = None
     for name in names:
         where = f"{LOG_DIR}/{name}"
         try:
@@ -174,8 +250,18 @@ def read_image(path: Path, block_size: int = BLOCK_SIZE) -> Log:
                 data = f.read()
         except Exception as exc:  # a broken file must not hide the others
             log.problems.append(Problem(where, f"unreadable: {exc}"))
+            previous = None
             continue
-        decode_segment(where, data, log)
+        first_problem = len(log.problems)
+        dec = decode_segment(where, data, log, key)
+        # The chain links segments too: a segment's chain_in is the mac its predecessor ended on.
+        if key is not None and previous is not None and dec.header is not None:
+            if dec.header["chain_in"] != previous:
+                log.problems.insert(first_problem, Problem(
+                    where, "the MAC chain does not continue from the previous segment: "
+                           "a segment or chunks between them were dropped, inserted or reordered"))
+                log.failed += 1
+        previous = dec.chain
     check_sequence(log)
     return log
 

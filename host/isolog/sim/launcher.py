@@ -108,6 +108,7 @@ class VirtualBoard:
     heap_kib: int = 64
     speed: float = 0.0  # 0: as fast as possible
     until_end: bool = False
+    hold_at_end: bool = False  # at the end the clock stops and the board stays up for a sync
     seed: int = 1
     device_id: str = "15010c0000000001"
     flash_size_kib: int = 1024
@@ -132,6 +133,7 @@ class VirtualBoard:
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
+        self._registered = register(self.port, self.flash)  # for `isolog devices`
         self.link_dropped = 0  # bytes the host side could not take
         self._relay_stop = threading.Event()
         threading.Thread(target=self._relay_to_board, daemon=True).start()
@@ -156,7 +158,7 @@ class VirtualBoard:
             "ISOLOG_SIM_SCENARIO": str(self._dir / "scenario.json"),
             "ISOLOG_SIM_SPEED": repr(self.speed),
             "ISOLOG_SIM_T0_S": repr(self.t0_s),
-            "ISOLOG_SIM_UNTIL_END": "1" if self.until_end else "0",
+            "ISOLOG_SIM_UNTIL_END": "1" if self.until_end else ("hold" if self.hold_at_end else "0"),
             "ISOLOG_SIM_TEAR_AT": str(tear_at),
             "ISOLOG_SIM_SEED": str(self.seed),
             "ISOLOG_SIM_ID": self.device_id,
@@ -314,12 +316,65 @@ class VirtualBoard:
             except OSError:
                 pass
         shutil.rmtree(self._dir, ignore_errors=True)
+        unregister(self._registered)
 
     def __enter__(self) -> "VirtualBoard":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- registry of running virtual boards (`isolog devices`) ----------------------------------------
+
+
+def registry_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"isolog-sim-{os.getuid() if hasattr(os, 'getuid') else 0}"
+
+
+def register(port: str, flash: Path) -> Path | None:
+    """Note a running virtual board: {pid, port, flash} in a JSON file of the runtime folder."""
+    try:
+        d = registry_dir()
+        d.mkdir(mode=0o700, exist_ok=True)
+        path = d / f"{os.getpid()}-{Path(port).name}.json"
+        path.write_text(json.dumps({"pid": os.getpid(), "port": port, "flash": str(flash)}))
+        return path
+    except OSError:
+        return None  # only `isolog devices` misses it
+
+
+def unregister(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def running_boards() -> list[dict]:
+    """Virtual boards whose process is alive (files of dead ones are removed)."""
+    out = []
+    try:
+        files = sorted(registry_dir().glob("*.json"))
+    except OSError:
+        return out
+    for f in files:
+        try:
+            entry = json.loads(f.read_text())
+            pid = int(entry["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            unregister(f)
+            continue
+        except PermissionError:
+            pass
+        if os.path.exists(entry.get("port", "")):
+            out.append(entry)
+    return out
 
 
 def format_scenario_time(t_s: float) -> str:

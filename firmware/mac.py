@@ -1,0 +1,41 @@
+# HMAC-SHA256 (RFC 2104) for the tamper-evident log and authenticated commands, on hashlib.sha256,
+# which every board and the host have (MicroPython has no hmac module). Shared with the host and
+# checked there against Python's hmac module.
+import hashlib
+
+from micropython import const
+
+MAC_LEN = const(16)  # truncated to 128 bits (RFC 2104 section 5 allows truncation to >= half)
+_BLOCK = const(64)
+
+
+def hmac_sha256(key, *parts):
+    """HMAC-SHA256 of the concatenation of parts under key (bytes)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    pad = bytearray(_BLOCK)
+    pad[: len(key)] = key
+    for i in range(_BLOCK):
+        pad[i] ^= 0x36
+    inner = hashlib.sha256(pad)
+    for part in parts:
+        inner.update(part)
+    for i in range(_BLOCK):
+        pad[i] ^= 0x36 ^ 0x5C
+    outer = hashlib.sha256(pad)
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def mac(key, *parts):
+    return hmac_sha256(key, *parts)[:MAC_LEN]
+
+
+def equal(a, b):
+    """Compare MACs in time independent of where they differ."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
