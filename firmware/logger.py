@@ -4,6 +4,7 @@
 import time
 
 import json
+import os
 
 import alarms
 import config
@@ -61,8 +62,10 @@ class Logger:
         self.device_id = b.unique_id()
         # Test mode (diagnostic commands for hil_tests/) is on while this file exists.
         self.test_mode = logstore._exists(self.data_dir + "/testmode")
-        # The device key (given at provisioning) chains a MAC through the log; empty until then.
+        # The device key (given at provisioning) chains a MAC through the log and authenticates
+        # state changes; empty until then. The name is the one given at provisioning.
         self.key = logstore.read_bytes(self.data_dir + "/key")
+        self.name = logstore.read_bytes(self.data_dir + "/name").decode()
         self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id, key=self.key)
         self.store.recover()
         b.wdt_feed()
@@ -137,6 +140,27 @@ class Logger:
         self.clock_offset_ms = epoch_ms - self.uptime_ms
         self.clock_valid = True
         self.board.rtc_set_ms(epoch_ms)
+
+    def provision(self, name, key):
+        """A new name and key (protocol.py checked the request). Records from now on are written
+        with the new key, in a new segment."""
+        self.tick()
+        self.store.commit()
+        config.atomic_write(self.data_dir + "/name", name)
+        with open(self.data_dir + "/key.tmp", "wb") as f:
+            f.write(key)
+        os.rename(self.data_dir + "/key.tmp", self.data_dir + "/key")
+        self.key = key
+        self.name = name
+        self.store.set_key(key)
+
+    def set_test_mode(self, on):
+        path = self.data_dir + "/testmode"
+        if on:
+            config.atomic_write(path, "1")
+        elif self.test_mode:
+            os.remove(path)
+        self.test_mode = on
 
     def now_epoch_ms(self):
         return self.clock_offset_ms + self.uptime_ms if self.clock_valid else None

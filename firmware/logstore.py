@@ -50,6 +50,10 @@ def read_bytes(path):
         return b""
 
 
+def key_id_hex(key):
+    return record.key_id(key).hex()
+
+
 def _exists(path):
     try:
         os.stat(path)
@@ -143,6 +147,12 @@ class LogStore:
                         last = end_seq
             self.recovered_damage += len(reader.damage)
         return last, chain
+
+    def set_key(self, key):
+        """Write with a new key from now on, in a new segment (its header names the key)."""
+        self.commit()
+        self._close_segment()
+        self.key = key
 
     def _path(self, first_seq):
         return "%s/%08x.seg" % (self.dir, first_seq)

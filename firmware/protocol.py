@@ -14,10 +14,12 @@ import alarms
 import config
 import frame
 import leds
+import logstore
+import mac
 import micropython
 from frame import (
-    CMD_ACK, CMD_ACK_ALARMS, CMD_DIAG, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_READ,
-    CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, ERROR, MAX_READ, REPLY,
+    AUTH, CMD_ACK, CMD_ACK_ALARMS, CMD_DIAG, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_PROVISION,
+    CMD_READ, CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, CMD_TEST_MODE, ERROR, MAX_READ, REPLY, STATE_CHANGING,
 )
 from micropython import const
 
@@ -49,6 +51,10 @@ class Server:
         self.txmv = memoryview(self.tx)
         self.requests = 0
         self.errors = 0
+        # Replay protection: the counter of the last authenticated request, kept on flash.
+        self.auth_path = app.data_dir + "/auth"
+        self.auth_counter = logstore._read_int(self.auth_path, 0)
+        self.auth_last = b""  # the mac of that request: an exact repeat is a retry, not a replay
         app.link = self
         # The link is binary: a 0x03 byte in a frame is data, not Ctrl-C.
         micropython.kbd_intr(-1)
@@ -70,7 +76,13 @@ class Server:
         try:
             if self.rx.bad_version:
                 raise ProtocolError("version", "protocol version %d required" % frame.VERSION)
-            self.handle(cmd, req, self.rx.mv[start : start + length])
+            body = self.rx.mv[start : start + length]
+            base = cmd & ~AUTH
+            if base in STATE_CHANGING:
+                body = self.authenticate(cmd, base, body)
+            elif cmd & AUTH:
+                raise ProtocolError("bad_request", "command 0x%02x takes no authentication" % base)
+            self.handle(base, cmd, req, body)
         except ProtocolError as exc:
             self.error(cmd, req, exc.code, str(exc))
         except config.ConfigError as exc:
@@ -100,46 +112,106 @@ class Server:
 
     # --- requests ------------------------------------------------------------------------------
 
-    def handle(self, cmd, req, body):
+    def authenticate(self, cmd, base, body):
+        """The payload of a state-changing request, once its MAC and counter check out. A board
+        with no key yet (factory state) also takes them unauthenticated."""
+        key = self.app.key
+        if not cmd & AUTH:
+            if key:
+                raise ProtocolError("unauthenticated", "this board is provisioned: the command needs the device key")
+            return body
+        if len(body) < 4 + mac.MAC_LEN:
+            raise ProtocolError("unauthenticated", "authentication trailer missing")
+        end = len(body) - 4 - mac.MAC_LEN
+        payload = body[:end]
+        counter = struct.unpack("<I", body[end : end + 4])[0]
+        given = bytes(body[end + 4 :])
+        expected = mac.mac(key, bytes((base,)), body[end : end + 4], payload)
+        if not mac.equal(given, expected):
+            raise ProtocolError("bad_mac", "wrong MAC: not made with this board's key")
+        if counter < self.auth_counter or (counter == self.auth_counter and given != self.auth_last):
+            raise ProtocolError("replayed", "counter %d already used (last %d)" % (counter, self.auth_counter))
+        if counter > self.auth_counter:
+            config.atomic_write(self.auth_path, str(counter))  # before acting: a replay stays refused
+            self.auth_counter = counter
+            self.auth_last = given
+        return payload
+
+    def handle(self, cmd, wire_cmd, req, body):
+        """cmd: the command without the AUTH bit; replies carry the command as it came."""
         app = self.app
-        if cmd == CMD_IDENTIFY:
+        cmd_in = cmd
+        cmd = wire_cmd
+        if cmd_in == CMD_IDENTIFY:
             self.reply_json(cmd, req, self.identify())
-        elif cmd == CMD_GET_CLOCK:
+        elif cmd_in == CMD_GET_CLOCK:
             self.reply_json(cmd, req, self.clock())
-        elif cmd == CMD_SET_CLOCK:
+        elif cmd_in == CMD_SET_CLOCK:
             t = _json(body).get("time_ms")
             if not isinstance(t, int) or t < 946684800000:  # not before 2000-01-01
                 raise ProtocolError("bad_request", "time_ms: epoch milliseconds required")
             app.set_clock(t)
             self.reply_json(cmd, req, self.clock())
-        elif cmd == CMD_GET_CONFIG:
+        elif cmd_in == CMD_GET_CONFIG:
             self.reply_json(cmd, req, {"config": app.cfg})
-        elif cmd == CMD_SET_CONFIG:
+        elif cmd_in == CMD_SET_CONFIG:
             cfg = app.configure(_json(body))
             self.reply_json(cmd, req, {"config": cfg})
-        elif cmd == CMD_LIST:
+        elif cmd_in == CMD_LIST:
             if len(body) != 4:
                 raise ProtocolError("bad_request", "LIST takes the first sequence number to list from")
             (start,) = struct.unpack("<I", body)
             self.reply_json(cmd, req, self.list_segments(start))
-        elif cmd == CMD_READ:
+        elif cmd_in == CMD_READ:
             self.read(cmd, req, body)
-        elif cmd == CMD_ACK:
+        elif cmd_in == CMD_ACK:
             upto = _json(body).get("upto")
             if not isinstance(upto, int) or upto < 0:
                 raise ProtocolError("bad_request", "upto: a sequence number required")
             self.reply_json(cmd, req, {"synced": app.store.acknowledge(upto)})
-        elif cmd == CMD_STATUS:
+        elif cmd_in == CMD_STATUS:
             self.reply_json(cmd, req, self.status())
-        elif cmd == CMD_ACK_ALARMS:
+        elif cmd_in == CMD_ACK_ALARMS:
             app.acknowledge_alarms()
             self.reply_json(cmd, req, self.status())
-        elif cmd == CMD_DIAG:
+        elif cmd_in == CMD_DIAG:
             if not app.test_mode:
                 raise ProtocolError("not_test_mode", "diagnostics are answered only in test mode")
             self.reply_json(cmd, req, self.diag(_json(body)))
+        elif cmd_in == CMD_PROVISION:
+            self.reply_json(cmd, req, self.provision(_json(body)))
+        elif cmd_in == CMD_TEST_MODE:
+            on = _json(body).get("on")
+            if not isinstance(on, bool):
+                raise ProtocolError("bad_request", "on: true or false required")
+            app.set_test_mode(on)
+            self.reply_json(cmd, req, {"test_mode": app.test_mode})
         else:
             raise ProtocolError("unknown_command", "unknown command 0x%02x" % cmd)
+
+    def provision(self, req):
+        """Give the board its name and key. Refused while records are not synced, unless forced:
+        a new key must not leave unsynced evidence that the host cannot verify."""
+        app = self.app
+        name = req.get("name")
+        key_hex = req.get("key")
+        if not isinstance(name, str) or not 1 <= len(name) <= 32:
+            raise ProtocolError("bad_request", "name: 1..32 characters required")
+        if not isinstance(key_hex, str) or len(key_hex) != 64:
+            raise ProtocolError("bad_request", "key: 64 hex digits required")
+        try:
+            key = bytes.fromhex(key_hex)
+        except ValueError:
+            raise ProtocolError("bad_request", "key: 64 hex digits required")
+        store = app.store
+        unsynced = store.next_seq + store.count - store.synced
+        if unsynced > 0 and req.get("force") is not True:
+            raise ProtocolError("unsynced", "%d records are not synced: sync first, or force" % unsynced)
+        app.provision(name, key)
+        self.auth_counter = 0
+        self.auth_last = b""
+        config.atomic_write(self.auth_path, "0")
+        return self.identify()
 
     def identify(self):
         app = self.app
@@ -151,6 +223,11 @@ class Server:
             "board": self.board_name,
             "firmware": FIRMWARE_VERSION,
             "protocol": frame.VERSION,
+            "name": app.name,
+            "provisioned": bool(app.key),
+            "key_id": logstore.key_id_hex(app.key),
+            "auth_counter": self.auth_counter,
+            "test_mode": app.test_mode,
             "boot": app.boot,
             "log": {"first": first, "next": nxt, "in_ram": store.count, "synced": synced},
             "flash": {"total": total, "free": free},

@@ -14,7 +14,9 @@
 # kind "H" (segment header, first chunk of every segment; one segment per boot at least):
 #   version u8, boot u16, first_seq u32, device_id 8s, interval_s u16,
 #   cal_cpm_per_usv_h f32, dead_time_us f32, background_usv_h f32,
-#   chain_in 16s (the mac before this segment, so a segment can be verified on its own)
+#   chain_in 16s (the mac before this segment, so a segment can be verified on its own),
+#   key_id 4s (first bytes of SHA-256 of the key this segment is written with: after a board is
+#   provisioned again, a verifier picks the right key instead of calling older segments forged)
 #
 # kind "B" (a batch of records committed with one write + flush):
 #   first_seq u32, count u8, bflags u8 (bit 0: clock valid), boot u16, nominal interval_s u16,
@@ -27,6 +29,7 @@
 # A record is therefore self-contained within its batch: a damaged batch loses only its own records
 # and the reader says which sequence numbers they were. Typical record: 1 + 2 + 2 + 1 = 6 bytes plus
 # ~2 bytes of batch overhead at 15 records a batch.
+import hashlib
 import struct
 from binascii import crc32
 
@@ -43,7 +46,7 @@ CHUNK_OVERHEAD = const(8)  # sync + kind + length + crc
 MAX_PAYLOAD = const(1024)
 MAX_CHUNK = const(1032)  # MAX_PAYLOAD + CHUNK_OVERHEAD
 
-_HEADER_FMT = "<BHI8sHfff16s"
+_HEADER_FMT = "<BHI8sHfff16s4s"
 HEADER_SIZE = struct.calcsize(_HEADER_FMT)
 _BATCH_FMT = "<IBBHHqQI"
 BATCH_HEAD_SIZE = struct.calcsize(_BATCH_FMT)
@@ -172,10 +175,15 @@ def verify_chunk(key, chain, data, start, length):
     return mac.equal(mac.mac(key, chain, mv[start : start + length - MAC_LEN]), mv[start + length - MAC_LEN : start + length])
 
 
+def key_id(key):
+    return hashlib.sha256(key).digest()[:4]
+
+
 def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, key, chain):
     """Segment header chunk into buf; returns (its size, its mac)."""
     struct.pack_into(
-        _HEADER_FMT, buf, 4, VERSION, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, chain
+        _HEADER_FMT, buf, 4, VERSION, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, chain,
+        key_id(key),
     )
     return seal_chunk(buf, KIND_HEADER, HEADER_SIZE, key, chain)
 
@@ -222,12 +230,14 @@ def check_chunk(data, pos, end):
 
 
 def decode_header(data, start):
-    version, boot, first_seq, device_id, interval_s, cal, dead, bg, chain_in = struct.unpack_from(_HEADER_FMT, data, start)
+    version, boot, first_seq, device_id, interval_s, cal, dead, bg, chain_in, kid = struct.unpack_from(
+        _HEADER_FMT, data, start)
     if version != VERSION:
         raise RecordError("unknown format version %d" % version)
     return {
         "boot": boot, "first_seq": first_seq, "device_id": bytes(device_id), "interval_s": interval_s,
         "cal_cpm_per_usv_h": cal, "dead_time_us": dead, "background_usv_h": bg, "chain_in": bytes(chain_in),
+        "key_id": bytes(kid),
     }
 
 

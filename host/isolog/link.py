@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from isolog.errors import UserError
-from isolog_fw import frame
+from isolog_fw import frame, mac
 
 TIMEOUT_S = 1.0
+_READ_MAX = 65536  # bytes per serial read
 RETRIES = 5
 
 
@@ -50,8 +52,12 @@ class Link:
             except (serial.SerialException, OSError, ValueError) as exc:
                 raise UserError(f"cannot open {port}: {exc}") from None
         self.ser = serial_obj
-        self.dec = frame.Decoder(frame.MAX_PAYLOAD + frame.OVERHEAD)
+        # Room for a whole read (up to _READ_MAX bytes) on top of a partial frame: the decoder drops
+        # a buffer that fills up, and several pipelined replies can arrive in one read.
+        self.dec = frame.Decoder(_READ_MAX + 2 * (frame.MAX_PAYLOAD + frame.OVERHEAD))
         self._req = 0
+        self.key: bytes | None = None  # the device key: state-changing requests are signed with it
+        self.auth_counter = 0
         self.bytes_in = 0
         self.bytes_out = 0
         self.retried = 0
@@ -70,8 +76,19 @@ class Link:
 
     # --- requests ------------------------------------------------------------------------------
 
+    def use_key(self, key: bytes, counter: int | None = None) -> None:
+        """Sign state-changing requests with the device key, continuing the board's counter."""
+        self.key = key
+        self.auth_counter = self.identify()["auth_counter"] if counter is None else counter
+
     def request(self, cmd: int, body: bytes = b"", timeout_s: float | None = None) -> tuple[int, bytes]:
-        """Send a request, return (reply command, body). Retries on silence."""
+        """Send a request, return (reply command, body). Retries on silence (the same frame: the
+        board takes an exact repeat of its last authenticated request as a retry)."""
+        if cmd in frame.STATE_CHANGING and self.key is not None:
+            self.auth_counter += 1
+            trailer = struct.pack("<I", self.auth_counter)
+            body = body + trailer + mac.mac(self.key, bytes((cmd,)), trailer, body)
+            cmd |= frame.AUTH
         self._req = (self._req + 1) & 0xFF
         req = self._req
         data = frame.encode_bytes(cmd, req, body)
@@ -117,12 +134,90 @@ class Link:
                 return None
             try:
                 waiting = self.ser.in_waiting
-                chunk = self.ser.read(max(1, min(waiting, 65536)))
+                chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
             except (serial.SerialException, OSError) as exc:
                 raise LinkError(f"the link to {self.port} failed: {exc}") from None
             if chunk:
                 self.bytes_in += len(chunk)
                 self.dec.feed(chunk)
+
+    def request_many(self, requests: Iterable[tuple[int, bytes]], window: int = 4,
+                     timeout_s: float | None = None) -> Iterator[bytes]:
+        """Send requests with up to `window` of them in flight and yield each reply body in request
+        order: the board works on the next request while the host digests a reply. A request that
+        got no reply in time is sent again (they are idempotent), `retries` times at most."""
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        pending: deque[list] = deque()  # [req id, cmd, frame bytes, deadline, tries]
+        replies: dict[int, tuple[int, bytes]] = {}
+        source = iter(requests)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window:
+                try:
+                    cmd, body = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                self._req = (self._req + 1) & 0xFF
+                data = frame.encode_bytes(cmd, self._req, body)
+                self._write(data)
+                pending.append([self._req, cmd, data, time.monotonic() + timeout, 1])
+            if not pending:
+                return
+            head = pending[0]
+            got = replies.pop(head[0], None)
+            if got is None:
+                if time.monotonic() > head[3]:
+                    if head[4] > self.retries:
+                        raise LinkError(f"no answer from the board on {self.port} after {head[4]} tries "
+                                        "(is it an isolog board, and is the firmware running?)")
+                    head[4] += 1
+                    self.retried += 1
+                    self._write(head[2])
+                    head[3] = time.monotonic() + timeout
+                    continue
+                self._receive({p[0] for p in pending}, replies, head[3])
+                continue
+            pending.popleft()
+            rcmd, rbody = got
+            if rcmd == frame.ERROR:
+                err = _loads(rbody)
+                raise BoardError(str(err.get("error")), str(err.get("message")))
+            if rcmd != (frame.REPLY | head[1]):
+                raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{head[1]:02x}")
+            yield rbody
+
+    def _receive(self, wanted: set[int], replies: dict[int, tuple[int, bytes]], deadline: float) -> None:
+        """Read what arrived (waiting at most until deadline) and file the replies to wanted ids."""
+        import serial
+
+        while True:
+            got = self.dec.next()
+            found = False
+            while got is not None:
+                cmd, rid, start, length = got
+                if rid in wanted:
+                    replies[rid] = (cmd, bytes(self.dec.buf[start:start + length]))
+                    found = True
+                got = self.dec.next()
+            if found or time.monotonic() > deadline:
+                return
+            try:
+                waiting = self.ser.in_waiting
+                chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
+            except (serial.SerialException, OSError) as exc:
+                raise LinkError(f"the link to {self.port} failed: {exc}") from None
+            if chunk:
+                self.bytes_in += len(chunk)
+                self.dec.feed(chunk)
+
+    def read_pieces(self, first: int, offset: int, end: int, piece: int = frame.MAX_READ,
+                    window: int = 4) -> Iterator[ReadResult]:
+        """READ segment `first` from offset up to end in pieces, pipelined (request_many)."""
+        reqs = ((frame.CMD_READ, struct.pack("<IIH", first, off, min(piece, end - off)))
+                for off in range(offset, end, piece))
+        for body in self.request_many(reqs, window):
+            yield self._read_result(first, body)
 
     def call(self, cmd: int, obj: dict | None = None, timeout_s: float | None = None) -> dict:
         body = json.dumps(obj).encode() if obj is not None else b""
@@ -155,6 +250,10 @@ class Link:
 
     def read(self, first: int, offset: int, length: int = frame.MAX_READ) -> ReadResult:
         _, body = self.request(frame.CMD_READ, struct.pack("<IIH", first, offset, length))
+        return self._read_result(first, body)
+
+    @staticmethod
+    def _read_result(first: int, body: bytes) -> ReadResult:
         if len(body) < 8:
             raise LinkError("short READ reply")
         rfirst, size = struct.unpack_from("<II", body)
@@ -167,6 +266,16 @@ class Link:
 
     def acknowledge_alarms(self) -> dict:
         return self.call(frame.CMD_ACK_ALARMS)
+
+    def provision(self, name: str, key: bytes, force: bool = False) -> dict:
+        """Give the board a name and a new key (signed with the current key, if it has one)."""
+        reply = self.call(frame.CMD_PROVISION, {"name": name, "key": key.hex(), "force": force})
+        self.key = key
+        self.auth_counter = 0
+        return reply
+
+    def set_test_mode(self, on: bool) -> bool:
+        return bool(self.call(frame.CMD_TEST_MODE, {"on": on})["test_mode"])
 
 
 def _loads(body: bytes) -> dict:

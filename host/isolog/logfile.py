@@ -49,8 +49,10 @@ class Log:
             return f"NOT VERIFIED: {self.failed} records fail the MAC check (edited, inserted, reordered or forged)"
         if not self.key_known:
             return "not verified: no device key given"
-        extra = f", {self.unverified} could not be checked (after damage)" if self.unverified else ""
-        return f"verified: {self.verified} records carry an intact MAC chain{extra}"
+        if self.unverified:
+            return (f"NOT VERIFIED: {self.unverified} records could not be checked (after damage, or written "
+                    f"with another device key); {self.verified} verified")
+        return f"verified: {self.verified} records carry an intact MAC chain"
 
 
 def iso_utc(epoch_ms: int | None) -> str | None:
@@ -113,7 +115,11 @@ class SegmentDecoder:
         chain = self.chain
         if kind == record.KIND_HEADER and chain is None:
             chain = self.header["chain_in"] if self.header else None
-        if self.key is None or chain is None:
+        other_key = self.key is not None and self.header is not None and self.header["key_id"] != record.key_id(self.key)
+        if self.key is None or chain is None or other_key:
+            if other_key and kind == record.KIND_HEADER:
+                problems.append(Problem(self.name, "written with another device key (key id "
+                                                   f"{self.header['key_id'].hex()}): not checked"))
             self.unverified += count
         elif record.verify_chunk(self.key, chain, buf, start, length):
             self.verified += count

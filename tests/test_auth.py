@@ -1,0 +1,133 @@
+"""Authenticated commands and provisioning on the virtual board (issue 6): forged, replayed and
+unauthenticated state changes are refused with nothing changed; reads stay open."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pytest
+
+from isolog import logfile
+from isolog.link import BoardError, Link
+from isolog.sim.launcher import VirtualBoard
+from isolog_fw import frame, mac
+from sim_helpers import scenario
+
+KEY = bytes(range(32))
+
+
+@pytest.fixture()
+def board(tmp_path):
+    """A fresh board, unconfigured (so it has no records yet), running 10 minutes a second."""
+    sc = scenario(duration="30d")
+    b = VirtualBoard(dict(sc, board_config=None), tmp_path / "flash.img", speed=600.0)
+    b.shipment = sc["board_config"]
+    b.start()
+    yield b
+    b.close()
+
+
+def _wait_records(link: Link, n: int) -> None:
+    for _ in range(200):
+        if link.status()["next_seq"] >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the board does not log")
+
+
+def test_unprovisioned_board_takes_plain_commands_and_provisioning(board):
+    with Link(board.port) as link:
+        ident = link.identify()
+        assert ident["provisioned"] is False and ident["name"] == ""
+        link.set_clock(1795000000000)
+        link.set_config(board.shipment)
+        link.acknowledge(0)
+        # a board that is logging holds unsynced records: provisioning it needs force
+        _wait_records(link, 3)
+        with pytest.raises(BoardError, match="not synced"):
+            link.provision("container-7", KEY)
+        reply = link.provision("container-7", KEY, force=True)
+        assert reply["provisioned"] is True and reply["name"] == "container-7"
+        assert link.identify()["auth_counter"] == 0
+
+
+def _provisioned(board) -> Link:
+    """Provisioned (a fresh board: no records, so no force needed), then configured."""
+    link = Link(board.port)
+    link.provision("container-7", KEY)
+    link.set_config(board.shipment)
+    return link
+
+
+def test_plain_state_changes_are_refused_once_provisioned(board):
+    with _provisioned(board) as link:
+        before = link.get_config()
+    with Link(board.port) as plain:  # a host without the key (one host at a time: the port is locked)
+        with pytest.raises(BoardError) as err:
+            plain.set_config(dict(before, id="FORGED"))
+        assert err.value.code == "unauthenticated"
+        for call in (lambda: plain.set_clock(1795000000000), lambda: plain.acknowledge(10**6),
+                     plain.acknowledge_alarms, lambda: plain.set_test_mode(True)):
+            with pytest.raises(BoardError, match="needs the device key"):
+                call()
+        # nothing changed, and reads stay open
+        assert plain.get_config() == before
+        ident = plain.identify()
+        assert ident["log"]["synced"] == 0 and ident["test_mode"] is False
+        assert plain.status()["led"]
+
+
+def test_wrong_key_and_replays_are_refused(board):
+    with _provisioned(board) as link:
+        cfg = link.get_config()
+        link.set_config(dict(cfg, id="LU-SIGNED"))
+        assert link.get_config()["id"] == "LU-SIGNED"
+        # a request captured on the wire, sent again later: same counter, same MAC
+        body = b'{"upto": 5}'
+        trailer = struct.pack("<I", link.auth_counter + 1)
+        captured = body + trailer + mac.mac(KEY, bytes((frame.CMD_ACK,)), trailer, body)
+        link.request(frame.CMD_ACK | frame.AUTH, captured)
+        link.auth_counter += 1
+        link.set_clock(1795000000000)  # a later request moves the counter on
+        with pytest.raises(BoardError) as err:
+            link.request(frame.CMD_ACK | frame.AUTH, captured)
+        assert err.value.code == "replayed"
+        synced = link.identify()["log"]["synced"]
+    with Link(board.port) as forger:
+        forger.use_key(b"x" * 32)
+        with pytest.raises(BoardError) as err:
+            forger.set_config(dict(cfg, id="FORGED"))
+        assert err.value.code == "bad_mac"
+        with pytest.raises(BoardError) as err:  # a MAC-less request in the authenticated form
+            forger.request(frame.CMD_ACK_ALARMS | frame.AUTH, b"")
+        assert err.value.code == "unauthenticated"
+        assert forger.get_config()["id"] == "LU-SIGNED" and forger.identify()["log"]["synced"] == synced
+
+
+def test_reprovisioning_needs_the_key_and_synced_records(board):
+    with _provisioned(board) as link:
+        _wait_records(link, 40)
+        link.list_segments(0)  # commits the records in RAM
+    with Link(board.port) as other:
+        with pytest.raises(BoardError, match="needs the device key"):
+            other.provision("thief", b"t" * 32)
+    with Link(board.port) as link:
+        link.use_key(KEY)
+        with pytest.raises(BoardError) as err:
+            link.provision("container-8", b"n" * 32)
+        assert err.value.code == "unsynced"
+        assert link.identify()["name"] == "container-7"
+        reply = link.provision("container-8", b"n" * 32, force=True)
+        assert reply["name"] == "container-8" and reply["auth_counter"] == 0
+        link.set_clock(1795000000000)  # now signed with the new key
+
+
+def test_log_verifies_with_the_device_key_and_not_without(board, tmp_path):
+    with _provisioned(board) as link:
+        _wait_records(link, 60)
+    board.close()
+    good = logfile.read_image(board.flash, key=KEY)
+    assert good.records and not good.failed and good.verified == len(good.records)
+    wrong = logfile.read_image(board.flash, key=b"y" * 32)
+    assert wrong.verified == 0 and "NOT VERIFIED" in wrong.verification()
