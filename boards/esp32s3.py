@@ -218,6 +218,10 @@ class Board:
         self._stdout.write(data)
 
     # identity
+    def reset(self):
+        """Hard reset (the maintenance boot for a deploy follows)."""
+        machine.reset()
+
     def unique_id(self):
         uid = machine.unique_id()  # the 6-byte base MAC on ESP32
         return (bytes(uid) + bytes(8))[:8]

@@ -214,6 +214,10 @@ class Board:
         self._stdout.write(data)
 
     # identity
+    def reset(self):
+        """Hard reset (the maintenance boot for a deploy follows)."""
+        machine.reset()
+
     def unique_id(self):
         uid = machine.unique_id()  # the 8-byte flash unique ID on RP2040
         return (bytes(uid) + bytes(8))[:8]

@@ -1,15 +1,14 @@
 """The virtual board: the MicroPython unix port with simulated hardware.
 
-Started by `isolog sim` (host/isolog/sim/launcher.py), which passes everything in the environment:
+Started by `isolog sim` (host/isolog/sim/launcher.py) through sim_boot.py, which mounts the flash
+image (sim_flash.py) at /flash and runs main.py from it, as a board does. The launcher passes the
+rest in the environment:
 
-  ISOLOG_SIM_FLASH     the littlefs image file (NOR-like: 4 KiB blocks, erased to 0xFF)
   ISOLOG_SIM_SCENARIO  the scenario as JSON (normalised by the host from TOML, see scenarios/)
   ISOLOG_SIM_SPEED     virtual seconds per real second; 0 runs as fast as the firmware can
   ISOLOG_SIM_T0_S      scenario time at this power-up (the launcher restarts the board after a
                        power loss at the scenario time the power comes back)
   ISOLOG_SIM_UNTIL_END "1": end (exit 0) when the scenario ends
-  ISOLOG_SIM_TEAR_AT   tear the Nth flash operation of this power-up: program part of it, then lose
-                       power (exit 75), like a cut in the middle of a flash write
   ISOLOG_SIM_SEED      seed of the pulse and noise generators
   ISOLOG_SIM_ID        device id (16 hex digits)
 
@@ -30,13 +29,13 @@ import sys
 import time
 import vfs
 
+import sim_flash
 from sim_onewire import SimDS18B20Bus
 
 NAME = "sim"
-POWER_LOSS_EXIT = 75
+POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT
+RESET_EXIT = 76  # machine.reset(): the launcher powers the board up again at once
 _TICKS_PERIOD = 1 << 30  # like time.ticks_ms() on the boards
-BLOCK_SIZE = 4096
-_ERASED = b"\xff" * 256
 
 
 def _env(name, default=""):
@@ -44,69 +43,7 @@ def _env(name, default=""):
     return default if value is None else value
 
 
-def _say(*parts):
-    sys.stderr.write("@sim " + " ".join(str(p) for p in parts) + "\n")
-
-
-class SimFlash:
-    """Block device over a host file, with operation counters and torn-write injection."""
-
-    def __init__(self, path, tear_at, clock):
-        self.clock = clock  # scenario time in seconds, for the power-loss message
-        self.f = open(path, "r+b")
-        self.f.seek(0, 2)
-        self.block_count = self.f.tell() // BLOCK_SIZE
-        self.tear_at = tear_at
-        self.ops = 0
-        self.erases = 0
-        self.programmed = 0
-        self.dead = False
-
-    def _op(self):
-        self.ops += 1
-        return self.ops == self.tear_at
-
-    def readblocks(self, block, buf, offset=0):
-        self.f.seek(block * BLOCK_SIZE + offset)
-        self.f.readinto(buf)
-
-    def writeblocks(self, block, buf, offset=None):
-        if self.dead:
-            return
-        if offset is None:  # simple interface: erase, then program the whole block
-            self.ioctl(6, block)
-            offset = 0
-        torn = self._op()
-        self.f.seek(block * BLOCK_SIZE + offset)
-        if torn:
-            self.f.write(memoryview(buf)[: len(buf) // 2])
-            self.lose_power("torn program of block %d" % block)
-        self.f.write(buf)
-        self.programmed += len(buf)
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.block_count
-        if op == 5:
-            return BLOCK_SIZE
-        if op == 6:
-            if self.dead:
-                return 0
-            torn = self._op()
-            self.f.seek(arg * BLOCK_SIZE)
-            # Erase in small pieces from one preallocated buffer: the simulated flash must not
-            # take heap the firmware on a real board would have.
-            for _ in range((BLOCK_SIZE // 2 if torn else BLOCK_SIZE) // len(_ERASED)):
-                self.f.write(_ERASED)
-            self.erases += 1
-            if torn:
-                self.lose_power("torn erase of block %d" % arg)
-        return 0
-
-    def lose_power(self, why):
-        self.dead = True
-        _say("power_loss", "t=%.3f" % self.clock(), "off=0", why.replace(" ", "_"))
-        raise SystemExit(POWER_LOSS_EXIT)
+_say = sim_flash.say
 
 
 def _interp(points, t):
@@ -157,7 +94,8 @@ class Board:
         self.id = bytes.fromhex(_env("ISOLOG_SIM_ID", "15010c0000000001"))
         self.uptime_ms = 0
         self._real0 = time.ticks_ms()
-        self.flash = SimFlash(_env("ISOLOG_SIM_FLASH"), int(_env("ISOLOG_SIM_TEAR_AT", "0")), self.now_s)
+        self.flash = sim_flash.FLASH  # mounted at /flash by sim_boot.py, like a board's root
+        self.flash.clock = self.now_s
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
         self._stdin = sys.stdin.buffer
@@ -389,16 +327,14 @@ class Board:
 
     def mount(self):
         try:
-            fs = vfs.VfsLfs2(self.flash)
-        except OSError:
-            vfs.VfsLfs2.mkfs(self.flash)
-            fs = vfs.VfsLfs2(self.flash)
-        vfs.mount(fs, "/flash")
-        try:
             os.mkdir("/flash/data")
         except OSError:
             pass
         return "/flash/data"
+
+    def reset(self):
+        _say("reset", "t=%.3f" % self.now_s())
+        raise SystemExit(RESET_EXIT)
 
     def rtc_ms(self):
         return self.rtc_base_ms + self.uptime_ms if self.rtc_valid else None

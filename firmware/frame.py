@@ -32,12 +32,15 @@ CMD_STATUS = const(0x09)
 CMD_ACK_ALARMS = const(0x0A)
 CMD_PROVISION = const(0x0B)
 CMD_TEST_MODE = const(0x0C)
+CMD_MAINTENANCE = const(0x0D)  # reset into the REPL for a deploy
 CMD_DIAG = const(0x20)  # diagnostics, answered only in test mode (hil_tests/)
 # A state-changing command with this bit set carries an authentication trailer: its body is
 # payload | counter (4, LE) | mac (16), mac = HMAC-SHA256(device key, command | counter | payload)
 # truncated to 16 bytes (mac.py). A provisioned board refuses state changes without it.
 AUTH = const(0x40)
-STATE_CHANGING = (CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_ACK, CMD_ACK_ALARMS, CMD_PROVISION, CMD_TEST_MODE)
+STATE_CHANGING = (
+    CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_ACK, CMD_ACK_ALARMS, CMD_PROVISION, CMD_TEST_MODE, CMD_MAINTENANCE,
+)
 REPLY = const(0x80)
 ERROR = const(0x7F)
 MAX_READ = const(2048)  # bytes of segment data per READ reply

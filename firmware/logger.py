@@ -26,6 +26,19 @@ LOW_BATTERY_V = 3.4  # Li-ion cell near its cut-off: LED state and record flag
 _SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the last request
 
 
+MAINTENANCE_FILE = "/maintenance"  # in the data folder: the next boot stays in the REPL
+
+
+def maintenance_requested(board):
+    """True (once) if the last reset was asked for by `isolog deploy`: the board then boots into
+    the REPL for mpremote instead of logging. The flag is removed, so the boot after is normal."""
+    path = board.mount() + MAINTENANCE_FILE
+    if not logstore._exists(path):
+        return False
+    os.remove(path)
+    return True
+
+
 class Logger:
     """Everything the board does, started up on construction; run() is the main loop."""
 
@@ -154,6 +167,12 @@ class Logger:
         self.name = name
         self.store.set_key(key)
 
+    def enter_maintenance(self):
+        """Stop logging for a deploy: commit, flag the next boot for the REPL, reset."""
+        self.store.close()
+        config.atomic_write(self.data_dir + MAINTENANCE_FILE, "1")
+        self.board.reset()
+
     def set_test_mode(self, on):
         path = self.data_dir + "/testmode"
         if on:
@@ -192,7 +211,10 @@ class Logger:
         b.wdt_feed()
         if self.cfg is not None and now >= self.next_sample_ms:
             self.sample(now)
-        busy = self.link is not None and self.link.service()
+        link = self.link
+        busy = link is not None and link.service()
+        if link is not None and link.maintenance_pending:
+            self.enter_maintenance()
         self.update_leds()
         if busy:
             return  # a host is talking: answer its next request without idling

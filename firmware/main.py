@@ -11,7 +11,10 @@ import protocol
 def main():
     try:
         buffers = protocol.allocate()  # first, before start-up's temporary buffers fragment the heap
-        app = logger.Logger(board.Board())
+        b = board.Board()
+        if logger.maintenance_requested(b):
+            return  # `isolog deploy` asked for the REPL: no logging, no watchdog until the next reset
+        app = logger.Logger(b)
         protocol.Server(app, board.NAME, buffers)
         gc.collect()
         app.run()

@@ -19,7 +19,7 @@ import mac
 import micropython
 from frame import (
     AUTH, CMD_ACK, CMD_ACK_ALARMS, CMD_DIAG, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_PROVISION,
-    CMD_READ, CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, CMD_TEST_MODE, ERROR, MAX_READ, REPLY, STATE_CHANGING,
+    CMD_MAINTENANCE, CMD_READ, CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, CMD_TEST_MODE, ERROR, MAX_READ, REPLY, STATE_CHANGING,
 )
 from micropython import const
 
@@ -51,6 +51,7 @@ class Server:
         self.txmv = memoryview(self.tx)
         self.requests = 0
         self.errors = 0
+        self.maintenance_pending = False
         # Replay protection: the counter of the last authenticated request, kept on flash.
         self.auth_path = app.data_dir + "/auth"
         self.auth_counter = logstore._read_int(self.auth_path, 0)
@@ -180,6 +181,9 @@ class Server:
             self.reply_json(cmd, req, self.diag(_json(body)))
         elif cmd_in == CMD_PROVISION:
             self.reply_json(cmd, req, self.provision(_json(body)))
+        elif cmd_in == CMD_MAINTENANCE:
+            self.reply_json(cmd, req, {"maintenance": True})
+            self.maintenance_pending = True  # after the reply is out (logger.step)
         elif cmd_in == CMD_TEST_MODE:
             on = _json(body).get("on")
             if not isinstance(on, bool):

@@ -33,6 +33,8 @@ from isolog.errors import UserError
 
 BLOCK_SIZE = 4096
 POWER_LOSS_EXIT = 75
+RESET_EXIT = 76
+REPL_EXIT = 77
 CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment configuration
 TEST_MODE_PATH = "/data/testmode"  # diagnostics are answered while this file exists
 
@@ -91,6 +93,43 @@ def put_files(path: Path, files: dict[str, bytes]) -> None:
     path.write_bytes(bytes(ctx.buffer))
 
 
+def firmware_files(build: Path) -> list[Path]:
+    return sorted(p for p in build.iterdir() if p.suffix in (".py", ".mpy"))
+
+
+def install_firmware(path: Path, build: Path) -> None:
+    """Put the firmware build on the image's root, as flashing a board with isolog would."""
+    put_files(path, {f"/{p.name}": p.read_bytes() for p in firmware_files(build)})
+
+
+def remove_files(path: Path, names: list[str]) -> None:
+    from littlefs import LittleFS, UserContext
+    from littlefs.errors import LittleFSError
+
+    data = bytearray(path.read_bytes())
+    ctx = UserContext(buffer=data)
+    fs = LittleFS(context=ctx, block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, read_size=32,
+                  prog_size=32, lookahead_size=32, mount=False)
+    try:
+        fs.mount()
+    except LittleFSError:
+        return
+    for name in names:
+        try:
+            fs.remove(name)
+        except LittleFSError:
+            pass
+    fs.unmount()
+    path.write_bytes(bytes(ctx.buffer))
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 @dataclass
 class SimEvent:
     """A line the board reported on stderr ("@sim KIND k=v ...")."""
@@ -116,6 +155,8 @@ class VirtualBoard:
     restart_after_power_loss: bool = True
     link_rate: float = 0.0  # bytes per second in each direction; 0: unlimited
     test_mode: bool = False  # answer the diagnostic commands (hil_tests/)
+    firmware: str = "install"  # install: flash the current build before starting; keep: run what
+                               # the image holds (after `isolog deploy`); none: an empty board
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
@@ -129,6 +170,9 @@ class VirtualBoard:
         # installs them on a board.
         self._build = cached_build("sim")
         (self._dir / "scenario.json").write_text(json.dumps(self.scenario))
+        self._dev: int | None = None  # the board's side of its own PTY (one per power-up)
+        self._maintenance = False
+        self._last_t = 0.0
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
@@ -146,6 +190,10 @@ class VirtualBoard:
             make_image(self.flash, self.flash_size_kib, self.scenario.get("board_config"), self.test_mode)
         elif self.test_mode:
             put_files(self.flash, {TEST_MODE_PATH: b"1"})
+        if self.firmware == "install":
+            install_firmware(self.flash, self._build)
+        elif self.firmware == "none":
+            remove_files(self.flash, [f"/{p.name}" for p in firmware_files(self._build)])
 
     # --- one power-up --------------------------------------------------------------------------
 
@@ -165,16 +213,26 @@ class VirtualBoard:
         })
         return env
 
-    def power_up(self) -> subprocess.Popen:
+    def power_up(self, repl: bool = False) -> subprocess.Popen:
+        """Start the interpreter: sim_boot.py mounts the flash and runs main.py from it; with
+        repl, the REPL answers on the link instead (maintenance, or no firmware on the flash)."""
         tear = self.tear_at if self.boots == 0 else 0
         self.boots += 1
-        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK", str(self._build / "main.py")]
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=self._env(tear), cwd=self._dir, bufsize=0,
-        )
+        self._maintenance = repl
+        # sim_boot runs precompiled (-m, from the build on MICROPYPATH), like a board's boot code.
+        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"])
+        dev, child = os.openpty()  # the board's own end of the USB cable
+        try:
+            proc = subprocess.Popen(
+                cmd, stdin=child, stdout=child, stderr=subprocess.PIPE, env=self._env(tear), cwd=self._dir,
+            )
+        finally:
+            os.close(child)  # only the board holds it: its exit ends the relay with EIO
+        old, self._dev = self._dev, dev
+        if old is not None:
+            _close(old)
         self.proc = proc
-        threading.Thread(target=self._relay_to_host, args=(proc,), daemon=True).start()
+        threading.Thread(target=self._relay_to_host, args=(dev,), daemon=True).start()
         return proc
 
     # --- the USB link relay ----------------------------------------------------------------------
@@ -199,22 +257,20 @@ class VirtualBoard:
                 if exc.errno in (errno.EAGAIN, errno.EINTR):
                     continue
                 return
-            proc = self.proc
-            if proc is None or proc.poll() is not None or proc.stdin is None:
+            proc, dev = self.proc, self._dev
+            if proc is None or dev is None or proc.poll() is not None:
                 continue  # the board is off: bytes on the wire are lost
             for i in range(0, len(data), 256):
                 piece = data[i:i + 256]
                 try:
-                    proc.stdin.write(piece)
-                except (BrokenPipeError, OSError, ValueError):
+                    os.write(dev, piece)
+                except OSError:
                     break
                 sent += len(piece)
                 self._pace(started, sent)
 
-    def _relay_to_host(self, proc: subprocess.Popen) -> None:
-        """Board -> host: from the interpreter's stdout to the PTY master, at the link's rate."""
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
+    def _relay_to_host(self, fd: int) -> None:
+        """Board -> host: from the board's PTY to the host's, at the link's rate."""
         started, sent = time.monotonic(), 0
         while True:
             try:
@@ -260,6 +316,11 @@ class VirtualBoard:
             self.events.append(ev)
             if ev.kind == "power_loss":
                 lost = ev
+            if "t" in ev.fields:
+                try:
+                    self._last_t = float(ev.fields["t"])
+                except ValueError:
+                    pass
             if self.on_event:
                 self.on_event(ev)
         return lost
@@ -269,8 +330,10 @@ class VirtualBoard:
     def run(self) -> int:
         """Run until the scenario ends (--until-end), the board fails, or stop() is called.
         Power losses restart the board at the time the power returns."""
+        repl = False
         while True:
-            proc = self.power_up()
+            proc = self.power_up(repl)
+            repl = False
             lost = self._read_events(proc)
             code = proc.wait()
             if self._stopping:
@@ -282,6 +345,14 @@ class VirtualBoard:
                 if self.speed > 0 and off > 0:
                     time.sleep(off / self.speed)
                 self.t0_s = at + off
+                continue
+            if code == REPL_EXIT:
+                repl = True  # maintenance boot, or nothing to run: the REPL answers
+                continue
+            if code == RESET_EXIT or self._maintenance:
+                # machine.reset(), or the REPL session of a deploy ended (mpremote soft-reset):
+                # the board starts again at once.
+                self.t0_s = max(self.t0_s, self._last_t)
                 continue
             self.exit_code = code
             return code
@@ -310,11 +381,9 @@ class VirtualBoard:
             except subprocess.TimeoutExpired:
                 pass
         self._relay_stop.set()
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        for fd in (self._master, self._slave, self._dev):
+            if fd is not None:
+                _close(fd)
         shutil.rmtree(self._dir, ignore_errors=True)
         unregister(self._registered)
 

@@ -1,0 +1,92 @@
+"""The virtual board's flash: a littlefs image in a host file, as a NOR-like block device
+(4 KiB blocks, erased to 0xFF), with operation counters and torn-write injection.
+
+  ISOLOG_SIM_FLASH     the image file
+  ISOLOG_SIM_TEAR_AT   tear the Nth flash operation of this power-up: program part of it, then lose
+                       power (exit 75), like a cut in the middle of a flash write
+"""
+
+import os
+import sys
+
+POWER_LOSS_EXIT = 75
+BLOCK_SIZE = 4096
+_ERASED = b"\xff" * 256
+FLASH = None  # the mounted device (set by sim_boot.py)
+
+
+def say(*parts):
+    """A line for the launcher on stderr (stdout is the USB link)."""
+    sys.stderr.write("@sim " + " ".join(str(p) for p in parts) + "\n")
+
+
+def _no_clock():
+    return 0.0
+
+
+class SimFlash:
+    """Block device over a host file, with operation counters and torn-write injection."""
+
+    def __init__(self, path, tear_at, clock=_no_clock):
+        self.clock = clock  # scenario time in seconds, for the power-loss message (set by the board)
+        self.f = open(path, "r+b")
+        self.f.seek(0, 2)
+        self.block_count = self.f.tell() // BLOCK_SIZE
+        self.tear_at = tear_at
+        self.ops = 0
+        self.erases = 0
+        self.programmed = 0
+        self.dead = False
+
+    def _op(self):
+        self.ops += 1
+        return self.ops == self.tear_at
+
+    def readblocks(self, block, buf, offset=0):
+        self.f.seek(block * BLOCK_SIZE + offset)
+        self.f.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        if self.dead:
+            return
+        if offset is None:  # simple interface: erase, then program the whole block
+            self.ioctl(6, block)
+            offset = 0
+        torn = self._op()
+        self.f.seek(block * BLOCK_SIZE + offset)
+        if torn:
+            self.f.write(memoryview(buf)[: len(buf) // 2])
+            self.lose_power("torn program of block %d" % block)
+        self.f.write(buf)
+        self.programmed += len(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.block_count
+        if op == 5:
+            return BLOCK_SIZE
+        if op == 6:
+            if self.dead:
+                return 0
+            torn = self._op()
+            self.f.seek(arg * BLOCK_SIZE)
+            # Erase in small pieces from one preallocated buffer: the simulated flash must not
+            # take heap the firmware on a real board would have.
+            for _ in range((BLOCK_SIZE // 2 if torn else BLOCK_SIZE) // len(_ERASED)):
+                self.f.write(_ERASED)
+            self.erases += 1
+            if torn:
+                self.lose_power("torn erase of block %d" % arg)
+        return 0
+
+    def lose_power(self, why):
+        self.dead = True
+        say("power_loss", "t=%.3f" % self.clock(), "off=0", why.replace(" ", "_"))
+        raise SystemExit(POWER_LOSS_EXIT)
+
+
+def open_flash():
+    global FLASH
+    value = os.getenv("ISOLOG_SIM_TEAR_AT")
+    FLASH = SimFlash(os.getenv("ISOLOG_SIM_FLASH"), int(value) if value else 0)
+    return FLASH
