@@ -15,6 +15,9 @@ COMMAND_MODULES = [
     "isolog.sim.command",
     "isolog.logdump",
     "isolog.demo",
+    "isolog.commands_board",
+    "isolog.keys",
+    "isolog.deploy",
     "isolog.commands_compliance",
 ]
 

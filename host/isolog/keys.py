@@ -1,0 +1,111 @@
+"""Device keys and provisioning (`isolog provision`).
+
+A board gets a name and a random 256-bit key; the key is stored on the board (data/key) and in
+the host store (table device_keys, which keeps every key a board had, so older log segments still
+verify). It signs every state-changing request (firmware/protocol.py) and chains a MAC through
+the board's log (firmware/record.py). The key is never printed, logged, exported or put in an
+error message: only its key id (the first 4 bytes of its SHA-256) is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+
+from isolog.errors import UserError
+from isolog.store import Store, open_store
+from isolog_fw import record
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS device_keys (
+    device TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key BLOB NOT NULL,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    current INTEGER NOT NULL,
+    PRIMARY KEY (device, key_id)
+)
+"""
+
+
+def _table(store: Store) -> None:
+    store.db.execute(_SCHEMA)
+
+
+def current_key(store: Store, device: str) -> bytes | None:
+    _table(store)
+    row = store.db.execute("SELECT key FROM device_keys WHERE device = ? AND current = 1", (device,)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def key_by_id(store: Store, device: str, key_id: str) -> bytes | None:
+    _table(store)
+    row = store.db.execute("SELECT key FROM device_keys WHERE device = ? AND key_id = ?", (device, key_id)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def key_for_port(db: Path | None, port: str) -> bytes | None:
+    """The stored key of the board answering on port (None: not provisioned from this store)."""
+    from isolog.link import Link, LinkError
+
+    try:
+        with Link(port, timeout_s=0.5, retries=2) as link:
+            ident = link.identify()
+    except (LinkError, UserError):
+        return None
+    with open_store(db) as store:
+        return current_key(store, ident["device"])
+
+
+def provision(port: str, name: str, db: Path | None = None, force: bool = False) -> dict:
+    from isolog.link import Link
+
+    with open_store(db) as store, Link(port) as link:
+        ident = link.identify()
+        device = ident["device"]
+        if ident.get("provisioned"):
+            old = current_key(store, device)
+            if old is None:
+                raise UserError(f"board {device} ({ident.get('name')}) was provisioned from another store: "
+                                "re-provisioning needs its current key (use that store with --db)")
+            link.use_key(old, ident.get("auth_counter", 0))
+        key = secrets.token_bytes(32)
+        key_id = record.key_id(key).hex()
+        # The key goes into the store first: a board must never hold a key the host has lost.
+        with store.transaction() as tx:
+            _table(store)
+            tx.execute("INSERT INTO device_keys (device, key_id, key, name, created, current) "
+                       "VALUES (?, ?, ?, ?, datetime('now'), 0)", (device, key_id, key, name))
+        try:
+            reply = link.provision(name, key, force=force)
+        except BaseException:
+            with store.transaction() as tx:
+                tx.execute("DELETE FROM device_keys WHERE device = ? AND key_id = ?", (device, key_id))
+            raise
+        with store.transaction() as tx:
+            tx.execute("UPDATE device_keys SET current = (key_id = ?) WHERE device = ?", (key_id, device))
+            store.audit(tx, device, "provision", {"name": name, "key_id": key_id, "forced": force,
+                                                  "previous_key_id": ident.get("key_id")})
+        return reply
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("provision", help="give a board its name and a new device key",
+                       description="Generates a random 256-bit key, stores it in the host store and on the "
+                       "board. From then on the board accepts state changes only when signed with it, and "
+                       "its log carries a MAC chain made with it. Refused while the board holds unsynced "
+                       "records, unless --force.")
+    p.add_argument("port", metavar="PORT")
+    p.add_argument("--name", required=True, help="the board's name, e.g. its asset tag (1..32 characters)")
+    p.add_argument("--force", action="store_true", help="provision even though records are not synced")
+    p.add_argument("--db", type=Path, help="the store (default: the user's store)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    reply = provision(args.port, args.name, args.db, args.force)
+    print(f"board {reply['device']} provisioned as {reply['name']!r} (key id {reply['key_id']}); "
+          "the key is in the store, never shown")
+    return 0
