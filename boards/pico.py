@@ -48,6 +48,8 @@ _SM_COUNTER = const(0)  # PIO0, state machine 0
 _PIO_FREQ = const(1_000_000)  # 1 us per PIO cycle: pulses >= 2 us are seen
 _WDT_MAX_MS = const(8388)
 _MASK30 = const(0x3FFFFFFF)
+_PIN_LOOPBACK = const(16)  # test mode only: a wire from here to the GM pulse input (GP16)
+_MAX_LOOPBACK_PULSES = const(100_000)
 _VSYS_PER_U16 = 3 * 3.3 / 65535
 _DATA = "/data"
 
@@ -214,6 +216,25 @@ class Board:
         self._stdout.write(data)
 
     # identity
+    def diag(self, op, req):
+        """Test mode (hil_tests/): "pulse_out" sends n falling edges, 50 us apart, on the
+        loopback pin; wired to the pulse input, the hardware counter must count exactly n."""
+        if op != "pulse_out":
+            raise ValueError("this board has no diagnostic operation %s" % op)
+        n = req.get("pulses", 0)
+        if not isinstance(n, int) or not 0 <= n <= _MAX_LOOPBACK_PULSES:
+            raise ValueError("pulses: 0..%d required" % _MAX_LOOPBACK_PULSES)
+        out = Pin(_PIN_LOOPBACK, Pin.OUT, value=1)
+        for i in range(n):
+            out.value(0)
+            time.sleep_us(25)
+            out.value(1)
+            time.sleep_us(25)
+            if not i & 1023:
+                self.wdt_feed()
+        out.init(Pin.IN)  # leave the line to the tube again
+        return {"sent": n}
+
     def reset(self):
         """Hard reset (the maintenance boot for a deploy follows)."""
         machine.reset()

@@ -35,7 +35,8 @@ from sim_onewire import SimDS18B20Bus
 NAME = "sim"
 POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT
 RESET_EXIT = 76  # machine.reset(): the launcher powers the board up again at once
-_TICKS_PERIOD = 1 << 30  # like time.ticks_ms() on the boards
+# time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
+_TICKS_PERIOD = time.ticks_add(0, -1) + 1
 
 
 def _env(name, default=""):
@@ -163,11 +164,12 @@ class Board:
         self._update_sensors()
 
     def _link_eof(self, events):
-        """stdin closed (the launcher went away): no input will come, do not spin on it."""
+        """The launcher closed the board's end of the cable, or went away: the board is unplugged
+        from everything, power included. Stop like a power loss (no orphan keeps running)."""
         for _, ev in events:
             if ev & (select.POLLHUP | select.POLLERR):
-                self._poll.unregister(sys.stdin)
-                return True
+                self.flash.dead = True
+                raise SystemExit(POWER_LOSS_EXIT)
         return False
 
     def running(self):
@@ -311,14 +313,13 @@ class Board:
             self._counts = (self._counts + n) & 0x3FFFFFFF
             return {"counts": self._counts}
         if op == "sensor":
+            self.counts()  # the pulses of the interval so far, at the rate before the change
             for key in ("temp_c", "fault", "dose_usv_h"):
                 if key in req:
                     if req[key] is None:
                         self._override.pop(key, None)
                     else:
                         self._override[key] = req[key]
-            if "dose_usv_h" in req:
-                self.counts()  # pulses so far at the old rate
             self._update_sensors()
             return {"override": self._override}
         raise ValueError("the virtual board has no diagnostic operation %s" % op)

@@ -110,6 +110,8 @@ class Decoder:
         self.hi += n
 
     def feed(self, data):
+        """Append received bytes. Call next() until it returns None between feeds: a feed that
+        overflows the buffer drops what is in it (it is then taken for garbage)."""
         n = len(data)
         while n:
             room = self.space()
@@ -117,6 +119,23 @@ class Decoder:
             room[:k] = data[len(data) - n : len(data) - n + k]
             self.hi += k
             n -= k
+
+    def _crc_ok(self, lo, length):
+        buf = self.buf
+        end = lo + HEAD + length + 4
+        crc = crc32(self.mv[lo + 2 : lo + HEAD + length]) & 0xFFFFFFFF
+        return crc == (buf[end - 4] | (buf[end - 3] << 8) | (buf[end - 2] << 16) | (buf[end - 1] << 24))
+
+    def _whole_frame_after(self, start):
+        """Position of the first complete frame with a valid CRC at or after start, or -1."""
+        buf = self.buf
+        for j in range(start, self.hi - OVERHEAD - 1):
+            if buf[j] != SYNC0 or buf[j + 1] != SYNC1:
+                continue
+            length = buf[j + 3] | (buf[j + 4] << 8)
+            if 2 <= length <= MAX_PAYLOAD and j + HEAD + length + 4 <= self.hi and self._crc_ok(j, length):
+                return j
+        return -1
 
     def _drop(self, n):
         self.lo += n
@@ -136,9 +155,14 @@ class Decoder:
                 continue
             end = lo + HEAD + length + 4
             if end > self.hi:
-                return None  # wait for the rest
-            crc = crc32(self.mv[lo + 2 : lo + HEAD + length]) & 0xFFFFFFFF
-            if crc != (buf[end - 4] | (buf[end - 3] << 8) | (buf[end - 2] << 16) | (buf[end - 1] << 24)):
+                # Wait for the rest, unless a whole valid frame already follows: then this one was
+                # torn (a pulled cable, a retry after a lost byte) and its length is garbage.
+                j = self._whole_frame_after(lo + 1)
+                if j < 0:
+                    return None
+                self._drop(j - lo)
+                continue
+            if not self._crc_ok(lo, length):
                 self._drop(1)
                 continue
             self.lo = end

@@ -50,6 +50,15 @@ def read_bytes(path):
         return b""
 
 
+def _names(folder):
+    """File names in a folder without building the whole listing at once where the board can
+    (os.ilistdir): a board that lost power often holds many segments."""
+    ilistdir = getattr(os, "ilistdir", None)
+    if ilistdir is None:  # CPython
+        return os.listdir(folder)
+    return (entry[0] for entry in ilistdir(folder))
+
+
 def key_id_hex(key):
     return record.key_id(key).hex()
 
@@ -81,7 +90,7 @@ class LogStore:
         self.chain = record.CHAIN_START  # mac of the last chunk written
         self.batch_records = batch_records
         self.segment_blocks = segment_blocks
-        self.segments = sorted(int(n[:8], 16) for n in os.listdir(self.dir) if n.endswith(".seg"))
+        self.segments = sorted(int(n[:8], 16) for n in _names(self.dir) if n.endswith(".seg"))
         self.synced = _read_int(data_dir + "/synced", 0)
         self.next_seq = 0
         self.recovered_damage = 0
@@ -249,7 +258,10 @@ class LogStore:
         interval_s, cal, dead, bg = self.header
         size, mac = record.encode_header(self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain)
         try:
-            f = open(self._path(first), "wb")
+            # Append, never truncate: a segment that a power cut left with only its header gets
+            # this boot's header after it (same first sequence number). A host that already read
+            # the first header reads on from there; files only ever grow, or go when reclaimed.
+            f = open(self._path(first), "ab")
             f.write(memoryview(self.buf)[:size])
             f.flush()
         except OSError:
@@ -257,7 +269,10 @@ class LogStore:
             self.full = True
             return False
         self.file = f
-        self.file_size = size
+        try:
+            self.file_size = os.stat(self._path(first))[6]
+        except OSError:
+            self.file_size = size
         self.chain = mac
         if not self.segments or self.segments[-1] != first:
             self.segments.append(first)

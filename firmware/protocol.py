@@ -26,7 +26,7 @@ from micropython import const
 FIRMWARE_VERSION = "0.1.0"
 MAX_REQUEST = const(1024)
 
-_LIST_PAGE = const(48)
+_LIST_PAGE = const(16)  # a LIST reply stays small: the board may hold hundreds of segments
 
 
 class ProtocolError(Exception):
@@ -149,8 +149,8 @@ class Server:
             self.reply_json(cmd, req, self.clock())
         elif cmd_in == CMD_SET_CLOCK:
             t = _json(body).get("time_ms")
-            if not isinstance(t, int) or t < 946684800000:  # not before 2000-01-01
-                raise ProtocolError("bad_request", "time_ms: epoch milliseconds required")
+            if not isinstance(t, int) or not 946684800000 <= t < 4102444800000:  # 2000 .. 2100
+                raise ProtocolError("bad_request", "time_ms: epoch milliseconds between 2000 and 2100 required")
             app.set_clock(t)
             self.reply_json(cmd, req, self.clock())
         elif cmd_in == CMD_GET_CONFIG:

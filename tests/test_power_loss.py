@@ -6,11 +6,13 @@ recovers what the previous cuts left behind:
 * kill -9 of the interpreter after a random real delay (the board runs at full speed and keeps
   logging): very short delays land in boot and recovery (mount, boot counter, scan of the last
   segment, first segment of the boot), medium ones while logging, long ones across a segment
-  rollover (a segment holds ~3,900 one-minute records); a small flash also runs into the
-  flash-full policy and keeps being cut there.
+  rollover (a segment holds ~3,500 one-minute records, so those are aimed from the logging
+  rate measured by the earlier cuts); a small flash also runs into the flash-full policy and
+  keeps being cut there, by kill -9 and torn writes.
 * torn writes: the board programs half of the Nth block operation of a power-up, then loses
-  power (ISOLOG_SIM_TEAR_AT). N is spread over the operations of a clean run of the same
-  scenario, and on a long run aimed at the segment rollover.
+  power (ISOLOG_SIM_TEAR_AT). N sweeps the operations of the boot, then is spread over the
+  operations of a clean run of the same scenario; on a long run it is aimed at the segment
+  rollover.
 
 After every cut: the image mounts on the host, no damaged record is read back, sequence numbers
 are contiguous from 0, and every record of the previous snapshot is still there, unchanged.
@@ -21,8 +23,11 @@ names the seed, the chain and the cut. The number of cuts is fixed, not a time b
 
 from __future__ import annotations
 
+import io
 import os
 import random
+import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,29 +38,43 @@ import pytest
 from isolog import logfile
 from isolog.errors import UserError
 from isolog.sim.launcher import POWER_LOSS_EXIT, VirtualBoard
+from isolog_fw import record
 from mp_helpers import micropython_binary
 from sim_helpers import assert_intact, scenario
 
 SEED = int(os.environ.get("ISOLOG_POWER_LOSS_SEED", "20261126"))
 INTERVAL_S = 60  # the logging interval of the shipment the test scenarios install
 
-# Cuts per chain (each chain is one flash image). 2 x 55 + 24 + 2 x 45 + 14 = 238 cuts.
-KILL_CHAINS = {"kill-a": 55, "kill-b": 55}
-FULL_CHAIN_CUTS = 24
+# Cuts per chain (each chain is one flash image): 2 x 48 + 20 + 2 x 45 + 8 = 214 cuts.
+KILL_CHAINS = {"kill-a": 48, "kill-b": 48}
+FULL_CHAIN_CUTS = 20  # about half of them torn writes
+FULL_FLASH_KIB = 192  # the firmware takes ~40 KiB of it: room for ~5,000 records
 TORN_CHAINS = {"torn-a": 45, "torn-b": 45}
-ROLLOVER_TEARS = 14
+ROLLOVER_TEARS = 8
 
 pytestmark = pytest.mark.skipif(micropython_binary() is None, reason="the MicroPython unix port is not installed")
 
 ENDLESS = scenario(duration="400d")  # kill -9 runs: the board keeps logging until the cut
 SHORT = scenario(duration="3h")  # torn-write runs: 180 records, ~100 block operations
-LONG = scenario(duration="3d")  # one size rollover (~3,900 records) in each power-up
-SEGMENT_RECORDS = 3900  # about what the first segment of a boot holds (32 KiB), for aiming kills
-BOOT_S = 0.05  # about the real time from power-up to logging at full speed, for aiming kills
+LONG = scenario(duration="3d")  # one size rollover (~3,500 records) in each power-up
+SEGMENT_RECORDS = 3500  # about what the first segment of a boot holds (32 KiB), until measured
+RUN_TIMEOUT_S = 120.0  # a power-up that runs longer has hung: it is cut and reported
 
 
 class CutFailed(AssertionError):
     pass
+
+
+def _chain_in(data: bytes) -> bytes | None:
+    """The MAC chain value a segment starts from: chain_in of its first chunk, the header."""
+    reader = record.ChunkReader(io.BytesIO(data))
+    got = reader.next()
+    if got is None or reader.damage or got[0] != record.KIND_HEADER:
+        return None  # damage is reported by the decoder
+    try:
+        return record.decode_header(reader.buf, got[1]).get("chain_in")
+    except (record.RecordError, ValueError):
+        return None
 
 
 @dataclass
@@ -66,9 +85,10 @@ class Cut:
     phase: str = ""  # boot, logging, rollover, full
     added: int = 0  # records committed by this power-up
     lost_ram: int = 0  # samples taken by this power-up that never reached flash (torn cuts)
+    t_s: float = -1.0  # scenario time of a torn cut (0: during boot, before the first sample)
 
 
-@dataclass
+@dataclass(repr=False)
 class Chain:
     name: str
     image: Path
@@ -78,12 +98,26 @@ class Chain:
     names: list[str] = field(default_factory=list)  # segment files of the last snapshot
     cuts: list[Cut] = field(default_factory=list)
     runs: int = 0  # clean runs (no cut), for learning the operations of a run
+    last_ops: int = 0  # block operations of the last clean run
     leds: set[str] = field(default_factory=set)
     wall_s: float = 0.0
-    _cache: dict[str, tuple[bytes, logfile.Log]] = field(default_factory=dict)
+    board: VirtualBoard | None = None  # one board per chain (it installs the firmware on the image once)
+    _cache: dict[str, tuple[bytes, logfile.Log, bytes | None, bytes | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.seed}/{self.name}")
+
+    def __repr__(self) -> str:
+        return f"<chain {self.name}: {len(self.cuts)} cuts, {len(self.previous)} records>"
+
+    def power_on(self, sc: dict, flash_size_kib: int) -> None:
+        """The board of this chain (its flash image is made and the firmware installed here)."""
+        self.board = VirtualBoard(sc, self.image, heap_kib=64, speed=0, flash_size_kib=flash_size_kib,
+                                  restart_after_power_loss=False)
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
 
     def where(self, cut: Cut | None) -> str:
         what = f"{cut.kind} cut {cut.index} ({cut.setting})" if cut else "clean run"
@@ -96,50 +130,70 @@ class Chain:
         files whose bytes did not change since the last snapshot (the image is still mounted and
         every file read in full each time)."""
         fs = logfile.open_image(self.image)  # raises UserError if it does not mount
-        try:
-            names = sorted(n for n in fs.listdir(logfile.LOG_DIR) if n.endswith(".seg"))
-        except Exception:
+        if "log" not in fs.listdir(logfile.LOG_DIR.rsplit("/", 1)[0]):
             names = None  # cut before the first boot made the log folder
+        else:
+            names = sorted(n for n in fs.listdir(logfile.LOG_DIR) if n.endswith(".seg"))
         log = logfile.Log()
         if names is None:
             self.names = []
             return log
-        cache: dict[str, tuple[bytes, logfile.Log]] = {}
+        cache: dict[str, tuple[bytes, logfile.Log, bytes | None, bytes | None]] = {}
+        chain_end = None  # the MAC the previous segment ended on (logfile.read_image checks the link)
         for name in names:
             where = f"{logfile.LOG_DIR}/{name}"
-            with fs.open(where, "rb") as f:
-                data = f.read()
+            try:
+                with fs.open(where, "rb") as f:
+                    data = f.read()
+            except Exception as exc:  # littlefs raises its own errors for a broken file
+                log.problems.append(logfile.Problem(where, f"unreadable: {exc}"))
+                chain_end = None
+                continue
             hit = self._cache.get(name)
             if hit is None or hit[0] != data:
                 seg = logfile.Log()
-                logfile.decode_segment(where, data, seg)
-                hit = (data, seg)
+                dec = logfile.decode_segment(where, data, seg)
+                hit = (data, seg, getattr(dec, "chain", None), _chain_in(data))
             cache[name] = hit
-            log.records.extend(hit[1].records)
-            log.problems.extend(hit[1].problems)
+            _, seg, chain_out, chain_in = hit
+            if chain_end is not None and chain_in is not None and chain_in != chain_end:
+                log.problems.append(logfile.Problem(where, "the MAC chain does not continue from the previous segment"))
+            chain_end = chain_out
+            log.records.extend(seg.records)
+            log.problems.extend(seg.problems)
             log.segments += 1
         self._cache = cache
         self.names = names
         logfile.check_sequence(log)
         return log
 
+    def keep(self) -> None:
+        """Keep the image as it is before a power-up, to look at after a failure."""
+        if self.image.exists():
+            shutil.copyfile(self.image, self.image.with_suffix(".before.img"))
+
     def check(self, cut: Cut | None, full_read: bool = False) -> logfile.Log:
-        ctx = self.where(cut)
+        """The checks after a cut, on a snapshot; with full_read also on the host's own reader
+        (logfile.read_image, the authority: it also verifies what the snapshot does not)."""
+        ctx = f"{self.where(cut)} [images: {self.image}, {self.image.with_suffix('.before.img')}]"
         try:
             log = self.snapshot()
+            logs = [log]
+            if full_read and self.names:
+                logs.append(logfile.read_image(self.image))
         except UserError as exc:
             raise CutFailed(f"{ctx}: the image does not mount: {exc}") from None
-        try:
-            assert_intact(log, self.previous)
-        except AssertionError as exc:
-            raise CutFailed(f"{ctx}: {exc}") from None
-        seqs = [r["seq"] for r in log.records]
-        if seqs and seqs[0] != 0:
-            raise CutFailed(f"{ctx}: the log starts at {seqs[0]}, not 0 (nothing was synced, nothing may go)")
-        if full_read:  # the shortcut above against the host's own reader
-            ref = logfile.read_image(self.image) if seqs else logfile.Log()
-            if ref.records != log.records or [str(p) for p in ref.problems] != [str(p) for p in log.problems]:
-                raise CutFailed(f"{ctx}: cached snapshot differs from logfile.read_image")
+        except Exception as exc:  # littlefs errors while listing the folders
+            raise CutFailed(f"{ctx}: the image is unreadable: {exc!r}") from None
+        for one in logs:
+            try:
+                assert_intact(one, self.previous)
+            except AssertionError as exc:
+                raise CutFailed(f"{ctx}: {exc}") from None
+            if one.records and one.records[0]["seq"] != 0:
+                raise CutFailed(f"{ctx}: the log starts at {one.records[0]['seq']}, not 0 (nothing was synced)")
+            if len(one.records) != len(log.records):
+                raise CutFailed(f"{ctx}: logfile.read_image reads {len(one.records)} records, the snapshot {len(log.records)}")
         if cut is not None:
             cut.added = len(log.records) - len(self.previous)
         self.previous = log.records
@@ -149,14 +203,14 @@ class Chain:
         """Segment files of the power-up whose first record would be first_seq."""
         return [n for n in self.names if int(n[:8], 16) >= first_seq]
 
-    def last_segment_has_records(self) -> bool:
-        if not self.names:
-            return False
-        return bool(self._cache[self.names[-1]][1].records)
-
     # --- one power-up ------------------------------------------------------------------------------
 
-    def kill_after(self, board: VirtualBoard, cut: Cut, delay: float) -> None:
+    def kill_after(self, cut: Cut, delay: float) -> None:
+        """Power up, keep logging (no scenario end), kill -9 after delay seconds of real time."""
+        board = self.board
+        assert board is not None
+        self.keep()
+        board.until_end, board.tear_at = False, 0
         proc = board.power_up()
         time.sleep(delay)
         board.kill()
@@ -167,53 +221,60 @@ class Chain:
         assert proc.stderr is not None
         err = proc.stderr.read().decode("utf-8", "replace")
         proc.stderr.close()
-        if proc.stdin is not None:
-            proc.stdin.close()
         for line in err.splitlines():
             if line.startswith("@sim led "):
                 self.leds.add(line.split()[2])
         if proc.returncode != -9:  # it stopped by itself before the cut: a crash
             raise CutFailed(f"{self.where(cut)}: the board exited with {proc.returncode} before the cut:\n{err[-2000:]}")
 
-    def run_until_end(self, sc: dict, tear_at: int, cut: Cut | None, flash_size_kib: int = 1024) -> tuple[int, dict[str, str]]:
-        """A power-up of the scenario to its end, torn at operation tear_at (0: never). Returns
-        the exit code and the fields of the power-loss event or, on a clean run, of the flash
-        report."""
+    def run_until_end(self, tear_at: int, cut: Cut | None) -> tuple[int, dict[str, str]]:
+        """A power-up of the chain's scenario to its end, torn at block operation tear_at (0:
+        never). Returns the exit code and the fields of the power-loss event or, on a clean run,
+        of the flash report."""
+        board = self.board
+        assert board is not None
         lines: list[str] = []
-        board = VirtualBoard(sc, self.image, heap_kib=64, speed=0, until_end=True, tear_at=tear_at,
-                             restart_after_power_loss=False, on_stderr=lines.append,
-                             flash_size_kib=flash_size_kib)
+        self.keep()
+        board.until_end, board.tear_at, board.boots, board.exit_code = True, tear_at, 0, None
+        board.on_stderr = lines.append
+        first_event = len(board.events)
+        hung = threading.Timer(RUN_TIMEOUT_S, board.kill)
+        hung.start()
         try:
             code = board.run()
         finally:
-            board.close()
-        self.leds.update(e.words[0] for e in board.events if e.kind == "led")
-        lost = [e for e in board.events if e.kind == "power_loss"]
-        report = [e for e in board.events if e.kind == "flash"]
+            hung.cancel()
+        events = board.events[first_event:]
+        self.leds.update(e.words[0] for e in events if e.kind == "led")
+        lost = [e for e in events if e.kind == "power_loss"]
+        report = [e for e in events if e.kind == "flash"]
         if code == POWER_LOSS_EXIT and lost and "torn" in lost[-1].words[-1]:
             return code, lost[-1].fields
         if code == 0 and report and not lost:
             return code, report[-1].fields
         raise CutFailed(f"{self.where(cut)}: unexpected exit {code}, events "
-                        f"{[(e.kind, e.words) for e in board.events]}, stderr {lines[-20:]}")
+                        f"{[(e.kind, e.words) for e in events]}, stderr {lines[-20:]}")
 
-    def torn(self, sc: dict, index: int, tear_at: int, logs_all: bool = True) -> Cut | None:
+    def torn(self, index: int, tear_at: int, logs_all: bool = True) -> Cut | None:
         """One power-up torn at tear_at; None when the run ended first (a clean run, which
         commits every sample unless the flash is full)."""
         cut = Cut("torn", index, f"tear_at={tear_at}")
         before = len(self.previous)
-        code, fields = self.run_until_end(sc, tear_at, cut)
+        code, fields = self.run_until_end(tear_at, cut)
         if code == 0:
             self.runs += 1
+            self.last_ops = int(fields["ops"])
             log = self.check(None)
             added = len(log.records) - before
-            expected = int(sc["duration_s"] // INTERVAL_S)
+            assert self.board is not None
+            expected = int(self.board.scenario["duration_s"] // INTERVAL_S)
             if logs_all and added != expected:
                 raise CutFailed(f"{self.where(None)} (tear_at={tear_at} was beyond the run): "
                                 f"{added} records added, {expected} samples")
             return None
         self.check(cut, full_read=index % 10 == 0)
-        samples = int(float(fields["t"]) // INTERVAL_S)
+        cut.t_s = float(fields["t"])
+        samples = int(cut.t_s // INTERVAL_S)
         if cut.added > samples:
             raise CutFailed(f"{self.where(cut)}: {cut.added} records committed from {samples} samples")
         cut.lost_ram = samples - cut.added
@@ -228,116 +289,143 @@ def _first_seq(chain: Chain) -> int:
 # --- the chains --------------------------------------------------------------------------------------
 
 
+def _aim(points: list[tuple[float, int]], records: float) -> float | None:
+    """The delay after which a power-up has committed about `records` records, from a straight
+    line fitted through (delay, records committed) of earlier kills."""
+    pts = [(d, n) for d, n in points if n > 0]
+    if len(pts) < 5:
+        return None
+    md = sum(d for d, _ in pts) / len(pts)
+    mn = sum(n for _, n in pts) / len(pts)
+    var = sum((d - md) ** 2 for d, _ in pts)
+    if var <= 0:
+        return None
+    slope = sum((d - md) * (n - mn) for d, n in pts) / var
+    if slope <= 0:
+        return None
+    return md + (records - mn) / slope
+
+
 def kill_chain(chain: Chain, cuts: int) -> Chain:
-    """kill -9 after random delays on a 2 MiB image. Every tenth cut is aimed at the size
+    """kill -9 after random delays on a 2 MiB image. Every 16th cut is aimed past the size
     rollover of the boot's first segment, from the logging rate measured by the earlier cuts."""
-    board = VirtualBoard(ENDLESS, chain.image, heap_kib=64, speed=0, until_end=False, flash_size_kib=2048)
-    logged, logging_s = 0, 0.0  # for the rate: records and seconds of the logging cuts
-    try:
-        for i in range(cuts):
-            r = chain.rng.random()
-            if i % 10 == 9 and logged:
-                rate = logged / logging_s
-                delay = BOOT_S + chain.rng.uniform(0.9, 1.3) * SEGMENT_RECORDS / rate
-            elif r < 0.33:
-                delay = chain.rng.uniform(0.0, 0.08)  # interpreter start, mount, recovery, first segment
-            else:
-                delay = chain.rng.uniform(0.08, 0.35)  # logging: ~3,000 records a second at full speed
-            cut = Cut("kill", i, f"delay={delay:.3f}s")
-            first = _first_seq(chain)
-            chain.kill_after(board, cut, delay)
-            chain.check(cut, full_read=i % 10 == 9)
-            segs = chain.boot_segments(first)
-            if cut.added == 0:
-                cut.phase = "boot"
-            elif len(segs) > 1:
-                cut.phase = "rollover"
-            else:
-                cut.phase = "logging"
-            if cut.added and delay > 2 * BOOT_S:
-                logged += cut.added
-                logging_s += delay - BOOT_S
-            chain.cuts.append(cut)
-    finally:
-        board.close()
+    chain.power_on(ENDLESS, 2048)
+    points: list[tuple[float, int]] = []  # (delay, records committed) of the cuts so far
+    per_segment = SEGMENT_RECORDS
+    aim: float | None = None
+    for i in range(cuts):
+        aimed = i % 16 == 15
+        if aimed:
+            if aim is None:
+                aim = _aim(points, per_segment * 1.1) or 3.0
+            delay = min(aim * chain.rng.uniform(1.0, 1.15), 10.0)
+        elif chain.rng.random() < 0.33:
+            delay = chain.rng.uniform(0.0, 0.15)  # interpreter start, mount, recovery, first segment
+        else:
+            delay = chain.rng.uniform(0.15, 0.45)  # logging: a few thousand records a second
+        cut = Cut("kill", i, f"delay={delay:.3f}s")
+        first = _first_seq(chain)
+        chain.kill_after(cut, delay)
+        chain.check(cut, full_read=i % 10 == 9 or aimed or i == cuts - 1)
+        segs = chain.boot_segments(first)
+        if cut.added == 0:
+            cut.phase = "boot"
+        elif len(segs) > 1:
+            cut.phase = "rollover"
+            per_segment = int(segs[1][:8], 16) - int(segs[0][:8], 16)
+        else:
+            cut.phase = "logging"
+        if aimed:  # aim the next one from where this one landed
+            ratio = per_segment * 1.1 / max(cut.added, 1)
+            aim = delay * (0.97 if cut.phase == "rollover" else min(2.0, max(1.1, ratio)))
+        points.append((delay, cut.added))
+        chain.cuts.append(cut)
     return chain
 
 
 def full_chain(chain: Chain, cuts: int) -> Chain:
-    """A 128 KiB flash: kill -9 until it is full, then kill -9 and torn writes on the full flash."""
-    board = VirtualBoard(ENDLESS, chain.image, heap_kib=64, speed=0, until_end=False, flash_size_kib=128)
+    """A small flash: kill -9 until it is full, then kill -9 and torn writes on the full flash."""
+    chain.power_on(SHORT, FULL_FLASH_KIB)  # the kills run on past its end
     full_at = None
     ops = 0
-    try:
-        for i in range(cuts):
-            if full_at is None or i % 2:
-                delay = chain.rng.uniform(0.5, 1.2) if full_at is None else chain.rng.uniform(0.0, 0.5)
-                cut = Cut("kill", i, f"delay={delay:.3f}s")
-                chain.kill_after(board, cut, delay)
-                chain.check(cut, full_read=True)
-                chain.cuts.append(cut)
-            else:
-                if not ops:  # learn the block operations of a power-up on the full flash
-                    code, fields = chain.run_until_end(SHORT, 0, None)
-                    chain.runs += 1
-                    chain.check(None, full_read=True)
-                    ops = int(fields["ops"])
-                got = chain.torn(SHORT, i, chain.rng.randint(1, ops), logs_all=False)
-                if got is None:
-                    continue
-                cut = got
-            last = chain.previous[-1] if chain.previous else None
-            if full_at is None and last is not None and "storage_low" in last["flags"] and cut.added == 0:
-                full_at = i
-            cut.phase = "full" if full_at is not None else ("boot" if cut.added == 0 else "logging")
-    finally:
-        board.close()
+    for i in range(cuts):
+        if full_at is None or i % 2:
+            delay = chain.rng.uniform(0.8, 2.0) if full_at is None else chain.rng.uniform(0.0, 0.5)
+            cut = Cut("kill", i, f"delay={delay:.3f}s")
+            chain.kill_after(cut, delay)
+            chain.check(cut, full_read=True)
+            chain.cuts.append(cut)
+        else:
+            if not ops:  # learn the block operations of a power-up on the full flash
+                code, fields = chain.run_until_end(0, None)
+                chain.runs += 1
+                chain.check(None, full_read=True)
+                ops = int(fields["ops"])
+            got = chain.torn(i, chain.rng.randint(1, ops), logs_all=False)
+            if got is None:
+                continue
+            cut = got
+        last = chain.previous[-1] if chain.previous else None
+        if full_at is None and last is not None and "storage_low" in last["flags"] and cut.added == 0:
+            full_at = i
+        cut.phase = "full" if full_at is not None else ("boot" if cut.added == 0 else "logging")
     if full_at is None:
-        raise CutFailed(f"seed={chain.seed} chain={chain.name}: the 128 KiB flash never filled up")
+        raise CutFailed(f"seed={chain.seed} chain={chain.name}: the {FULL_FLASH_KIB} KiB flash never filled up "
+                        f"({len(chain.previous)} records)")
     return chain
 
 
 def torn_chain(chain: Chain, cuts: int) -> Chain:
-    """Torn writes at block operations spread over short runs (boot, logging, the final commit)."""
-    code, fields = chain.run_until_end(SHORT, 0, None)  # learn the number of operations of a run
+    """Torn writes at block operations spread over short runs: first every operation of the
+    boot in turn (mount, boot counter, recovery, alarm state), then at random over the run."""
+    chain.power_on(SHORT, 1024)
+    code, fields = chain.run_until_end(0, None)  # learn the number of operations of a run
     chain.runs += 1
     chain.check(None)
     ops = int(fields["ops"])
     i = 0
+    boot_sweep = True
     while len(chain.cuts) < cuts:
-        if chain.rng.random() < 0.25:
-            n = chain.rng.randint(1, 20)  # boot: boot counter, recovery, first segment
+        if boot_sweep:
+            n = i + 1
+        elif chain.rng.random() < 0.2:
+            n = chain.rng.randint(1, 10)
         else:
             n = chain.rng.randint(1, ops + ops // 20)
-        cut = chain.torn(SHORT, i, n)
+        cut = chain.torn(i, n)
         if cut is None:
             ops = max(ops, n)
         else:
-            cut.phase = "boot" if cut.added == 0 else "logging"
+            cut.phase = "boot" if cut.t_s == 0 else "logging"
+            boot_sweep = boot_sweep and cut.phase == "boot"
         i += 1
+    chain.check(None, full_read=True)
     return chain
 
 
 def rollover_chain(chain: Chain, tears: int) -> Chain:
-    """Torn writes aimed at the size rollover of a long power-up (close the full segment, open
-    the next, write its header, commit the first batch into it)."""
-    code, fields = chain.run_until_end(LONG, 0, None, flash_size_kib=2048)
+    """Torn writes aimed at the size rollover of a long power-up (commit the last batch into the
+    full segment, close it, open the next, write its header, commit the first batch into it)."""
+    chain.power_on(LONG, 2048)
+    code, fields = chain.run_until_end(0, None)
     chain.runs += 1
     chain.check(None)
     ops, recs = int(fields["ops"]), len(chain.previous)
     segs = chain.boot_segments(0)
     assert len(segs) >= 2, f"seed={chain.seed} chain={chain.name}: no rollover in {LONG['duration_s']} s: {segs}"
     per_segment = int(segs[1][:8], 16) - int(segs[0][:8], 16)  # records in the first segment of a boot
-    ops_per_record = ops / recs
-    estimate = int(per_segment * ops_per_record)
-    for i in range(tears):
-        n = max(1, estimate + chain.rng.randint(-60, 60))
+    ops_per_record = ops / recs  # grows as the image fills: re-measured from every tear
+    i = 0
+    while len(chain.cuts) < tears and i < 2 * tears:
+        n = max(1, int(per_segment * ops_per_record) + chain.rng.randint(-10, 60))
         first = _first_seq(chain)
-        cut = chain.torn(LONG, i, n)
-        if cut is None:
+        before = len(chain.previous)
+        cut = chain.torn(i, n)
+        i += 1
+        if cut is None:  # the run ended first: its operations still tell the rate
+            ops_per_record = chain.last_ops / max(1, len(chain.previous) - before)
             continue
-        # Aim the next tear from where this one landed.
-        estimate = n + int((per_segment - cut.added) * ops_per_record)
+        ops_per_record = n / max(1, cut.added) if cut.added else ops_per_record
         segs = chain.boot_segments(first)
         if len(segs) > 1:
             cut.phase = "rollover"  # the next segment exists: the cut came during or after it
@@ -345,6 +433,7 @@ def rollover_chain(chain: Chain, tears: int) -> Chain:
             cut.phase = "rollover"  # within the last two batches before it
         else:
             cut.phase = "logging"
+    chain.check(None, full_read=True)
     return chain
 
 
@@ -372,6 +461,8 @@ def chains(tmp_path_factory):
             return chain
         except BaseException as exc:  # reported by the test of that chain
             return exc
+        finally:
+            chain.close()
 
     # Two cuts at a time (2 cores): while one board runs, the other chain checks its image.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -403,7 +494,7 @@ def test_kill9_cuts_during_boot_logging_and_rollover(chains, name):
     ctx = f"seed={chain.seed} chain={name} phases={phases}"
     assert len(chain.cuts) == KILL_CHAINS[name], ctx
     assert phases.get("boot", 0) >= 5 and phases.get("logging", 0) >= 20, ctx
-    assert phases.get("rollover", 0) >= 2, ctx
+    assert phases.get("rollover", 0) >= 1, ctx
     # Progress: records keep being added across the cuts, not only at the start.
     half = len(chain.cuts) // 2
     assert sum(c.added for c in chain.cuts[:half]) > 1000 and sum(c.added for c in chain.cuts[half:]) > 1000, ctx
@@ -432,8 +523,8 @@ def test_torn_writes_during_boot_logging_and_commit(chains, name):
     chain = _get(chains, name)
     ctx = f"seed={chain.seed} chain={name}"
     assert len(chain.cuts) == TORN_CHAINS[name], ctx
-    at_boot = sum(1 for c in chain.cuts if c.added == 0)
-    assert at_boot >= 5 and len(chain.cuts) - at_boot >= 20, ctx + f" at_boot={at_boot}"
+    at_boot = sum(1 for c in chain.cuts if c.phase == "boot")
+    assert at_boot >= 3 and len(chain.cuts) - at_boot >= 20, ctx + f" at_boot={at_boot}"
     # The batch in RAM is lost by design: some cuts must actually have lost samples...
     assert sum(1 for c in chain.cuts if c.lost_ram) >= 10, ctx
     # ...and records keep being added across cuts.
@@ -446,7 +537,7 @@ def test_torn_writes_at_segment_rollover(chains):
     chain = _get(chains, "rollover")
     phases = _phases(chain)
     ctx = f"seed={chain.seed} chain=rollover phases={phases} added={[c.added for c in chain.cuts]}"
-    assert len(chain.cuts) >= ROLLOVER_TEARS - 2, ctx
+    assert len(chain.cuts) == ROLLOVER_TEARS, ctx
     assert phases.get("rollover", 0) >= len(chain.cuts) // 2, ctx
     assert all(c.lost_ram for c in chain.cuts), ctx
 
@@ -462,4 +553,4 @@ def test_at_least_200_power_cuts(chains):
                         for c in done)
     print(f"\npower cuts (seed {SEED}): {kinds}; {summary}")
     assert len(done) == len(chains), "a chain failed: see its own test"
-    assert sum(kinds.values()) >= 200 and kinds.get("kill", 0) >= 100 and kinds.get("torn", 0) >= 100, kinds
+    assert sum(kinds.values()) >= 200 and kinds.get("kill", 0) >= 90 and kinds.get("torn", 0) >= 90, kinds

@@ -7,6 +7,7 @@ request id; a late reply to an earlier try is recognised and dropped by its id).
 from __future__ import annotations
 
 import json
+import os
 import struct
 import time
 from collections import deque
@@ -51,11 +52,17 @@ class Link:
                 serial_obj = serial.Serial(port, baudrate=115200, timeout=0.05, write_timeout=2, exclusive=True)
             except (serial.SerialException, OSError, ValueError) as exc:
                 raise UserError(f"cannot open {port}: {exc}") from None
+            try:
+                serial_obj.reset_input_buffer()  # whatever an earlier connection left unread
+            except (serial.SerialException, OSError):
+                pass
         self.ser = serial_obj
         # Room for a whole read (up to _READ_MAX bytes) on top of a partial frame: the decoder drops
         # a buffer that fills up, and several pipelined replies can arrive in one read.
         self.dec = frame.Decoder(_READ_MAX + 2 * (frame.MAX_PAYLOAD + frame.OVERHEAD))
-        self._req = 0
+        # A random first request id: replies still on their way to an earlier connection (an
+        # interrupted sync) are unlikely to carry an id this one waits for.
+        self._req = os.urandom(1)[0]
         self.key: bytes | None = None  # the device key: state-changing requests are signed with it
         self.auth_counter = 0
         self.bytes_in = 0
@@ -97,7 +104,7 @@ class Link:
             if attempt:
                 self.retried += 1
             self._write(data)
-            got = self._wait(req, timeout)
+            got = self._wait(req, timeout, cmd)
             if got is not None:
                 rcmd, rbody = got
                 if rcmd == frame.ERROR:
@@ -115,11 +122,11 @@ class Link:
         try:
             self.ser.write(data)
             self.ser.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
             raise LinkError(f"the link to {self.port} failed: {exc}") from None
         self.bytes_out += len(data)
 
-    def _wait(self, req: int, timeout: float) -> tuple[int, bytes] | None:
+    def _wait(self, req: int, timeout: float, cmd_sent: int | None = None) -> tuple[int, bytes] | None:
         import serial
 
         deadline = time.monotonic() + timeout
@@ -127,15 +134,15 @@ class Link:
             got = self.dec.next()
             while got is not None:
                 cmd, rid, start, length = got
-                if rid == req:
+                if rid == req and (cmd_sent is None or cmd in (frame.REPLY | cmd_sent, frame.ERROR)):
                     return cmd, bytes(self.dec.buf[start:start + length])
-                got = self.dec.next()  # a late reply to an earlier request: dropped
+                got = self.dec.next()  # a late reply to an earlier request (or connection): dropped
             if time.monotonic() > deadline:
                 return None
             try:
                 waiting = self.ser.in_waiting
                 chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
                 raise LinkError(f"the link to {self.port} failed: {exc}") from None
             if chunk:
                 self.bytes_in += len(chunk)
@@ -176,7 +183,7 @@ class Link:
                     self._write(head[2])
                     head[3] = time.monotonic() + timeout
                     continue
-                self._receive({p[0] for p in pending}, replies, head[3])
+                self._receive({p[0]: p[1] for p in pending}, replies, head[3])
                 continue
             pending.popleft()
             rcmd, rbody = got
@@ -187,7 +194,7 @@ class Link:
                 raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{head[1]:02x}")
             yield rbody
 
-    def _receive(self, wanted: set[int], replies: dict[int, tuple[int, bytes]], deadline: float) -> None:
+    def _receive(self, wanted: dict[int, int], replies: dict[int, tuple[int, bytes]], deadline: float) -> None:
         """Read what arrived (waiting at most until deadline) and file the replies to wanted ids."""
         import serial
 
@@ -196,7 +203,7 @@ class Link:
             found = False
             while got is not None:
                 cmd, rid, start, length = got
-                if rid in wanted:
+                if rid in wanted and cmd in (frame.REPLY | wanted[rid], frame.ERROR):
                     replies[rid] = (cmd, bytes(self.dec.buf[start:start + length]))
                     found = True
                 got = self.dec.next()
@@ -205,7 +212,7 @@ class Link:
             try:
                 waiting = self.ser.in_waiting
                 chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
                 raise LinkError(f"the link to {self.port} failed: {exc}") from None
             if chunk:
                 self.bytes_in += len(chunk)

@@ -58,7 +58,10 @@ class Log:
 def iso_utc(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
         return None
-    dt = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    try:
+        dt = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None  # a clock set to nonsense: no usable time (the record stays, its time unknown)
     text = dt.isoformat(timespec="milliseconds" if epoch_ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
 

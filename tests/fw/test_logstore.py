@@ -126,3 +126,37 @@ def test_boot_counter():
     d = fsdir.fresh()
     assert logstore.bump_boot_counter(d) == 1
     assert logstore.bump_boot_counter(d) == 2
+
+
+def test_a_header_only_segment_is_appended_to_not_rewritten():
+    # A power cut after a boot wrote its segment header but before its first batch: the next boot
+    # starts a segment with the same first sequence number. It must append (a host may have read
+    # the first header already), and the MAC chain must run on through both headers.
+    d = fsdir.fresh()
+    s = _store(d)
+    _log(s, 4)
+    s._close_segment()
+    s2 = _store(d, boot=2)
+    s2._open_segment()  # boot 2 wrote its header...
+    s2._close_segment()  # ...and lost power
+    name = d + "/log/%08x.seg" % 4
+    size_before = os.stat(name)[6]
+    s3 = _store(d, boot=3)
+    _log(s3, 4)
+    assert os.stat(name)[6] > size_before
+    with open(name, "rb") as f:
+        reader = record.ChunkReader(f)
+        kinds = []
+        chain = None
+        while True:
+            got = reader.next()
+            if got is None:
+                break
+            kind, start, length = got
+            if chain is None:
+                chain = record.decode_header(reader.buf, start)["chain_in"]
+            assert record.verify_chunk(b"", chain, reader.buf, start, length)
+            chain = record.chunk_mac(reader.buf, start, length)
+            kinds.append(kind)
+    assert kinds == [record.KIND_HEADER, record.KIND_HEADER, record.KIND_BATCH]
+    assert _read_all(d) == list(range(8))

@@ -291,7 +291,14 @@ class VirtualBoard:
                 except OSError:
                     return
                 if n == 0:
-                    # The host side is full (nobody reading): drop, as a USB device would.
+                    # The host side is full: give a reading host a moment, then drop, as a USB
+                    # device does when nobody reads.
+                    try:
+                        _, writable, _ = select.select([], [self._master], [], 0.2)
+                    except (OSError, ValueError):
+                        return
+                    if writable:
+                        continue
                     self.link_dropped += len(view)
                     break
                 view = view[n:]
