@@ -131,3 +131,26 @@ def test_log_verifies_with_the_device_key_and_not_without(board, tmp_path):
     assert good.records and not good.failed and good.verified == len(good.records)
     wrong = logfile.read_image(board.flash, key=b"y" * 32)
     assert wrong.verified == 0 and "NOT VERIFIED" in wrong.verification()
+
+
+def test_sync_signs_with_the_stored_key_and_verifies_the_chain(board, tmp_path, capsys):
+    from isolog import cli, keys
+    from isolog.store import Store
+
+    db = tmp_path / "store.sqlite3"
+    keys.provision(board.port, "container-9", db)
+    with Link(board.port) as link:
+        with Store(db) as store:
+            keys.authorize(link, store, link.identify())
+        link.set_config(board.shipment)
+        _wait_records(link, 30)
+    assert cli.main(["sync", board.port, "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "data: verified:" in out
+    with Link(board.port) as link:
+        ident = link.identify()
+        assert ident["log"]["synced"] > 0  # the signed ACK was taken
+    # Another store, without the key: refused clearly, nothing acknowledged or changed.
+    assert cli.main(["sync", board.port, "--db", str(tmp_path / "other.sqlite3")]) == 2
+    err = capsys.readouterr().err
+    assert "does not hold its key" in err and "Traceback" not in err

@@ -109,3 +109,82 @@ def _run(args: argparse.Namespace) -> int:
     print(f"board {reply['device']} provisioned as {reply['name']!r} (key id {reply['key_id']}); "
           "the key is in the store, never shown")
     return 0
+
+
+# --- using the key ----------------------------------------------------------------------------------
+
+def authorize(link, store: Store, ident: dict) -> None:
+    """Sign this link's state changes with the board's key, if it is provisioned."""
+    if not ident.get("provisioned"):
+        return
+    device = str(ident["device"])
+    key = key_by_id(store, device, str(ident.get("key_id", ""))) or current_key(store, device)
+    if key is None:
+        raise UserError(f"board {device} ({ident.get('name') or 'unnamed'}) is provisioned, and this store "
+                        f"({store.path}) does not hold its key: use the store that provisioned it (--db)")
+    link.use_key(key, int(ident.get("auth_counter", 0)))
+
+
+def _keys_of(store: Store, device: str) -> dict[str, bytes]:
+    _table(store)
+    return {kid: bytes(k) for kid, k in store.db.execute(
+        "SELECT key_id, key FROM device_keys WHERE device = ?", (device,))}
+
+
+def verify_stored(store: Store, device: str, segments: list[int] | None = None):
+    """Check the MAC chain of the log chunks stored for a device (all segments, or the ones given
+    and their link to the one before): returns a logfile.Log with the counts and problems (its
+    records are not kept). A segment is checked with the key its header names; a board never
+    provisioned uses the empty key."""
+    from isolog import logfile
+    from isolog_fw import record as rec
+
+    keys = _keys_of(store, device)
+    keys.setdefault(rec.key_id(b"").hex(), b"")
+    stored = [r[0] for r in store.db.execute(
+        "SELECT DISTINCT segment FROM chunks WHERE device = ? ORDER BY segment", (device,))]
+    wanted = set(stored if segments is None else segments)
+    out = logfile.Log()
+    previous: bytes | None = None
+    for first in stored:
+        if first not in wanted:
+            previous = None
+            last = store.db.execute("SELECT data FROM chunks WHERE device = ? AND segment = ? "
+                                    "ORDER BY offset DESC LIMIT 1", (device, first)).fetchone()
+            if last is not None:
+                previous = bytes(last[0])[-4 - rec.MAC_LEN:-4]
+            continue
+        # The stored chunks at their offsets; a gap (a chunk damaged on the board, never stored)
+        # is zero-filled, so the check sees damage there and restarts the chain instead of
+        # calling the chunk after it forged.
+        parts = []
+        at = None
+        for offset, chunk in store.db.execute(
+                "SELECT offset, data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset", (device, first)):
+            if at is not None and offset > at:
+                parts.append(bytes(offset - at))
+            parts.append(bytes(chunk))
+            at = offset + len(chunk)
+        data = b"".join(parts)
+        name = f"{logfile.LOG_DIR}/{first:08x}.seg"
+        key_id = None
+        try:
+            kind, start, length, _ = rec.check_chunk(data, 0, len(data))
+            if kind == rec.KIND_HEADER:
+                key_id = rec.decode_header(data, start)["key_id"].hex()
+        except rec.RecordError:
+            pass
+        key = keys.get(key_id) if key_id is not None else None
+        seg = logfile.Log()
+        dec = logfile.decode_segment(name, data, seg, key)
+        if key_id is not None and key is None:
+            out.problems.append(logfile.Problem(name, f"written with key id {key_id}, which this store does not hold"))
+        if previous is not None and dec.chain_in is not None and dec.chain_in != previous:
+            out.problems.append(logfile.Problem(name, "the MAC chain does not continue from the previous segment"))
+            out.failed += 1
+        previous = dec.chain
+        out.verified += seg.verified
+        out.failed += seg.failed
+        out.unverified += seg.unverified
+        out.problems += [p for p in seg.problems if "MAC" in p.message or "key" in p.message]
+    return out

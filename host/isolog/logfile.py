@@ -107,6 +107,7 @@ class SegmentDecoder:
         self.failed = 0
         self.unverified = 0
         self._failing: tuple[Problem, int | None, bool] | None = None  # a stretch of failures
+        self.chain_in: bytes | None = header["chain_in"] if header is not None else None
 
     def resync(self) -> None:
         """Damage was skipped: the next chunk cannot be checked against the chain."""
@@ -150,6 +151,10 @@ class SegmentDecoder:
             if kind == record.KIND_HEADER:
                 self.header = record.decode_header(buf, start)
                 self.device = self.header["device_id"].hex()
+                if self.chain_in is None:
+                    # A segment can hold several headers (a boot cut before its first batch, then
+                    # the next boot's header appended): it links to its predecessor by the first.
+                    self.chain_in = self.header["chain_in"]
                 self._verify(kind, buf, start, length, 0, problems, (None, None))
             elif kind == record.KIND_BATCH:
                 _, recs = record.decode_batch(buf, start, length)
@@ -264,8 +269,8 @@ def read_image(path: Path, block_size: int = BLOCK_SIZE, key: bytes | None = b""
         first_problem = len(log.problems)
         dec = decode_segment(where, data, log, key)
         # The chain links segments too: a segment's chain_in is the mac its predecessor ended on.
-        if key is not None and previous is not None and dec.header is not None:
-            if dec.header["chain_in"] != previous:
+        if key is not None and previous is not None and dec.chain_in is not None:
+            if dec.chain_in != previous:
                 log.problems.insert(first_problem, Problem(
                     where, "the MAC chain does not continue from the previous segment: "
                            "a segment or chunks between them were dropped, inserted or reordered"))

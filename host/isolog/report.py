@@ -237,6 +237,8 @@ def integrity_notes(result: CheckResult) -> list[str]:
         notes.append(f"missing seq {g['after_seq'] + 1}..{g['before_seq'] - 1} ({g['missing']} records)")
     if not notes:
         notes.append("no gaps, clock valid throughout, no sensor faults")
+    if result.summary.get("data_verification"):
+        notes.append("data verification (MAC chain): " + str(result.summary["data_verification"]))
     return notes
 
 

@@ -99,8 +99,8 @@ def test_check_bad_input_exit_2(files, tmp_path, capsys):
     assert "cannot read shipment file" in capsys.readouterr().err
     assert main(["check", "--records", str(files["good"])]) == 2
     assert "--shipment required" in capsys.readouterr().err
-    assert main(["check", "LU-1"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert main(["check", "LU-1", "--db", str(tmp_path / "store.sqlite3")]) == 2
+    assert "no shipment 'LU-1' in the store" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text(to_toml(shipment_doc(sensor__position="inside")))
     assert main(["check", "--records", str(files["good"]), "--shipment", str(bad)]) == 2

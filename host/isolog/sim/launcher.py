@@ -59,8 +59,8 @@ def make_image(path: Path, size_kib: int, board_config: dict | None, test_mode: 
     formatted with littlefs (the same geometry as MicroPython's VfsLfs2) and the files stored, as
     `isolog configure` (or an engineer) would before dispatch."""
     blocks = size_kib * 1024 // BLOCK_SIZE
-    if blocks < 16:
-        raise UserError(f"flash of {size_kib} KiB is too small (at least 64 KiB)")
+    if blocks < 48:
+        raise UserError(f"flash of {size_kib} KiB is too small: the firmware and a log need at least 192 KiB")
     path.write_bytes(b"\xff" * (blocks * BLOCK_SIZE))
     files = {}
     if board_config is not None:

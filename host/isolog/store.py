@@ -1,0 +1,539 @@
+"""The host's sync store: one SQLite file (stdlib sqlite3) with what `isolog sync` took from boards.
+
+Default location: platformdirs.user_data_dir("isolog")/isolog.sqlite3; every command that uses it
+takes `--db PATH`. WAL journal with synchronous=FULL: a commit is on disk before the board is told
+(ACK) that it may reclaim the records.
+
+Tables (schema version in `schema_version`):
+  devices          one row per board (device id as hex), with `next_seq`: the first sequence number
+                   not stored contiguously (what the board is acknowledged up to)
+  shipments        every `isolog configure`: shipment id, device, the TOML text, the board
+                   configuration JSON, when, and the board's next sequence number at that time
+  records          PRIMARY KEY(device, seq): a duplicate cannot enter; every field of the JSON record
+  segments         per device and segment (named by its first sequence number): bytes stored up to
+                   the end of the last complete chunk, so a sync resumes there; the header chunk
+  chunks           the verified chunk bytes as they came from the board's flash (evidence)
+  damage           byte ranges of segments that did not check out
+  lost             record ranges that are no longer on the board and not in this store
+  sync_sessions    every sync: started, ended, status, records added, bytes, host user, problems
+  clock_anchors    (device, boot, uptime_ms) <-> host UTC at IDENTIFY, to place records without time
+  audit            configure, clock set, acknowledgements: time, host user, device, action, details
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from isolog.errors import UserError
+
+SCHEMA_VERSION = 1
+DB_NAME = "isolog.sqlite3"
+
+# The fields of a JSON record (docs/shipment.md, `isolog log dump --json`), in their order.
+RECORD_FIELDS = ("device", "seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts",
+                 "dose_rate_usv_h", "temperature_c", "flags")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    board TEXT,
+    firmware TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    base_seq INTEGER NOT NULL DEFAULT 0,
+    next_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS shipments (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    device TEXT NOT NULL REFERENCES devices(id),
+    toml TEXT NOT NULL,
+    board_config TEXT NOT NULL,
+    configured_at TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    first_seq_max INTEGER NOT NULL,
+    host_user TEXT
+);
+CREATE INDEX IF NOT EXISTS shipments_by_id ON shipments(id);
+CREATE TABLE IF NOT EXISTS records (
+    device TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    boot INTEGER NOT NULL,
+    time TEXT,
+    uptime_s REAL NOT NULL,
+    counts INTEGER NOT NULL,
+    interval_s REAL NOT NULL,
+    interval_counts INTEGER NOT NULL,
+    dose_rate_usv_h REAL,
+    temperature_c REAL,
+    flags TEXT NOT NULL,
+    segment INTEGER,
+    chunk_offset INTEGER,
+    session INTEGER,
+    PRIMARY KEY (device, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segments (
+    device TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    header BLOB,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (device, first_seq)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    device TEXT NOT NULL,
+    segment INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    session INTEGER,
+    PRIMARY KEY (device, segment, offset)
+);
+CREATE TABLE IF NOT EXISTS damage (
+    device TEXT NOT NULL,
+    segment INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    session INTEGER,
+    PRIMARY KEY (device, segment, offset)
+);
+CREATE TABLE IF NOT EXISTS lost (
+    device TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    end_seq INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    session INTEGER,
+    PRIMARY KEY (device, first_seq)
+);
+CREATE TABLE IF NOT EXISTS sync_sessions (
+    id INTEGER PRIMARY KEY,
+    device TEXT,
+    port TEXT,
+    started TEXT NOT NULL,
+    ended TEXT,
+    status TEXT NOT NULL,
+    records_added INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    acked_upto INTEGER,
+    host_user TEXT,
+    pid INTEGER,
+    problems TEXT
+);
+CREATE TABLE IF NOT EXISTS clock_anchors (
+    device TEXT NOT NULL,
+    boot INTEGER NOT NULL,
+    uptime_ms INTEGER NOT NULL,
+    epoch_ms INTEGER NOT NULL,
+    board_time_ms INTEGER,
+    taken_at TEXT NOT NULL,
+    session INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    host_user TEXT,
+    device TEXT,
+    action TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+"""
+
+
+def default_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("isolog")) / DB_NAME
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def host_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment (containers)
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def record_row(rec: dict[str, Any], device: str, segment: int | None, offset: int | None, session: int | None) -> tuple:
+    return (device, rec["seq"], rec["boot"], rec["time"], rec["uptime_s"], rec["counts"], rec["interval_s"],
+            rec["interval_counts"], rec["dose_rate_usv_h"], rec["temperature_c"], json.dumps(rec["flags"]),
+            segment, offset, session)
+
+
+_RECORD_COLUMNS = ("device, seq, boot, time, uptime_s, counts, interval_s, interval_counts, dose_rate_usv_h, "
+                   "temperature_c, flags")
+
+
+def row_record(row: tuple) -> dict[str, Any]:
+    """A stored record as the JSON record of `isolog log dump --json` (same fields, same order)."""
+    rec: dict[str, Any] = dict(zip(RECORD_FIELDS, row))
+    rec["flags"] = json.loads(rec["flags"])
+    return rec
+
+
+class Store:
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path is not None else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise UserError(f"cannot open the store {self.path}: {exc}") from None
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=OFF")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise UserError(f"{self.path} is not a usable isolog store: {exc}") from None
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self.db.execute(stmt)
+            row = self.db.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise UserError(f"{self.path} was written by a newer isolog (store version {row[0]}, "
+                                f"this isolog knows {SCHEMA_VERSION}): update isolog")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection):
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            if exc_type is None:
+                self.db.execute("COMMIT")
+            else:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+
+    def transaction(self) -> "Store._Tx":
+        """BEGIN IMMEDIATE .. COMMIT (durable on return: WAL, synchronous=FULL), ROLLBACK on error."""
+        return Store._Tx(self.db)
+
+    # --- devices ---------------------------------------------------------------------------------
+
+    def device(self, device: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT id, board, firmware, first_seen, last_seen, base_seq, next_seq FROM devices "
+                              "WHERE id = ?", (device,)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("id", "board", "firmware", "first_seen", "last_seen", "base_seq", "next_seq"), row))
+
+    def devices(self) -> list[dict[str, Any]]:
+        ids = [r[0] for r in self.db.execute("SELECT id FROM devices ORDER BY id")]
+        return [d for d in (self.device(i) for i in ids) if d is not None]
+
+    def touch_device(self, db: sqlite3.Connection, device: str, board: str | None, firmware: str | None,
+                     base_seq: int) -> dict[str, Any]:
+        """Register a board (inside a transaction); a new one starts at base_seq."""
+        now = now_iso()
+        db.execute("INSERT INTO devices (id, board, firmware, first_seen, last_seen, base_seq, next_seq) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET board = excluded.board, "
+                   "firmware = excluded.firmware, last_seen = excluded.last_seen",
+                   (device, board, firmware, now, now, base_seq, base_seq))
+        dev = self.device(device)
+        assert dev is not None
+        return dev
+
+    def advance_next_seq(self, db: sqlite3.Connection, device: str) -> int:
+        """Move the device's next_seq over every record stored contiguously (and over ranges known
+        to be lost from the board). Inside a transaction."""
+        (nxt,) = db.execute("SELECT next_seq FROM devices WHERE id = ?", (device,)).fetchone()
+        start = nxt
+        while True:
+            lost = db.execute("SELECT end_seq FROM lost WHERE device = ? AND first_seq <= ? AND end_seq > ?",
+                              (device, nxt, nxt)).fetchone()
+            if lost:
+                nxt = lost[0]
+                continue
+            if not db.execute("SELECT 1 FROM records WHERE device = ? AND seq = ?", (device, nxt)).fetchone():
+                break
+            # The end of the run of consecutive sequence numbers from nxt: the first stored seq >= nxt
+            # whose successor is not stored (next_seq only moves forward: linear over a whole sync).
+            (last,) = db.execute(
+                "SELECT r.seq FROM records r WHERE r.device = ? AND r.seq >= ? AND NOT EXISTS "
+                "(SELECT 1 FROM records s WHERE s.device = r.device AND s.seq = r.seq + 1) ORDER BY r.seq LIMIT 1",
+                (device, nxt)).fetchone()
+            nxt = last + 1
+        if nxt != start:
+            db.execute("UPDATE devices SET next_seq = ? WHERE id = ?", (nxt, device))
+        return nxt
+
+    # --- records ---------------------------------------------------------------------------------
+
+    def insert_records(self, db: sqlite3.Connection, device: str, recs: list[dict[str, Any]], segment: int | None,
+                       offset: int | None, session: int | None) -> tuple[int, list[str]]:
+        """Insert records (inside a transaction). A sequence number already stored is not stored
+        again: identical -> skipped, different -> reported. Returns (added, problems)."""
+        if not recs:
+            return 0, []
+        lo = min(r["seq"] for r in recs)
+        hi = max(r["seq"] for r in recs)
+        existing = {row[1]: row_record(row) for row in db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE device = ? AND seq BETWEEN ? AND ?", (device, lo, hi))}
+        problems = []
+        fresh = []
+        for r in recs:
+            old = existing.get(r["seq"])
+            if old is None:
+                fresh.append(r)
+                existing[r["seq"]] = dict(r, device=device)
+                continue
+            mine = dict(r, device=device)
+            if old != mine:
+                problems.append(f"record {r['seq']} came again with different data: the stored copy is kept "
+                                f"(stored {_short(old)}, board {_short(mine)})")
+        db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [record_row(r, device, segment, offset, session) for r in fresh])
+        return len(fresh), problems
+
+    def records(self, device: str, lo: int = 0, hi: int | None = None) -> Iterator[dict[str, Any]]:
+        """Stored records of a device with lo <= seq < hi, in seq order."""
+        q = f"SELECT {_RECORD_COLUMNS} FROM records WHERE device = ? AND seq >= ?"
+        args: list[Any] = [device, lo]
+        if hi is not None:
+            q += " AND seq < ?"
+            args.append(hi)
+        for row in self.db.execute(q + " ORDER BY seq", args):
+            yield row_record(row)
+
+    def count_records(self, device: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM records WHERE device = ?", (device,)).fetchone()[0]
+
+    # --- segments --------------------------------------------------------------------------------
+
+    def segment(self, device: str, first_seq: int) -> tuple[int, bytes | None] | None:
+        row = self.db.execute("SELECT offset, header FROM segments WHERE device = ? AND first_seq = ?",
+                              (device, first_seq)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def set_segment(self, db: sqlite3.Connection, device: str, first_seq: int, offset: int, header: bytes | None) -> None:
+        db.execute("INSERT INTO segments (device, first_seq, offset, header, updated) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT(device, first_seq) DO UPDATE SET offset = excluded.offset, header = excluded.header, "
+                   "updated = excluded.updated", (device, first_seq, offset, header, now_iso()))
+
+    def add_chunk(self, db: sqlite3.Connection, device: str, segment: int, offset: int, data: bytes,
+                  session: int | None) -> None:
+        db.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)", (device, segment, offset, data, session))
+
+    def add_damage(self, db: sqlite3.Connection, device: str, segment: int, offset: int, length: int, reason: str,
+                   session: int | None) -> None:
+        db.execute("INSERT OR REPLACE INTO damage VALUES (?, ?, ?, ?, ?, ?)",
+                   (device, segment, offset, length, reason, session))
+
+    def add_lost(self, db: sqlite3.Connection, device: str, first_seq: int, end_seq: int, reason: str,
+                 session: int | None) -> None:
+        db.execute("INSERT OR REPLACE INTO lost VALUES (?, ?, ?, ?, ?)", (device, first_seq, end_seq, reason, session))
+
+    # --- sessions, clock anchors, audit ------------------------------------------------------------
+
+    def start_session(self, port: str) -> int:
+        with self.transaction() as db:
+            # Sessions of this host whose process is gone ended without saying so (killed).
+            for sid, pid in db.execute("SELECT id, pid FROM sync_sessions WHERE status = 'running'").fetchall():
+                if pid and not _pid_alive(pid):
+                    db.execute("UPDATE sync_sessions SET status = 'abandoned' WHERE id = ?", (sid,))
+            cur = db.execute("INSERT INTO sync_sessions (port, started, status, host_user, pid) "
+                             "VALUES (?, ?, 'running', ?, ?)", (port, now_iso(), host_user(), os.getpid()))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def update_session(self, db: sqlite3.Connection, session: int | None, **fields: Any) -> None:
+        if "problems" in fields:
+            fields["problems"] = json.dumps(fields["problems"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        db.execute(f"UPDATE sync_sessions SET {sets} WHERE id = ?", (*fields.values(), session))
+
+    def sessions(self, device: str | None = None) -> list[dict[str, Any]]:
+        cols = ("id", "device", "port", "started", "ended", "status", "records_added", "bytes", "acked_upto",
+                "host_user", "pid", "problems")
+        q = f"SELECT {', '.join(cols)} FROM sync_sessions"
+        args: tuple = ()
+        if device:
+            q += " WHERE device = ?"
+            args = (device,)
+        out = []
+        for row in self.db.execute(q + " ORDER BY id", args):
+            d = dict(zip(cols, row))
+            d["problems"] = json.loads(d["problems"]) if d["problems"] else []
+            out.append(d)
+        return out
+
+    def add_clock_anchor(self, db: sqlite3.Connection, device: str, boot: int, uptime_ms: int, epoch_ms: int,
+                         board_time_ms: int | None, session: int | None) -> None:
+        db.execute("INSERT INTO clock_anchors VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (device, boot, uptime_ms, epoch_ms, board_time_ms, now_iso(), session))
+
+    def clock_anchors(self, device: str) -> list[dict[str, Any]]:
+        cols = ("device", "boot", "uptime_ms", "epoch_ms", "board_time_ms", "taken_at", "session")
+        return [dict(zip(cols, row)) for row in self.db.execute(
+            f"SELECT {', '.join(cols)} FROM clock_anchors WHERE device = ? ORDER BY rowid", (device,))]
+
+    def audit(self, db: sqlite3.Connection | None, device: str | None, action: str, details: dict[str, Any]) -> None:
+        args = (now_iso(), host_user(), device, action, json.dumps(details, sort_keys=True))
+        sql = "INSERT INTO audit (time, host_user, device, action, details) VALUES (?, ?, ?, ?, ?)"
+        if db is not None:
+            db.execute(sql, args)
+        else:
+            with self.transaction() as tx:
+                tx.execute(sql, args)
+
+    def audit_trail(self, device: str | None = None) -> list[dict[str, Any]]:
+        cols = ("id", "time", "host_user", "device", "action", "details")
+        q = f"SELECT {', '.join(cols)} FROM audit"
+        args: tuple = ()
+        if device:
+            q += " WHERE device = ?"
+            args = (device,)
+        out = []
+        for row in self.db.execute(q + " ORDER BY id", args):
+            d = dict(zip(cols, row))
+            d["details"] = json.loads(d["details"])
+            out.append(d)
+        return out
+
+    # --- shipments -------------------------------------------------------------------------------
+
+    def add_shipment(self, device: str, ship_id: str, toml_text: str, board_config: dict[str, Any], first_seq: int,
+                     first_seq_max: int, board: str | None = None, firmware: str | None = None) -> None:
+        with self.transaction() as db:
+            self.touch_device(db, device, board, firmware, 0)
+            db.execute("INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, "
+                       "first_seq_max, host_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (ship_id, device, toml_text, json.dumps(board_config, sort_keys=True), now_iso(), first_seq,
+                        first_seq_max, host_user()))
+            self.audit(db, device, "configure", {"shipment": ship_id, "board_config": board_config,
+                                                 "first_seq": first_seq})
+
+    def shipments(self, device: str | None = None) -> list[dict[str, Any]]:
+        cols = ("rowid", "id", "device", "toml", "board_config", "configured_at", "first_seq", "first_seq_max",
+                "host_user")
+        q = f"SELECT {', '.join(cols)} FROM shipments"
+        args: tuple = ()
+        if device:
+            q += " WHERE device = ?"
+            args = (device,)
+        out = []
+        for row in self.db.execute(q + " ORDER BY rowid", args):
+            d = dict(zip(cols, row))
+            d["board_config"] = json.loads(d["board_config"])
+            out.append(d)
+        return out
+
+    def shipment_range(self, ship_id: str, device: str | None = None) -> tuple[dict[str, Any], int, int | None]:
+        """The stored shipment (its latest configuration) and its records' range [first, end) on its
+        device: from its first configuration to the next configuration of another shipment."""
+        rows = [s for s in self.shipments(device) if s["id"] == ship_id]
+        if not rows:
+            where = f" for device {device}" if device else ""
+            known = sorted({s["id"] for s in self.shipments(device)})
+            hint = f" (stored: {', '.join(known)})" if known else " (none stored: configure boards with isolog configure)"
+            raise UserError(f"no shipment {ship_id!r} in the store {self.path}{where}{hint}")
+        devices = sorted({s["device"] for s in rows})
+        if len(devices) > 1:
+            raise UserError(f"shipment {ship_id!r} was configured on several boards ({', '.join(devices)}): "
+                            "choose one with --device")
+        dev = devices[0]
+        all_rows = self.shipments(dev)
+        first_row = rows[0]
+        latest = first_row
+        end: int | None = None
+        for s in all_rows[all_rows.index(first_row) + 1:]:
+            if s["id"] != ship_id:
+                end = self._refined_first(s)
+                break
+            latest = s
+        return latest, self._refined_first(first_row), end
+
+    def _refined_first(self, s: dict[str, Any]) -> int:
+        """The first record of a configuration. `isolog configure` knows it within
+        [first_seq, first_seq_max] (the board may sample between IDENTIFY and SET_CONFIG); the board
+        flags the first record under a new configuration "boot", which pins it once synced."""
+        lo, hi = s["first_seq"], s["first_seq_max"]
+        if hi > lo:
+            for rec in self.records(s["device"], lo, hi + 1):
+                if "boot" in rec["flags"]:
+                    return rec["seq"]
+        return lo
+
+    def shipment_records(self, ship_id: str, device: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        ship, lo, hi = self.shipment_range(ship_id, device)
+        return ship, list(self.records(ship["device"], lo, hi))
+
+
+def _short(rec: dict[str, Any]) -> str:
+    return f"boot {rec['boot']} time {rec['time']} counts {rec['counts']}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def open_store(path: Path | str | None) -> Store:
+    return Store(path)
+
+
+def jsonl_text(recs: Iterable[dict[str, Any]]) -> str:
+    """Records as JSON lines, exactly as `isolog log dump --json` prints them."""
+    return "".join(json.dumps(r) + "\n" for r in recs)
+
+
+def load_for_check(db: Path | str | None, ship_id: str, device: str | None = None):
+    """(records.Records, shipment.Shipment) of a stored shipment for `isolog check/report SHIPMENT_ID`:
+    the device's records from the shipment's configuration up to the next shipment's, and the TOML
+    stored by `isolog configure`. The records' SHA-256 is that of `isolog export --format jsonl`."""
+    import hashlib
+
+    from isolog import records, shipment
+
+    with Store(db) as st:
+        ship, recs = st.shipment_records(ship_id, device)
+        where = f"store {st.path}"
+    if not recs:
+        raise UserError(f"shipment {ship_id!r} ({where}) has no records yet: sync its board first "
+                        f"(isolog sync PORT), device {ship['device']}")
+    text = jsonl_text(recs)
+    rec = records.loads(text, source=f"{where}, shipment {ship_id} (device {ship['device']}, records "
+                                     f"{recs[0]['seq']}..{recs[-1]['seq']})")
+    rec.sha256 = hashlib.sha256(text.encode()).hexdigest()
+    ship_obj = shipment.loads(ship["toml"], source=f"{where}, shipment {ship_id} as configured {ship['configured_at']}")
+    return rec, ship_obj

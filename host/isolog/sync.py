@@ -1,0 +1,492 @@
+"""`isolog sync`: copy a board's new records into the store, verified, resumable, idempotent.
+
+  IDENTIFY -> clock anchor (and SET_CLOCK to host UTC, audited) -> LIST from the device's next
+  unsynced sequence number -> READ each segment from the offset stored for it, 2048 bytes a piece
+  -> only complete chunks are decoded (a chunk cut by a READ boundary waits for the next piece),
+  each verified by its CRC-32 -> records inserted in one transaction together with the segment's
+  new offset -> ACK up to the first sequence number not stored contiguously.
+
+A pulled cable at any point leaves the store consistent: what was committed is complete chunks
+and the offset just after them, so the next sync resumes there. Records are keyed (device, seq):
+reading a chunk twice adds nothing. The board is told (ACK) only after the commit is durable.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from isolog import logfile
+from isolog.errors import UserError
+from isolog.link import BoardError, Link, LinkError
+from isolog.store import Store
+from isolog_fw import frame, record
+
+PIECE = frame.MAX_READ  # bytes per READ
+WINDOW = 4  # READ requests in flight
+COMMIT_BYTES = 64 * 1024  # commit at least this often (bytes read) ...
+COMMIT_S = 0.5  # ... or this often (seconds): a pulled cable costs at most this much re-reading
+
+
+@dataclass
+class SyncProgress:
+    device: str
+    records: int  # added so far
+    bytes: int  # segment bytes read so far
+    total_bytes: int  # segment bytes this sync expects to read
+    pieces: int  # READ replies so far
+    elapsed_s: float
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bytes / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass
+class SyncResult:
+    device: str
+    records_added: int
+    bytes_read: int
+    duration_s: float
+    acked_upto: int | None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth saying, not damage (exit status 0)
+    verification: str = "nothing new to verify"  # the MAC chain of the records this sync stored
+    session: int | None = None
+    next_seq: int = 0  # the store's first sequence number not stored contiguously
+    board_next: int = 0  # the board's next sequence number when the log was listed
+    link_bytes_in: int = 0  # every byte received on the link (frames, replies)
+    retries: int = 0
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records_added / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bytes_read / self.duration_s if self.duration_s > 0 else 0.0
+
+
+def sync(port: str, db: Path | None = None, progress: Callable[[SyncProgress], Any] | None = None,
+         set_clock: bool = True) -> SyncResult:
+    """Sync one board into the store at db (default: the user's store). Raises UserError
+    (link.LinkError) when the link fails; the store then holds everything committed before."""
+    store = Store(db)
+    try:
+        link = Link(port)
+        try:
+            return _Sync(store, link, port, progress, set_clock).run()
+        finally:
+            link.close()
+    finally:
+        store.close()
+
+
+def set_board_clock(link: Link, store: Store, device: str, by: str, session: int | None = None
+                    ) -> tuple[int | None, int]:
+    """Set the board's clock to host UTC; audit the board's value before and the host's.
+    Returns (board time before or None if it had none, host time sent), epoch ms."""
+    before = link.get_clock()
+    host_ms = int(time.time() * 1000)
+    after = link.set_clock(host_ms)
+    board_ms = before.get("time_ms") if before.get("valid") else None
+    store.audit(None, device, "clock_set", {
+        "board_before_ms": board_ms, "host_ms": host_ms,
+        "offset_ms": board_ms - host_ms if board_ms is not None else None,
+        "board_after_ms": after.get("time_ms"), "uptime_ms": after.get("uptime_ms"), "by": by, "session": session,
+    })
+    return board_ms, host_ms
+
+
+def seg_name(first: int) -> str:
+    return f"{logfile.LOG_DIR}/{first:08x}.seg"
+
+
+class _Pending:
+    """Verified chunks and their records not yet committed, with the segment offset after them."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.chunks: list[tuple[int, bytes]] = []
+        self.records: list[tuple[int, list[dict[str, Any]]]] = []
+        self.damage: list[tuple[int, int, str]] = []
+        self.segment: int | None = None
+        self.offset: int | None = None
+        self.header: bytes | None = None
+
+    def empty(self) -> bool:
+        return self.offset is None and not self.damage
+
+
+class _Sync:
+    def __init__(self, store: Store, link: Link, port: str, progress: Callable[[SyncProgress], Any] | None,
+                 set_clock: bool):
+        self.store = store
+        self.link = link
+        self.port = port
+        self.progress = progress
+        self.set_clock = set_clock
+        self.t0 = time.monotonic()
+        self.device = ""
+        self.session: int | None = None
+        self.added = 0
+        self.bytes = 0
+        self.total = 0
+        self.pieces = 0
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+        self.touched: set[int] = set()  # segments read by this sync
+        self.verification = "nothing new to verify"
+        self.pending = _Pending()
+        self.last_commit = time.monotonic()
+
+    # --- the whole sync ----------------------------------------------------------------------------
+
+    def run(self) -> SyncResult:
+        self.session = self.store.start_session(self.port)
+        try:
+            result = self._run()
+        except BaseException as exc:
+            self._flush_quietly()
+            if isinstance(exc, UserError):
+                status = f"failed: {exc}"
+            elif isinstance(exc, KeyboardInterrupt):
+                status = "interrupted"
+            else:
+                status = f"interrupted: {type(exc).__name__} {exc}".rstrip()
+            self._end_session(status, None)
+            if isinstance(exc, LinkError):
+                done = (f"; {self.added} new records were stored before, `isolog sync` resumes from there"
+                        if self.added else "")
+                raise LinkError(f"{exc}{done}") from None
+            raise
+        self._end_session("problems" if result.problems else "ok", result.acked_upto)
+        return result
+
+    def _run(self) -> SyncResult:
+        store, link = self.store, self.link
+        h0 = time.time()
+        ident = link.identify()
+        h1 = time.time()
+        try:
+            device = str(ident["device"])
+            boot = int(ident["boot"])
+            log = ident["log"]
+            board_first, board_next, board_synced = int(log["first"]), int(log["next"]), int(log["synced"])
+            in_ram = int(log.get("in_ram", 0))
+            clock = ident.get("clock") or {}
+        except (KeyError, TypeError, ValueError):
+            raise LinkError("the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)") from None
+        self.device = device
+        from isolog import keys
+
+        keys.authorize(link, store, ident)  # a provisioned board takes clock and ACK signed only
+        known = store.device(device) is not None
+        with store.transaction() as db:
+            dev = store.touch_device(db, device, ident.get("board"), ident.get("firmware"), board_first)
+            store.update_session(db, self.session, device=device)
+            if clock.get("uptime_ms") is not None:
+                store.add_clock_anchor(db, device, boot, int(clock["uptime_ms"]), int((h0 + h1) * 500),
+                                       clock.get("time_ms") if clock.get("valid") else None, self.session)
+        if not known and board_first > 0:
+            self.notes.append(f"new board {device}: this store starts at record {board_first}; the records before "
+                              "were acknowledged by another host and are no longer on the board")
+        next_seq = dev["next_seq"]
+        if board_next + in_ram < next_seq:
+            self.problems.append(
+                f"the board's log restarted: its next record is {board_next + in_ram} but this store holds "
+                f"records of {device} up to {next_seq - 1} (flash erased or replaced?). Nothing was read or "
+                "acknowledged: ask an engineer before syncing this board")
+            return self._result(None, next_seq, board_next)
+
+        if self.set_clock:
+            self._set_clock(device)
+
+        segments, board_next = self._list(next_seq)
+        if segments and segments[0][0] > next_seq:
+            gone = segments[0][0]
+            msg = (f"records {next_seq}..{gone - 1} are not on the board any more (reclaimed after another host "
+                   "acknowledged them) and not in this store")
+            self.problems.append(msg)
+            with store.transaction() as db:
+                store.add_lost(db, device, next_seq, gone, msg, self.session)
+                store.advance_next_seq(db, device)
+
+        plan = []
+        for i, (first, size) in enumerate(segments):
+            got = store.segment(device, first)
+            offset, header = got if got else (0, None)
+            if offset > size:
+                self.problems.append(f"{seg_name(first)}: the board has {size} bytes, {offset} were stored before: "
+                                     "the segment was rewritten; reading it again from its start")
+                offset, header = 0, None
+            if offset < size:
+                plan.append((first, size, offset, header, i == len(segments) - 1))
+                self.total += size - offset
+        for first, size, offset, header, live in plan:
+            self._read_segment(first, size, offset, header, live)
+
+        with store.transaction() as db:
+            next_seq = store.advance_next_seq(db, device)
+        after = store.db.execute("SELECT MIN(seq) FROM records WHERE device = ? AND seq > ?",
+                                 (device, next_seq)).fetchone()[0]
+        if after is not None:
+            self.problems.append(f"records {next_seq}..{after - 1} are missing (damaged on the board): records are "
+                                 f"acknowledged only up to {next_seq}, the board keeps the rest for investigation")
+        # The MAC chain of what this sync stored, with the board's key (keys.verify_stored). Records
+        # that fail it stay acknowledged-not on the board: it keeps its copy as evidence.
+        from isolog import keys
+
+        check = keys.verify_stored(store, device, sorted(self.touched)) if self.touched else None
+        if check is not None:
+            self.verification = check.verification()
+            self.problems += [str(p) for p in check.problems]
+        acked = board_synced
+        if check is not None and check.failed:
+            self.problems.append("records fail the MAC check: nothing acknowledged, the board keeps its log")
+        elif next_seq > board_synced:
+            acked = link.acknowledge(next_seq)
+            store.audit(None, device, "ack_records", {"upto": next_seq, "board_synced_before": board_synced,
+                                                       "board_synced": acked, "session": self.session})
+        return self._result(acked, next_seq, board_next)
+
+    def _result(self, acked: int | None, next_seq: int, board_next: int) -> SyncResult:
+        r = SyncResult(self.device, self.added, self.bytes, time.monotonic() - self.t0, acked, self.problems,
+                       self.notes, self.session, next_seq, board_next, self.link.bytes_in, self.link.retried)
+        r.verification = self.verification
+        return r
+
+    def _end_session(self, status: str, acked: int | None) -> None:
+        try:
+            with self.store.transaction() as db:
+                self.store.update_session(db, self.session, ended=_now(), status=status, records_added=self.added,
+                                          bytes=self.bytes, acked_upto=acked, problems=self.problems)
+        except Exception:
+            pass  # the session row is bookkeeping: never hide the real outcome
+
+    # --- steps -------------------------------------------------------------------------------------
+
+    def _set_clock(self, device: str) -> None:
+        board_ms, host_ms = set_board_clock(self.link, self.store, device, "sync", self.session)
+        if board_ms is None:
+            self.notes.append("the board's clock was not set: set to host UTC now (earlier records without time "
+                              "can be placed from the clock anchors in the store)")
+        elif abs(board_ms - host_ms) > 2000:
+            self.notes.append(f"the board's clock was {(board_ms - host_ms) / 1000:+.1f} s off host UTC: corrected")
+
+    def _list(self, start: int) -> tuple[list[tuple[int, int]], int]:
+        out: list[tuple[int, int]] = []
+        seen: set[int] = set()
+        board_next = start
+        while True:
+            resp = self.link.list_segments(start)
+            try:
+                segs = [(int(a), int(b)) for a, b in resp["segments"]]
+                board_next = int(resp["next"])
+            except (KeyError, TypeError, ValueError):
+                raise LinkError("the board's LIST reply is malformed") from None
+            for first, size in segs:
+                if first not in seen:
+                    seen.add(first)
+                    out.append((first, size))
+            if not resp.get("more") or not segs or segs[-1][0] == start:
+                break
+            start = segs[-1][0]
+        out.sort()
+        return out, board_next
+
+    def _read_segment(self, first: int, size: int, offset: int, header: bytes | None, live: bool) -> None:
+        name = seg_name(first)
+        self.touched.add(first)
+        link = self.link
+        hdr = None
+        if header is not None:
+            hdr = _decode_header(header)
+            if offset > 0:
+                # The segment must still be the file read before (a segment named like an earlier,
+                # empty one of a previous boot would not be).
+                try:
+                    again = link.read(first, 0, len(header)).data
+                except BoardError as exc:
+                    if exc.code != "no_segment":
+                        raise
+                    self.notes.append(f"{name}: gone from the board while syncing")
+                    return
+                if again != header:
+                    self.problems.append(f"{name}: the segment was rewritten on the board since the last sync: "
+                                         "reading it again from its start")
+                    offset, header, hdr = 0, None, None
+        # CRC-32 verifies every chunk here. The MAC chain needs the device key, which this store does
+        # not hold (yet): the chunks are kept as evidence, so the chain can be checked from the store.
+        dec = logfile.SegmentDecoder(name, hdr, key=None)
+        if hdr is not None and dec.device and dec.device != self.device:
+            self.problems.append(f"{name}: written by device {dec.device}, read from {self.device}")
+        buf = bytearray()
+        base = offset  # segment offset of buf[0]
+        read_off = offset
+        good_end = offset  # end of the last complete, verified chunk
+        bad_at = -1  # segment offset where an undecodable stretch began
+        reason = ""
+        checked_device = hdr is not None
+        # Pipelined: the board reads the next pieces from flash while this one is decoded and stored.
+        pieces = link.read_pieces(first, offset, size, PIECE, WINDOW)
+        while True:
+            at_end = read_off >= size
+            if not at_end:
+                try:
+                    got = next(pieces)
+                except BoardError as exc:
+                    if exc.code != "no_segment":
+                        raise
+                    self.notes.append(f"{name}: gone from the board while syncing")
+                    break
+                except StopIteration:
+                    got = None
+                want = min(PIECE, size - read_off)
+                if got is None or not got.data:  # shorter than listed
+                    size = read_off
+                    at_end = True
+                else:
+                    buf += got.data
+                    read_off += len(got.data)
+                    self.bytes += len(got.data)
+                    self.pieces += 1
+                    if len(got.data) < want:  # shorter than listed: the file was replaced
+                        size = read_off
+                    at_end = read_off >= size
+            # Take every complete chunk out of buf.
+            pos = 0
+            n = len(buf)
+            while n - pos >= record.CHUNK_OVERHEAD:
+                length = buf[pos + 2] | (buf[pos + 3] << 8)
+                if buf[pos] == record.SYNC and length <= record.MAX_PAYLOAD and pos + 8 + length > n and not at_end:
+                    break  # cut by the READ boundary: wait for the next piece
+                try:
+                    kind, start, length, nxt = record.check_chunk(buf, pos, n)
+                except record.RecordError as exc:
+                    if bad_at < 0:
+                        bad_at, reason = base + pos, str(exc)
+                        dec.resync()
+                    pos += 1
+                    continue
+                if bad_at >= 0:
+                    self._damage(first, name, bad_at, base + pos - bad_at, reason)
+                    bad_at = -1
+                chunk = bytes(buf[pos:nxt])
+                problems: list[logfile.Problem] = []
+                recs = dec.chunk(kind, buf, start, length, problems)
+                self.problems.extend(str(p) for p in problems)
+                if kind == record.KIND_HEADER and header is None:
+                    header = chunk
+                    if not checked_device:
+                        checked_device = True
+                        if dec.device != self.device:
+                            self.problems.append(f"{name}: written by device {dec.device}, read from {self.device}")
+                p = self.pending
+                if p.segment is not None and p.segment != first:
+                    self._flush()
+                p = self.pending
+                p.segment = first
+                p.header = header
+                p.chunks.append((base + pos, chunk))
+                if recs:
+                    p.records.append((base + pos, recs))
+                pos = nxt
+                good_end = base + pos
+                p.offset = good_end
+            if at_end:
+                if pos < n or bad_at >= 0:
+                    start_bad = bad_at if bad_at >= 0 else base + pos
+                    self._damage(first, name, start_bad, base + n - start_bad,
+                                 reason or "truncated chunk at the end of the segment")
+                    bad_at = -1
+                    if not live:  # an older segment does not grow: past its damaged tail
+                        p = self.pending
+                        if p.segment is not None and p.segment != first:
+                            self._flush()
+                        self.pending.segment = first
+                        self.pending.header = header
+                        self.pending.offset = base + n
+                del buf[:]
+                base += n
+            else:
+                del buf[:pos]
+                base += pos
+            if self._commit_due() or at_end:
+                self._flush()
+            if self.progress is not None:
+                self.progress(SyncProgress(self.device, self.added, self.bytes, self.total, self.pieces,
+                                           time.monotonic() - self.t0))
+            if at_end:
+                break
+
+    def _damage(self, first: int, name: str, offset: int, length: int, reason: str) -> None:
+        self.problems.append(str(logfile.damage_problem(name, offset, length, reason)))
+        p = self.pending
+        if p.segment is not None and p.segment != first:
+            self._flush()
+        self.pending.segment = first
+        self.pending.damage.append((offset, length, reason))
+
+    def _commit_due(self) -> bool:
+        p = self.pending
+        size = sum(len(c) for _, c in p.chunks)
+        return size >= COMMIT_BYTES or time.monotonic() - self.last_commit >= COMMIT_S
+
+    def _flush(self) -> None:
+        """Commit the pending chunks, their records and the segment's new offset in one transaction."""
+        p = self.pending
+        if p.segment is None:
+            return
+        store, device = self.store, self.device
+        added_total = 0
+        found: list[str] = []
+        with store.transaction() as db:
+            for off, recs in p.records:
+                added, problems = store.insert_records(db, device, recs, p.segment, off, self.session)
+                added_total += added
+                found.extend(problems)
+            for off, data in p.chunks:
+                store.add_chunk(db, device, p.segment, off, data, self.session)
+            for off, length, reason in p.damage:
+                store.add_damage(db, device, p.segment, off, length, reason, self.session)
+            if p.offset is not None:
+                store.set_segment(db, device, p.segment, p.offset, p.header)
+            store.advance_next_seq(db, device)
+        self.added += added_total
+        self.problems.extend(found)
+        p.clear()
+        self.last_commit = time.monotonic()
+
+    def _flush_quietly(self) -> None:
+        """After a failure: keep what was verified (complete chunks) unless the store itself failed."""
+        try:
+            if self.device:
+                self._flush()
+        except Exception:
+            pass
+
+
+def _decode_header(chunk: bytes) -> dict[str, Any] | None:
+    try:
+        kind, start, _, _ = record.check_chunk(chunk, 0, len(chunk))
+        if kind != record.KIND_HEADER:
+            return None
+        return record.decode_header(chunk, start)
+    except (record.RecordError, ValueError, struct.error):
+        return None
+
+
+def _now() -> str:
+    from isolog.store import now_iso
+
+    return now_iso()
