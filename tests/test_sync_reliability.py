@@ -94,10 +94,11 @@ class Links:
         self.lock = threading.Lock()
         self.cables: dict[str, Cable] = {}
         self.real = sync_mod.Link
+        self.timeout_s: dict[str, float] = {}  # per port, while a clean sync runs
 
     def __call__(self, port: str, *args, **kw) -> Link:
         cable = Cable(serial.Serial(port, baudrate=115200, timeout=0.05, write_timeout=2, exclusive=True))
-        kw.setdefault("timeout_s", LINK_TIMEOUT_S)
+        kw.setdefault("timeout_s", self.timeout_s.get(port, LINK_TIMEOUT_S))
         link = self.real(port, *args, serial_obj=cable, **kw)
         with self.lock:
             self.cables[port] = cable
@@ -190,7 +191,14 @@ class Worker:
             self.board.close()
 
     def clean_sync(self, db: Path) -> None:
-        r = sync_mod.sync(self.board.port, db)
+        # The checking sync waits as long as `isolog sync` does: replies still queued on the 50 KB/s
+        # link for the host that was cut (up to a pseudo-terminal's buffer) come first, as they
+        # would on a real serial line.
+        self.links.timeout_s[self.board.port] = link_mod.TIMEOUT_S
+        try:
+            r = sync_mod.sync(self.board.port, db)
+        finally:
+            self.links.timeout_s.pop(self.board.port, None)
         assert r.device == self.device
         assert not r.problems, r.problems
         _, nxt = store_state(db, self.device)

@@ -58,12 +58,12 @@ class SyncResult:
     acked_upto: int | None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth saying, not damage (exit status 0)
-    verification: str = "nothing new to verify"  # the MAC chain of the records this sync stored
     session: int | None = None
     next_seq: int = 0  # the store's first sequence number not stored contiguously
     board_next: int = 0  # the board's next sequence number when the log was listed
     link_bytes_in: int = 0  # every byte received on the link (frames, replies)
     retries: int = 0
+    verification: str = "nothing new to verify"  # the MAC chain of the records this sync stored
 
     @property
     def records_per_s(self) -> float:

@@ -13,6 +13,7 @@ and the same link, with RAM (and, unless the scenario has a backed-up RTC, the c
 from __future__ import annotations
 
 import errno
+from collections import deque
 import json
 import os
 import select
@@ -160,6 +161,8 @@ class VirtualBoard:
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
+    stderr_tail: deque = field(default_factory=lambda: deque(maxlen=40))
+    relay_exits: list = field(default_factory=list)
     boots: int = 0
 
     def __post_init__(self) -> None:
@@ -179,6 +182,7 @@ class VirtualBoard:
         self.port = os.ttyname(self._slave)
         self._registered = register(self.port, self.flash)  # for `isolog devices`
         self.link_dropped = 0  # bytes the host side could not take
+        self.relay_out = 0  # bytes moved board -> host
         self._relay_stop = threading.Event()
         threading.Thread(target=self._relay_to_board, daemon=True).start()
         self.proc: subprocess.Popen | None = None
@@ -256,6 +260,7 @@ class VirtualBoard:
             except OSError as exc:
                 if exc.errno in (errno.EAGAIN, errno.EINTR):
                     continue
+                self.relay_exits.append(f"to board: {exc!r}")
                 return
             proc, dev = self.proc, self._dev
             if proc is None or dev is None or proc.poll() is not None:
@@ -275,9 +280,11 @@ class VirtualBoard:
         while True:
             try:
                 data = os.read(fd, 4096)
-            except OSError:
+            except OSError as exc:
+                self.relay_exits.append(f"from board fd {fd}: {exc!r}")
                 return
             if not data:
+                self.relay_exits.append(f"from board fd {fd}: end")
                 return
             if sent == 0 or time.monotonic() - started > sent / max(self.link_rate, 1e-9) + 0.2:
                 started, sent = time.monotonic(), 0  # the link was idle: no credit carried over
@@ -288,20 +295,15 @@ class VirtualBoard:
                     n = os.write(self._master, piece)
                 except BlockingIOError:
                     n = 0
-                except OSError:
+                except OSError as exc:
+                    self.relay_exits.append(f"to host: {exc!r}")
                     return
                 if n == 0:
-                    # The host side is full: give a reading host a moment, then drop, as a USB
-                    # device does when nobody reads.
-                    try:
-                        _, writable, _ = select.select([], [self._master], [], 0.2)
-                    except (OSError, ValueError):
-                        return
-                    if writable:
-                        continue
+                    # The host side is full (nobody reading): drop, as a USB device would.
                     self.link_dropped += len(view)
                     break
                 view = view[n:]
+                self.relay_out += n
                 sent += n
                 self._pace(started, sent)
 
@@ -312,6 +314,7 @@ class VirtualBoard:
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if not line.startswith("@sim "):
+                self.stderr_tail.append(line)  # kept for diagnosing a board that stopped
                 if self.on_stderr:
                     self.on_stderr(line)
                 continue
