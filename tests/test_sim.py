@@ -199,3 +199,13 @@ def test_scenario_errors_are_clear(tmp_path):
         scenario_mod.load(bad)
     with pytest.raises(UserError, match="not found"):
         scenario_mod.load(tmp_path / "nope.toml")
+
+
+def test_demo_runs_the_main_job(tmp_path, capsys):
+    """`make demo`: provision, configure, a 7-day trip, sync, check, report, on the virtual board."""
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "data: verified: " in text and "Verdict: FAIL (exit 1)" in text  # the warm hour fails the 25 C rule
+    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    assert len((out / "records.jsonl").read_text().splitlines()) > 10000
