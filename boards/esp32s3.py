@@ -25,13 +25,10 @@ decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
 """
 
 import os
-import select
-import sys
-import time
 
-import machine
 import onewire
-from machine import ADC, RTC, WDT, Counter, Pin, Timer
+from machine import ADC, RTC, Counter, Pin, Timer
+from mcu import McuBoard
 from micropython import const
 
 NAME = "esp32s3"
@@ -51,7 +48,6 @@ _BATTERY_DIVIDER = 2.0
 _WDT_MIN_MS = const(1000)  # ESP32 minimum watchdog timeout
 _MASK30 = const(0x3FFFFFFF)
 _PIN_LOOPBACK = const(7)  # test mode only: a wire from here to the GM pulse input (GPIO7)
-_MAX_LOOPBACK_PULSES = const(100_000)
 _DATA = "/data"
 _RTC_MARKER = b"isolog-rtc-set"
 
@@ -80,7 +76,7 @@ def _civil_from_days(z):
     return yoe + era * 400 + (1 if m <= 2 else 0), m, d
 
 
-class Board:
+class Board(McuBoard):
     def __init__(self):
         # Counter.value(0) reads and clears the PCNT count atomically; the running total lives in
         # a small int, so reading it never allocates (the docs recommend value(0) for this).
@@ -92,22 +88,11 @@ class Board:
 
         self._ow = onewire.OneWire(Pin(_PIN_ONEWIRE))
         self._battery = ADC(Pin(_PIN_BATTERY), atten=ADC.ATTN_11DB)
-
-        self._green = Pin(_PIN_LED_GREEN, Pin.OUT, value=0)
-        self._red = Pin(_PIN_LED_RED, Pin.OUT, value=0)
-        self._led_timer = Timer(_LED_TIMER)
-        self._led_next = self._led_step  # bound once: no allocation per LED step
-        self._steps = ()
-        self._step = 0
-
-        self._wdt = None
         self._rtc = RTC()
-
-        self._stdin = sys.stdin.buffer
-        self._stdout = sys.stdout.buffer
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
-        self._one = bytearray(1)
+        super().__init__(
+            Pin(_PIN_LED_GREEN, Pin.OUT, value=0), Pin(_PIN_LED_RED, Pin.OUT, value=0),
+            Timer(_LED_TIMER), _PIN_LOOPBACK, _WDT_MIN_MS, 3_600_000,  # no practical maximum on ESP32
+        )
 
     # storage
     def mount(self):
@@ -117,17 +102,6 @@ class Board:
         except OSError:
             os.mkdir(_DATA)
         return _DATA
-
-    # time
-    def ticks_ms(self):
-        return time.ticks_ms()
-
-    def idle(self, ms):
-        if ms > 0:
-            self._input_pending(ms)
-
-    def running(self):
-        return True
 
     # sensors
     def counts(self):
@@ -139,37 +113,6 @@ class Board:
 
     def battery_v(self):
         return self._battery.read_uv() * _BATTERY_DIVIDER / 1_000_000
-
-    # outputs
-    def leds(self, steps, name=None):
-        """Play (green, red, ms) steps cyclically on a one-shot timer chain; `name` is not shown."""
-        for step in steps:
-            if step[2] <= 0:
-                raise ValueError("LED step needs ms > 0")
-        self._led_timer.deinit()
-        self._steps = steps
-        self._step = 0
-        if steps:
-            self._led_step(self._led_timer)
-        else:
-            self._green.value(0)
-            self._red.value(0)
-
-    def _led_step(self, _timer):
-        # Timer callback (scheduled, soft): set the LEDs for one step and arm the next one.
-        steps = self._steps
-        n = len(steps)
-        if n == 0:
-            return
-        i = self._step
-        if i >= n:
-            i = 0
-        green, red, ms = steps[i]
-        self._green.value(1 if green else 0)
-        self._red.value(1 if red else 0)
-        self._step = i + 1
-        if n > 1:
-            self._led_timer.init(mode=Timer.ONE_SHOT, period=ms, callback=self._led_next)
 
     # The ESP32 RTC keeps counting through resets (watchdog, soft reset, deep sleep) but not through
     # a loss of power. RTC slow memory has the same lifetime, so a marker written there when a host
@@ -187,62 +130,3 @@ class Board:
         weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; MicroPython counts Monday as 0
         self._rtc.datetime((y, mo, d, weekday, secs // 3600, secs // 60 % 60, secs % 60, ms * 1000))
         self._rtc.memory(_RTC_MARKER)
-
-    # watchdog
-    def wdt_start(self, timeout_ms):
-        if self._wdt is None:
-            self._wdt = WDT(timeout=max(timeout_ms, _WDT_MIN_MS))
-
-    def wdt_feed(self):
-        if self._wdt is not None:
-            self._wdt.feed()
-
-    # USB serial link
-    def _input_pending(self, ms):
-        for _ in self._poll.ipoll(ms):
-            return True
-        return False
-
-    def link_readinto(self, buf):
-        # stdin reads block until their whole length has arrived, so read one byte at a time while
-        # poll says one is there.
-        n = 0
-        cap = len(buf)
-        one = self._one
-        while n < cap and self._input_pending(0):
-            if not self._stdin.readinto(one):
-                break
-            buf[n] = one[0]
-            n += 1
-        return n
-
-    def link_write(self, data):
-        self._stdout.write(data)
-
-    # identity
-    def diag(self, op, req):
-        """Test mode (hil_tests/): "pulse_out" sends n falling edges, 50 us apart, on the
-        loopback pin; wired to the pulse input, the hardware counter must count exactly n."""
-        if op != "pulse_out":
-            raise ValueError("this board has no diagnostic operation %s" % op)
-        n = req.get("pulses", 0)
-        if not isinstance(n, int) or not 0 <= n <= _MAX_LOOPBACK_PULSES:
-            raise ValueError("pulses: 0..%d required" % _MAX_LOOPBACK_PULSES)
-        out = Pin(_PIN_LOOPBACK, Pin.OUT, value=1)
-        for i in range(n):
-            out.value(0)
-            time.sleep_us(25)
-            out.value(1)
-            time.sleep_us(25)
-            if not i & 1023:
-                self.wdt_feed()
-        out.init(Pin.IN)  # leave the line to the tube again
-        return {"sent": n}
-
-    def reset(self):
-        """Hard reset (the maintenance boot for a deploy follows)."""
-        machine.reset()
-
-    def unique_id(self):
-        uid = machine.unique_id()  # the 6-byte base MAC on ESP32
-        return (bytes(uid) + bytes(8))[:8]

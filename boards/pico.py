@@ -22,14 +22,11 @@ decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
 """
 
 import os
-import select
-import sys
-import time
 
-import machine
 import onewire
 import rp2
-from machine import ADC, WDT, Pin, Timer
+from machine import ADC, Pin, Timer
+from mcu import McuBoard
 from micropython import const
 
 NAME = "pico"
@@ -49,7 +46,6 @@ _PIO_FREQ = const(1_000_000)  # 1 us per PIO cycle: pulses >= 2 us are seen
 _WDT_MAX_MS = const(8388)
 _MASK30 = const(0x3FFFFFFF)
 _PIN_LOOPBACK = const(16)  # test mode only: a wire from here to the GM pulse input (GP16)
-_MAX_LOOPBACK_PULSES = const(100_000)
 _VSYS_PER_U16 = 3 * 3.3 / 65535
 _DATA = "/data"
 
@@ -68,7 +64,7 @@ def _count_falling_edges():
     wrap()
 
 
-class Board:
+class Board(McuBoard):
     def __init__(self):
         gm = Pin(_PIN_GM, Pin.IN, Pin.PULL_UP)
         self._sm = rp2.StateMachine(_SM_COUNTER, _count_falling_edges, freq=_PIO_FREQ, in_base=gm)
@@ -86,20 +82,10 @@ class Board:
         self._vsys = None if self._pico_w else ADC(_ADC_VSYS)
 
         self._led_onboard = Pin("LED", Pin.OUT, value=0)
-        self._green = Pin(_PIN_LED_GREEN, Pin.OUT, value=0)
-        self._red = Pin(_PIN_LED_RED, Pin.OUT, value=0)
-        self._led_timer = Timer(-1)  # rp2 has virtual timers only
-        self._led_next = self._led_step  # bound once: no allocation per LED step
-        self._steps = ()
-        self._step = 0
-
-        self._wdt = None
-
-        self._stdin = sys.stdin.buffer
-        self._stdout = sys.stdout.buffer
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
-        self._one = bytearray(1)
+        super().__init__(
+            Pin(_PIN_LED_GREEN, Pin.OUT, value=0), Pin(_PIN_LED_RED, Pin.OUT, value=0),
+            Timer(-1), _PIN_LOOPBACK, 1, _WDT_MAX_MS,  # rp2 has virtual timers only
+        )
 
     # storage
     def mount(self):
@@ -109,17 +95,6 @@ class Board:
         except OSError:
             os.mkdir(_DATA)
         return _DATA
-
-    # time
-    def ticks_ms(self):
-        return time.ticks_ms()
-
-    def idle(self, ms):
-        if ms > 0:
-            self._input_pending(ms)
-
-    def running(self):
-        return True
 
     # sensors
     def counts(self):
@@ -142,39 +117,11 @@ class Board:
         return self._vsys.read_u16() * _VSYS_PER_U16
 
     # outputs
-    def leds(self, steps, name=None):
-        """Play (green, red, ms) steps cyclically on a one-shot timer chain; `name` is not shown."""
-        for step in steps:
-            if step[2] <= 0:
-                raise ValueError("LED step needs ms > 0")
-        self._led_timer.deinit()
-        self._steps = steps
-        self._step = 0
-        if steps:
-            self._led_step(self._led_timer)
-        else:
-            self._show(False, False)
-
     def _show(self, green, red):
         g = 1 if green else 0
         self._green.value(g)
         self._led_onboard.value(g)
         self._red.value(1 if red else 0)
-
-    def _led_step(self, _timer):
-        # Timer callback (scheduled, soft): set the LEDs for one step and arm the next one.
-        steps = self._steps
-        n = len(steps)
-        if n == 0:
-            return
-        i = self._step
-        if i >= n:
-            i = 0
-        green, red, ms = steps[i]
-        self._show(green, red)
-        self._step = i + 1
-        if n > 1:
-            self._led_timer.init(mode=Timer.ONE_SHOT, period=ms, callback=self._led_next)
 
     # The RP2040 RTC is not backed up and MicroPython resets it at boot: no trusted clock here, the
     # firmware keeps uptime and waits for a host to set the time.
@@ -183,62 +130,3 @@ class Board:
 
     def rtc_set_ms(self, epoch_ms):
         pass
-
-    # watchdog
-    def wdt_start(self, timeout_ms):
-        if self._wdt is None:
-            self._wdt = WDT(timeout=min(timeout_ms, _WDT_MAX_MS))
-
-    def wdt_feed(self):
-        if self._wdt is not None:
-            self._wdt.feed()
-
-    # USB serial link
-    def _input_pending(self, ms):
-        for _ in self._poll.ipoll(ms):
-            return True
-        return False
-
-    def link_readinto(self, buf):
-        # On rp2 a stdin read of more than one byte may block: read one byte at a time while poll
-        # says one is there.
-        n = 0
-        cap = len(buf)
-        one = self._one
-        while n < cap and self._input_pending(0):
-            if not self._stdin.readinto(one):
-                break
-            buf[n] = one[0]
-            n += 1
-        return n
-
-    def link_write(self, data):
-        self._stdout.write(data)
-
-    # identity
-    def diag(self, op, req):
-        """Test mode (hil_tests/): "pulse_out" sends n falling edges, 50 us apart, on the
-        loopback pin; wired to the pulse input, the hardware counter must count exactly n."""
-        if op != "pulse_out":
-            raise ValueError("this board has no diagnostic operation %s" % op)
-        n = req.get("pulses", 0)
-        if not isinstance(n, int) or not 0 <= n <= _MAX_LOOPBACK_PULSES:
-            raise ValueError("pulses: 0..%d required" % _MAX_LOOPBACK_PULSES)
-        out = Pin(_PIN_LOOPBACK, Pin.OUT, value=1)
-        for i in range(n):
-            out.value(0)
-            time.sleep_us(25)
-            out.value(1)
-            time.sleep_us(25)
-            if not i & 1023:
-                self.wdt_feed()
-        out.init(Pin.IN)  # leave the line to the tube again
-        return {"sent": n}
-
-    def reset(self):
-        """Hard reset (the maintenance boot for a deploy follows)."""
-        machine.reset()
-
-    def unique_id(self):
-        uid = machine.unique_id()  # the 8-byte flash unique ID on RP2040
-        return (bytes(uid) + bytes(8))[:8]

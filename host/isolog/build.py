@@ -23,8 +23,8 @@ from isolog.errors import UserError
 
 # Board modules and the extra modules each one needs besides the firmware.
 BOARDS = {
-    "esp32s3": [],
-    "pico": [],
+    "esp32s3": ["mcu"],
+    "pico": ["mcu"],
     "sim": ["sim_onewire", "sim_flash", "sim_boot"],
 }
 MPY_VERSION = "6.3"  # what MicroPython 1.2x loads (mpy-cross 1.29)

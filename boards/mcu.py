@@ -1,0 +1,142 @@
+"""What the real boards (esp32s3.py, pico.py) share: the USB link on stdin/stdout, the LED step
+player on a one-shot timer chain, the watchdog, idling, identity, reset and the loopback pulse
+output of test mode. Deployed next to board.py; the virtual board has its own (boards/sim.py).
+
+A board module subclasses McuBoard, creates its pins, counter and bus, and passes the two LED pins,
+its LED timer and its loopback pin; _show() may light more (the Pico's onboard LED).
+"""
+
+import select
+import sys
+import time
+
+import machine
+from machine import Pin, Timer
+from micropython import const
+
+_MAX_LOOPBACK_PULSES = const(100_000)
+
+
+class McuBoard:
+    def __init__(self, green, red, led_timer, loopback_pin, wdt_min_ms, wdt_max_ms):
+        self._green = green
+        self._red = red
+        self._led_timer = led_timer
+        self._loopback_pin = loopback_pin
+        self._wdt_min_ms = wdt_min_ms
+        self._wdt_max_ms = wdt_max_ms
+        self._wdt = None
+        self._steps = ()
+        self._step = 0
+        self._led_next = self._led_step  # bound once: no allocation per LED step
+        self._stdin = sys.stdin.buffer
+        self._stdout = sys.stdout.buffer
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+        self._one = bytearray(1)
+
+    # time
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def idle(self, ms):
+        # A poll on the USB input, never lightsleep: that would stop the PCNT/PIO counter clocks
+        # and drop USB. The counters keep counting while the CPU waits here.
+        if ms > 0:
+            self._input_pending(ms)
+
+    def running(self):
+        return True
+
+    # outputs
+    def _show(self, green, red):
+        self._green.value(1 if green else 0)
+        self._red.value(1 if red else 0)
+
+    def leds(self, steps, name=None):
+        """Play (green, red, ms) steps cyclically on a one-shot timer chain; `name` is not shown."""
+        for step in steps:
+            if step[2] <= 0:
+                raise ValueError("LED step needs ms > 0")
+        self._led_timer.deinit()
+        self._steps = steps
+        self._step = 0
+        if steps:
+            self._led_step(self._led_timer)
+        else:
+            self._show(False, False)
+
+    def _led_step(self, _timer):
+        # Timer callback (scheduled, soft): set the LEDs for one step and arm the next one.
+        steps = self._steps
+        n = len(steps)
+        if n == 0:
+            return
+        i = self._step
+        if i >= n:
+            i = 0
+        green, red, ms = steps[i]
+        self._show(green, red)
+        self._step = i + 1
+        if n > 1:
+            self._led_timer.init(mode=Timer.ONE_SHOT, period=ms, callback=self._led_next)
+
+    # watchdog
+    def wdt_start(self, timeout_ms):
+        if self._wdt is None:
+            self._wdt = machine.WDT(timeout=max(self._wdt_min_ms, min(timeout_ms, self._wdt_max_ms)))
+
+    def wdt_feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+    # USB serial link
+    def _input_pending(self, ms):
+        for _ in self._poll.ipoll(ms):
+            return True
+        return False
+
+    def link_readinto(self, buf):
+        # A stdin read waits for its whole length (and on rp2 may block with more than one byte
+        # asked): read one byte at a time while poll says one is there.
+        n = 0
+        cap = len(buf)
+        one = self._one
+        while n < cap and self._input_pending(0):
+            if not self._stdin.readinto(one):
+                break
+            buf[n] = one[0]
+            n += 1
+        return n
+
+    def link_write(self, data):
+        self._stdout.write(data)
+
+    # test mode
+    def diag(self, op, req):
+        """Test mode (hil_tests/): "pulse_out" sends n falling edges, 50 us apart, on the
+        loopback pin; wired to the pulse input, the hardware counter must count exactly n."""
+        if op != "pulse_out":
+            raise ValueError("this board has no diagnostic operation %s" % op)
+        n = req.get("pulses", 0)
+        if not isinstance(n, int) or not 0 <= n <= _MAX_LOOPBACK_PULSES:
+            raise ValueError("pulses: 0..%d required" % _MAX_LOOPBACK_PULSES)
+        out = Pin(self._loopback_pin, Pin.OUT, value=1)
+        for i in range(n):
+            out.value(0)
+            time.sleep_us(25)
+            out.value(1)
+            time.sleep_us(25)
+            if not i & 1023:
+                self.wdt_feed()
+        out.init(Pin.IN)  # leave the line to the tube again
+        return {"sent": n}
+
+    # identity, reset
+    def unique_id(self):
+        # 6-byte base MAC on the ESP32-S3, 8-byte flash unique ID on the RP2040: 8 bytes either way.
+        return (bytes(machine.unique_id()) + bytes(8))[:8]
+
+    def reset(self):
+        """Hard reset (the maintenance boot for a deploy follows)."""
+        machine.reset()
