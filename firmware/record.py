@@ -19,16 +19,16 @@
 #   provisioned again, a verifier picks the right key instead of calling older segments forged)
 #
 # kind "B" (a batch of records committed with one write + flush):
-#   first_seq u32, count u8, bflags u8 (bit 0: clock valid), boot u16, nominal interval_s u16,
-#   clock_offset_ms i64 (epoch ms = clock_offset_ms + uptime_ms), base_uptime_ms u64,
-#   base_counts u32 (cumulative counts at the start of the first record's interval),
+#   first_seq u32, count u8, bflags u8 (bit 0: clock valid), then unsigned LEB128 varints:
+#   boot, nominal interval_s, zigzag(clock_offset_ms) (epoch ms = clock_offset_ms + uptime_ms),
+#   base_uptime_ms, base_counts (cumulative counts at the start of the first record's interval),
 #   then per record four unsigned LEB128 varints:
 #     zigzag(interval_ms - nominal interval), interval_counts,
 #     temperature (0 = no reading, else zigzag(centi-degC) + 1), flags
 #
 # A record is therefore self-contained within its batch: a damaged batch loses only its own records
 # and the reader says which sequence numbers they were. Typical record: 1 + 2 + 2 + 1 = 6 bytes plus
-# ~2 bytes of batch overhead at 15 records a batch.
+# ~3 bytes of batch overhead (head, MAC, CRC) at 15 records a batch.
 import hashlib
 import struct
 from binascii import crc32
@@ -48,8 +48,9 @@ MAX_CHUNK = const(1032)  # MAX_PAYLOAD + CHUNK_OVERHEAD
 
 _HEADER_FMT = "<BHI8sHfff16s4s"
 HEADER_SIZE = struct.calcsize(_HEADER_FMT)
-_BATCH_FMT = "<IBBHHqQI"
-BATCH_HEAD_SIZE = struct.calcsize(_BATCH_FMT)
+_BATCH_FMT = "<IBB"  # the fixed start of a batch; varints follow
+BATCH_FIXED_SIZE = struct.calcsize(_BATCH_FMT)
+BATCH_HEAD_MAX = BATCH_FIXED_SIZE + 3 + 3 + 10 + 10 + 5  # the varints at their widest
 MAX_RECORD_SIZE = const(5 + 5 + 3 + 3)  # four varints at their widest for our value ranges
 BATCH_MAX_RECORDS = const(60)  # keeps a batch chunk within MAX_PAYLOAD
 
@@ -189,7 +190,7 @@ def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us
 
 
 def batch_payload_size(count):
-    return BATCH_HEAD_SIZE + count * MAX_RECORD_SIZE + MAC_LEN
+    return BATCH_HEAD_MAX + count * MAX_RECORD_SIZE + MAC_LEN
 
 
 def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, base_uptime_ms, base_counts, entries, count, key, chain):
@@ -197,17 +198,19 @@ def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, 
     temp_code, flags] * count (preallocated by the caller). Returns (its size, its mac)."""
     if count < 1 or count > BATCH_MAX_RECORDS:
         raise RecordError("batch size")
-    pos = 4 + BATCH_HEAD_SIZE
+    struct.pack_into(_BATCH_FMT, buf, 4, first_seq, count, 1 if clock_valid else 0)
+    pos = 4 + BATCH_FIXED_SIZE
+    pos = put_varint(buf, pos, boot)
+    pos = put_varint(buf, pos, nominal_s)
+    pos = put_varint(buf, pos, zigzag(clock_offset_ms))
+    pos = put_varint(buf, pos, base_uptime_ms)
+    pos = put_varint(buf, pos, base_counts & 0xFFFFFFFF)
     nominal_ms = nominal_s * 1000
     for i in range(0, count * 4, 4):
         pos = put_varint(buf, pos, zigzag(entries[i] - nominal_ms))
         pos = put_varint(buf, pos, entries[i + 1])
         pos = put_varint(buf, pos, entries[i + 2])
         pos = put_varint(buf, pos, entries[i + 3])
-    struct.pack_into(
-        _BATCH_FMT, buf, 4, first_seq, count, 1 if clock_valid else 0, boot, nominal_s,
-        clock_offset_ms, base_uptime_ms, base_counts & 0xFFFFFFFF,
-    )
     return seal_chunk(buf, KIND_BATCH, pos - 4, key, chain)
 
 
@@ -244,10 +247,16 @@ def decode_header(data, start):
 def decode_batch(data, start, length):
     """Return (batch_info, records): each record a tuple
     (seq, boot, epoch_ms or None, uptime_ms, counts, interval_ms, interval_counts, temp_c, flags)."""
-    first_seq, count, bflags, boot, nominal_s, offset_ms, uptime_ms, counts = struct.unpack_from(_BATCH_FMT, data, start)
+    first_seq, count, bflags = struct.unpack_from(_BATCH_FMT, data, start)
     valid = bflags & 1
-    pos = start + BATCH_HEAD_SIZE
+    pos = start + BATCH_FIXED_SIZE
     end = start + length - MAC_LEN
+    boot, pos = get_varint(data, pos, end)
+    nominal_s, pos = get_varint(data, pos, end)
+    z, pos = get_varint(data, pos, end)
+    offset_ms = unzigzag(z)
+    uptime_ms, pos = get_varint(data, pos, end)
+    counts, pos = get_varint(data, pos, end)
     out = []
     for i in range(count):
         z, pos = get_varint(data, pos, end)
