@@ -127,8 +127,6 @@ class Link:
         self.bytes_out += len(data)
 
     def _wait(self, req: int, timeout: float, cmd_sent: int | None = None) -> tuple[int, bytes] | None:
-        import serial
-
         deadline = time.monotonic() + timeout
         while True:
             got = self.dec.next()
@@ -139,14 +137,20 @@ class Link:
                 got = self.dec.next()  # a late reply to an earlier request (or connection): dropped
             if time.monotonic() > deadline:
                 return None
-            try:
-                waiting = self.ser.in_waiting
-                chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
-                raise LinkError(f"the link to {self.port} failed: {exc}") from None
-            if chunk:
-                self.bytes_in += len(chunk)
-                self.dec.feed(chunk)
+            self._pump()
+
+    def _pump(self) -> None:
+        """Read what has arrived (waiting up to the port's short timeout) into the decoder."""
+        import serial
+
+        try:
+            waiting = self.ser.in_waiting
+            chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
+        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
+            raise LinkError(f"the link to {self.port} failed: {exc}") from None
+        if chunk:
+            self.bytes_in += len(chunk)
+            self.dec.feed(chunk)
 
     def request_many(self, requests: Iterable[tuple[int, bytes]], window: int = 4,
                      timeout_s: float | None = None) -> Iterator[bytes]:
@@ -196,8 +200,6 @@ class Link:
 
     def _receive(self, wanted: dict[int, int], replies: dict[int, tuple[int, bytes]], deadline: float) -> None:
         """Read what arrived (waiting at most until deadline) and file the replies to wanted ids."""
-        import serial
-
         while True:
             got = self.dec.next()
             found = False
@@ -209,14 +211,7 @@ class Link:
                 got = self.dec.next()
             if found or time.monotonic() > deadline:
                 return
-            try:
-                waiting = self.ser.in_waiting
-                chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
-                raise LinkError(f"the link to {self.port} failed: {exc}") from None
-            if chunk:
-                self.bytes_in += len(chunk)
-                self.dec.feed(chunk)
+            self._pump()
 
     def read_pieces(self, first: int, offset: int, end: int, piece: int = frame.MAX_READ,
                     window: int = 4) -> Iterator[ReadResult]:
