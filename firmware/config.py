@@ -82,8 +82,10 @@ def store(data_dir, cfg):
     return cfg
 
 
-def atomic_write(path, text):
+def atomic_write(path, data):
+    """Write a small file so that a power cut leaves either the old or the new content: a
+    temporary file, then a rename (atomic on littlefs). data: str or bytes."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
+    with open(tmp, "wb" if isinstance(data, (bytes, bytearray)) else "w") as f:
+        f.write(data)
     os.rename(tmp, path)

@@ -160,9 +160,7 @@ class Logger:
         self.tick()
         self.store.commit()
         config.atomic_write(self.data_dir + "/name", name)
-        with open(self.data_dir + "/key.tmp", "wb") as f:
-            f.write(key)
-        os.rename(self.data_dir + "/key.tmp", self.data_dir + "/key")
+        config.atomic_write(self.data_dir + "/key", key)
         self.key = key
         self.name = name
         self.store.set_key(key)

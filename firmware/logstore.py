@@ -17,6 +17,7 @@
 # carries F_STORAGE_LOW from STORAGE_LOW_FRACTION on. Unsynced records are never overwritten.
 import os
 
+import config
 import record
 from micropython import const
 
@@ -25,13 +26,6 @@ COMMIT_AGE_MS = const(900_000)  # 15 min: a power cut loses at most this much
 SEGMENT_BLOCKS = const(8)  # a segment fills whole flash blocks: 32 KiB on 4 KiB blocks
 STORAGE_LOW_FRACTION = 0.25  # below this share of free space: storage_low (sync soon)
 _RESERVE_BLOCKS = const(4)  # littlefs needs free blocks for copy-on-write metadata
-
-
-def _atomic_write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
 
 
 def _read_int(path, default):
@@ -74,7 +68,7 @@ def _exists(path):
 def bump_boot_counter(data_dir):
     path = data_dir + "/boot"
     boot = (_read_int(path, 0) + 1) & 0xFFFF
-    _atomic_write(path, str(boot))
+    config.atomic_write(path, str(boot))
     return boot
 
 
@@ -326,7 +320,7 @@ class LogStore:
         upto = min(upto_seq, self.next_seq)
         if upto > self.synced:
             self.synced = upto
-            _atomic_write(self.data_dir + "/synced", str(upto))
+            config.atomic_write(self.data_dir + "/synced", str(upto))
         return self.synced
 
     def bounds(self):
