@@ -224,10 +224,18 @@ def check_sequence(log: Log) -> None:
     log.records = kept
 
 
+def littlefs_over(data: bytearray, block_size: int = BLOCK_SIZE):
+    """littlefs-python over an image in memory, unmounted, with the geometry MicroPython's VfsLfs2
+    uses (read, prog and lookahead sizes 32): what the boards and the virtual board write."""
+    from littlefs import LittleFS, UserContext
+
+    return LittleFS(context=UserContext(buffer=data), block_size=block_size, block_count=len(data) // block_size,
+                    read_size=32, prog_size=32, lookahead_size=32, mount=False)
+
+
 def open_image(path: Path, block_size: int = BLOCK_SIZE):
     """Mount a littlefs image read from a file (a virtual board's flash, or a dump of a real
     board's filesystem partition)."""
-    from littlefs import LittleFS, UserContext
     from littlefs.errors import LittleFSError
 
     try:
@@ -238,8 +246,7 @@ def open_image(path: Path, block_size: int = BLOCK_SIZE):
         raise UserError(f"cannot read flash image {path}: {exc.strerror}") from None
     if not data or len(data) % block_size:
         raise UserError(f"{path}: {len(data)} bytes is not a whole number of {block_size}-byte blocks")
-    fs = LittleFS(context=UserContext(buffer=data), block_size=block_size, block_count=len(data) // block_size,
-                  read_size=32, prog_size=32, lookahead_size=32, mount=False)
+    fs = littlefs_over(data, block_size)
     try:
         fs.mount()
     except LittleFSError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 from collections import deque
+from contextlib import contextmanager
 import json
 import os
 import select
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from isolog.build import cached_build
+from isolog.logfile import littlefs_over
 from isolog.errors import UserError
 
 BLOCK_SIZE = 4096
@@ -74,24 +76,32 @@ def make_image(path: Path, size_kib: int, board_config: dict | None, test_mode: 
 
 def put_files(path: Path, files: dict[str, bytes]) -> None:
     """Write files into a flash image (formatting a blank one), while the board is off."""
-    from littlefs import LittleFS, UserContext
+    with _image(path, format_blank=True) as fs:
+        for name, content in files.items():
+            fs.makedirs(os.path.dirname(name), exist_ok=True)
+            with fs.open(name, "wb") as f:
+                f.write(content)
+
+
+@contextmanager
+def _image(path: Path, format_blank: bool):
+    """The image's filesystem, mounted in memory and written back to the file on success; None
+    when it does not mount (and format_blank is off)."""
     from littlefs.errors import LittleFSError
 
     data = bytearray(path.read_bytes())
-    ctx = UserContext(buffer=data)
-    fs = LittleFS(context=ctx, block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, read_size=32,
-                  prog_size=32, lookahead_size=32, mount=False)
+    fs = littlefs_over(data, BLOCK_SIZE)
     try:
         fs.mount()
     except LittleFSError:
+        if not format_blank:
+            yield None
+            return
         fs.format()
         fs.mount()
-    for name, content in files.items():
-        fs.makedirs(os.path.dirname(name), exist_ok=True)
-        with fs.open(name, "wb") as f:
-            f.write(content)
+    yield fs
     fs.unmount()
-    path.write_bytes(bytes(ctx.buffer))
+    path.write_bytes(bytes(fs.context.buffer))
 
 
 def firmware_files(build: Path) -> list[Path]:
@@ -104,24 +114,14 @@ def install_firmware(path: Path, build: Path) -> None:
 
 
 def remove_files(path: Path, names: list[str]) -> None:
-    from littlefs import LittleFS, UserContext
     from littlefs.errors import LittleFSError
 
-    data = bytearray(path.read_bytes())
-    ctx = UserContext(buffer=data)
-    fs = LittleFS(context=ctx, block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, read_size=32,
-                  prog_size=32, lookahead_size=32, mount=False)
-    try:
-        fs.mount()
-    except LittleFSError:
-        return
-    for name in names:
-        try:
-            fs.remove(name)
-        except LittleFSError:
-            pass
-    fs.unmount()
-    path.write_bytes(bytes(ctx.buffer))
+    with _image(path, format_blank=False) as fs:
+        for name in names if fs is not None else ():
+            try:
+                fs.remove(name)
+            except LittleFSError:
+                pass
 
 
 def _close(fd: int) -> None:
