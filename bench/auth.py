@@ -92,7 +92,8 @@ def sync_verification() -> list[tuple[str, float, int]]:
     """Sync the same 10-day log from a held virtual board into fresh stores, with the MAC-chain
     check on and off (keys.verify_stored replaced by a no-op), alternating, best of 3 each."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from isolog import keys, sync as sync_mod
+    from isolog.board import keys
+    from isolog.board import sync as sync_mod
     from isolog.sim.launcher import VirtualBoard
     from sim_helpers import scenario
 

@@ -38,7 +38,7 @@ def synthetic_records(n: int):
 
     from isolog import shipment
     from isolog.compliance import synthetic
-    from isolog.records import FLAG_BIT
+    from isolog.compliance.records import FLAG_BIT
 
     ship = shipment.load(SHIPMENT)
     ship = replace(ship, interval_s=10.0)
@@ -57,7 +57,7 @@ def synthetic_records(n: int):
 
 def bench_check() -> None:
     from isolog.compliance import check
-    from isolog.records import loads, to_json_lines
+    from isolog.compliance.records import loads, to_json_lines
 
     ship, rec = synthetic_records(N_RECORDS)
     t_check, result = _best(lambda: check(rec, ship))

@@ -58,7 +58,7 @@ def _board(sc: dict, image: Path, heap: int, size_kib: int = 1024):
 
 def run(sc: dict, image: Path, heap: int = 64, size_kib: int = 1024) -> Run:
     """One run of a scenario to its end (power losses in it restart the board), then the log."""
-    from isolog import logfile
+    from isolog.log import decode
     from isolog.errors import UserError
 
     lines: list[str] = []
@@ -84,9 +84,9 @@ def run(sc: dict, image: Path, heap: int = 64, size_kib: int = 1024) -> Run:
         elif ev.kind == "led":
             r.leds.append(ev.words[0])
     try:
-        log = logfile.read_image(image)
-        fs = logfile.open_image(image)
-        r.segment_bytes = sum(fs.stat(f"{logfile.LOG_DIR}/{n}").size for n in fs.listdir(logfile.LOG_DIR))
+        log = decode.read_image(image)
+        fs = decode.open_image(image)
+        r.segment_bytes = sum(fs.stat(f"{decode.LOG_DIR}/{n}").size for n in fs.listdir(decode.LOG_DIR))
     except UserError as exc:
         r.problems.append(str(exc))
         return r

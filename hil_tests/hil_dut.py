@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 import pytest
 
-from isolog import logfile
-from isolog.link import BoardError, Link, LinkError
+from isolog.log import decode
+from isolog.board.link import BoardError, Link, LinkError
 from isolog_fw import frame
 
 # --- memory margin ---------------------------------------------------------------------------------
@@ -92,11 +92,11 @@ class LogReader:
 
     def __init__(self) -> None:
         self.segs: dict[int, bytearray] = {}
-        self._decoded: dict[int, tuple[int, logfile.Log]] = {}  # segment -> (bytes decoded, result)
+        self._decoded: dict[int, tuple[int, decode.Log]] = {}  # segment -> (bytes decoded, result)
         self.notes: list[str] = []
         self.reads = 0
 
-    def read(self, link: Link | Callable[[], Link], on_read: Callable[[], None] | None = None) -> logfile.Log:
+    def read(self, link: Link | Callable[[], Link], on_read: Callable[[], None] | None = None) -> decode.Log:
         """link: the Link, or a function returning the current one (tests that reconnect)."""
         current = link if callable(link) else (lambda: link)
         listed: list[tuple[int, int]] = []
@@ -125,19 +125,19 @@ class LogReader:
         for gone in set(self.segs) - {f for f, _ in listed}:
             del self.segs[gone]
             self._decoded.pop(gone, None)
-        log = logfile.Log()
+        log = decode.Log()
         for first in sorted(self.segs):
             data = self.segs[first]
             hit = self._decoded.get(first)
             if hit is None or hit[0] != len(data):
-                part = logfile.Log()
-                logfile.decode_segment(f"{logfile.LOG_DIR}/{first:08x}.seg", bytes(data), part)
+                part = decode.Log()
+                decode.decode_segment(f"{decode.LOG_DIR}/{first:08x}.seg", bytes(data), part)
                 hit = (len(data), part)
                 self._decoded[first] = hit
             log.records.extend(hit[1].records)
             log.problems.extend(hit[1].problems)
             log.segments += 1
-        logfile.check_sequence(log)
+        decode.check_sequence(log)
         return log
 
 
@@ -148,11 +148,11 @@ class LogReader:
 MAC_PROBLEMS: list[str] = []
 
 
-def is_mac_problem(p: logfile.Problem) -> bool:
+def is_mac_problem(p: decode.Problem) -> bool:
     return "MAC" in p.message
 
 
-def assert_intact(log: logfile.Log, previous: list[dict] | None = None, start: int | None = None,
+def assert_intact(log: decode.Log, previous: list[dict] | None = None, start: int | None = None,
                   where: str = "", mac: bool = False) -> None:
     """No damaged chunk, contiguous sequence numbers (from `start` if given), and every record of an
     earlier read still there, unchanged. MAC-chain problems fail only with mac=True."""
@@ -270,7 +270,7 @@ class Dut:
         return self.wait_for(f"board time {target:.0f} s", lambda d: self.board_s(d) >= target,
                              timeout_s=max(timeout_s, self.board_to_real_s(board_s) * 2 + 10))
 
-    def records(self) -> logfile.Log:
+    def records(self) -> decode.Log:
         """The whole log on the board, read over the protocol (nothing acknowledged)."""
         return self.reader.read(lambda: self.link)
 

@@ -12,7 +12,8 @@ import pytest
 
 from hil_dut import assert_intact
 from hil_scenarios import BENCH_INTERVAL_S, SHIPMENT_TOML, board_config, make_scenario
-from isolog import cli, records as records_mod, shipment as shipment_mod
+from isolog import cli, shipment as shipment_mod
+from isolog.compliance import records as records_mod
 from isolog.compliance import FAIL, PASS, WARN, check
 
 DAY = 86400.0
@@ -23,7 +24,7 @@ def sync_records(dut, tmp_path: Path) -> list[dict]:
     """The product's sync (isolog.sync) into a fresh store: the board's log as the host keeps it.
     The board's clock is left alone (the scenario's clock is the shipment's)."""
     from isolog.store import Store
-    from isolog.sync import sync
+    from isolog.board.sync import sync
 
     db = tmp_path / "store.sqlite3"
     port = dut.link.port

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isolog import logfile
+from isolog.log import decode
 from isolog.sim import scenario as scenario_mod
 
 SHIPMENT = Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"
@@ -26,11 +26,11 @@ def scenario(**overrides) -> dict:
     return scenario_mod.normalise(doc, SHIPMENT.parent)
 
 
-def read_log(image: Path) -> logfile.Log:
-    return logfile.read_image(image)
+def read_log(image: Path) -> decode.Log:
+    return decode.read_image(image)
 
 
-def assert_intact(log: logfile.Log, previous: list[dict] | None = None) -> None:
+def assert_intact(log: decode.Log, previous: list[dict] | None = None) -> None:
     """The image mounted, no record is damaged, sequence numbers are contiguous, and every record
     of an earlier snapshot is still there, unchanged."""
     assert not log.problems, [str(p) for p in log.problems]

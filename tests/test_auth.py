@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from isolog import logfile
-from isolog.link import BoardError, Link
+from isolog.log import decode
+from isolog.board.link import BoardError, Link
 from isolog.sim.launcher import VirtualBoard
 from isolog_fw import frame, mac
 from sim_helpers import scenario
@@ -127,14 +127,15 @@ def test_log_verifies_with_the_device_key_and_not_without(board, tmp_path):
     with _provisioned(board) as link:
         _wait_records(link, 60)
     board.close()
-    good = logfile.read_image(board.flash, key=KEY)
+    good = decode.read_image(board.flash, key=KEY)
     assert good.records and not good.failed and good.verified == len(good.records)
-    wrong = logfile.read_image(board.flash, key=b"y" * 32)
+    wrong = decode.read_image(board.flash, key=b"y" * 32)
     assert wrong.verified == 0 and "NOT VERIFIED" in wrong.verification()
 
 
 def test_sync_signs_with_the_stored_key_and_verifies_the_chain(board, tmp_path, capsys):
-    from isolog import cli, keys
+    from isolog import cli
+    from isolog.board import keys
     from isolog.store import Store
 
     db = tmp_path / "store.sqlite3"

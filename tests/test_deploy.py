@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from isolog import cli, deploy, keys
+from isolog import cli
+from isolog.board import deploy
+from isolog.board import keys
 from isolog.errors import UserError
-from isolog.link import Link
+from isolog.board.link import Link
 from isolog.sim.launcher import VirtualBoard
 from isolog.store import Store
 from sim_helpers import scenario

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from isolog import logfile
+from isolog.log import decode
 from isolog.errors import UserError
 from isolog.sim.launcher import POWER_LOSS_EXIT, VirtualBoard
 from isolog_fw import record
@@ -102,7 +102,7 @@ class Chain:
     leds: set[str] = field(default_factory=set)
     wall_s: float = 0.0
     board: VirtualBoard | None = None  # one board per chain (it installs the firmware on the image once)
-    _cache: dict[str, tuple[bytes, logfile.Log, bytes | None, bytes | None]] = field(default_factory=dict)
+    _cache: dict[str, tuple[bytes, decode.Log, bytes | None, bytes | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.seed}/{self.name}")
@@ -125,46 +125,46 @@ class Chain:
 
     # --- the checks after every cut --------------------------------------------------------------
 
-    def snapshot(self) -> logfile.Log:
-        """The log on the image, decoded like logfile.read_image, reusing the decoding of segment
+    def snapshot(self) -> decode.Log:
+        """The log on the image, decoded like decode.read_image, reusing the decoding of segment
         files whose bytes did not change since the last snapshot (the image is still mounted and
         every file read in full each time)."""
-        fs = logfile.open_image(self.image)  # raises UserError if it does not mount
-        if "log" not in fs.listdir(logfile.LOG_DIR.rsplit("/", 1)[0]):
+        fs = decode.open_image(self.image)  # raises UserError if it does not mount
+        if "log" not in fs.listdir(decode.LOG_DIR.rsplit("/", 1)[0]):
             names = None  # cut before the first boot made the log folder
         else:
-            names = sorted(n for n in fs.listdir(logfile.LOG_DIR) if n.endswith(".seg"))
-        log = logfile.Log()
+            names = sorted(n for n in fs.listdir(decode.LOG_DIR) if n.endswith(".seg"))
+        log = decode.Log()
         if names is None:
             self.names = []
             return log
-        cache: dict[str, tuple[bytes, logfile.Log, bytes | None, bytes | None]] = {}
-        chain_end = None  # the MAC the previous segment ended on (logfile.read_image checks the link)
+        cache: dict[str, tuple[bytes, decode.Log, bytes | None, bytes | None]] = {}
+        chain_end = None  # the MAC the previous segment ended on (decode.read_image checks the link)
         for name in names:
-            where = f"{logfile.LOG_DIR}/{name}"
+            where = f"{decode.LOG_DIR}/{name}"
             try:
                 with fs.open(where, "rb") as f:
                     data = f.read()
             except Exception as exc:  # littlefs raises its own errors for a broken file
-                log.problems.append(logfile.Problem(where, f"unreadable: {exc}"))
+                log.problems.append(decode.Problem(where, f"unreadable: {exc}"))
                 chain_end = None
                 continue
             hit = self._cache.get(name)
             if hit is None or hit[0] != data:
-                seg = logfile.Log()
-                dec = logfile.decode_segment(where, data, seg)
+                seg = decode.Log()
+                dec = decode.decode_segment(where, data, seg)
                 hit = (data, seg, getattr(dec, "chain", None), _chain_in(data))
             cache[name] = hit
             _, seg, chain_out, chain_in = hit
             if chain_end is not None and chain_in is not None and chain_in != chain_end:
-                log.problems.append(logfile.Problem(where, "the MAC chain does not continue from the previous segment"))
+                log.problems.append(decode.Problem(where, "the MAC chain does not continue from the previous segment"))
             chain_end = chain_out
             log.records.extend(seg.records)
             log.problems.extend(seg.problems)
             log.segments += 1
         self._cache = cache
         self.names = names
-        logfile.check_sequence(log)
+        decode.check_sequence(log)
         return log
 
     def keep(self) -> None:
@@ -172,15 +172,15 @@ class Chain:
         if self.image.exists():
             shutil.copyfile(self.image, self.image.with_suffix(".before.img"))
 
-    def check(self, cut: Cut | None, full_read: bool = False) -> logfile.Log:
+    def check(self, cut: Cut | None, full_read: bool = False) -> decode.Log:
         """The checks after a cut, on a snapshot; with full_read also on the host's own reader
-        (logfile.read_image, the authority: it also verifies what the snapshot does not)."""
+        (decode.read_image, the authority: it also verifies what the snapshot does not)."""
         ctx = f"{self.where(cut)} [images: {self.image}, {self.image.with_suffix('.before.img')}]"
         try:
             log = self.snapshot()
             logs = [log]
             if full_read and self.names:
-                logs.append(logfile.read_image(self.image))
+                logs.append(decode.read_image(self.image))
         except UserError as exc:
             raise CutFailed(f"{ctx}: the image does not mount: {exc}") from None
         except Exception as exc:  # littlefs errors while listing the folders
@@ -193,7 +193,7 @@ class Chain:
             if one.records and one.records[0]["seq"] != 0:
                 raise CutFailed(f"{ctx}: the log starts at {one.records[0]['seq']}, not 0 (nothing was synced)")
             if len(one.records) != len(log.records):
-                raise CutFailed(f"{ctx}: logfile.read_image reads {len(one.records)} records, the snapshot {len(log.records)}")
+                raise CutFailed(f"{ctx}: decode.read_image reads {len(one.records)} records, the snapshot {len(log.records)}")
         if cut is not None:
             cut.added = len(log.records) - len(self.previous)
         self.previous = log.records

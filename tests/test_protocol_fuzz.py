@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from isolog import logfile
-from isolog.link import BoardError, Link
+from isolog.log import decode
+from isolog.board.link import BoardError, Link
 from isolog.sim.launcher import VirtualBoard
 from isolog_fw import frame, mac
 from sim_helpers import assert_intact, read_log, scenario
@@ -415,9 +415,9 @@ def provision_image(flash: Path, key: bytes, name: str) -> None:
     flash.write_bytes(bytes(ctx.buffer))
 
 
-def read_segments(link: Link) -> logfile.Log:
+def read_segments(link: Link) -> decode.Log:
     """The board's log as a host sees it over the link (LIST + READ)."""
-    log = logfile.Log()
+    log = decode.Log()
     listing = link.list_segments(0)
     for first, _ in listing["segments"]:
         data = b""
@@ -426,8 +426,8 @@ def read_segments(link: Link) -> logfile.Log:
             if not got.data:
                 break
             data += got.data
-        logfile.decode_segment(f"{first:08x}.seg", data, log, KEY)
-    logfile.check_sequence(log)
+        decode.decode_segment(f"{first:08x}.seg", data, log, KEY)
+    decode.check_sequence(log)
     return log
 
 
@@ -525,7 +525,7 @@ def test_protocol_survives_fuzzing(tmp_path: Path):
         board.stop()
         board.proc.wait(timeout=10)
 
-    log = logfile.read_image(tmp_path / "flash.img", key=KEY)  # the MAC chain checked too
+    log = decode.read_image(tmp_path / "flash.img", key=KEY)  # the MAC chain checked too
     assert_intact(log, before.records)
     assert log.records[0]["seq"] == 0 and log.records[-1]["seq"] + 1 >= committed
     print(f"\n{sent} frames ({nbytes} bytes) {fuzz.kinds}; {len(replies.got)} answers, "

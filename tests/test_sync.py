@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from isolog import cli, logfile, shipment
-from isolog import sync as sync_mod
+from isolog import cli, shipment
+from isolog.log import decode
+from isolog.board import sync as sync_mod
 from isolog.errors import UserError
-from isolog.link import Link, LinkError
+from isolog.board.link import Link, LinkError
 from isolog.sim.launcher import VirtualBoard
 from isolog.store import Store
-from isolog.sync import sync
+from isolog.board.sync import sync
 from sim_helpers import SHIPMENT, read_log, scenario
 
 pytestmark = pytest.mark.sim_only
@@ -37,7 +38,7 @@ def held_board(flash: Path, duration: str = "1d", **kw) -> VirtualBoard:
     return b
 
 
-def board_log(b: VirtualBoard) -> logfile.Log:
+def board_log(b: VirtualBoard) -> decode.Log:
     b.close()
     return read_log(b.flash)
 
@@ -177,8 +178,8 @@ def test_damaged_chunk_is_reported_and_ack_stops_there(tmp_path):
     b = VirtualBoard(scenario(duration="1d"), flash, speed=0, until_end=True)
     b.run()
     b.close()
-    fs = logfile.open_image(flash)
-    with fs.open(f"{logfile.LOG_DIR}/00000000.seg", "rb") as f:
+    fs = decode.open_image(flash)
+    with fs.open(f"{decode.LOG_DIR}/00000000.seg", "rb") as f:
         seg = f.read()
     image = bytearray(flash.read_bytes())
     at = image.find(seg[4000:4080])

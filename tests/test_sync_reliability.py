@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 import serial
 
-from isolog import link as link_mod
-from isolog import sync as sync_mod
-from isolog.link import Link, LinkError
+from isolog.board import link as link_mod
+from isolog.board import sync as sync_mod
+from isolog.board.link import Link, LinkError
 from isolog.sim.launcher import VirtualBoard
 from isolog.store import Store
 from sim_helpers import assert_intact, read_log, scenario

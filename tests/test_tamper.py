@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from isolog import logfile
+from isolog.log import decode
 from isolog.sim.launcher import VirtualBoard, put_files
 from isolog_fw import record
 from sim_helpers import scenario
@@ -32,9 +32,9 @@ def image(tmp_path_factory):
 
 
 def _segment(image) -> tuple[str, bytes]:
-    fs = logfile.open_image(image)
-    name = sorted(fs.listdir(logfile.LOG_DIR))[0]
-    with fs.open(f"{logfile.LOG_DIR}/{name}", "rb") as f:
+    fs = decode.open_image(image)
+    name = sorted(fs.listdir(decode.LOG_DIR))[0]
+    with fs.open(f"{decode.LOG_DIR}/{name}", "rb") as f:
         return name, f.read()
 
 
@@ -47,21 +47,21 @@ def _chunks(data: bytes) -> list[bytes]:
     return out
 
 
-def _decode(data: bytes) -> logfile.Log:
-    log = logfile.Log()
-    logfile.decode_segment("seg", data, log, KEY)
-    logfile.check_sequence(log)
+def _decode(data: bytes) -> decode.Log:
+    log = decode.Log()
+    decode.decode_segment("seg", data, log, KEY)
+    decode.check_sequence(log)
     return log
 
 
 def test_the_log_verifies_with_its_key(image):
-    log = logfile.read_image(image, key=KEY)
+    log = decode.read_image(image, key=KEY)
     assert len(log.records) == 180 and log.verified == 180 and not log.problems
     assert log.verification().startswith("verified")
 
 
 def test_every_single_byte_change_in_the_log_area_is_detected_or_harmless(image, tmp_path):
-    original = logfile.read_image(image, key=KEY).records
+    original = decode.read_image(image, key=KEY).records
     data = bytearray(image.read_bytes())
     _, seg = _segment(image)
     start = data.find(seg)  # the segment's current copy (older copies of its block may linger)
@@ -71,7 +71,7 @@ def test_every_single_byte_change_in_the_log_area_is_detected_or_harmless(image,
         data[i] ^= 0xFF
         (tmp_path / "t.img").write_bytes(data)
         data[i] ^= 0xFF
-        log = logfile.read_image(tmp_path / "t.img", key=KEY)
+        log = decode.read_image(tmp_path / "t.img", key=KEY)
         if log.problems or log.failed or log.unverified:
             detected += 1
         else:
@@ -97,6 +97,6 @@ def test_dropped_reordered_and_inserted_chunks_name_the_range(image):
     inserted = _decode(header + b"".join(batches[:2] + [batches[1]] + batches[2:]))
     assert inserted.failed  # a copy of a genuine batch does not fit the chain where it was put
 
-    forged_key = logfile.Log()
-    logfile.decode_segment("seg", seg, forged_key, b"not the key" * 3)
+    forged_key = decode.Log()
+    decode.decode_segment("seg", seg, forged_key, b"not the key" * 3)
     assert forged_key.verified == 0 and "NOT VERIFIED" in forged_key.verification()

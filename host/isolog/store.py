@@ -523,7 +523,8 @@ def load_for_check(db: Path | str | None, ship_id: str, device: str | None = Non
     stored by `isolog configure`. The records' SHA-256 is that of `isolog export --format jsonl`."""
     import hashlib
 
-    from isolog import records, shipment
+    from isolog import shipment
+    from isolog.compliance import records
 
     with Store(db) as st:
         ship, recs = st.shipment_records(ship_id, device)

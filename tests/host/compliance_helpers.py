@@ -74,7 +74,7 @@ def shipment_doc(**changes) -> dict:
 
 
 def write_records(path, recs) -> None:
-    from isolog.records import to_json_lines
+    from isolog.compliance.records import to_json_lines
 
     path.write_text(to_json_lines(recs))
 
@@ -84,7 +84,7 @@ def make_records(n=None, *, dose=None, temp=None, interval_s=60.0, t0=None, coun
     (default: the BASE reference time)."""
     import numpy as np
 
-    from isolog.records import FLAG_BIT, Records
+    from isolog.compliance.records import FLAG_BIT, Records
     from isolog.units import parse_time
 
     if n is None:

@@ -108,7 +108,7 @@ def test_check_bad_input_exit_2(files, tmp_path, capsys):
 
 
 def test_report_pdf_and_html(files, capsys):
-    from isolog.records import sha256_file
+    from isolog.compliance.records import sha256_file
 
     digest = sha256_file(files["hot"])
     pdf = files["dir"] / "report.pdf"

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from isolog import records
+from isolog.compliance import records
 from isolog.compliance import synthetic
 from isolog.errors import UserError
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from isolog import decay, nuclides
 from isolog.compliance.model import FAIL, PASS, UNKNOWN, WARN, RuleResult
-from isolog.records import Records
+from isolog.compliance.records import Records
 from isolog.shipment import Shipment
 
 # Decision thresholds: engineering choices of isolog, not regulation. A difference is flagged when

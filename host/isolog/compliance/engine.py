@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from isolog.compliance import decay_consistency, delivery, integrity, temperature, timebase, transport
 from isolog.compliance.model import CheckResult, overall_verdict
-from isolog.records import Records
+from isolog.compliance.records import Records
 from isolog.shipment import Shipment
 
 

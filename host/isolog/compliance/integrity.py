@@ -18,7 +18,7 @@ import numpy as np
 
 from isolog.compliance.model import FAIL, PASS, WARN, RuleResult, capped
 from isolog.compliance.timebase import GAP_FRACTION, SPARSE_FACTOR, Timebase
-from isolog.records import Records
+from isolog.compliance.records import Records
 from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from isolog import decay, nuclides
-from isolog.records import FLAG_BIT, Records
+from isolog.compliance.records import FLAG_BIT, Records
 from isolog.shipment import Shipment
 
 # Same threshold as firmware/counting.py OVER_RANGE_LOSS (dead fraction at which a reading is over

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from isolog.compliance.model import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, WARN, RuleResult, capped
-from isolog.records import Records
+from isolog.compliance.records import Records
 from isolog.shipment import Shipment, TemperatureRule
 from isolog.units import format_duration, format_time
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isolog.records import Records
+from isolog.compliance.records import Records
 
 # A gap is time that no record covers, longer than this fraction of the configured interval;
 # a "sparse" record covers more than SPARSE_FACTOR configured intervals on its own.

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from isolog.compliance.model import FAIL, PASS, UNKNOWN, WARN, RuleResult
-from isolog.records import Records
+from isolog.compliance.records import Records
 from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
 

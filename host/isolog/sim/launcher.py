@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from isolog.build import cached_build
-from isolog.logfile import littlefs_over
+from isolog.board.build import cached_build
+from isolog.log.decode import littlefs_over
 from isolog.errors import UserError
 
 BLOCK_SIZE = 4096

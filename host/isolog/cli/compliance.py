@@ -55,7 +55,8 @@ def add_parser(subparsers) -> None:
 
 
 def _load(args):
-    from isolog import records, shipment
+    from isolog import shipment
+    from isolog.compliance import records
 
     if args.stored:
         if args.records or args.shipment:
@@ -118,7 +119,7 @@ def _verification(args) -> str:
     if not args.stored:
         return ("not checked: a records file carries no MACs (check the flash image with isolog log dump, "
                 "or a synced shipment by its id)")
-    from isolog import keys
+    from isolog.board import keys
     from isolog.store import Store
 
     with Store(args.db) as st:
@@ -179,7 +180,7 @@ def print_table(result, out) -> None:
 
 
 def cmd_report(args) -> int:
-    from isolog import report
+    from isolog.compliance import report
     from isolog.compliance import check
 
     out = Path(args.output)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from isolog import logfile
+from isolog.log import decode
 from isolog.errors import UserError
 
 EXIT_DAMAGED = 1
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--flash", type=Path, required=True, metavar="IMAGE", help="littlefs image file")
     p.add_argument("--json", action="store_true", help="one JSON object a line (fields in docs/shipment.md)")
-    p.add_argument("--block-size", type=int, default=logfile.BLOCK_SIZE, help="flash block size (default 4096)")
+    p.add_argument("--block-size", type=int, default=decode.BLOCK_SIZE, help="flash block size (default 4096)")
     p.add_argument("--key-file", type=Path, metavar="FILE",
                    help="the device key (hex) to verify the MAC chain with; default: the empty key of an "
                         "unprovisioned board")
@@ -52,7 +52,7 @@ def read_key(path: Path | None) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    log = logfile.read_image(args.flash, args.block_size, key=read_key(args.key_file))
+    log = decode.read_image(args.flash, args.block_size, key=read_key(args.key_file))
     out = sys.stdout
     if not args.json:
         print(f"{'seq':>8s}  {'time (UTC)':24s} {'counts':>8s} {'dose rate':>12s} {'temp':>8s}  flags", file=out)
@@ -62,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"isolog: damaged: {p}", file=sys.stderr)
     print(f"isolog: {log.verification()}", file=sys.stderr)
     if not args.json:
-        s = logfile.summarise(log.records)
+        s = decode.summarise(log.records)
         print(f"{s['records']} records in {log.segments} segments, {len(log.problems)} problems", file=sys.stderr)
     return EXIT_DAMAGED if log.problems else 0

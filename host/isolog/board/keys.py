@@ -48,7 +48,7 @@ def key_by_id(store: Store, device: str, key_id: str) -> bytes | None:
 
 def key_for_port(db: Path | None, port: str) -> bytes | None:
     """The stored key of the board answering on port (None: not provisioned from this store)."""
-    from isolog.link import Link, LinkError
+    from isolog.board.link import Link, LinkError
 
     try:
         with Link(port, timeout_s=0.5, retries=2) as link:
@@ -60,7 +60,7 @@ def key_for_port(db: Path | None, port: str) -> bytes | None:
 
 
 def provision(port: str, name: str, db: Path | None = None, force: bool = False) -> dict:
-    from isolog.link import Link
+    from isolog.board.link import Link
 
     with open_store(db) as store, Link(port) as link:
         ident = link.identify()
@@ -133,10 +133,10 @@ def _keys_of(store: Store, device: str) -> dict[str, bytes]:
 
 def verify_stored(store: Store, device: str, segments: list[int] | None = None):
     """Check the MAC chain of the log chunks stored for a device (all segments, or the ones given
-    and their link to the one before): returns a logfile.Log with the counts and problems (its
+    and their link to the one before): returns a decode.Log with the counts and problems (its
     records are not kept). A segment is checked with the key its header names; a board never
     provisioned uses the empty key."""
-    from isolog import logfile
+    from isolog.log import decode
     from isolog_fw import record as rec
 
     keys = _keys_of(store, device)
@@ -144,7 +144,7 @@ def verify_stored(store: Store, device: str, segments: list[int] | None = None):
     stored = [r[0] for r in store.db.execute(
         "SELECT DISTINCT segment FROM chunks WHERE device = ? ORDER BY segment", (device,))]
     wanted = set(stored if segments is None else segments)
-    out = logfile.Log()
+    out = decode.Log()
     previous: bytes | None = None
     for first in stored:
         if first not in wanted:
@@ -166,7 +166,7 @@ def verify_stored(store: Store, device: str, segments: list[int] | None = None):
             parts.append(bytes(chunk))
             at = offset + len(chunk)
         data = b"".join(parts)
-        name = f"{logfile.LOG_DIR}/{first:08x}.seg"
+        name = f"{decode.LOG_DIR}/{first:08x}.seg"
         key_id = None
         try:
             kind, start, length, _ = rec.check_chunk(data, 0, len(data))
@@ -176,7 +176,7 @@ def verify_stored(store: Store, device: str, segments: list[int] | None = None):
             pass
         key = keys.get(key_id) if key_id is not None else None
         if key_id is not None and key is None:
-            out.problems.append(logfile.Problem(name, f"written with key id {key_id}, which this store does not hold"))
+            out.problems.append(decode.Problem(name, f"written with key id {key_id}, which this store does not hold"))
         chain_in, previous = _verify_chunks(name, data, key, previous, out)
     return out
 
@@ -186,7 +186,7 @@ def _verify_chunks(name: str, data: bytes, key: bytes | None, previous: bytes | 
     every sync). Returns (the segment's chain_in, the mac it ends on)."""
     import io
 
-    from isolog import logfile
+    from isolog.log import decode
     from isolog_fw import record as rec
 
     reader = rec.ChunkReader(io.BytesIO(data))
@@ -206,7 +206,7 @@ def _verify_chunks(name: str, data: bytes, key: bytes | None, previous: bytes | 
             if chain_in is None:
                 chain_in = header_in
                 if previous is not None and header_in != previous:
-                    out.problems.append(logfile.Problem(
+                    out.problems.append(decode.Problem(
                         name, "the MAC chain does not continue from the previous segment"))
                     out.failed += 1
             if chain is None:
@@ -226,7 +226,7 @@ def _verify_chunks(name: str, data: bytes, key: bytes | None, previous: bytes | 
             if failing is not None:
                 failing[0].message = f"records {failing[1]}..{last} fail the MAC check"
             else:
-                problem = logfile.Problem(name, f"records {first}..{last} fail the MAC check" if first is not None
+                problem = decode.Problem(name, f"records {first}..{last} fail the MAC check" if first is not None
                                           else "a segment header fails the MAC check")
                 out.problems.append(problem)
                 failing = [problem, first]

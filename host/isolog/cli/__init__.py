@@ -12,13 +12,13 @@ from isolog.errors import UserError
 # Command modules, in the order `isolog --help` lists them. Each defines add_parser(subparsers),
 # which registers one or more subcommands and sets `func(args) -> int` on them.
 COMMAND_MODULES = [
-    "isolog.sim.command",
-    "isolog.logdump",
-    "isolog.demo",
-    "isolog.commands_board",
-    "isolog.keys",
-    "isolog.deploy",
-    "isolog.commands_compliance",
+    "isolog.cli.sim",
+    "isolog.cli.log",
+    "isolog.cli.demo",
+    "isolog.cli.board",
+    "isolog.board.keys",
+    "isolog.board.deploy",
+    "isolog.cli.compliance",
 ]
 
 

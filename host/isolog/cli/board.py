@@ -105,7 +105,7 @@ def find_devices(identify: bool = False) -> list[dict[str, Any]]:
         found.append({"port": v["port"], "kind": "virtual", "name": "virtual board (isolog sim)",
                       "flash": v.get("flash"), "pid": v.get("pid")})
     if identify:
-        from isolog.link import Link
+        from isolog.board.link import Link
 
         for d in found:
             try:
@@ -148,10 +148,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
-    from isolog import keys, shipment
-    from isolog.link import BoardError, Link
+    from isolog import shipment
+    from isolog.board import keys
+    from isolog.board.link import BoardError, Link
     from isolog.store import Store
-    from isolog.sync import set_board_clock
+    from isolog.board.sync import set_board_clock
 
     path = Path(args.shipment)
     ship = shipment.load(path)  # host validation: errors name the file and field
@@ -214,7 +215,7 @@ def format_status(s: dict[str, Any]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from isolog.link import Link
+    from isolog.board.link import Link
 
     tty = sys.stdout.isatty() and not args.json and not args.once
     with Link(args.port) as link:
@@ -238,8 +239,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_ack_alarms(args: argparse.Namespace) -> int:
-    from isolog import keys
-    from isolog.link import Link
+    from isolog.board import keys
+    from isolog.board.link import Link
     from isolog.store import Store
 
     with Store(args.db) as store, Link(args.port) as link:
@@ -285,7 +286,7 @@ class _ProgressLine:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from isolog.store import default_path
-    from isolog.sync import sync
+    from isolog.board.sync import sync
 
     line = _ProgressLine()
     try:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from isolog import build
+from isolog.board import build
 from isolog.errors import UserError
 from isolog_fw import frame
 
@@ -146,7 +146,7 @@ def _wait_repl(port: str, timeout_s: float = 20.0) -> None:
 
 def stop_firmware(port: str, key: bytes | None) -> dict | None:
     """If isolog answers on the port, ask it for a maintenance reset. Returns its identity."""
-    from isolog.link import Link, LinkError
+    from isolog.board.link import Link, LinkError
 
     try:
         link = Link(port, timeout_s=0.5, retries=2)
@@ -214,7 +214,7 @@ def _parse_sha256sum(out: str):
 
 def confirm(port: str, timeout_s: float = 30.0) -> dict:
     """Wait until the firmware answers IDENTIFY after the restart."""
-    from isolog.link import Link, LinkError
+    from isolog.board.link import Link, LinkError
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -264,7 +264,7 @@ def _run_deploy(args: argparse.Namespace) -> int:
 def _stored_key(db: Path | None, port: str) -> bytes | None:
     """The device key from the store, if the board answers and was provisioned from it."""
     try:
-        from isolog import keys
+        from isolog.board import keys
     except ImportError:
         return None
     return keys.key_for_port(db, port)

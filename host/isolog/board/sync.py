@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from isolog import logfile
+from isolog.log import decode
 from isolog.errors import UserError
-from isolog.link import BoardError, Link, LinkError
+from isolog.board.link import BoardError, Link, LinkError
 from isolog.store import Store
 from isolog_fw import frame, record
 
@@ -106,7 +106,7 @@ def set_board_clock(link: Link, store: Store, device: str, by: str, session: int
 
 
 def seg_name(first: int) -> str:
-    return f"{logfile.LOG_DIR}/{first:08x}.seg"
+    return f"{decode.LOG_DIR}/{first:08x}.seg"
 
 
 class _Pending:
@@ -187,7 +187,7 @@ class _Sync:
         except (KeyError, TypeError, ValueError):
             raise LinkError("the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)") from None
         self.device = device
-        from isolog import keys
+        from isolog.board import keys
 
         keys.authorize(link, store, ident)  # a provisioned board takes clock and ACK signed only
         known = store.device(device) is not None
@@ -244,7 +244,7 @@ class _Sync:
                                  f"acknowledged only up to {next_seq}, the board keeps the rest for investigation")
         # The MAC chain of what this sync stored, with the board's key (keys.verify_stored). Records
         # that fail it stay acknowledged-not on the board: it keeps its copy as evidence.
-        from isolog import keys
+        from isolog.board import keys
 
         check = keys.verify_stored(store, device, sorted(self.touched)) if self.touched else None
         if check is not None:
@@ -327,7 +327,7 @@ class _Sync:
                     offset, header, hdr = 0, None, None
         # CRC-32 verifies every chunk here. The MAC chain needs the device key, which this store does
         # not hold (yet): the chunks are kept as evidence, so the chain can be checked from the store.
-        dec = logfile.SegmentDecoder(name, hdr, key=None)
+        dec = decode.SegmentDecoder(name, hdr, key=None)
         if hdr is not None and dec.device and dec.device != self.device:
             self.problems.append(f"{name}: written by device {dec.device}, read from {self.device}")
         buf = bytearray()
@@ -382,7 +382,7 @@ class _Sync:
                     self._damage(first, name, bad_at, base + pos - bad_at, reason)
                     bad_at = -1
                 chunk = bytes(buf[pos:nxt])
-                problems: list[logfile.Problem] = []
+                problems: list[decode.Problem] = []
                 recs = dec.chunk(kind, buf, start, length, problems)
                 self.problems.extend(str(p) for p in problems)
                 if kind == record.KIND_HEADER and header is None:
@@ -430,7 +430,7 @@ class _Sync:
                 break
 
     def _damage(self, first: int, name: str, offset: int, length: int, reason: str) -> None:
-        self.problems.append(str(logfile.damage_problem(name, offset, length, reason)))
+        self.problems.append(str(decode.damage_problem(name, offset, length, reason)))
         p = self.pending
         if p.segment is not None and p.segment != first:
             self._flush()

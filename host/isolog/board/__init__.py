@@ -1,0 +1,1 @@
+"""Everything that talks to a board: the link, devices, configure, sync, provisioning, deploy, build."""
