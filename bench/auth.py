@@ -90,14 +90,14 @@ def run() -> dict[str, tuple[float, int, int]]:
 
 def sync_verification() -> list[tuple[str, float, int]]:
     """Sync the same 10-day log from a held virtual board into fresh stores, with the MAC-chain
-    check on and off (keys.verify_stored replaced by a no-op), alternating, best of 3 each."""
+    check on and off (Store.verify replaced by a no-op), alternating, best of 3 each."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from isolog.board import keys
     from isolog.board import sync as sync_mod
     from isolog.sim.launcher import VirtualBoard
+    from isolog.store import Store
     from sim_helpers import scenario
 
-    real = keys.verify_stored
+    real = Store.verify
     best = {"on": 1e9, "off": 1e9}
     records = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,11 +110,11 @@ def sync_verification() -> list[tuple[str, float, int]]:
             for i in range(6):
                 mode = "on" if i % 2 == 0 else "off"
                 if mode == "off":
-                    keys.verify_stored = lambda *a, **k: None  # type: ignore[assignment]
+                    Store.verify = lambda *a, **k: None  # type: ignore[assignment,method-assign]
                 try:
                     r = sync_mod.sync(board.port, Path(tmp) / f"s{i}.sqlite3", set_clock=False)
                 finally:
-                    keys.verify_stored = real
+                    Store.verify = real  # type: ignore[method-assign]
                 records = r.records_added
                 best[mode] = min(best[mode], r.duration_s)
         finally:

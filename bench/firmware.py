@@ -58,7 +58,7 @@ def _board(sc: dict, image: Path, heap: int, size_kib: int = 1024):
 
 def run(sc: dict, image: Path, heap: int = 64, size_kib: int = 1024) -> Run:
     """One run of a scenario to its end (power losses in it restart the board), then the log."""
-    from isolog.log import decode
+    from isolog.log import image as flash_image
     from isolog.errors import UserError
 
     lines: list[str] = []
@@ -84,9 +84,9 @@ def run(sc: dict, image: Path, heap: int = 64, size_kib: int = 1024) -> Run:
         elif ev.kind == "led":
             r.leds.append(ev.words[0])
     try:
-        log = decode.read_image(image)
-        fs = decode.open_image(image)
-        r.segment_bytes = sum(fs.stat(f"{decode.LOG_DIR}/{n}").size for n in fs.listdir(decode.LOG_DIR))
+        log = flash_image.read_image(image)
+        fs = flash_image.open_image(image)
+        r.segment_bytes = sum(fs.stat(f"{flash_image.LOG_DIR}/{n}").size for n in fs.listdir(flash_image.LOG_DIR))
     except UserError as exc:
         r.problems.append(str(exc))
         return r

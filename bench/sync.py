@@ -79,11 +79,11 @@ def make_log(path: Path, days: int) -> None:
 
 
 def segments(image: Path) -> list[tuple[str, int]]:
-    from isolog.log import decode
+    from isolog.log import image as flash_image
 
-    fs = decode.open_image(image)
-    names = sorted(n for n in fs.listdir(decode.LOG_DIR) if n.endswith(".seg"))
-    return [(n, fs.stat(f"{decode.LOG_DIR}/{n}").size) for n in names]
+    fs = flash_image.open_image(image)
+    names = sorted(n for n in fs.listdir(flash_image.LOG_DIR) if n.endswith(".seg"))
+    return [(n, fs.stat(f"{flash_image.LOG_DIR}/{n}").size) for n in names]
 
 
 def _clock(port: str) -> tuple[float, int]:
@@ -97,7 +97,7 @@ def _clock(port: str) -> tuple[float, int]:
 def run_sync(image: Path, tmp: Path, rate: int, speed: float, tag: str = "") -> dict:
     """Sync a copy of image from a virtual board at this link rate; then the cadence of the records
     logged while it ran."""
-    from isolog.log import decode
+    from isolog.log import image as flash_image
     from isolog.board.link import Link
     from isolog.sim.launcher import VirtualBoard
     from isolog.board.sync import sync
@@ -120,7 +120,7 @@ def run_sync(image: Path, tmp: Path, rate: int, speed: float, tag: str = "") -> 
         board.stop()
         if board.proc is not None:
             board.proc.wait(timeout=10)
-    log = decode.read_image(flash)
+    log = flash_image.read_image(flash)
     # Records of this boot whose whole interval lies in the sync window (virtual uptime).
     window = [x for x in log.records if x["boot"] == boot and u0 / 1000 + INTERVAL_S <= x["uptime_s"] <= u1 / 1000]
     deviations = [abs(x["interval_s"] - INTERVAL_S) for x in window]
@@ -250,7 +250,7 @@ def _mpremote(port: str, *args: str, timeout: float = 600) -> float:
 
 def run_mpremote(image: Path, tmp: Path, rate: float) -> dict:
     """`mpremote fs cp` of every segment file of image, in one run, over a link at this rate."""
-    from isolog.log import decode
+    from isolog.log import image as flash_image
 
     flash = tmp / f"mp-{int(rate)}.img"
     shutil.copyfile(image, flash)
@@ -261,12 +261,12 @@ def run_mpremote(image: Path, tmp: Path, rate: float) -> dict:
     try:
         time.sleep(0.3)  # the REPL starts
         startup = min(_mpremote(relay.port, "exec", "pass") for _ in range(2))
-        took = _mpremote(relay.port, "fs", "cp", *[f":/flash{decode.LOG_DIR}/{n}" for n, _ in segs], f"{out}/")
+        took = _mpremote(relay.port, "fs", "cp", *[f":/flash{flash_image.LOG_DIR}/{n}" for n, _ in segs], f"{out}/")
     finally:
         relay.close()
-    fs = decode.open_image(flash)
+    fs = flash_image.open_image(flash)
     for n, _ in segs:  # the copies are the segment files, byte for byte
-        with fs.open(f"{decode.LOG_DIR}/{n}", "rb") as f:
+        with fs.open(f"{flash_image.LOG_DIR}/{n}", "rb") as f:
             if (out / n).read_bytes() != f.read():
                 raise RuntimeError(f"mpremote's copy of {n} differs from the flash")
     nbytes = sum(size for _, size in segs)

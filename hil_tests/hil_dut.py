@@ -32,6 +32,7 @@ from typing import Any, Callable
 import pytest
 
 from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.board.link import BoardError, Link, LinkError
 from isolog_fw import frame
 
@@ -131,7 +132,7 @@ class LogReader:
             hit = self._decoded.get(first)
             if hit is None or hit[0] != len(data):
                 part = decode.Log()
-                decode.decode_segment(f"{decode.LOG_DIR}/{first:08x}.seg", bytes(data), part)
+                decode.decode_segment(flash_image.segment_name(first), bytes(data), part)
                 hit = (len(data), part)
                 self._decoded[first] = hit
             log.records.extend(hit[1].records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.sim import scenario as scenario_mod
 
 SHIPMENT = Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"
@@ -27,7 +28,7 @@ def scenario(**overrides) -> dict:
 
 
 def read_log(image: Path) -> decode.Log:
-    return decode.read_image(image)
+    return flash_image.read_image(image)
 
 
 def assert_intact(log: decode.Log, previous: list[dict] | None = None) -> None:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from isolog.log import decode
+from isolog.log import image
 from isolog.board.link import BoardError, Link
 from isolog.sim.launcher import VirtualBoard
 from isolog_fw import frame, mac
@@ -127,22 +127,22 @@ def test_log_verifies_with_the_device_key_and_not_without(board, tmp_path):
     with _provisioned(board) as link:
         _wait_records(link, 60)
     board.close()
-    good = decode.read_image(board.flash, key=KEY)
+    good = image.read_image(board.flash, key=KEY)
     assert good.records and not good.failed and good.verified == len(good.records)
-    wrong = decode.read_image(board.flash, key=b"y" * 32)
+    wrong = image.read_image(board.flash, key=b"y" * 32)
     assert wrong.verified == 0 and "NOT VERIFIED" in wrong.verification()
 
 
 def test_sync_signs_with_the_stored_key_and_verifies_the_chain(board, tmp_path, capsys):
     from isolog import cli
-    from isolog.board import keys
+    from isolog.board import provision
     from isolog.store import Store
 
     db = tmp_path / "store.sqlite3"
-    keys.provision(board.port, "container-9", db)
+    provision.provision(board.port, "container-9", db)
     with Link(board.port) as link:
         with Store(db) as store:
-            keys.authorize(link, store, link.identify())
+            provision.authorize(link, store, link.identify())
         link.set_config(board.shipment)
         _wait_records(link, 30)
     assert cli.main(["sync", board.port, "--db", str(db)]) == 0

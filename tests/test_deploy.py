@@ -10,7 +10,6 @@ import pytest
 
 from isolog import cli
 from isolog.board import deploy
-from isolog.board import keys
 from isolog.errors import UserError
 from isolog.board.link import Link
 from isolog.sim.launcher import VirtualBoard
@@ -32,7 +31,7 @@ def test_deploy_and_provision_round_trip_on_the_virtual_board(tmp_path, capsys):
         assert cli.main(["provision", board.port, "--name", "box-1", "--db", str(db)]) == 0
         out = capsys.readouterr().out
         with Store(db) as store:
-            key = keys.current_key(store, "15010c0000000001")
+            key = store.current_key("15010c0000000001")
             assert key is not None and len(key) == 32
             assert key.hex() not in out  # the key is never shown
             assert [a["action"] for a in store.audit_trail()][-1] == "provision"

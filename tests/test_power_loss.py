@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.errors import UserError
 from isolog.sim.launcher import POWER_LOSS_EXIT, VirtualBoard
 from isolog_fw import record
@@ -126,22 +127,22 @@ class Chain:
     # --- the checks after every cut --------------------------------------------------------------
 
     def snapshot(self) -> decode.Log:
-        """The log on the image, decoded like decode.read_image, reusing the decoding of segment
+        """The log on the image, decoded like flash_image.read_image, reusing the decoding of segment
         files whose bytes did not change since the last snapshot (the image is still mounted and
         every file read in full each time)."""
-        fs = decode.open_image(self.image)  # raises UserError if it does not mount
-        if "log" not in fs.listdir(decode.LOG_DIR.rsplit("/", 1)[0]):
+        fs = flash_image.open_image(self.image)  # raises UserError if it does not mount
+        if "log" not in fs.listdir(flash_image.LOG_DIR.rsplit("/", 1)[0]):
             names = None  # cut before the first boot made the log folder
         else:
-            names = sorted(n for n in fs.listdir(decode.LOG_DIR) if n.endswith(".seg"))
+            names = sorted(n for n in fs.listdir(flash_image.LOG_DIR) if n.endswith(".seg"))
         log = decode.Log()
         if names is None:
             self.names = []
             return log
         cache: dict[str, tuple[bytes, decode.Log, bytes | None, bytes | None]] = {}
-        chain_end = None  # the MAC the previous segment ended on (decode.read_image checks the link)
+        chain_end = None  # the MAC the previous segment ended on (flash_image.read_image checks the link)
         for name in names:
-            where = f"{decode.LOG_DIR}/{name}"
+            where = f"{flash_image.LOG_DIR}/{name}"
             try:
                 with fs.open(where, "rb") as f:
                     data = f.read()
@@ -174,13 +175,13 @@ class Chain:
 
     def check(self, cut: Cut | None, full_read: bool = False) -> decode.Log:
         """The checks after a cut, on a snapshot; with full_read also on the host's own reader
-        (decode.read_image, the authority: it also verifies what the snapshot does not)."""
+        (flash_image.read_image, the authority: it also verifies what the snapshot does not)."""
         ctx = f"{self.where(cut)} [images: {self.image}, {self.image.with_suffix('.before.img')}]"
         try:
             log = self.snapshot()
             logs = [log]
             if full_read and self.names:
-                logs.append(decode.read_image(self.image))
+                logs.append(flash_image.read_image(self.image))
         except UserError as exc:
             raise CutFailed(f"{ctx}: the image does not mount: {exc}") from None
         except Exception as exc:  # littlefs errors while listing the folders
@@ -193,7 +194,7 @@ class Chain:
             if one.records and one.records[0]["seq"] != 0:
                 raise CutFailed(f"{ctx}: the log starts at {one.records[0]['seq']}, not 0 (nothing was synced)")
             if len(one.records) != len(log.records):
-                raise CutFailed(f"{ctx}: decode.read_image reads {len(one.records)} records, the snapshot {len(log.records)}")
+                raise CutFailed(f"{ctx}: flash_image.read_image reads {len(one.records)} records, the snapshot {len(log.records)}")
         if cut is not None:
             cut.added = len(log.records) - len(self.previous)
         self.previous = log.records

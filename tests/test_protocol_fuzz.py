@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.board.link import BoardError, Link
 from isolog.sim.launcher import VirtualBoard
 from isolog_fw import frame, mac
@@ -525,7 +526,7 @@ def test_protocol_survives_fuzzing(tmp_path: Path):
         board.stop()
         board.proc.wait(timeout=10)
 
-    log = decode.read_image(tmp_path / "flash.img", key=KEY)  # the MAC chain checked too
+    log = flash_image.read_image(tmp_path / "flash.img", key=KEY)  # the MAC chain checked too
     assert_intact(log, before.records)
     assert log.records[0]["seq"] == 0 and log.records[-1]["seq"] + 1 >= committed
     print(f"\n{sent} frames ({nbytes} bytes) {fuzz.kinds}; {len(replies.got)} answers, "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from isolog import cli
-from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.errors import UserError
 from isolog.sim import launcher
 from isolog.sim import scenario as scenario_mod
@@ -141,9 +141,9 @@ def test_log_dump_json_has_the_documented_fields(shipment_run, tmp_path, capsys)
 def test_log_dump_reports_damage_and_keeps_the_rest(shipment_run, tmp_path, capsys):
     b, log = shipment_run
     image = bytearray(b.flash.read_bytes())
-    fs = decode.open_image(b.flash)
-    name = sorted(fs.listdir(decode.LOG_DIR))[1]
-    with fs.open(f"{decode.LOG_DIR}/{name}", "rb") as f:
+    fs = flash_image.open_image(b.flash)
+    name = sorted(fs.listdir(flash_image.LOG_DIR))[1]
+    with fs.open(f"{flash_image.LOG_DIR}/{name}", "rb") as f:
         seg = f.read()
     at = image.find(seg[400:480])
     assert at > 0

@@ -14,6 +14,7 @@ import pytest
 
 from isolog import cli, shipment
 from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.board import sync as sync_mod
 from isolog.errors import UserError
 from isolog.board.link import Link, LinkError
@@ -178,8 +179,8 @@ def test_damaged_chunk_is_reported_and_ack_stops_there(tmp_path):
     b = VirtualBoard(scenario(duration="1d"), flash, speed=0, until_end=True)
     b.run()
     b.close()
-    fs = decode.open_image(flash)
-    with fs.open(f"{decode.LOG_DIR}/00000000.seg", "rb") as f:
+    fs = flash_image.open_image(flash)
+    with fs.open(f"{flash_image.LOG_DIR}/00000000.seg", "rb") as f:
         seg = f.read()
     image = bytearray(flash.read_bytes())
     at = image.find(seg[4000:4080])

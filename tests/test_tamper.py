@@ -8,6 +8,7 @@ import io
 import pytest
 
 from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.sim.launcher import VirtualBoard, put_files
 from isolog_fw import record
 from sim_helpers import scenario
@@ -32,9 +33,9 @@ def image(tmp_path_factory):
 
 
 def _segment(image) -> tuple[str, bytes]:
-    fs = decode.open_image(image)
-    name = sorted(fs.listdir(decode.LOG_DIR))[0]
-    with fs.open(f"{decode.LOG_DIR}/{name}", "rb") as f:
+    fs = flash_image.open_image(image)
+    name = sorted(fs.listdir(flash_image.LOG_DIR))[0]
+    with fs.open(f"{flash_image.LOG_DIR}/{name}", "rb") as f:
         return name, f.read()
 
 
@@ -55,13 +56,13 @@ def _decode(data: bytes) -> decode.Log:
 
 
 def test_the_log_verifies_with_its_key(image):
-    log = decode.read_image(image, key=KEY)
+    log = flash_image.read_image(image, key=KEY)
     assert len(log.records) == 180 and log.verified == 180 and not log.problems
     assert log.verification().startswith("verified")
 
 
 def test_every_single_byte_change_in_the_log_area_is_detected_or_harmless(image, tmp_path):
-    original = decode.read_image(image, key=KEY).records
+    original = flash_image.read_image(image, key=KEY).records
     data = bytearray(image.read_bytes())
     _, seg = _segment(image)
     start = data.find(seg)  # the segment's current copy (older copies of its block may linger)
@@ -71,7 +72,7 @@ def test_every_single_byte_change_in_the_log_area_is_detected_or_harmless(image,
         data[i] ^= 0xFF
         (tmp_path / "t.img").write_bytes(data)
         data[i] ^= 0xFF
-        log = decode.read_image(tmp_path / "t.img", key=KEY)
+        log = flash_image.read_image(tmp_path / "t.img", key=KEY)
         if log.problems or log.failed or log.unverified:
             detected += 1
         else:

@@ -17,20 +17,25 @@ Tables (schema version in `schema_version`):
   lost             record ranges that are no longer on the board and not in this store
   sync_sessions    every sync: started, ended, status, records added, bytes, host user, problems
   clock_anchors    (device, boot, uptime_ms) <-> host UTC at IDENTIFY, to place records without time
+  device_keys      every key a board had (board/provision.py), so older log segments still verify;
+                   the current one signs requests. Never printed, logged or exported.
   audit            configure, clock set, acknowledgements: time, host user, device, action, details
 """
 
 from __future__ import annotations
 
+import csv
 import getpass
 import json
 import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from isolog.errors import UserError
+from isolog.log.chain import ChainResult, key_table, verify_segments
+from isolog.log.image import segment_name
 
 SCHEMA_VERSION = 1
 DB_NAME = "isolog.sqlite3"
@@ -134,6 +139,15 @@ CREATE TABLE IF NOT EXISTS clock_anchors (
     board_time_ms INTEGER,
     taken_at TEXT NOT NULL,
     session INTEGER
+);
+CREATE TABLE IF NOT EXISTS device_keys (
+    device TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key BLOB NOT NULL,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    current INTEGER NOT NULL,
+    PRIMARY KEY (device, key_id)
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
@@ -425,6 +439,65 @@ class Store:
 
     # --- shipments -------------------------------------------------------------------------------
 
+    # --- device keys (board/provision.py) ------------------------------------------------------------
+
+    def add_key(self, db: sqlite3.Connection, device: str, key_id: str, key: bytes, name: str) -> None:
+        db.execute("INSERT INTO device_keys (device, key_id, key, name, created, current) "
+                   "VALUES (?, ?, ?, ?, ?, 0)", (device, key_id, key, name, now_iso()))
+
+    def remove_key(self, db: sqlite3.Connection, device: str, key_id: str) -> None:
+        db.execute("DELETE FROM device_keys WHERE device = ? AND key_id = ?", (device, key_id))
+
+    def make_key_current(self, db: sqlite3.Connection, device: str, key_id: str) -> None:
+        db.execute("UPDATE device_keys SET current = (key_id = ?) WHERE device = ?", (key_id, device))
+
+    def current_key(self, device: str) -> bytes | None:
+        row = self.db.execute("SELECT key FROM device_keys WHERE device = ? AND current = 1", (device,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def key_by_id(self, device: str, key_id: str) -> bytes | None:
+        row = self.db.execute("SELECT key FROM device_keys WHERE device = ? AND key_id = ?",
+                              (device, key_id)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def keys(self, device: str) -> list[bytes]:
+        return [bytes(r[0]) for r in self.db.execute("SELECT key FROM device_keys WHERE device = ?", (device,))]
+
+    # --- the stored chunks as evidence -------------------------------------------------------------
+
+    def segment_data(self, device: str, first: int) -> bytes:
+        """A segment's stored chunks at their offsets; a gap (a chunk damaged on the board, never
+        stored) is zero-filled, so a check sees damage there and restarts the chain instead of
+        calling the chunk after it forged."""
+        parts = []
+        at = None
+        for offset, chunk in self.db.execute(
+                "SELECT offset, data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset", (device, first)):
+            if at is not None and offset > at:
+                parts.append(bytes(offset - at))
+            parts.append(bytes(chunk))
+            at = offset + len(chunk)
+        return b"".join(parts)
+
+    def verify(self, device: str, segments: Iterable[int] | None = None) -> ChainResult:
+        """The MAC chain (log.chain) of the chunks stored for a device: all segments, or the ones
+        given and their link to the one before. Each segment is checked with the key its header
+        names; a board never provisioned uses the empty key."""
+        stored = [r[0] for r in self.db.execute(
+            "SELECT DISTINCT segment FROM chunks WHERE device = ? ORDER BY segment", (device,))]
+        wanted = set(stored if segments is None else segments)
+
+        def each() -> Iterator[tuple[str, bytes, bool]]:
+            for first in stored:
+                if first in wanted:
+                    yield segment_name(first), self.segment_data(device, first), True
+                else:  # only the mac it ends on, for the link of the next one
+                    last = self.db.execute("SELECT data FROM chunks WHERE device = ? AND segment = ? "
+                                           "ORDER BY offset DESC LIMIT 1", (device, first)).fetchone()
+                    yield segment_name(first), bytes(last[0]) if last else b"", False
+
+        return verify_segments(each(), key_table(self.keys(device)))
+
     def add_shipment(self, device: str, ship_id: str, toml_text: str, board_config: dict[str, Any], first_seq: int,
                      first_seq_max: int, board: str | None = None, firmware: str | None = None) -> None:
         with self.transaction() as db:
@@ -510,6 +583,35 @@ def _pid_alive(pid: int) -> bool:
 
 def open_store(path: Path | str | None) -> Store:
     return Store(path)
+
+
+def write_records(recs: Iterable[dict[str, Any]], fmt: str, output: str | Path | IO[str]) -> int:
+    """Write records as JSON lines (the fields of `isolog log dump --json`) or CSV with the same
+    columns (flags joined by ';') to a file or an open text stream; returns how many."""
+    if isinstance(output, (str, Path)):
+        try:
+            f: IO[str] = open(output, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
+    else:
+        f = output
+    n = 0
+    try:
+        if fmt == "jsonl":
+            for r in recs:
+                f.write(json.dumps(r) + "\n")
+                n += 1
+        else:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(RECORD_FIELDS)
+            for r in recs:
+                w.writerow([";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k])
+                            for k in RECORD_FIELDS])
+                n += 1
+    finally:
+        if f is not output:
+            f.close()
+    return n
 
 
 def jsonl_text(recs: Iterable[dict[str, Any]]) -> str:

@@ -10,7 +10,6 @@ deploy: compiles firmware/ and the board module with mpy-cross (isolog.build), a
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import re
@@ -227,44 +226,13 @@ def confirm(port: str, timeout_s: float = 30.0) -> dict:
                     "with `mpremote connect PORT repl`")
 
 
-# --- the command line -----------------------------------------------------------------------------
+def deploy_port(port: str, board: str, db: Path | None = None, test_mode: bool = False) -> dict:
+    """`isolog deploy`: check the arguments, take the board's key from the store (if it answers and
+    was provisioned from it), deploy, and return the restarted firmware's IDENTIFY reply."""
+    if board not in build.BOARDS:
+        raise UserError(f"unknown board {board!r}: choose one of {', '.join(sorted(build.BOARDS))}")
+    if not os.path.exists(port):
+        raise UserError(f"no such port: {port} (`isolog devices` lists boards)")
+    from isolog.board.provision import key_for_port
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("flash", help="install MicroPython on a board from a downloaded firmware file",
-                       description="ESP32-S3: writes the .bin with esptool (board in download mode). "
-                       "Pico: copies the .uf2 to the boot drive (hold BOOTSEL while plugging in; PORT is the "
-                       "drive's path, or 'auto').")
-    p.add_argument("port", metavar="PORT")
-    p.add_argument("--board", required=True, choices=sorted(b for b in build.BOARDS if b != "sim") + ["sim"])
-    p.add_argument("--firmware", required=True, type=Path, metavar="FILE")
-    p.set_defaults(func=lambda args: print(flash(args.port, args.board, args.firmware)) or 0)
-
-    p = sub.add_parser("deploy", help="install isolog on a board running MicroPython",
-                       description="Compiles the firmware and the board module with mpy-cross, copies them "
-                       "with mpremote, verifies them by SHA-256, restarts the board and checks that isolog answers.")
-    p.add_argument("port", metavar="PORT")
-    p.add_argument("--board", required=True, help="esp32s3, pico or sim")
-    p.add_argument("--test-mode", action="store_true", help="enable the diagnostic commands (hil_tests/)")
-    p.add_argument("--db", type=Path, help="the store holding the board's key (default: the user's store)")
-    p.set_defaults(func=_run_deploy)
-
-
-def _run_deploy(args: argparse.Namespace) -> int:
-    if args.board not in build.BOARDS:
-        raise UserError(f"unknown board {args.board!r}: choose one of {', '.join(sorted(build.BOARDS))}")
-    if not os.path.exists(args.port):
-        raise UserError(f"no such port: {args.port} (`isolog devices` lists boards)")
-    key = _stored_key(args.db, args.port)
-    ident = deploy(args.port, args.board, key=key, test_mode=args.test_mode)
-    print(f"isolog {ident['firmware']} answers on {args.port}: device {ident['device']}, board {ident['board']}, "
-          f"protocol {ident['protocol']}")
-    return 0
-
-
-def _stored_key(db: Path | None, port: str) -> bytes | None:
-    """The device key from the store, if the board answers and was provisioned from it."""
-    try:
-        from isolog.board import keys
-    except ImportError:
-        return None
-    return keys.key_for_port(db, port)
+    return deploy(port, board, key=key_for_port(db, port), test_mode=test_mode)

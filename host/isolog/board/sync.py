@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.errors import UserError
 from isolog.board.link import BoardError, Link, LinkError
+from isolog.board.provision import authorize
 from isolog.store import Store
 from isolog_fw import frame, record
 
@@ -105,10 +107,6 @@ def set_board_clock(link: Link, store: Store, device: str, by: str, session: int
     return board_ms, host_ms
 
 
-def seg_name(first: int) -> str:
-    return f"{decode.LOG_DIR}/{first:08x}.seg"
-
-
 class _Pending:
     """Verified chunks and their records not yet committed, with the segment offset after them."""
 
@@ -187,9 +185,7 @@ class _Sync:
         except (KeyError, TypeError, ValueError):
             raise LinkError("the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)") from None
         self.device = device
-        from isolog.board import keys
-
-        keys.authorize(link, store, ident)  # a provisioned board takes clock and ACK signed only
+        authorize(link, store, ident)  # a provisioned board takes clock and ACK signed only
         known = store.device(device) is not None
         with store.transaction() as db:
             dev = store.touch_device(db, device, ident.get("board"), ident.get("firmware"), board_first)
@@ -226,7 +222,7 @@ class _Sync:
             got = store.segment(device, first)
             offset, header = got if got else (0, None)
             if offset > size:
-                self.problems.append(f"{seg_name(first)}: the board has {size} bytes, {offset} were stored before: "
+                self.problems.append(f"{flash_image.segment_name(first)}: the board has {size} bytes, {offset} were stored before: "
                                      "the segment was rewritten; reading it again from its start")
                 offset, header = 0, None
             if offset < size:
@@ -242,11 +238,9 @@ class _Sync:
         if after is not None:
             self.problems.append(f"records {next_seq}..{after - 1} are missing (damaged on the board): records are "
                                  f"acknowledged only up to {next_seq}, the board keeps the rest for investigation")
-        # The MAC chain of what this sync stored, with the board's key (keys.verify_stored). Records
+        # The MAC chain of what this sync stored, with the board's key (Store.verify). Records
         # that fail it stay acknowledged-not on the board: it keeps its copy as evidence.
-        from isolog.board import keys
-
-        check = keys.verify_stored(store, device, sorted(self.touched)) if self.touched else None
+        check = store.verify(device, sorted(self.touched)) if self.touched else None
         if check is not None:
             self.verification = check.verification()
             self.problems += [str(p) for p in check.problems]
@@ -305,7 +299,7 @@ class _Sync:
         return out, board_next
 
     def _read_segment(self, first: int, size: int, offset: int, header: bytes | None, live: bool) -> None:
-        name = seg_name(first)
+        name = flash_image.segment_name(first)
         self.touched.add(first)
         link = self.link
         hdr = None

@@ -1,23 +1,18 @@
-"""Commands that talk to a board over USB: `isolog devices`, `configure`, `status`, `ack-alarms`,
-`sync`, and `export` from the sync store (docs/sync.md)."""
+"""Commands of the dispatch and return desks, talking to a board over USB: `isolog devices`,
+`configure`, `status`, `sync`, `ack-alarms`, and `export` from the store (docs/sync.md)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from isolog.cli import args as common
+from isolog.cli.args import Spec
 from isolog.errors import UserError
-
-# USB vendor ids of the boards isolog runs on (MicroPython's own USB serial).
-USB_VENDORS = {
-    0x2E8A: "Raspberry Pi RP2040 (MicroPython)",
-    0x303A: "Espressif ESP32-S3 (MicroPython)",
-}
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -27,99 +22,16 @@ exit status: 0 synced, 1 synced but damage or other problems were found (read th
 2 the board could not be reached or the link failed (run it again: a sync resumes where it stopped)."""
 
 
-def _db_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, metavar="PATH",
-                   help="the sync store (default: isolog.sqlite3 in the user's data directory)")
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("devices", help="list connected boards and running virtual boards",
-                       description="List serial ports of isolog boards (by USB vendor id) and virtual boards "
-                       "running on this computer.")
-    p.add_argument("--identify", action="store_true", help="ask each board for its id and log bounds")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_devices)
-
-    p = sub.add_parser("configure", help="send a shipment configuration to a board",
-                       description="Validate SHIPMENT.toml, set the board's clock, store the configuration on the "
-                       "board (atomically) and in the sync store, with an audit entry.")
-    p.add_argument("port", metavar="PORT", help="serial port, e.g. /dev/ttyACM0 or COM3 (see isolog devices)")
-    p.add_argument("shipment", metavar="SHIPMENT.toml", help="shipment configuration (docs/shipment.md)")
-    p.add_argument("--no-clock", action="store_true", help="do not set the board's clock to this computer's")
-    _db_arg(p)
-    p.set_defaults(func=cmd_configure)
-
-    p = sub.add_parser("status", help="live view of a board: dose rate, temperature, LED, alarms",
-                       description="Show the board's live status, refreshed every second until Ctrl-C.")
-    p.add_argument("port", metavar="PORT")
-    p.add_argument("--once", action="store_true", help="print once and exit")
-    p.add_argument("--json", action="store_true", help="one JSON object per refresh")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("ack-alarms", help="acknowledge (clear) a board's latched alarms",
-                       description="Clear the latched alarms; the next record carries alarm_ack. Audited in the store.")
-    p.add_argument("port", metavar="PORT")
-    _db_arg(p)
-    p.set_defaults(func=cmd_ack_alarms)
-
-    p = sub.add_parser("sync", help="copy a board's new records into the store",
-                       description="Copy the records logged since the last sync into the store, verified; set the "
-                       "board's clock; then tell the board which records are stored (it may reuse their space).",
-                       epilog=_SYNC_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("port", metavar="PORT")
-    p.add_argument("--no-clock", action="store_true", help="do not set the board's clock")
-    _db_arg(p)
-    p.set_defaults(func=cmd_sync)
-
-    p = sub.add_parser("export", help="write stored records as CSV or JSON lines",
-                       description="Write records from the store: JSON lines with the fields of "
-                       "`isolog log dump --json`, or CSV with the same columns (flags joined by ';').")
-    p.add_argument("--device", metavar="ID", help="device id (16 hex digits; see `isolog export --list`)")
-    p.add_argument("--shipment", metavar="ID", help="only the records of this shipment")
-    p.add_argument("--format", choices=("csv", "jsonl"), help="default: from the file extension")
-    p.add_argument("-o", "--output", metavar="FILE", help="output file ('-' for standard output)")
-    p.add_argument("--list", action="store_true", help="list the devices and shipments in the store")
-    _db_arg(p)
-    p.set_defaults(func=cmd_export)
-
-
 # --- devices ---------------------------------------------------------------------------------------
 
-
-def find_devices(identify: bool = False) -> list[dict[str, Any]]:
-    from isolog.sim import launcher
-
-    found: list[dict[str, Any]] = []
-    try:
-        from serial.tools import list_ports
-
-        ports = list_ports.comports()
-    except Exception:  # no serial support on this system: virtual boards only
-        ports = []
-    for p in sorted(ports, key=lambda p: p.device):
-        if p.vid in USB_VENDORS:
-            found.append({"port": p.device, "kind": "usb", "name": USB_VENDORS[p.vid],
-                          "usb": f"{p.vid:04x}:{p.pid or 0:04x}", "serial_number": p.serial_number,
-                          "description": p.description})
-    for v in launcher.running_boards():
-        found.append({"port": v["port"], "kind": "virtual", "name": "virtual board (isolog sim)",
-                      "flash": v.get("flash"), "pid": v.get("pid")})
-    if identify:
-        from isolog.board.link import Link
-
-        for d in found:
-            try:
-                with Link(d["port"], timeout_s=0.5, retries=1) as link:
-                    ident = link.identify()
-                d["device"] = ident.get("device")
-                d["shipment"] = ident.get("config_id")
-                d["log"] = ident.get("log")
-            except UserError as exc:
-                d["error"] = str(exc)
-    return found
+def _devices_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--identify", action="store_true", help="ask each board for its id and log bounds")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
+    from isolog.board.devices import find_devices
+
     found = find_devices(args.identify)
     if args.json:
         print(json.dumps(found, indent=2))
@@ -146,50 +58,28 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 # --- configure -------------------------------------------------------------------------------------
 
+def _configure_args(p: argparse.ArgumentParser) -> None:
+    common.port(p)
+    p.add_argument("shipment", metavar="SHIPMENT.toml", type=Path, help="shipment configuration (docs/shipment.md)")
+    p.add_argument("--no-clock", action="store_true", help="do not set the board's clock to this computer's")
+    common.db(p)
+
 
 def cmd_configure(args: argparse.Namespace) -> int:
-    from isolog import shipment
-    from isolog.board import keys
-    from isolog.board.link import BoardError, Link
-    from isolog.store import Store
-    from isolog.board.sync import set_board_clock
+    from isolog.board.configure import configure
 
-    path = Path(args.shipment)
-    ship = shipment.load(path)  # host validation: errors name the file and field
-    text = path.read_text(encoding="utf-8")
-    cfg = ship.to_board_dict()
-    with Store(args.db) as store, Link(args.port) as link:
-        before = link.identify()
-        device = before["device"]
-        keys.authorize(link, store, before)
-        log = before["log"]
-        lo = int(log["next"]) + int(log.get("in_ram", 0))
-        unsynced = lo - int(log["synced"])
-        if not args.no_clock:
-            set_board_clock(link, store, device, "configure")
-        try:
-            stored = link.set_config(cfg)
-        except BoardError as exc:
-            if exc.code == "bad_config":
-                raise UserError(f"the board refused {path}: {exc.board_message} "
-                                "(the board checks its own limits; fix the file and configure again)") from None
-            raise
-        after = link.identify()
-        alog = after["log"]
-        hi = int(alog["next"]) + int(alog.get("in_ram", 0))
-        store.add_shipment(device, ship.id, text, stored, lo, max(lo, hi), before.get("board"), before.get("firmware"))
-    print(f"{args.port}: board {device} configured for shipment {ship.id} ({ship.nuclide}, "
-          f"logging every {int(ship.interval_s)} s); records from {lo} on belong to it")
-    if before.get("config_id") and before.get("config_id") != ship.id:
-        print(f"replaced the configuration of shipment {before['config_id']}")
-    if unsynced > 0:
-        print(f"note: the board still holds {unsynced} records not synced to any store "
+    r = configure(args.port, args.shipment, args.db, set_clock=not args.no_clock)
+    print(f"{args.port}: board {r.device} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
+          f"logging every {int(r.shipment.interval_s)} s); records from {r.first_seq} on belong to it")
+    if r.replaced:
+        print(f"replaced the configuration of shipment {r.replaced}")
+    if r.unsynced > 0:
+        print(f"note: the board still holds {r.unsynced} records not synced to any store "
               f"(run `isolog sync {args.port}`): they are kept", file=sys.stderr)
     return EXIT_OK
 
 
 # --- status, ack-alarms ----------------------------------------------------------------------------
-
 
 def format_status(s: dict[str, Any]) -> str:
     dose = s.get("dose_rate_usv_h")
@@ -212,6 +102,12 @@ def format_status(s: dict[str, Any]) -> str:
         parts.append("storage low")
     parts.append(f"record {s.get('next_seq')}")
     return "  ".join(parts)
+
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    common.port(p)
+    p.add_argument("--once", action="store_true", help="print once and exit")
+    p.add_argument("--json", action="store_true", help="one JSON object per refresh")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -238,37 +134,32 @@ def cmd_status(args: argparse.Namespace) -> int:
             return EXIT_OK
 
 
-def cmd_ack_alarms(args: argparse.Namespace) -> int:
-    from isolog.board import keys
-    from isolog.board.link import Link
-    from isolog.store import Store
+def _ack_args(p: argparse.ArgumentParser) -> None:
+    common.port(p)
+    common.db(p)
 
-    with Store(args.db) as store, Link(args.port) as link:
-        ident = link.identify()
-        device = ident["device"]
-        keys.authorize(link, store, ident)
-        before = link.status()
-        after = link.acknowledge_alarms()
-        store.audit(None, device, "ack_alarms", {"alarms": before.get("alarms"), "active": before.get("active"),
-                                                 "alarms_after": after.get("alarms")})
-    cleared = before.get("alarms") or []
-    print(f"{args.port}: board {device}: " + (f"acknowledged {', '.join(cleared)}" if cleared else "no alarms latched"))
-    if after.get("active"):
-        print(f"still active (will latch again): {', '.join(after['active'])}")
+
+def cmd_ack_alarms(args: argparse.Namespace) -> int:
+    from isolog.board.configure import acknowledge_alarms
+
+    r = acknowledge_alarms(args.port, args.db)
+    print(f"{args.port}: board {r.device}: " + (f"acknowledged {', '.join(r.cleared)}" if r.cleared
+                                                 else "no alarms latched"))
+    if r.still_active:
+        print(f"still active (will latch again): {', '.join(r.still_active)}")
     return EXIT_OK
 
 
 # --- sync ------------------------------------------------------------------------------------------
 
-
 class _ProgressLine:
-    def __init__(self, stream=None):
+    def __init__(self, stream: Any = None):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.last = 0.0
         self.shown = False
 
-    def __call__(self, p) -> None:
+    def __call__(self, p: Any) -> None:
         now = time.monotonic()
         if not self.tty or now - self.last < 0.1:
             return
@@ -284,9 +175,15 @@ class _ProgressLine:
             print("\r\x1b[K", end="", file=self.stream, flush=True)
 
 
+def _sync_args(p: argparse.ArgumentParser) -> None:
+    common.port(p)
+    p.add_argument("--no-clock", action="store_true", help="do not set the board's clock")
+    common.db(p)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
-    from isolog.store import default_path
     from isolog.board.sync import sync
+    from isolog.store import default_path
 
     line = _ProgressLine()
     try:
@@ -314,12 +211,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 # --- export ----------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("device", "seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts",
-               "dose_rate_usv_h", "temperature_c", "flags")
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", metavar="ID", help="device id (16 hex digits; see `isolog export --list`)")
+    p.add_argument("--shipment", metavar="ID", help="only the records of this shipment")
+    p.add_argument("--format", choices=("csv", "jsonl"), help="default: from the file extension")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file ('-' for standard output)")
+    p.add_argument("--list", action="store_true", help="list the devices and shipments in the store")
+    common.db(p)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from isolog.store import Store
+    from isolog.store import Store, write_records
 
     with Store(args.db) as store:
         if args.list:
@@ -342,38 +244,14 @@ def cmd_export(args: argparse.Namespace) -> int:
                 known = ", ".join(d["id"] for d in store.devices()) or "none"
                 raise UserError(f"no device {device} in the store {store.path} (devices: {known})")
             recs = store.records(device)
-        n = write_records(recs, fmt, args.output)
+        n = write_records(recs, fmt, sys.stdout if args.output == "-" else args.output)
     if args.output != "-":
         print(f"{args.output}: {n} records of {device}" + (f", shipment {args.shipment}" if args.shipment else ""),
               file=sys.stderr)
     return EXIT_OK
 
 
-def write_records(recs, fmt: str, output: str) -> int:
-    try:
-        f = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
-    n = 0
-    try:
-        if fmt == "jsonl":
-            for r in recs:
-                f.write(json.dumps(r) + "\n")
-                n += 1
-        else:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(CSV_COLUMNS)
-            for r in recs:
-                w.writerow([";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k])
-                            for k in CSV_COLUMNS])
-                n += 1
-    finally:
-        if f is not sys.stdout:
-            f.close()
-    return n
-
-
-def _list_store(store) -> int:
+def _list_store(store: Any) -> int:
     print(f"store: {store.path}")
     for d in store.devices():
         n = store.count_records(d["id"])
@@ -383,3 +261,24 @@ def _list_store(store) -> int:
             print(f"  shipment {s['id']}: configured {s['configured_at']} by {s['host_user']}, from record "
                   f"{s['first_seq']}")
     return EXIT_OK
+
+
+COMMANDS = {
+    "devices": Spec("list connected boards and running virtual boards", _devices_args, cmd_devices,
+                    "List serial ports of isolog boards (by USB vendor id) and virtual boards running on this "
+                    "computer."),
+    "configure": Spec("send a shipment configuration to a board", _configure_args, cmd_configure,
+                      "Validate SHIPMENT.toml, set the board's clock, store the configuration on the board "
+                      "(atomically) and in the sync store, with an audit entry."),
+    "status": Spec("live view of a board: dose rate, temperature, LED, alarms", _status_args, cmd_status,
+                   "Show the board's live status, refreshed every second until Ctrl-C."),
+    "sync": Spec("copy a board's new records into the store", _sync_args, cmd_sync,
+                 "Copy the records logged since the last sync into the store, verified; set the board's\n"
+                 "clock; then tell the board which records are stored (it may reuse their space).",
+                 _SYNC_EPILOG),
+    "ack-alarms": Spec("acknowledge (clear) a board's latched alarms", _ack_args, cmd_ack_alarms,
+                       "Clear the latched alarms; the next record carries alarm_ack. Audited in the store."),
+    "export": Spec("write stored records as CSV or JSON lines", _export_args, cmd_export,
+                   "Write records from the store: JSON lines with the fields of `isolog log dump --json`, or "
+                   "CSV with the same columns (flags joined by ';')."),
+}

@@ -8,6 +8,8 @@ import math
 import sys
 from pathlib import Path
 
+from isolog.cli import args as common
+from isolog.cli.args import Spec
 from isolog.errors import UserError
 
 _CHECK_EPILOG = """\
@@ -16,12 +18,7 @@ exit status: 0 compliant (every rule pass or warn), 1 a rule fails or cannot be 
 (the data or configuration cannot decide), n/a (not asked for by the shipment)."""
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "decay",
-        help="activity of a nuclide and its daughters at another time",
-        description="Decay an activity from T0 to T1 (closed-form Bateman, nuclide data with provenance).",
-    )
+def _decay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("nuclide", help="e.g. Lu-177, Mo-99, Ge-68")
     p.add_argument("activity", help="activity at T0 with a unit: 7.4GBq, 200mCi, 5e9Bq")
     p.add_argument("--from", dest="t_from", metavar="T0",
@@ -31,27 +28,25 @@ def add_parser(subparsers) -> None:
     p.add_argument("--daughters", choices=("none", "equilibrium"), default="none",
                    help="daughters at T0: none (clean parent, default) or equilibrium (grown in)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_decay)
 
-    for name, helptext in (("check", "check a shipment's records against the rules"),
-                           ("report", "write a shipment certificate (PDF or HTML)")):
-        p = subparsers.add_parser(
-            name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".",
-            epilog=_CHECK_EPILOG if name == "check" else None,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        p.add_argument("stored", nargs="?", metavar="SHIPMENT_ID",
-                       help="a shipment from the sync store (isolog configure + isolog sync)")
-        p.add_argument("--db", type=Path, metavar="PATH", help="the sync store (default: the user's)")
-        p.add_argument("--records", metavar="FILE.jsonl", help="records as JSON lines (isolog log dump --json)")
-        p.add_argument("--shipment", metavar="SHIPMENT.toml", help="shipment configuration (docs/shipment.md)")
-        if name == "check":
-            p.add_argument("--json", action="store_true", help="machine-readable result")
-            p.set_defaults(func=cmd_check)
-        else:
-            p.add_argument("-o", "--output", required=True, metavar="report.pdf|report.html",
-                           help="output file; the format follows the extension")
-            p.set_defaults(func=cmd_report)
+
+def _shipment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("stored", nargs="?", metavar="SHIPMENT_ID",
+                   help="a shipment from the sync store (isolog configure + isolog sync)")
+    common.db(p)
+    p.add_argument("--records", metavar="FILE.jsonl", help="records as JSON lines (isolog log dump --json)")
+    p.add_argument("--shipment", metavar="SHIPMENT.toml", help="shipment configuration (docs/shipment.md)")
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    _shipment_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    _shipment_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="report.pdf|report.html",
+                   help="output file; the format follows the extension")
 
 
 def _load(args):
@@ -119,12 +114,11 @@ def _verification(args) -> str:
     if not args.stored:
         return ("not checked: a records file carries no MACs (check the flash image with isolog log dump, "
                 "or a synced shipment by its id)")
-    from isolog.board import keys
     from isolog.store import Store
 
     with Store(args.db) as st:
         ship, _, _ = st.shipment_range(args.stored)
-        return keys.verify_stored(st, ship["device"]).verification()
+        return st.verify(ship["device"]).verification()
 
 
 def cmd_check(args) -> int:
@@ -199,3 +193,12 @@ def cmd_report(args) -> int:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"{out}: {result.overall.upper()} ({len(result.rules)} rules, records SHA-256 {result.records_sha256})")
     return 0
+
+
+COMMANDS = {
+    "check": Spec("check a shipment's records against the rules", _check_args, cmd_check,
+                  "Check a shipment's records against the rules.", _CHECK_EPILOG),
+    "report": Spec("write a shipment certificate (PDF or HTML)", _report_args, cmd_report),
+    "decay": Spec("activity of a nuclide and its daughters at another time", _decay_args, cmd_decay,
+                  "Decay an activity from T0 to T1 (closed-form Bateman, nuclide data with provenance)."),
+}

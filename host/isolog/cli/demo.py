@@ -19,17 +19,15 @@ import time
 from pathlib import Path
 
 from isolog import cli
+from isolog.cli.args import Spec
 from isolog.errors import UserError
 from isolog.sim import scenario as scenario_mod
 from isolog.sim.launcher import VirtualBoard, describe
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a whole shipment on the virtual board: provision, configure, trip, sync, "
-                                    "check, report")
+def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the flash image, the store "
                                                                       "and the report (default demo-out)")
-    p.set_defaults(func=run)
 
 
 def _say(text: str = "") -> None:
@@ -101,3 +99,9 @@ def run(args: argparse.Namespace) -> int:
          f"the records, and the certificate {report.name}.")
     _say("   The verdict fails on purpose: the scenario's warm hour breaks the 25 C rule (see the report).")
     return 0 if sync_code == 0 and check_code in (0, 1) else 1
+
+
+COMMANDS = {
+    "demo": Spec("a whole shipment on the virtual board: provision, configure, trip, sync, check, report",
+                 _demo_args, run),
+}

@@ -8,29 +8,47 @@ import sys
 from pathlib import Path
 
 from isolog.log import decode
+from isolog.log import image as flash_image
+from isolog.cli.args import Spec
 from isolog.errors import UserError
 
 EXIT_DAMAGED = 1
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    log = sub.add_parser("log", help="read logs without a board (flash images)")
-    log_sub = log.add_subparsers(dest="log_command", metavar="COMMAND")
-    p = log_sub.add_parser(
+def _block_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a whole number of bytes, e.g. 4096") from None
+    if value < 128 or value & (value - 1):
+        raise argparse.ArgumentTypeError("a power of two of at least 128 bytes, e.g. 4096")
+    return value
+
+
+def _log_args(p: argparse.ArgumentParser) -> None:
+    log_sub = p.add_subparsers(dest="log_command", metavar="COMMAND")
+    d = log_sub.add_parser(
         "dump",
         help="print every record in a flash image",
         description="Read a littlefs flash image (the virtual board's, or a dump of a real board's "
         "filesystem) and print every record. Damaged records or segments are reported on stderr "
         "and skipped. Exit status: 0 all intact, 1 damage found, 2 unusable input.",
     )
-    p.add_argument("--flash", type=Path, required=True, metavar="IMAGE", help="littlefs image file")
-    p.add_argument("--json", action="store_true", help="one JSON object a line (fields in docs/shipment.md)")
-    p.add_argument("--block-size", type=int, default=decode.BLOCK_SIZE, help="flash block size (default 4096)")
-    p.add_argument("--key-file", type=Path, metavar="FILE",
+    d.add_argument("--flash", type=Path, required=True, metavar="IMAGE", help="littlefs image file")
+    d.add_argument("--json", action="store_true", help="one JSON object a line (fields in docs/shipment.md)")
+    d.add_argument("--block-size", type=_block_size, default=flash_image.BLOCK_SIZE,
+                   help=f"flash block size (default {flash_image.BLOCK_SIZE})")
+    d.add_argument("--key-file", type=Path, metavar="FILE",
                    help="the device key (hex) to verify the MAC chain with; default: the empty key of an "
                         "unprovisioned board")
-    p.set_defaults(func=run)
-    log.set_defaults(func=lambda args: log.print_help() or 2)
+    p.set_defaults(log_parser=p)
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    if args.log_command == "dump":
+        return run_dump(args)
+    args.log_parser.print_help()
+    return 2
 
 
 def format_row(r: dict) -> str:
@@ -51,8 +69,8 @@ def read_key(path: Path | None) -> bytes:
         raise UserError(f"{path}: not a readable key file (hex digits expected)") from None
 
 
-def run(args: argparse.Namespace) -> int:
-    log = decode.read_image(args.flash, args.block_size, key=read_key(args.key_file))
+def run_dump(args: argparse.Namespace) -> int:
+    log = flash_image.read_image(args.flash, args.block_size, key=read_key(args.key_file))
     out = sys.stdout
     if not args.json:
         print(f"{'seq':>8s}  {'time (UTC)':24s} {'counts':>8s} {'dose rate':>12s} {'temp':>8s}  flags", file=out)
@@ -65,3 +83,8 @@ def run(args: argparse.Namespace) -> int:
         s = decode.summarise(log.records)
         print(f"{s['records']} records in {log.segments} segments, {len(log.problems)} problems", file=sys.stderr)
     return EXIT_DAMAGED if log.problems else 0
+
+
+COMMANDS = {
+    "log": Spec("read logs without a board (flash images)", _log_args, cmd_log),
+}

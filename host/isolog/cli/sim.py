@@ -7,6 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from isolog.cli.args import Spec
 from isolog.errors import UserError
 from isolog.sim import scenario as scenario_mod
 from isolog.sim.launcher import VirtualBoard, describe
@@ -24,14 +25,7 @@ def _speed(text: str) -> float:
     return value
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sim",
-        help="run the firmware on the virtual board",
-        description="Run the unchanged firmware in the MicroPython unix port with simulated sensors, "
-        "flash in a littlefs image file and the USB link on a pseudo-terminal. "
-        "The scenario format is described in scenarios/README.md.",
-    )
+def _sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: a built-in 7-day Lu-177 shipment)")
     p.add_argument("--flash", type=Path, help="flash image file (created if missing; default: a temporary file)")
     p.add_argument("--flash-size", type=int, default=1024, metavar="KIB", help="size of a new flash image (default 1024)")
@@ -45,7 +39,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--device-id", default="15010c0000000001", help="16 hex digits")
     p.add_argument("--quiet", action="store_true", help="do not print board events")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,3 +73,11 @@ def run(args: argparse.Namespace) -> int:
     if code != 0:
         raise UserError(f"the virtual board stopped with exit code {code}")
     return 0
+
+
+COMMANDS = {
+    "sim": Spec("run the firmware on the virtual board", _sim_args, run,
+                "Run the unchanged firmware in the MicroPython unix port with simulated sensors, flash in a "
+                "littlefs image file and the USB link on a pseudo-terminal. The scenario format is described "
+                "in scenarios/README.md."),
+}

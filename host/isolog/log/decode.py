@@ -12,23 +12,11 @@ import io
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterable
 
-from isolog.errors import UserError
+from isolog.log.chain import ChainCheck, Problem, key_table, verification_text
 from isolog_fw import counting, record
 
-BLOCK_SIZE = 4096
-LOG_DIR = "/data/log"
-
-
-@dataclass
-class Problem:
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
 
 
 @dataclass
@@ -45,14 +33,7 @@ class Log:
 
     def verification(self) -> str:
         """One line for people: did the data verify?"""
-        if self.failed:
-            return f"NOT VERIFIED: {self.failed} records fail the MAC check (edited, inserted, reordered or forged)"
-        if not self.key_known:
-            return "not verified: no device key given"
-        if self.unverified:
-            return (f"NOT VERIFIED: {self.unverified} records could not be checked (after damage, or written "
-                    f"with another device key); {self.verified} verified")
-        return f"verified: {self.verified} records carry an intact MAC chain"
+        return verification_text(self.verified, self.failed, self.unverified, self.key_known)
 
 
 def iso_utc(epoch_ms: int | None) -> str | None:
@@ -91,7 +72,8 @@ def record_dict(rec: tuple, header: dict[str, Any] | None, device: str) -> dict[
 
 
 class SegmentDecoder:
-    """Decodes the chunks of one segment in order, remembering its header (device, calibration).
+    """Decodes the chunks of one segment in order, remembering its header (device, calibration) and
+    following the MAC chain (log.chain).
 
     Shared by decode_segment (whole files) and `isolog sync` (chunks arriving piece by piece):
     the same records, the same problem messages."""
@@ -101,81 +83,60 @@ class SegmentDecoder:
         self.name = name
         self.header = header
         self.device = header["device_id"].hex() if header is not None else ""
-        self.key = key  # None: do not verify; b"": an unprovisioned board's empty key
-        self.chain = chain  # mac of the previous chunk; None at the start or after damage
-        self.verified = 0
-        self.failed = 0
-        self.unverified = 0
-        self._failing: tuple[Problem, int | None, bool] | None = None  # a stretch of failures
-        self.chain_in: bytes | None = header["chain_in"] if header is not None else None
+        # key None: do not verify; b"": an unprovisioned board's empty key
+        self.check = ChainCheck(name, None if key is None else key_table([key]), chain, header)
+
+    @property
+    def chain(self) -> bytes | None:
+        return self.check.chain
+
+    @property
+    def chain_in(self) -> bytes | None:
+        return self.check.chain_in
 
     def resync(self) -> None:
         """Damage was skipped: the next chunk cannot be checked against the chain."""
-        self.chain = None
-
-    def _verify(self, kind: int, buf: Any, start: int, length: int, count: int, problems: list[Problem],
-                what: tuple[int | None, int | None]) -> None:
-        mac_ = record.chunk_mac(buf, start, length)
-        chain = self.chain
-        if kind == record.KIND_HEADER and chain is None:
-            chain = self.header["chain_in"] if self.header else None
-        other_key = self.key is not None and self.header is not None and self.header["key_id"] != record.key_id(self.key)
-        if self.key is None or chain is None or other_key:
-            if other_key and kind == record.KIND_HEADER:
-                problems.append(Problem(self.name, "written with another device key (key id "
-                                                   f"{self.header['key_id'].hex()}): not checked"))
-            self.unverified += count
-        elif record.verify_chunk(self.key, chain, buf, start, length):
-            self.verified += count
-            self._failing = None
-        else:
-            self.failed += count
-            first, last = what
-            if self._failing is not None and self._failing[0] in problems:
-                # One message for a stretch of failing chunks.
-                problem, started, header = self._failing
-                first = first if started is None else started
-                problem.message = _mac_failure(first, last, header)
-            else:
-                header = first is None
-                problem = Problem(self.name, _mac_failure(first, last))
-                problems.append(problem)
-            self._failing = (problem, first, header)
-        self.chain = mac_
+        self.check.resync()
 
     def chunk(self, kind: int, buf: Any, start: int, length: int, problems: list[Problem]) -> list[dict[str, Any]]:
         """One verified chunk (record.check_chunk passed): the records it holds as JSON-record dicts.
         Undecodable content goes to problems, never raises."""
         name = self.name
+        before = len(self.check.problems)
+        out: list[dict[str, Any]] = []
         try:
             if kind == record.KIND_HEADER:
                 self.header = record.decode_header(buf, start)
                 self.device = self.header["device_id"].hex()
-                if self.chain_in is None:
-                    # A segment can hold several headers (a boot cut before its first batch, then
-                    # the next boot's header appended): it links to its predecessor by the first.
-                    self.chain_in = self.header["chain_in"]
-                self._verify(kind, buf, start, length, 0, problems, (None, None))
+                self.check.chunk(kind, buf, start, length, header=self.header)
             elif kind == record.KIND_BATCH:
                 _, recs = record.decode_batch(buf, start, length)
                 if recs:
-                    self._verify(kind, buf, start, length, len(recs), problems, (recs[0][0], recs[-1][0]))
+                    self.check.chunk(kind, buf, start, length, recs[0][0], len(recs))
                 if self.header is None and recs:
                     problems.append(Problem(name, f"records {recs[0][0]}..{recs[-1][0]} have no segment header: "
                                                   "device and calibration unknown, dose rate not computed"))
-                return [record_dict(r, self.header, self.device) for r in recs]
+                out = [record_dict(r, self.header, self.device) for r in recs]
             else:
                 problems.append(Problem(name, f"unknown chunk kind 0x{kind:02x} skipped"))
         except (record.RecordError, ValueError) as exc:  # struct errors are ValueError too
             problems.append(Problem(name, f"undecodable chunk: {exc}"))
-        return []
+        for p in self.check.problems[before:]:
+            if p not in problems:
+                problems.append(p)
+        return out
 
+    @property
+    def verified(self) -> int:
+        return self.check.verified
 
-def _mac_failure(first: int | None, last: int | None, header: bool = False) -> str:
-    what = "the segment header" if first is None else f"records {first}..{last}"
-    if header and first is not None:
-        what = f"the segment header and records {first}..{last}"
-    return f"{what} fail the MAC check: edited, inserted, reordered, or written without this device's key"
+    @property
+    def failed(self) -> int:
+        return self.check.failed
+
+    @property
+    def unverified(self) -> int:
+        return self.check.unverified
 
 
 def damage_problem(name: str, offset: int, skipped: int, reason: str) -> Problem:
@@ -222,69 +183,6 @@ def check_sequence(log: Log) -> None:
             log.problems.append(Problem("log", f"records {kept[-1]['seq'] + 1}..{rec['seq'] - 1} are missing"))
         kept.append(rec)
     log.records = kept
-
-
-def littlefs_over(data: bytearray, block_size: int = BLOCK_SIZE):
-    """littlefs-python over an image in memory, unmounted, with the geometry MicroPython's VfsLfs2
-    uses (read, prog and lookahead sizes 32): what the boards and the virtual board write."""
-    from littlefs import LittleFS, UserContext
-
-    return LittleFS(context=UserContext(buffer=data), block_size=block_size, block_count=len(data) // block_size,
-                    read_size=32, prog_size=32, lookahead_size=32, mount=False)
-
-
-def open_image(path: Path, block_size: int = BLOCK_SIZE):
-    """Mount a littlefs image read from a file (a virtual board's flash, or a dump of a real
-    board's filesystem partition)."""
-    from littlefs.errors import LittleFSError
-
-    try:
-        data = bytearray(path.read_bytes())
-    except FileNotFoundError:
-        raise UserError(f"flash image not found: {path}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read flash image {path}: {exc.strerror}") from None
-    if not data or len(data) % block_size:
-        raise UserError(f"{path}: {len(data)} bytes is not a whole number of {block_size}-byte blocks")
-    fs = littlefs_over(data, block_size)
-    try:
-        fs.mount()
-    except LittleFSError as exc:
-        raise UserError(f"{path}: not a mountable littlefs image ({exc})") from None
-    return fs
-
-
-def read_image(path: Path, block_size: int = BLOCK_SIZE, key: bytes | None = b"") -> Log:
-    """Every record on a flash image, checked: CRC of every chunk, MAC chain with key (b"": an
-    unprovisioned board; None: not checked), sequence numbers contiguous."""
-    fs = open_image(path, block_size)
-    log = Log()
-    try:
-        names = sorted(n for n in fs.listdir(LOG_DIR) if n.endswith(".seg"))
-    except Exception:  # littlefs raises its own error types for a missing folder
-        raise UserError(f"{path}: no log folder {LOG_DIR} on this image") from None
-    previous: bytes | None = None
-    for name in names:
-        where = f"{LOG_DIR}/{name}"
-        try:
-            with fs.open(where, "rb") as f:
-                data = f.read()
-        except Exception as exc:  # a broken file must not hide the others
-            log.problems.append(Problem(where, f"unreadable: {exc}"))
-            previous = None
-            continue
-        first_problem = len(log.problems)
-        dec = decode_segment(where, data, log, key)
-        # The chain links segments too: a segment's chain_in is the mac its predecessor ended on.
-        if key is not None and previous is not None and dec.chain_in is not None:
-            if dec.chain_in != previous:
-                log.problems.insert(first_problem, Problem(
-                    where, "the MAC chain does not continue from the previous segment: "
-                           "a segment or chunks between them were dropped, inserted or reordered"))
-                log.failed += 1
-        previous = dec.chain
-    check_sequence(log)
-    return log
 
 
 def finite_or_none(x: float | None) -> float | None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from isolog.board.build import cached_build
-from isolog.log.decode import littlefs_over
+from isolog.log.image import littlefs_over
 from isolog.errors import UserError
 
 BLOCK_SIZE = 4096
