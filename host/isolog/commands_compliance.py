@@ -112,26 +112,99 @@ def _half_life_text(s: float) -> str:
     return f"{s:.6g} s"
 
 
-def _verification(args) -> str:
-    """Whether the records carry an intact MAC chain (issue 6): checked from the store's chunks for
-    a stored shipment; a records file carries no MACs."""
+def _verification(args):
+    """What the records' source says about them (compliance.Verification): for a stored shipment,
+    the MAC chain of the segments holding its records (issue 6), the key they name, the ranges the
+    store knows are lost, and the shipment's record range; a records file carries no MACs."""
+    from isolog.compliance import Verification
+
     if not args.stored:
-        return ("not checked: a records file carries no MACs (check the flash image with isolog log dump, "
-                "or a synced shipment by its id)")
+        return Verification.not_checked(
+            "a records file carries no MACs (check the flash image with isolog log dump, or a synced "
+            "shipment by its id)")
     from isolog import keys
     from isolog.store import Store
 
     with Store(args.db) as st:
-        ship, _, _ = st.shipment_range(args.stored)
-        return keys.verify_stored(st, ship["device"]).verification()
+        ship, lo, hi = st.shipment_range(args.stored)
+        return stored_verification(st, ship, lo, hi, keys.verify_stored)
+
+
+def _iso_key(text: str) -> str:
+    """'2026-11-26T08:00:00.000Z' and '2026-11-26 08:00:00' (SQLite) compared as the same kind of text."""
+    return str(text).replace("T", " ").rstrip("Z")[:19]
+
+
+def stored_verification(st, ship: dict, lo: int, hi: int | None, verify_stored):
+    """compliance.Verification of a stored shipment's records [lo, hi) on its device."""
+    import sqlite3
+
+    from isolog.compliance import SeqRange, Verification, model
+    from isolog_fw import record as fw_record
+
+    device = ship["device"]
+    rng = "seq >= ?" + (" AND seq < ?" if hi is not None else "")
+    rng_args = [lo] + ([hi] if hi is not None else [])
+    segments = [r[0] for r in st.db.execute(
+        f"SELECT DISTINCT segment FROM records WHERE device = ? AND {rng} AND segment IS NOT NULL",
+        [device, *rng_args])]
+    outside_log = st.db.execute(
+        f"SELECT COUNT(*) FROM records WHERE device = ? AND {rng} AND segment IS NULL",
+        [device, *rng_args]).fetchone()[0]
+    log = verify_stored(st, device, segments)
+
+    # The key the segments name: a segment made with the empty key after the board got a key of
+    # its own (before this shipment was configured) is a downgrade.
+    empty_id = fw_record.key_id(b"").hex()
+    try:
+        held = {kid: created for kid, created in st.db.execute(
+            "SELECT key_id, created FROM device_keys WHERE device = ?", (device,))}
+    except sqlite3.OperationalError:  # no device_keys table: no board was ever provisioned from this store
+        held = {}
+    named = set()
+    for seg in segments:
+        row = st.db.execute("SELECT header FROM segments WHERE device = ? AND first_seq = ?",
+                            (device, seg)).fetchone()
+        header = bytes(row[0]) if row and row[0] is not None else None
+        try:
+            kind, start, _, _ = fw_record.check_chunk(header, 0, len(header)) if header else (None, 0, 0, 0)
+            if kind == fw_record.KIND_HEADER:
+                named.add(fw_record.decode_header(header, start)["key_id"].hex())
+        except (fw_record.RecordError, ValueError):
+            pass
+    provisioned_before = any(_iso_key(c) <= _iso_key(ship["configured_at"])
+                             for kid, c in held.items() if kid != empty_id)
+    if empty_id in named and provisioned_before:
+        key = model.KEY_DOWNGRADED
+    elif named - {empty_id} - set(held):
+        key = model.KEY_MISSING
+    elif empty_id in named:
+        key = model.KEY_EMPTY
+    else:
+        key = model.KEY_DEVICE
+    lost = tuple(SeqRange(int(a), int(b), str(reason)) for a, b, reason in st.db.execute(
+        "SELECT first_seq, end_seq, reason FROM lost WHERE device = ? AND end_seq > ?"
+        + (" AND first_seq < ?" if hi is not None else "") + " ORDER BY first_seq",
+        [device, lo] + ([hi] if hi is not None else [])))
+    return Verification(
+        method="mac_chain",
+        verified=int(log.verified),
+        failed=int(log.failed),
+        unverified=int(log.unverified) + int(outside_log),
+        key=key,
+        expected_first_seq=int(lo),
+        expected_end_seq=int(hi) if hi is not None else None,
+        missing=lost,
+        problems=tuple(str(p) for p in log.problems),
+        note=f"MAC chain of {len(segments)} stored segment(s) of device {device}",
+    )
 
 
 def cmd_check(args) -> int:
     from isolog.compliance import check
 
     rec, ship = _load(args)
-    result = check(rec, ship)
-    result.summary["data_verification"] = _verification(args)
+    result = check(rec, ship, _verification(args))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False))
     else:
@@ -156,6 +229,8 @@ def print_table(result, out) -> None:
     print(f"Records: {sm['records']} from {result.records_source}, {sm['first_time']} .. {sm['last_time']}", file=out)
     if result.records_sha256:
         print(f"SHA-256: {result.records_sha256}", file=out)
+    if sm.get("data_verification"):
+        print(f"Data: {sm['data_verification']}", file=out)
     print(file=out)
     width = max(len(r.name) for r in result.rules)
     for r in result.rules:
@@ -173,8 +248,6 @@ def print_table(result, out) -> None:
         facts.append(f"effective half-life {hl:.4g} h")
     if facts:
         print("  " + "; ".join(facts), file=out)
-    if sm.get("data_verification"):
-        print(f"Data: {sm['data_verification']}", file=out)
     print(f"Verdict: {result.overall.upper()} (exit {result.exit_code})", file=out)
 
 
@@ -187,8 +260,7 @@ def cmd_report(args) -> int:
     if fmt not in ("pdf", "html", "htm"):
         raise UserError(f"-o {args.output}: the report format follows the extension: .pdf or .html")
     rec, ship = _load(args)
-    result = check(rec, ship)
-    result.summary["data_verification"] = _verification(args)
+    result = check(rec, ship, _verification(args))
     try:
         if fmt == "pdf":
             report.write_pdf(result, out)
