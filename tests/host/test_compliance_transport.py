@@ -120,22 +120,81 @@ def test_excepted_package_limit():
     assert r.verdict == "fail" and "excepted" in r.detail
 
 
-def test_over_range_gives_lower_bound():
+def test_over_range_gives_a_dead_time_corrected_lower_bound():
     dose = np.full(60, 50.0)
     dose[10] = np.nan
     ship = shipment.from_dict(shipment_doc())
-    # 400,000 counts in 60 s = 400,000 cpm / 153.8 = 2600 uSv/h at least: above the 2 mSv/h limit.
+    # 400,000 counts in 60 s: m = 6,667 cps, m x 190 us = 1.27 >= 0.5, over range. Non-paralyzable
+    # dead time, clamped where the board clamps (loss 0.5): n >= m / (1 - 0.5) = 2 m = 800,000 cpm
+    # -> 800,000 / 153.8 - 0.1 = 5201 uSv/h at least: above the 2 mSv/h limit.
     counts = np.full(60, 10_000)
     counts[10] = 400_000
     rec = make_records(dose=dose, counts=counts, flags={"over_range": [10]})
     res = check(rec, ship)
     r = res.rule("transport.surface_dose_rate")
     assert r.verdict == "fail" and "at least" in r.detail
-    assert r.evidence["over_range_lower_bound_usv_h"] == pytest.approx(400_000 / 153.8 - 0.1)
-    # A lower bound under the limit decides nothing.
+    assert r.evidence["over_range_lower_bound_usv_h"] == pytest.approx(2 * 400_000 / 153.8 - 0.1)
+    # A lower bound under the limit decides nothing: unknown, never a pass or warn.
     counts[10] = 1_000
     res = check(make_records(dose=dose, counts=counts, flags={"over_range": [10]}), ship)
-    assert res.rule("transport.surface_dose_rate").verdict == "warn"  # max from readings, with a note
+    for name in ("transport.surface_dose_rate", "transport.transport_index", "transport.category"):
+        assert res.rule(name).verdict == "unknown", name
+    assert res.exit_code == 1
+
+
+def _observed_counts(true_usv_h, cal=153.8, bg=0.1, tau_s=190e-6, interval_s=60.0):
+    """Counts a non-paralyzable tube gives in an interval at a true dose rate (Knoll ch. 4:
+    m = n / (1 + n tau))."""
+    n = (true_usv_h + bg) * cal / 60.0
+    return int(n / (1.0 + n * tau_s) * interval_s)
+
+
+def test_saturation_near_the_limit_fails_not_warns():
+    # The issue's case: valid readings climb to 1,900 uSv/h, then the tube saturates at a true
+    # 2,100 uSv/h. Raw counts alone bound the rate at about half the last reading (the old
+    # engine then took the valid maximum: warn, exit 0). With the dead-time correction the bound
+    # is 2 m: by hand, n = 2100.1 x 153.8 / 60 = 5383 cps, m = n / (1 + n tau) = 2661 cps,
+    # 2 m = 5322 cps = 2076 uSv/h > 2000: fail.
+    readings = np.linspace(1500.0, 1900.0, 50)
+    dose = np.concatenate([readings, np.full(10, np.nan)])
+    counts = np.concatenate([[_observed_counts(d) for d in readings], np.full(10, _observed_counts(2100.0))])
+    rec = make_records(dose=dose, counts=counts, flags={"over_range": np.arange(50, 60)})
+    ship = shipment.from_dict(shipment_doc(shipment__declared_category="III-YELLOW",
+                                           sensor__one_metre_factor=0.001))
+    res = check(rec, ship)
+    m = _observed_counts(2100.0) / 60.0
+    assert m * 190e-6 >= 0.5  # really over range for the board
+    bound = 2 * m * 60 / 153.8 - 0.1
+    assert bound == pytest.approx(2076, abs=2)
+    r = res.rule("transport.surface_dose_rate")
+    assert r.verdict == "fail" and r.evidence["over_range_lower_bound_usv_h"] == pytest.approx(bound)
+    assert res.exit_code == 1
+
+
+def test_saturation_below_the_limit_is_unknown():
+    # A slow tube (tau = 1 ms) saturates at n tau = 1, i.e. 1000 cps = 390 uSv/h: valid readings
+    # of 300 uSv/h, then over range at a true 500 uSv/h. The bound (2 m = 2 x 562 cps = 438
+    # uSv/h) is under the 2 mSv/h limit: the maximum is not known, so no rule may pass.
+    tau = 1e-3
+    dose = np.concatenate([np.full(50, 300.0), np.full(10, np.nan)])
+    counts = np.concatenate([np.full(50, _observed_counts(300.0, tau_s=tau)),
+                             np.full(10, _observed_counts(500.0, tau_s=tau))])
+    rec = make_records(dose=dose, counts=counts, flags={"over_range": np.arange(50, 60)})
+    ship = shipment.from_dict(shipment_doc(sensor__dead_time_us=1000.0,
+                                           shipment__declared_category="III-YELLOW"))
+    res = check(rec, ship)
+    m = _observed_counts(500.0, tau_s=tau) / 60.0
+    bound = 2 * m * 60 / 153.8 - 0.1
+    r = res.rule("transport.surface_dose_rate")
+    assert r.evidence["over_range_lower_bound_usv_h"] == pytest.approx(bound)
+    assert r.verdict == "unknown" and "over range" in r.detail
+    assert res.rule("transport.transport_index").verdict == "unknown"
+    assert res.rule("transport.category").verdict == "unknown"
+    # The bound already asks for more than II-YELLOW: at 1 m it is 0.04 x 438 = 17.5 uSv/h, TI
+    # 1.753 -> 1.8 > 1: III-YELLOW at least. Declared II-YELLOW is too low whatever the maximum.
+    assert transport_index(bound * 0.04 / 1000) == 1.8
+    ship2 = shipment.from_dict(shipment_doc(sensor__dead_time_us=1000.0))
+    assert check(rec, ship2).rule("transport.category").verdict == "fail"
 
 
 def test_no_readings_unknown():

@@ -19,6 +19,7 @@ from isolog.compliance.model import FAIL, PASS, UNKNOWN, WARN, RuleResult
 from isolog.records import Records
 from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
+from isolog_fw import counting  # the board's dead-time model, shared (firmware/counting.py)
 
 _SRC_TI = (
     "IAEA SSR-6 (2018), transport index: maximum dose rate at 1 m from the external surface in "
@@ -100,12 +101,20 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
     silent = rec.has("gm_silent") | (~has_reading & ~over)
     n_read = int(has_reading.sum())
 
-    # Over-range records: the dose rate is at least the raw (uncorrected) count rate, whatever the
-    # dead-time model: a safe lower bound.
+    # Over-range records: the tube was near saturation, the reading is null. Their dead-time
+    # corrected rate, clamped where the board clamps it (firmware/counting.py: m / (1 - 0.5) at the
+    # over-range loss), is a lower bound of the true rate for a non-paralyzable tube, and for a
+    # paralyzable one (which loses more at the same observed rate). The lower bound grows with the
+    # observed rate, so the record with the highest count rate gives the largest bound.
     lower_bound = None
     if over.any():
-        raw_cpm = rec.interval_counts[over] / rec.interval_s[over] * 60.0
-        lower_bound = float(max(0.0, (raw_cpm / sensor.calibration_cpm_per_usv_h).max() - sensor.background_usv_h))
+        idx = np.flatnonzero(over)
+        rates = rec.interval_counts[idx] / rec.interval_s[idx]
+        k = int(idx[int(np.argmax(rates))])
+        rate_cps, _ = counting.true_rate_cps(int(rec.interval_counts[k]), float(rec.interval_s[k]),
+                                             sensor.dead_time_us * 1e-6)
+        lower_bound = float(counting.dose_rate_usv_h(rate_cps, sensor.calibration_cpm_per_usv_h,
+                                                     sensor.background_usv_h))
 
     missing_notes = []
     if over.any():
@@ -134,7 +143,7 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         "transport_index": None,
         "required_category": None,
     }
-    if n_read == 0:
+    if n_read == 0 and lower_bound is None:
         rules = [
             RuleResult(name, title, UNKNOWN, "no dose-rate reading in the records", src, dict(evidence_common))
             for name, title, src in (
@@ -145,21 +154,29 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         ]
         return rules, summary
 
-    i_max = int(np.nanargmax(dose))
-    max_reading = float(dose[i_max])
-    # The bound from over-range records can exceed every valid reading: use the larger, and say
-    # that it is a lower bound.
-    bound_dominates = lower_bound is not None and lower_bound > max_reading
-    effective_max = lower_bound if bound_dominates else max_reading
-    at = _where(rec, t, i_max)
-    summary["max_dose_rate_usv_h"] = max_reading
-    summary["max_dose_rate_time"] = at if math.isfinite(t[i_max]) else None
-    evidence_common.update({"max_reading_usv_h": max_reading, "max_reading_at": at,
-                            "max_reading_seq": int(rec.seq[i_max])})
+    # Saturated: some readings are over range, so the maximum dose rate is not known, only a lower
+    # bound (docs/shipment.md): a limit that bound exceeds fails, every other verdict is unknown.
+    saturated = lower_bound is not None
+    if n_read:
+        i_max = int(np.nanargmax(dose))
+        max_reading = float(dose[i_max])
+        at = _where(rec, t, i_max)
+        summary["max_dose_rate_usv_h"] = max_reading
+        summary["max_dose_rate_time"] = at if math.isfinite(t[i_max]) else None
+        evidence_common.update({"max_reading_usv_h": max_reading, "max_reading_at": at,
+                                "max_reading_seq": int(rec.seq[i_max])})
+    else:
+        max_reading, at = 0.0, "over-range records"
+    effective_max = max(max_reading, lower_bound) if saturated else max_reading
+    qual = "at least " if saturated else ""
 
-    def downgrade(verdict: str) -> str:
+    def decide(exceeds: bool) -> str:
+        if exceeds:
+            return FAIL
+        if saturated:
+            return UNKNOWN  # only a lower bound, and it is within the limit
         # A pass over incomplete data is reported as warn, with what is missing.
-        return WARN if verdict == PASS and missing_notes else verdict
+        return WARN if missing_notes else PASS
 
     rules: list[RuleResult] = []
 
@@ -181,14 +198,10 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         else:
             limit_msv, label = SURFACE_LIMIT_MSV_H, "package"
         limit = limit_msv * 1000.0
-        if surface > limit:
-            verdict = FAIL
-        elif bound_dominates:
-            verdict = UNKNOWN  # only a lower bound, and it is below the limit
-        else:
-            verdict = downgrade(PASS)
-        qual = "at least " if bound_dominates else ""
+        verdict = decide(surface > limit)
         detail = f"max {qual}{surface:.4g} uSv/h on the surface, limit {limit:g} uSv/h ({label}) at {at}"
+        if saturated and verdict == UNKNOWN:
+            detail += "; over range: the maximum is not known"
         if missing_notes:
             detail += "; " + "; ".join(missing_notes)
         ev = dict(evidence_common, surface_factor=sensor.surface_factor,
@@ -209,14 +222,8 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         ti = transport_index(at_1m / 1000.0)
         summary["max_dose_rate_1m_usv_h"] = at_1m
         summary["transport_index"] = ti
-        if ti > TI_LIMIT and not ship.exclusive_use:
-            verdict = FAIL
-        elif bound_dominates:
-            verdict = UNKNOWN
-        else:
-            verdict = downgrade(PASS)
-        qual = "at least " if bound_dominates else ""
-        detail = (f"TI {qual}{ti:g} from max {at_1m:.4g} uSv/h at 1 m"
+        verdict = decide(ti > TI_LIMIT and not ship.exclusive_use)
+        detail = (f"TI {qual}{ti:g} from max {qual}{at_1m:.4g} uSv/h at 1 m"
                   f" (limit {TI_LIMIT:g} unless exclusive use)")
         if missing_notes:
             detail += "; " + "; ".join(missing_notes)
@@ -258,31 +265,32 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
               category_from_ti=CATEGORIES[category_rank_from_ti(ti)],
               category_from_surface=(None if category_rank_from_surface(surface / 1000.0) is None
                                      else CATEGORIES[category_rank_from_surface(surface / 1000.0)]),
-              required_category=required, declared_category=declared)
+              required_category=required, declared_category=declared, required_is_lower_bound=saturated)
     if required is None:
         rules.append(RuleResult("transport.category", "Package category", FAIL,
-                                f"surface dose rate {surface:.4g} uSv/h exceeds every category (10 mSv/h)",
+                                f"surface dose rate {qual}{surface:.4g} uSv/h exceeds every category (10 mSv/h)",
                                 _SRC_CAT, ev))
         return rules, summary
     req_rank = CATEGORIES.index(required)
     if declared is None:
-        verdict, detail = UNKNOWN, f"required {required}; no declared_category to compare with"
+        verdict, detail = UNKNOWN, f"required {qual}{required}; no declared_category to compare with"
     else:
         dec_rank = CATEGORIES.index(declared)
         if req_rank == 3:  # III-YELLOW under exclusive use
             ok = declared == "III-YELLOW" and ship.exclusive_use
-            verdict = FAIL if not ok else downgrade(PASS)
-            detail = f"required {required}, declared {declared}" + ("" if ship.exclusive_use else ", not exclusive use")
-        elif dec_rank == req_rank:
-            verdict, detail = downgrade(PASS), f"declared {declared} = required {required}"
-        elif dec_rank > req_rank:
-            verdict, detail = WARN, f"declared {declared} is higher than required {required}"
-        else:
-            verdict, detail = FAIL, f"declared {declared} is lower than required {required}"
-        if bound_dominates and verdict != FAIL:
+            verdict = decide(not ok)
+            detail = (f"required {qual}{required}, declared {declared}"
+                      + ("" if ship.exclusive_use else ", not exclusive use"))
+        elif dec_rank < req_rank:
+            verdict, detail = FAIL, f"declared {declared} is lower than required {qual}{required}"
+        elif saturated:
             verdict = UNKNOWN
-            detail += " (from an over-range lower bound)"
-    if missing_notes and verdict in (PASS, WARN):
+            detail = f"required at least {required} (from an over-range lower bound), declared {declared}"
+        elif dec_rank == req_rank:
+            verdict, detail = decide(False), f"declared {declared} = required {required}"
+        else:
+            verdict, detail = WARN, f"declared {declared} is higher than required {required}"
+    if missing_notes and verdict in (PASS, WARN, UNKNOWN):
         detail += "; " + "; ".join(missing_notes)
     rules.append(RuleResult("transport.category", "Package category", verdict, detail, _SRC_CAT, ev))
     return rules, summary
