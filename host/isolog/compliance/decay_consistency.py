@@ -215,8 +215,8 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray) -> tuple[list[RuleResul
     # to the expected counts of that curve (the value the fit tends to if the curve is right).
     ln_c, s_ln_c = fit_amplitude(shape, k, model)
     mu_exp, _ = model.mean(math.exp(ln_c) * shape)
-    shape_c = math.exp(ln_c) * np.interp(xbar, x, shape) if np.all(np.diff(x) >= 0) else math.exp(ln_c) * shape.mean()
-    a0 = math.log(max(shape_c, 1e-300))
+    # Start at the curve's value at the mean time (exact for one nuclide: ln shape is linear in x).
+    a0 = ln_c + float(np.mean(np.log(shape)))
     a_e, lam_exp, _, _, _ = poisson_exp_fit(xc, mu_exp, model, a0, lam_parent)
     a_f, lam_fit, cov, pearson, converged = poisson_exp_fit(xc, k, model, a_e, lam_exp)
     dof = n - 2
