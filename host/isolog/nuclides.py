@@ -63,8 +63,12 @@ LN2 = 0.6931471805599453
 # domain.md section 3: "computed from ICRP-107 photon yields, NIST air absorption and ICRP-74
 # conversion factors, cross-checked against Lauridsen 1982 [C]".
 _GAMMA_SRC = "domain.md s.3 [C]: ICRP-107 photon yields, NIST air attenuation, ICRP-74 H*(10)"
-_A_SRC_R = "IAEA SSR-6 (2018) Table 2, via domain.md s.2 [R]: recalled, not yet verified"
-_A_SRC_V = "IAEA SSR-6 (2018) Table 2 / 49 CFR 173.435, via domain.md s.2 [V]"
+# A1/A2 [V]: read in 49 CFR 173.435, "Table of A1 and A2 values for radionuclides" (2015 annual
+# edition, as published at github.com/18F/allregs html/sections/49CFR173.435.html, amended through
+# 80 FR 1163, Jan. 8, 2015), the US mirror of IAEA SSR-6 Table 2 (its footnote (a) cites SSR-6
+# Table 2). Not read in the SSR-6 (2018) text itself.
+_A_SRC_V = ("49 CFR 173.435 (2015 ed.), mirror of IAEA SSR-6 Table 2 [V: read in the CFR table; "
+            "not in the SSR-6 text itself]")
 
 NUCLIDES: dict[str, Nuclide] = {
     n.name: n
@@ -78,7 +82,8 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source=_GAMMA_SRC,
             a1_tbq=30.0,
             a2_tbq=0.7,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
             other_evaluations="ICRP-107 6.647 d; Lutathera SmPC 6.647 d",
             untracked_daughters=("Hf-177 (stable)",),
         ),
@@ -106,8 +111,11 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source=_GAMMA_SRC + "; Mo-99 alone (0.045 with Tc-99m in equilibrium)",
             a1_tbq=1.0,
             a2_tbq=0.6,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
             other_evaluations="ICRP-107 65.94 h",
+            notes="A1/A2 include Tc-99m (49 CFR 173.435 footnote a); 49 CFR footnote i: A2 = 0.74 TBq "
+                  "for US domestic use (not applied: the SSR-6 value is used)",
             untracked_daughters=("Tc-99 (T1/2 ~2e5 y, negligible activity)",),
         ),
         Nuclide(
@@ -119,7 +127,8 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source=_GAMMA_SRC,
             a1_tbq=10.0,
             a2_tbq=4.0,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
             other_evaluations="ICRP-107 6.015 h",
             notes="IT to Tc-99 0.99996 [V]; Tc-99 is not tracked",
             untracked_daughters=("Tc-99 (T1/2 ~2e5 y, negligible activity)",),
@@ -133,7 +142,8 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source=_GAMMA_SRC,
             a1_tbq=0.5,
             a2_tbq=0.5,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
             other_evaluations="ICRP-107 67.71 min",
             untracked_daughters=("Zn-68 (stable)",),
         ),
@@ -149,7 +159,8 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source="no value in the reference (domain.md s.3); the dose rate is Ga-68's",
             a1_tbq=0.5,
             a2_tbq=0.5,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
         ),
         Nuclide(
             "I-131",
@@ -160,7 +171,8 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source=_GAMMA_SRC,
             a1_tbq=3.0,
             a2_tbq=0.7,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
             other_evaluations="ICRP-107 8.0207 d",
             notes="the ~1 % branch to Xe-131m is not tracked",
             untracked_daughters=("Xe-131m (~1 % branch)", "Xe-131 (stable)"),
@@ -174,7 +186,8 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source=_GAMMA_SRC,
             a1_tbq=1.0,
             a2_tbq=0.6,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
             untracked_daughters=("O-18 (stable)",),
         ),
         Nuclide(
@@ -186,7 +199,8 @@ NUCLIDES: dict[str, Nuclide] = {
             gamma_source="pure beta emitter; bremsstrahlung depends on the packaging: no constant",
             a1_tbq=0.3,
             a2_tbq=0.3,
-            a_values_source=_A_SRC_R,
+            a_values_source=_A_SRC_V,
+            a_values_verified=True,
             other_evaluations="ICRP-107 64.10 h",
             untracked_daughters=("Zr-90 (stable)",),
         ),

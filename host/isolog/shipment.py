@@ -24,6 +24,11 @@ RULE_TYPES = ("single", "cumulative")
 # Board logging interval limits (docs/shipment.md [logging]).
 INTERVAL_MIN_S = 10
 INTERVAL_MAX_S = 3600
+# Physical form of the contents, for the activity limits of excepted packages (IAEA SSR-6 Table 4 /
+# 49 CFR 173.425 Table 4): special form is judged against A1, every other form against A2.
+PHYSICAL_FORMS = ("solid", "liquid", "gas", "special_form")
+# Mode of transport: which exclusive-use limits may apply (IAEA SSR-6 / 49 CFR 173.441).
+TRANSPORT_MODES = ("road", "rail", "sea", "air")
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class Shipment:
     dose_alarm_usv_h: float
     temperature_rules: tuple[TemperatureRule, ...] = field(default_factory=tuple)
     source: str = ""  # where it was loaded from, for messages and reports
+    physical_form: str | None = None  # one of PHYSICAL_FORMS; None: not given
+    transport_mode: str | None = None  # one of TRANSPORT_MODES; None: not given
+    special_arrangement: bool = False  # shipped under special arrangement (competent authority approval)
 
     def to_board_dict(self) -> dict[str, Any]:
         """The plain JSON-able configuration the board stores (`isolog configure`)."""
@@ -207,6 +215,9 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
     expiry = s.parsed("expiry_time", parse_time, required=False)
     declared = s.string("declared_category", required=False, choices=CATEGORIES)
     exclusive = s.boolean("exclusive_use", False)
+    physical_form = s.string("physical_form", required=False, choices=PHYSICAL_FORMS)
+    transport_mode = s.string("transport_mode", required=False, choices=TRANSPORT_MODES)
+    special_arrangement = s.boolean("special_arrangement", False)
     daughters = s.string("daughters", required=False, choices=("equilibrium", "none")) or "equilibrium"
     s.finish()
 
@@ -287,4 +298,7 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
         dose_alarm_usv_h=alarm,
         temperature_rules=tuple(rules),
         source=source,
+        physical_form=physical_form,
+        transport_mode=transport_mode,
+        special_arrangement=special_arrangement,
     )

@@ -31,11 +31,15 @@ import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 from isolog.errors import UserError
 from isolog.log.chain import ChainResult, key_table, verify_segments
 from isolog.log.image import segment_name
+from isolog_fw import record as fw_record
+
+if TYPE_CHECKING:
+    from isolog.compliance.model import Verification
 
 SCHEMA_VERSION = 1
 DB_NAME = "isolog.sqlite3"
@@ -498,6 +502,68 @@ class Store:
 
         return verify_segments(each(), key_table(self.keys(device)))
 
+    def shipment_verification(self, ship_id: str) -> "Verification":
+        """What the store knows of a shipment's records [lo, hi) on its device, for the verdict
+        (compliance.Verification): the MAC chain of the segments holding them, the key those
+        segments name (a segment made with the empty key after the board got a key of its own is a
+        downgrade), the ranges known to be lost, and the shipment's record range."""
+        from isolog.compliance.model import KEY_DEVICE, KEY_DOWNGRADED, KEY_EMPTY, KEY_MISSING, SeqRange, Verification
+
+        ship, lo, hi = self.shipment_range(ship_id)
+        device = ship["device"]
+        rng = "seq >= ?" + (" AND seq < ?" if hi is not None else "")
+        rng_args = [lo] + ([hi] if hi is not None else [])
+        segments = [r[0] for r in self.db.execute(
+            f"SELECT DISTINCT segment FROM records WHERE device = ? AND {rng} AND segment IS NOT NULL",
+            [device, *rng_args])]
+        outside_log = self.db.execute(
+            f"SELECT COUNT(*) FROM records WHERE device = ? AND {rng} AND segment IS NULL",
+            [device, *rng_args]).fetchone()[0]
+        log = self.verify(device, segments)
+
+        # The key the segments name: a segment made with the empty key after the board got a key of
+        # its own (before this shipment was configured) is a downgrade.
+        empty_id = fw_record.key_id(b"").hex()
+        held = {kid: created for kid, created in self.db.execute(
+            "SELECT key_id, created FROM device_keys WHERE device = ?", (device,))}
+        named = set()
+        for seg in segments:
+            row = self.db.execute("SELECT header FROM segments WHERE device = ? AND first_seq = ?",
+                                (device, seg)).fetchone()
+            header = bytes(row[0]) if row and row[0] is not None else None
+            try:
+                kind, start, _, _ = fw_record.check_chunk(header, 0, len(header)) if header else (None, 0, 0, 0)
+                if kind == fw_record.KIND_HEADER:
+                    named.add(fw_record.decode_header(header, start)["key_id"].hex())
+            except (fw_record.RecordError, ValueError):
+                pass
+        provisioned_before = any(_iso_key(c) <= _iso_key(ship["configured_at"])
+                                 for kid, c in held.items() if kid != empty_id)
+        if empty_id in named and provisioned_before:
+            key = KEY_DOWNGRADED
+        elif named - {empty_id} - set(held):
+            key = KEY_MISSING
+        elif empty_id in named:
+            key = KEY_EMPTY
+        else:
+            key = KEY_DEVICE
+        lost = tuple(SeqRange(int(a), int(b), str(reason)) for a, b, reason in self.db.execute(
+            "SELECT first_seq, end_seq, reason FROM lost WHERE device = ? AND end_seq > ?"
+            + (" AND first_seq < ?" if hi is not None else "") + " ORDER BY first_seq",
+            [device, lo] + ([hi] if hi is not None else [])))
+        return Verification(
+            method="mac_chain",
+            verified=int(log.verified),
+            failed=int(log.failed),
+            unverified=int(log.unverified) + int(outside_log),
+            key=key,
+            expected_first_seq=int(lo),
+            expected_end_seq=int(hi) if hi is not None else None,
+            missing=lost,
+            problems=tuple(str(p) for p in log.problems),
+            note=f"MAC chain of {len(segments)} stored segment(s) of device {device}",
+        )
+
     def add_shipment(self, device: str, ship_id: str, toml_text: str, board_config: dict[str, Any], first_seq: int,
                      first_seq_max: int, board: str | None = None, firmware: str | None = None) -> None:
         with self.transaction() as db:
@@ -579,6 +645,11 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _iso_key(text: str) -> str:
+    """'2026-11-26T08:00:00.000Z' and '2026-11-26 08:00:00' (SQLite) compared as the same kind of text."""
+    return str(text).replace("T", " ").rstrip("Z")[:19]
 
 
 def open_store(path: Path | str | None) -> Store:

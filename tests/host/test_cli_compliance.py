@@ -62,22 +62,28 @@ def test_decay_bad_input(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_check_compliant(files, capsys):
-    assert main(["check", "--records", str(files["good"]), "--shipment", str(files["ship"])]) == 0
+def test_check_of_a_records_file_is_never_compliant(files, capsys):
+    # Every rule passes on good data, but a records file carries no MACs: nothing shows the records
+    # are the board's, so the verdict cannot be better than unknown (exit 1), and the second
+    # line of the table says why.
+    assert main(["check", "--records", str(files["good"]), "--shipment", str(files["ship"])]) == 1
     out = capsys.readouterr().out
-    assert "Verdict: PASS" in out and "transport.transport_index" in out
+    assert "Verdict: UNKNOWN (exit 1)" in out and "transport.transport_index" in out
+    assert out.splitlines()[3].startswith("Data: NOT VERIFIED: a records file carries no MACs")
 
 
 def test_check_json(files, capsys):
     code = main(["check", "--records", str(files["good"]), "--shipment", str(files["ship"]), "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and out["exit_code"] == 0 and out["verdict"] == "pass"
+    assert code == 1 and out["exit_code"] == 1 and out["verdict"] == "unknown"
+    assert [r["name"] for r in out["rules"] if r["verdict"] != "pass"] == ["data_verification"]
+    assert out["verification"]["method"] == "none"
     s = out["summary"]
     for key in ("transport_index", "required_category", "max_dose_rate_usv_h", "temperature_min_c",
                 "temperature_max_c", "mkt_c", "effective_half_life_h"):
         assert s[key] is not None, key
     assert s["transport_index"] == 0.3 and s["required_category"] == "II-YELLOW"
-    assert {r["verdict"] for r in out["rules"]} <= {"pass", "n/a"}
+    assert {r["verdict"] for r in out["rules"] if r["name"] != "data_verification"} <= {"pass", "n/a"}
     assert all(r["source"] and "evidence" in r for r in out["rules"])
     assert len(out["records"]["sha256"]) == 64
 

@@ -77,15 +77,18 @@ def test_freeze_allowed_zero():
     assert r.verdict == "fail"
 
 
-def test_missing_readings_neither_reset_nor_add_and_warn():
+def test_missing_readings_are_unknown_time():
     temp = _temps([(60, 20), (20, 27), (5, np.nan), (20, 27), (60, 20)])
     res = check(make_records(temp=temp, flags={"temp_fault": np.isnan(temp)}), _rules(HIGH_SINGLE))
     r = res.rule("temperature.high")
-    # The 5 unknown minutes do not reset the single-event timer: 40 min counted, fail.
-    assert r.verdict == "fail" and r.evidence["longest_excursion_s"] == 2400
+    # The readings show two 20-minute excursions (the 5 unknown minutes may have been in range: no
+    # fail); joined by those 5 minutes they may have been one of 20 + 5 + 20 = 45 min > 30: unknown.
+    assert r.verdict == "unknown" and r.evidence["longest_excursion_s"] == 20 * 60
+    assert r.evidence["possible_beyond_s"] == 45 * 60
+    assert "1 record(s) without a temperature" not in r.detail and "5 record(s) without a temperature" in r.detail
     temp = _temps([(60, 20), (5, np.nan), (60, 20)])
     r = check(make_records(temp=temp), _rules(HIGH_SINGLE)).rule("temperature.high")
-    assert r.verdict == "warn" and "without a temperature" in r.detail
+    assert r.verdict == "warn" and "without a temperature" in r.detail  # 5 min could not exceed 30
 
 
 def test_summary_statistics():
@@ -110,3 +113,94 @@ def test_no_rules_is_not_applicable():
     res = check(make_records(temp=_temps([(60, 5)])), shipment.from_dict(doc))
     assert res.rule("temperature").verdict == "n/a"
     assert res.summary["mkt_c"] == pytest.approx(5.0)
+
+
+# --- time without records (issue 11 item 1) ---------------------------------------------------------
+
+HIGH_SINGLE_15 = dict(HIGH_SINGLE, allowed="15min")
+
+
+def _with_power_cuts(rec, cuts):
+    """The logger lost power before record index i for cuts[i] seconds: later records shift by the
+    cut, a new boot starts there (uptime restarts, flag boot), the clock stays valid (RTC backup)."""
+    from isolog.compliance.records import FLAG_BIT
+
+    for i, gap in sorted(cuts.items()):
+        rec.time_s[i:] += gap
+        rec.boot[i:] += 1
+        rec.uptime_s[i:] -= rec.uptime_s[i - 1]
+        rec.flags[i] |= FLAG_BIT["boot"]
+    return rec
+
+
+def test_power_cuts_through_a_warm_hour_are_unknown_not_warn():
+    # The issue's case: the battery pulled for 14 minutes at a time through a warm hour. Readings:
+    # 60 min at 20 C, then four 1-minute readings at 27 C with 14-minute cuts between them, then
+    # 60 min at 20 C. By hand: the readings show 1-minute excursions only (no fail), but the
+    # product may have been above 25 C from the first warm reading to the last without
+    # interruption: 4 x 1 min + 3 x 14 min = 46 min > 30 min allowed: unknown.
+    temp = _temps([(60, 20), (1, 27), (1, 27), (1, 27), (1, 27), (60, 20)])
+    rec = _with_power_cuts(make_records(temp=temp), {61: 14 * 60, 62: 14 * 60, 63: 14 * 60})
+    res = check(rec, _rules(HIGH_SINGLE, HIGH_CUMUL))
+    single, cumul = res.rule("temperature.high"), res.rule("temperature.warm")
+    assert single.verdict == "unknown" and cumul.verdict == "unknown"
+    assert single.evidence["longest_excursion_s"] == 60
+    assert single.evidence["possible_beyond_s"] == (4 * 1 + 3 * 14) * 60
+    # The gaps are named: how long and from when (the first cut starts after the record at 61 min).
+    assert "3 gap(s) without records" in single.detail and "14min from 2026-11-26T09:01:00Z" in single.detail
+    assert res.exit_code == 1
+
+
+def test_a_gap_far_from_excursions_counts_for_cumulative_only():
+    # 20 min at 27 C (under both 30-min allowances), and much later a 15-min power cut at 20 C.
+    # Single: the cut is not next to the excursion; on its own 15 min < 30: warn (noted).
+    # Cumulative: 20 + 15 = 35 min > 30 may have been above 25 C in all: unknown.
+    temp = _temps([(30, 20), (20, 27), (120, 20), (60, 20)])
+    rec = _with_power_cuts(make_records(temp=temp), {170: 15 * 60})
+    res = check(rec, _rules(HIGH_SINGLE, HIGH_CUMUL))
+    assert res.rule("temperature.high").verdict == "warn"
+    assert res.rule("temperature.high").evidence["possible_beyond_s"] == 20 * 60
+    cumul = res.rule("temperature.warm")
+    assert cumul.verdict == "unknown" and cumul.evidence["possible_beyond_s"] == 35 * 60
+
+
+def test_a_gap_alone_longer_than_the_allowance_is_unknown():
+    # All readings at 5 C, one 20-minute cut; a 15-minute single rule: the cut alone could hold
+    # 20 min > 15 min above the threshold. A 30-minute rule: 20 < 30, warn.
+    rec = _with_power_cuts(make_records(temp=_temps([(120, 5)])), {60: 20 * 60})
+    res = check(rec, _rules(HIGH_SINGLE_15, dict(HIGH_CUMUL, allowed="30min")))
+    assert res.rule("temperature.high").verdict == "unknown"
+    assert res.rule("temperature.warm").verdict == "warn"
+
+
+def test_known_excursion_still_fails_across_gaps():
+    # 31 min above 25 C shown by the readings fails whatever the gaps elsewhere.
+    temp = _temps([(60, 20), (31, 27), (60, 20)])
+    rec = _with_power_cuts(make_records(temp=temp), {130: 3600})
+    assert check(rec, _rules(HIGH_SINGLE)).rule("temperature.high").verdict == "fail"
+
+
+def test_reboot_without_clock_is_a_gap_of_unknown_length():
+    # The second boot never got a valid clock: how long the logger was off is unknown, so any
+    # finite allowance could have been exceeded during it.
+    rec = make_records(temp=_temps([(120, 5)]))
+    rec.boot[60:] = 2
+    rec.time_s[60:] = np.nan
+    r = check(rec, _rules(HIGH_SINGLE)).rule("temperature.high")
+    assert r.verdict == "unknown" and "unknown length" in r.detail
+    assert r.evidence["possible_beyond_s"] is None  # unbounded
+
+
+def test_log_cut_during_an_excursion_is_unknown_when_records_are_known_missing():
+    # The log ends 10 minutes into an excursion and the source says the shipment's records go on
+    # (they are missing): the excursion may have lasted any time after: unknown, not warn.
+    from isolog.compliance import Verification
+
+    temp = _temps([(60, 20), (10, 27)])
+    rec = make_records(temp=temp)
+    ver = Verification(method="mac_chain", verified=70, key="device_key", expected_first_seq=0,
+                       expected_end_seq=200)
+    res = check(rec, _rules(HIGH_SINGLE), ver)
+    r = res.rule("temperature.high")
+    assert r.verdict == "unknown" and "records missing after seq 69" in r.detail
+    assert res.rule("data_integrity").verdict == "fail"

@@ -40,6 +40,10 @@ def test_defaults_and_implied_factors():
     assert s.exclusive_use is False
     assert s.daughters == "equilibrium"
     assert s.prescribed_tolerance == 0.10
+    assert s.physical_form is None and s.transport_mode is None and s.special_arrangement is False
+    s = shipment.from_dict(shipment_doc(shipment__physical_form="special_form", shipment__transport_mode="rail",
+                                        shipment__special_arrangement=True))
+    assert (s.physical_form, s.transport_mode, s.special_arrangement) == ("special_form", "rail", True)
     s = shipment.from_dict(shipment_doc(sensor__position="1m", sensor__one_metre_factor=None,
                                         sensor__surface_factor=None))
     assert s.sensor.one_metre_factor == 1.0 and s.sensor.surface_factor is None
@@ -61,6 +65,11 @@ def test_defaults_and_implied_factors():
         ({"shipment__declared_category": "YELLOW"}, r"\[shipment\] declared_category: must be one of"),
         ({"shipment__exclusive_use": "no"}, r"\[shipment\] exclusive_use: must be true or false"),
         ({"shipment__colour": "red"}, r"\[shipment\] colour: unknown field"),
+        ({"shipment__physical_form": "powder"},
+         r"\[shipment\] physical_form: must be one of solid, liquid, gas, special_form, not 'powder'$"),
+        ({"shipment__transport_mode": "ship"},
+         r"\[shipment\] transport_mode: must be one of road, rail, sea, air, not 'ship'$"),
+        ({"shipment__special_arrangement": "yes"}, r"\[shipment\] special_arrangement: must be true or false"),
         ({"sensor__position": "inside"}, r"\[sensor\] position: must be one of surface, 1m, calibrated"),
         ({"sensor__dead_time_us": "fast"}, r"\[sensor\] dead_time_us: must be a number"),
         ({"sensor__dead_time_us": -1.0}, r"\[sensor\] dead_time_us: must be >= 0"),

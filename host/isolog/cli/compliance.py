@@ -108,25 +108,27 @@ def _half_life_text(s: float) -> str:
     return f"{s:.6g} s"
 
 
-def _verification(args) -> str:
-    """Whether the records carry an intact MAC chain (issue 6): checked from the store's chunks for
-    a stored shipment; a records file carries no MACs."""
+def _verification(args):
+    """What the records' source says about them (compliance.Verification): for a stored shipment,
+    the MAC chain of the segments holding its records (issue 6), the key they name, the ranges the
+    store knows are lost, and the shipment's record range; a records file carries no MACs."""
+    from isolog.compliance import Verification
+
     if not args.stored:
-        return ("not checked: a records file carries no MACs (check the flash image with isolog log dump, "
-                "or a synced shipment by its id)")
+        return Verification.not_checked(
+            "a records file carries no MACs (check the flash image with isolog log dump, or a synced "
+            "shipment by its id)")
     from isolog.store import Store
 
     with Store(args.db) as st:
-        ship, _, _ = st.shipment_range(args.stored)
-        return st.verify(ship["device"]).verification()
+        return st.shipment_verification(args.stored)
 
 
 def cmd_check(args) -> int:
     from isolog.compliance import check
 
     rec, ship = _load(args)
-    result = check(rec, ship)
-    result.summary["data_verification"] = _verification(args)
+    result = check(rec, ship, _verification(args))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False))
     else:
@@ -151,6 +153,8 @@ def print_table(result, out) -> None:
     print(f"Records: {sm['records']} from {result.records_source}, {sm['first_time']} .. {sm['last_time']}", file=out)
     if result.records_sha256:
         print(f"SHA-256: {result.records_sha256}", file=out)
+    if sm.get("data_verification"):
+        print(f"Data: {sm['data_verification']}", file=out)
     print(file=out)
     width = max(len(r.name) for r in result.rules)
     for r in result.rules:
@@ -168,8 +172,6 @@ def print_table(result, out) -> None:
         facts.append(f"effective half-life {hl:.4g} h")
     if facts:
         print("  " + "; ".join(facts), file=out)
-    if sm.get("data_verification"):
-        print(f"Data: {sm['data_verification']}", file=out)
     print(f"Verdict: {result.overall.upper()} (exit {result.exit_code})", file=out)
 
 
@@ -182,8 +184,7 @@ def cmd_report(args) -> int:
     if fmt not in ("pdf", "html", "htm"):
         raise UserError(f"-o {args.output}: the report format follows the extension: .pdf or .html")
     rec, ship = _load(args)
-    result = check(rec, ship)
-    result.summary["data_verification"] = _verification(args)
+    result = check(rec, ship, _verification(args))
     try:
         if fmt == "pdf":
             report.write_pdf(result, out)

@@ -1,13 +1,22 @@
 """Data integrity: what the records do not cover, and what the sensors said about themselves.
 
 Verdict (isolog's rule, so that no verdict silently ignores missing data):
-- fail: records are missing (a gap in seq, or the board says it dropped samples: data_dropped):
-  the board measured something that is not in the file;
+- fail: records are missing (a gap in seq, the board says it dropped samples: data_dropped, the
+  source knows ranges lost or damaged, the records start after the shipment's first record or
+  end before its last, or the first record does not open a boot or configuration: flag boot):
+  the board measured something that is not in the data;
 - warn: time without records (power off), sparse sampling, clock not valid or stepping back,
   reboots, sensor faults (temp_fault, gm_silent), over-range readings, low battery or storage,
   unknown flags, records that cannot be placed in time;
 - pass: none of these.
 Each problem is listed with where it happened; the other rules mention what they could not use.
+
+Data verification (rule data_verification), from the Verification the record source gives:
+- fail: records fail the MAC check, could not be checked (after damage, key not held), or were
+  signed with the empty key although the board has a key of its own (a downgrade);
+- unknown: nothing is verified (a records file carries no MACs; a board never provisioned signs
+  with the empty key, which shows damage but not who wrote the records);
+- pass: every record of the shipment verified with a key of the device held by this store.
 """
 
 from __future__ import annotations
@@ -16,7 +25,18 @@ import math
 
 import numpy as np
 
-from isolog.compliance.model import FAIL, PASS, WARN, RuleResult, capped
+from isolog.compliance.model import (
+    FAIL,
+    KEY_DOWNGRADED,
+    KEY_EMPTY,
+    KEY_MISSING,
+    PASS,
+    UNKNOWN,
+    WARN,
+    RuleResult,
+    Verification,
+    capped,
+)
 from isolog.compliance.timebase import GAP_FRACTION, SPARSE_FACTOR, Timebase
 from isolog.compliance.records import Records
 from isolog.shipment import Shipment
@@ -24,6 +44,8 @@ from isolog.units import format_duration, format_time
 
 _SRC = ("isolog data-integrity rule; 21 CFR Part 11-style completeness of electronic records "
         "(domain.md section 4: reports of cold-chain loggers)")
+_SRC_VER = ("isolog data-verification rule: the MAC chain of the board's log (firmware/record.py, issue 6); "
+            "21 CFR Part 11-style authenticity of electronic records")
 
 
 def _at(rec: Records, tb: Timebase, i: int) -> str:
@@ -56,11 +78,36 @@ def _periods(rec: Records, tb: Timebase, mask: np.ndarray) -> dict:
             "duration_s": float(rec.interval_s[mask].sum()), "items": items[:20]}
 
 
-def analyse(rec: Records, ship: Shipment, tb: Timebase) -> tuple[list[RuleResult], dict]:
+def analyse(rec: Records, ship: Shipment, tb: Timebase,
+            ver: Verification | None = None) -> tuple[list[RuleResult], dict]:
+    ver = ver or Verification.not_checked()
     fails: list[str] = []
     warns: list[str] = []
     ev: dict = {"records": len(rec), "first_seq": int(rec.seq[0]), "last_seq": int(rec.seq[-1]),
                 "configured_interval_s": ship.interval_s}
+
+    # Records missing at the edges of the shipment's range, and ranges the source knows are gone.
+    first, last = int(rec.seq[0]), int(rec.seq[-1])
+    edge_missing = 0
+    if ver.expected_first_seq is not None and first > ver.expected_first_seq:
+        edge_missing += first - ver.expected_first_seq
+        fails.append(f"records {ver.expected_first_seq}..{first - 1} missing at the start of the shipment "
+                     f"(its first record is {ver.expected_first_seq})")
+    elif ver.expected_first_seq is None and not rec.has("boot")[0]:
+        fails.append(f"the first record (seq {first}) does not open a boot or configuration (flag boot): "
+                     "records before it are missing")
+    if ver.expected_end_seq is not None and last < ver.expected_end_seq - 1:
+        edge_missing += ver.expected_end_seq - 1 - last
+        fails.append(f"records {last + 1}..{ver.expected_end_seq - 1} missing at the end of the shipment")
+    known_gone = [m for m in ver.missing
+                  if m.end > (ver.expected_first_seq if ver.expected_first_seq is not None else first)
+                  and (ver.expected_end_seq is None or m.first < ver.expected_end_seq)]
+    ev["known_missing"] = capped([{"first": m.first, "end": m.end, "reason": m.reason} for m in known_gone])
+    for m in known_gone[:3]:
+        fails.append(f"records {m.first}..{m.end - 1} are not in the data: {m.reason or 'lost'}")
+    if len(known_gone) > 3:
+        fails.append(f"{len(known_gone) - 3} more range(s) of records lost")
+    ev["missing_at_edges"] = edge_missing
 
     # Missing records.
     seq_gap_idx = np.flatnonzero(tb.seq_missing_before > 0)
@@ -148,6 +195,41 @@ def analyse(rec: Records, ship: Shipment, tb: Timebase) -> tuple[list[RuleResult
         "first_time": format_time(float(np.nanmin(tb.t))) if known.any() else None,
         "last_time": format_time(float(np.nanmax(tb.t))) if known.any() else None,
         "uncovered_s": uncovered,
-        "missing_records": n_missing,
+        "missing_records": n_missing + edge_missing,
+        "data_verification": ver.summary(),
     }
-    return [RuleResult("data_integrity", "Data integrity", verdict, detail, _SRC, ev)], summary
+    return [verification_rule(rec, ver),
+            RuleResult("data_integrity", "Data integrity", verdict, detail, _SRC, ev)], summary
+
+
+def verification_rule(rec: Records, ver: Verification) -> RuleResult:
+    """Did the records verify? Never better than the evidence: no MAC chain is `unknown`."""
+    name, title = "data_verification", "Data verification"
+    ev = ver.to_dict()
+    ev["records_checked"] = len(rec)
+    if ver.method == "none":
+        return RuleResult(name, title, UNKNOWN,
+                          f"not verified: {ver.note or 'the records carry no MAC chain'}", _SRC_VER, ev)
+    fails = []
+    if ver.failed:
+        fails.append(f"{ver.failed} record(s) fail the MAC check (edited, inserted, reordered or forged)")
+    if ver.unverified:
+        fails.append(f"{ver.unverified} record(s) could not be checked (after damage, or a key this store "
+                     "does not hold)")
+    if ver.key == KEY_DOWNGRADED:
+        fails.append("segments signed with the empty key although the board has a key of its own (downgrade)")
+    if ver.key == KEY_MISSING:
+        fails.append("a segment names a key this store does not hold")
+    fails += [p for p in ver.problems if p not in fails][:5]
+    if fails:
+        return RuleResult(name, title, FAIL, "NOT VERIFIED: " + "; ".join(fails), _SRC_VER, ev)
+    if ver.key == KEY_EMPTY:
+        return RuleResult(name, title, UNKNOWN,
+                          f"{ver.verified} record(s) carry an intact MAC chain made with the empty key: the board "
+                          "was never provisioned, so the chain shows damage but not who wrote the records",
+                          _SRC_VER, ev)
+    if ver.verified < len(rec):
+        return RuleResult(name, title, UNKNOWN,
+                          f"only {ver.verified} of {len(rec)} record(s) are covered by the MAC check", _SRC_VER, ev)
+    return RuleResult(name, title, PASS, f"verified: {ver.verified} record(s) carry an intact MAC chain",
+                      _SRC_VER, ev)

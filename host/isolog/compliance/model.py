@@ -38,6 +38,87 @@ class RuleResult:
         }
 
 
+@dataclass(frozen=True)
+class SeqRange:
+    """Records [first, end) the source knows to be missing, and why (lost before a sync, damaged)."""
+    first: int
+    end: int
+    reason: str = ""
+
+
+# What a record source can say about the key its MAC chain was made with.
+KEY_DEVICE = "device_key"  # every checked segment names a key of the device, and the store holds it
+KEY_EMPTY = "empty_key"  # never provisioned: the chain (made with the empty key) shows damage, not authorship
+KEY_DOWNGRADED = "downgraded"  # segments made with the empty key although the device has a key of its own
+KEY_MISSING = "missing"  # a segment names a key this store does not hold
+KEY_NONE = "none"  # no MAC chain at all (a records file)
+KEY_STATES = (KEY_DEVICE, KEY_EMPTY, KEY_DOWNGRADED, KEY_MISSING, KEY_NONE)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the source of the records says about them: did they verify (MAC chain, firmware/record.py),
+    and which records of the shipment's range are known to be missing. The engine takes it as input;
+    it never reads a store, a board or a log image itself (the store builds this: Store.shipment_verification).
+
+    method "mac_chain": the records' chunks were checked against the device's MAC chain;
+    "none": the source carries no MACs (a JSON records file), so nothing about them is verified."""
+
+    method: str  # "mac_chain" | "none"
+    verified: int = 0  # records whose chunk verified with the key
+    failed: int = 0  # records whose chunk failed the MAC check (edited, inserted, reordered, forged)
+    unverified: int = 0  # records that could not be checked (after damage, key not held)
+    key: str = KEY_NONE  # one of KEY_STATES
+    expected_first_seq: int | None = None  # first record of the shipment's range, when the source knows it
+    expected_end_seq: int | None = None  # end (exclusive) of the range; None: open or unknown
+    missing: tuple[SeqRange, ...] = ()  # ranges the source knows are missing (lost, damaged)
+    problems: tuple[str, ...] = ()  # the source's own words (damage, chain breaks), for the evidence
+    note: str = ""  # how it was checked, for people
+
+    def __post_init__(self):
+        if self.method not in ("mac_chain", "none"):
+            raise ValueError(f"verification method must be 'mac_chain' or 'none', not {self.method!r}")
+        if self.key not in KEY_STATES:
+            raise ValueError(f"key state must be one of {', '.join(KEY_STATES)}, not {self.key!r}")
+        for n in (self.verified, self.failed, self.unverified):
+            if n < 0:
+                raise ValueError("record counts must be >= 0")
+
+    @classmethod
+    def not_checked(cls, note: str = "a records file carries no MACs") -> "Verification":
+        return cls(method="none", note=note)
+
+    def summary(self) -> str:
+        """One line for people (the certificate's "Data:" line)."""
+        if self.method == "none":
+            return f"NOT VERIFIED: {self.note}" if self.note else "NOT VERIFIED: no MAC chain"
+        parts = []
+        if self.failed:
+            parts.append(f"{self.failed} records fail the MAC check (edited, inserted, reordered or forged)")
+        if self.unverified:
+            parts.append(f"{self.unverified} records could not be checked (after damage, or a key this store "
+                         "does not hold)")
+        if self.key == KEY_DOWNGRADED:
+            parts.append("segments signed with the empty key although the board has a key of its own")
+        if self.key == KEY_MISSING:
+            parts.append("a segment names a key this store does not hold")
+        if parts:
+            return "NOT VERIFIED: " + "; ".join(parts) + f"; {self.verified} verified"
+        if self.key == KEY_EMPTY:
+            return (f"verified against damage only: {self.verified} records carry an intact MAC chain made "
+                    "with the empty key (board never provisioned: authorship not shown)")
+        return f"verified: {self.verified} records carry an intact MAC chain"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "verified": self.verified, "failed": self.failed,
+            "unverified": self.unverified, "key": self.key,
+            "expected_first_seq": self.expected_first_seq, "expected_end_seq": self.expected_end_seq,
+            "missing": [{"first": m.first, "end": m.end, "reason": m.reason} for m in self.missing],
+            "problems": list(self.problems), "note": self.note,
+        }
+
+
 def overall_verdict(rules: list[RuleResult]) -> str:
     verdicts = {r.verdict for r in rules}
     for v in (FAIL, UNKNOWN, WARN):
@@ -66,6 +147,7 @@ class CheckResult:
     overall: str
     # Arrays the report plots (not part of the JSON).
     series: dict[str, Any] = field(default_factory=dict, repr=False)
+    verification: Verification | None = None
 
     @property
     def exit_code(self) -> int:
@@ -92,6 +174,7 @@ class CheckResult:
                 "source": s.source,
             },
             "records": {"source": self.records_source, "sha256": self.records_sha256},
+            "verification": self.verification.to_dict() if self.verification is not None else None,
             "verdict": self.overall,
             "exit_code": self.exit_code,
             "rules": [r.to_dict() for r in self.rules],

@@ -1,8 +1,12 @@
 """Transport rules of IAEA SSR-6 (2018 edition): transport index, package category, surface limits.
 
 The same rules appear in ADR/RID/IMDG/ICAO-TI (chapter 2.7 / 5.1.5.3) and in the US in 49 CFR 172
-and 173 and 10 CFR 71 (domain.md section 2). Paragraph numbers of SSR-6 are not cited here: they
-could not be checked against the text, and a wrong paragraph is worse than none.
+and 173 and 10 CFR 71 (domain.md section 2). What was read [V]: 49 CFR 173.441 (radiation level
+limits and exclusive use), 173.425 Table 4 (activity limits of excepted packages) and 173.435
+(A1/A2), 2015 annual edition (github.com/18F/allregs, html/sections/49CFR173.4xx.html). SSR-6
+(2018) paragraph numbers given here are recalled [R], not read in the text: 516 (excepted package
+surface), 526/527 (2 mSv/h and TI 10; 10 mSv/h under exclusive use), 573 (road/rail exclusive-use
+vehicle conditions), 575/579 (vessel/air under special arrangement), Table 4, Table 2.
 
 The logger measures at one point; the configuration says how a reading relates to the package:
 surface dose rate = surface_factor x reading, dose rate at 1 m = one_metre_factor x reading. A
@@ -19,18 +23,29 @@ from isolog.compliance.model import FAIL, PASS, UNKNOWN, WARN, RuleResult
 from isolog.compliance.records import Records
 from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
+from isolog_fw import counting  # the board's dead-time model, shared (firmware/counting.py)
 
 _SRC_TI = (
     "IAEA SSR-6 (2018), transport index: maximum dose rate at 1 m from the external surface in "
-    "mSv/h x 100, rounded up to the first decimal place; a value <= 0.05 may be taken as zero"
+    "mSv/h x 100, rounded up to the first decimal place; a value <= 0.05 may be taken as zero; "
+    "TI <= 10 except under exclusive use by road or rail, or by sea or air under special "
+    "arrangement (para 526 [R]; 49 CFR 173.441(a) [V])"
 )
 _SRC_CAT = (
     "IAEA SSR-6 (2018), categories of packages (I-WHITE, II-YELLOW, III-YELLOW) from TI and "
     "maximum surface dose rate; when they point to different categories the higher one applies"
 )
 _SRC_SURFACE = (
-    "IAEA SSR-6 (2018), maximum dose rate at any point on the external surface of a package: "
-    "2 mSv/h, or 10 mSv/h under exclusive use; excepted package: 5 uSv/h"
+    "IAEA SSR-6 (2018) paras 516, 526, 527 [R]; 49 CFR 173.441(a)/(b), 173.421 [V]: maximum dose rate "
+    "on the external surface 2 mSv/h; 10 mSv/h only under exclusive use by road or rail with the "
+    "vehicle conditions (para 573(a) [R]; 173.441(b)(1): closed vehicle, package secured, no loading "
+    "or unloading en route), by sea or air only under special arrangement (paras 575, 579 [R]); "
+    "excepted package 5 uSv/h"
+)
+_SRC_EXCEPTED = (
+    "IAEA SSR-6 (2018) Table 4, materials, package limits [R]; 49 CFR 173.425 Table 4, limited "
+    "quantity package limits [V]: solid 1e-3 A2, liquid 1e-4 A2, gas 1e-3 A2, special form 1e-3 A1; "
+    "A1/A2 from 49 CFR 173.435 [V] (mirror of SSR-6 Table 2)"
 )
 
 # Limits, all from IAEA SSR-6 (2018) as summarised in domain.md section 2 [V].
@@ -39,6 +54,38 @@ SURFACE_LIMIT_EXCLUSIVE_MSV_H = 10.0  # package under exclusive use
 EXCEPTED_SURFACE_LIMIT_MSV_H = 0.005  # excepted package, 5 uSv/h
 TI_LIMIT = 10.0  # a package's TI above 10 only under exclusive use
 TI_ZERO_AT_OR_BELOW = 0.05  # "a value <= 0.05 may be taken as zero"
+
+# Excepted packages, materials: activity per package as a fraction of A1 (special form) or A2
+# (other forms). 49 CFR 173.425 Table 4, "limited quantity package limits" column [V] (2015 ed.),
+# the US mirror of SSR-6 Table 4 "materials, package limits". Tritium gas (2e-2 A2) and tritiated
+# water are not among the nuclides isolog knows. NB: domain.md s.2 says "gas 1e-2 A2": that is the
+# instruments-and-articles package limit; for materials the table gives 1e-3 A2.
+EXCEPTED_MATERIAL_LIMITS = {
+    "solid": ("A2", 1e-3),
+    "liquid": ("A2", 1e-4),
+    "gas": ("A2", 1e-3),
+    "special_form": ("A1", 1e-3),
+}
+
+
+def exclusive_use_limits(ship: Shipment) -> tuple[str, str]:
+    """May the package use the limits above 2 mSv/h on the surface and TI 10? ("yes" | "no" |
+    "unknown", why). SSR-6 para 526 [R] / 49 CFR 173.441 [V]: only under exclusive use, by road or
+    rail with the vehicle conditions, or by sea or air under special arrangement, whose approval
+    sets the limits (isolog does not know them: unknown)."""
+    if not ship.exclusive_use:
+        return "no", "not under exclusive use"
+    mode = ship.transport_mode
+    if mode is None:
+        return "unknown", "exclusive use, but no transport_mode: the higher limits apply by road or rail only"
+    if mode in ("road", "rail"):
+        return "yes", (f"exclusive use by {mode}: only with the vehicle conditions (closed vehicle, package "
+                       "secured, no loading or unloading en route; <= 2 mSv/h on the vehicle, 0.1 mSv/h at "
+                       "2 m), which the logger does not show")
+    if ship.special_arrangement:
+        return "unknown", (f"by {mode} under special arrangement: the competent authority's approval sets the "
+                           "limits, which isolog does not know")
+    return "no", f"by {mode}, exclusive use allows no more than 2 mSv/h and TI 10 without a special arrangement"
 
 # Category table (SSR-6, categories of packages). Index = rank; the higher rank wins.
 CATEGORIES = ("I-WHITE", "II-YELLOW", "III-YELLOW", "III-YELLOW (exclusive use)")
@@ -100,12 +147,20 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
     silent = rec.has("gm_silent") | (~has_reading & ~over)
     n_read = int(has_reading.sum())
 
-    # Over-range records: the dose rate is at least the raw (uncorrected) count rate, whatever the
-    # dead-time model: a safe lower bound.
+    # Over-range records: the tube was near saturation, the reading is null. Their dead-time
+    # corrected rate, clamped where the board clamps it (firmware/counting.py: m / (1 - 0.5) at the
+    # over-range loss), is a lower bound of the true rate for a non-paralyzable tube, and for a
+    # paralyzable one (which loses more at the same observed rate). The lower bound grows with the
+    # observed rate, so the record with the highest count rate gives the largest bound.
     lower_bound = None
     if over.any():
-        raw_cpm = rec.interval_counts[over] / rec.interval_s[over] * 60.0
-        lower_bound = float(max(0.0, (raw_cpm / sensor.calibration_cpm_per_usv_h).max() - sensor.background_usv_h))
+        idx = np.flatnonzero(over)
+        rates = rec.interval_counts[idx] / rec.interval_s[idx]
+        k = int(idx[int(np.argmax(rates))])
+        rate_cps, _ = counting.true_rate_cps(int(rec.interval_counts[k]), float(rec.interval_s[k]),
+                                             sensor.dead_time_us * 1e-6)
+        lower_bound = float(counting.dose_rate_usv_h(rate_cps, sensor.calibration_cpm_per_usv_h,
+                                                     sensor.background_usv_h))
 
     missing_notes = []
     if over.any():
@@ -134,7 +189,7 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         "transport_index": None,
         "required_category": None,
     }
-    if n_read == 0:
+    if n_read == 0 and lower_bound is None:
         rules = [
             RuleResult(name, title, UNKNOWN, "no dose-rate reading in the records", src, dict(evidence_common))
             for name, title, src in (
@@ -145,21 +200,29 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         ]
         return rules, summary
 
-    i_max = int(np.nanargmax(dose))
-    max_reading = float(dose[i_max])
-    # The bound from over-range records can exceed every valid reading: use the larger, and say
-    # that it is a lower bound.
-    bound_dominates = lower_bound is not None and lower_bound > max_reading
-    effective_max = lower_bound if bound_dominates else max_reading
-    at = _where(rec, t, i_max)
-    summary["max_dose_rate_usv_h"] = max_reading
-    summary["max_dose_rate_time"] = at if math.isfinite(t[i_max]) else None
-    evidence_common.update({"max_reading_usv_h": max_reading, "max_reading_at": at,
-                            "max_reading_seq": int(rec.seq[i_max])})
+    # Saturated: some readings are over range, so the maximum dose rate is not known, only a lower
+    # bound (docs/shipment.md): a limit that bound exceeds fails, every other verdict is unknown.
+    saturated = lower_bound is not None
+    if n_read:
+        i_max = int(np.nanargmax(dose))
+        max_reading = float(dose[i_max])
+        at = _where(rec, t, i_max)
+        summary["max_dose_rate_usv_h"] = max_reading
+        summary["max_dose_rate_time"] = at if math.isfinite(t[i_max]) else None
+        evidence_common.update({"max_reading_usv_h": max_reading, "max_reading_at": at,
+                                "max_reading_seq": int(rec.seq[i_max])})
+    else:
+        max_reading, at = 0.0, "over-range records"
+    effective_max = max(max_reading, lower_bound) if saturated else max_reading
+    qual = "at least " if saturated else ""
 
-    def downgrade(verdict: str) -> str:
+    def decide(exceeds: bool) -> str:
+        if exceeds:
+            return FAIL
+        if saturated:
+            return UNKNOWN  # only a lower bound, and it is within the limit
         # A pass over incomplete data is reported as warn, with what is missing.
-        return WARN if verdict == PASS and missing_notes else verdict
+        return WARN if missing_notes else PASS
 
     rules: list[RuleResult] = []
 
@@ -174,25 +237,37 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
     else:
         surface = effective_max * sensor.surface_factor
         summary["max_surface_dose_rate_usv_h"] = surface
+        allowed, why = exclusive_use_limits(ship)
+        note = ""
         if ship.declared_category == "excepted":
             limit_msv, label = EXCEPTED_SURFACE_LIMIT_MSV_H, "excepted package"
-        elif ship.exclusive_use:
-            limit_msv, label = SURFACE_LIMIT_EXCLUSIVE_MSV_H, "exclusive use"
-        else:
-            limit_msv, label = SURFACE_LIMIT_MSV_H, "package"
-        limit = limit_msv * 1000.0
-        if surface > limit:
+            verdict = decide(surface > limit_msv * 1000.0)
+        elif surface <= SURFACE_LIMIT_MSV_H * 1000.0 or allowed == "no":
+            limit_msv, label = SURFACE_LIMIT_MSV_H, "package" + (f"; {why}" if ship.exclusive_use else "")
+            verdict = decide(surface > limit_msv * 1000.0)
+        elif surface > SURFACE_LIMIT_EXCLUSIVE_MSV_H * 1000.0 and not ship.special_arrangement:
+            limit_msv, label = SURFACE_LIMIT_EXCLUSIVE_MSV_H, "no package may exceed it, exclusive use or not"
             verdict = FAIL
-        elif bound_dominates:
-            verdict = UNKNOWN  # only a lower bound, and it is below the limit
-        else:
-            verdict = downgrade(PASS)
-        qual = "at least " if bound_dominates else ""
+        elif allowed == "yes":
+            limit_msv, label = SURFACE_LIMIT_EXCLUSIVE_MSV_H, "exclusive use"
+            verdict = decide(surface > limit_msv * 1000.0)
+            if verdict == PASS or verdict == WARN:
+                verdict, note = WARN, why
+        else:  # above 2 mSv/h, and whether more is allowed is not known
+            limit_msv, label = SURFACE_LIMIT_MSV_H, "package"
+            verdict, note = UNKNOWN, why
+        limit = limit_msv * 1000.0
         detail = f"max {qual}{surface:.4g} uSv/h on the surface, limit {limit:g} uSv/h ({label}) at {at}"
+        if note:
+            detail += "; " + note
+        if saturated and verdict == UNKNOWN:
+            detail += "; over range: the maximum is not known"
         if missing_notes:
             detail += "; " + "; ".join(missing_notes)
         ev = dict(evidence_common, surface_factor=sensor.surface_factor,
-                  max_surface_usv_h=surface, limit_usv_h=limit, limit_applies_to=label)
+                  max_surface_usv_h=surface, limit_usv_h=limit, limit_applies_to=label,
+                  exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
+                  special_arrangement=ship.special_arrangement, exclusive_use_limits=allowed)
         rules.append(RuleResult("transport.surface_dose_rate", "Surface dose rate", verdict, detail,
                                 _SRC_SURFACE, ev))
 
@@ -209,31 +284,41 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         ti = transport_index(at_1m / 1000.0)
         summary["max_dose_rate_1m_usv_h"] = at_1m
         summary["transport_index"] = ti
-        if ti > TI_LIMIT and not ship.exclusive_use:
-            verdict = FAIL
-        elif bound_dominates:
-            verdict = UNKNOWN
+        allowed, why = exclusive_use_limits(ship)
+        note = ""
+        if ti <= TI_LIMIT or allowed == "no":
+            verdict = decide(ti > TI_LIMIT)
+            if ti > TI_LIMIT and ship.exclusive_use:
+                note = why
+        elif allowed == "yes":
+            verdict, note = (UNKNOWN if saturated else WARN), why
         else:
-            verdict = downgrade(PASS)
-        qual = "at least " if bound_dominates else ""
-        detail = (f"TI {qual}{ti:g} from max {at_1m:.4g} uSv/h at 1 m"
-                  f" (limit {TI_LIMIT:g} unless exclusive use)")
+            verdict, note = UNKNOWN, why
+        detail = (f"TI {qual}{ti:g} from max {qual}{at_1m:.4g} uSv/h at 1 m"
+                  f" (limit {TI_LIMIT:g} unless exclusive use by road or rail)")
+        if note:
+            detail += "; " + note
         if missing_notes:
             detail += "; " + "; ".join(missing_notes)
         ev = dict(evidence_common, one_metre_factor=sensor.one_metre_factor,
                   max_dose_rate_1m_usv_h=at_1m, transport_index=ti, ti_limit=TI_LIMIT,
-                  exclusive_use=ship.exclusive_use)
+                  exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
+                  exclusive_use_limits=allowed)
         rules.append(RuleResult("transport.transport_index", "Transport index", verdict, detail, _SRC_TI, ev))
 
     # --- category ---
     declared = ship.declared_category
     if declared == "excepted":
-        # An excepted package carries no category label; its surface limit is checked above.
-        # Its activity limits (fractions of A2) are not checked: the A2 values are unverified [R].
+        # An excepted package carries no category label: its limits are the surface dose rate
+        # (above) and the activity (SSR-6 Table 4).
+        act = excepted_activity_rule(ship, rec, t)
+        rules.append(act)
+        worst = FAIL if FAIL in (rules[0].verdict, act.verdict) else (
+            UNKNOWN if UNKNOWN in (rules[0].verdict, act.verdict) else
+            WARN if WARN in (rules[0].verdict, act.verdict) else PASS)
         rules.append(RuleResult(
-            "transport.category", "Package category", rules[0].verdict,
-            "declared excepted: surface limit 5 uSv/h (see surface dose rate); activity limits "
-            "(fractions of A2) are not checked",
+            "transport.category", "Package category", worst,
+            f"declared excepted: surface {rules[0].verdict}, activity {act.verdict} (see those rules)",
             _SRC_CAT, dict(evidence_common, declared_category=declared),
         ))
         return rules, summary
@@ -258,31 +343,78 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
               category_from_ti=CATEGORIES[category_rank_from_ti(ti)],
               category_from_surface=(None if category_rank_from_surface(surface / 1000.0) is None
                                      else CATEGORIES[category_rank_from_surface(surface / 1000.0)]),
-              required_category=required, declared_category=declared)
+              required_category=required, declared_category=declared, required_is_lower_bound=saturated)
     if required is None:
         rules.append(RuleResult("transport.category", "Package category", FAIL,
-                                f"surface dose rate {surface:.4g} uSv/h exceeds every category (10 mSv/h)",
+                                f"surface dose rate {qual}{surface:.4g} uSv/h exceeds every category (10 mSv/h)",
                                 _SRC_CAT, ev))
         return rules, summary
     req_rank = CATEGORIES.index(required)
     if declared is None:
-        verdict, detail = UNKNOWN, f"required {required}; no declared_category to compare with"
+        verdict, detail = UNKNOWN, f"required {qual}{required}; no declared_category to compare with"
     else:
         dec_rank = CATEGORIES.index(declared)
         if req_rank == 3:  # III-YELLOW under exclusive use
-            ok = declared == "III-YELLOW" and ship.exclusive_use
-            verdict = FAIL if not ok else downgrade(PASS)
-            detail = f"required {required}, declared {declared}" + ("" if ship.exclusive_use else ", not exclusive use")
-        elif dec_rank == req_rank:
-            verdict, detail = downgrade(PASS), f"declared {declared} = required {required}"
-        elif dec_rank > req_rank:
-            verdict, detail = WARN, f"declared {declared} is higher than required {required}"
-        else:
-            verdict, detail = FAIL, f"declared {declared} is lower than required {required}"
-        if bound_dominates and verdict != FAIL:
+            allowed, why = exclusive_use_limits(ship)
+            detail = f"required {qual}{required}, declared {declared}; {why}"
+            if declared != "III-YELLOW" or allowed == "no":
+                verdict = FAIL
+            elif allowed == "unknown" or saturated:
+                verdict = UNKNOWN
+            else:
+                verdict = WARN
+        elif dec_rank < req_rank:
+            verdict, detail = FAIL, f"declared {declared} is lower than required {qual}{required}"
+        elif saturated:
             verdict = UNKNOWN
-            detail += " (from an over-range lower bound)"
-    if missing_notes and verdict in (PASS, WARN):
+            detail = f"required at least {required} (from an over-range lower bound), declared {declared}"
+        elif dec_rank == req_rank:
+            verdict, detail = decide(False), f"declared {declared} = required {required}"
+        else:
+            verdict, detail = WARN, f"declared {declared} is higher than required {required}"
+    if missing_notes and verdict in (PASS, WARN, UNKNOWN):
         detail += "; " + "; ".join(missing_notes)
     rules.append(RuleResult("transport.category", "Package category", verdict, detail, _SRC_CAT, ev))
     return rules, summary
+
+
+def excepted_activity_rule(ship: Shipment, rec: Records, t: np.ndarray) -> RuleResult:
+    """Activity of an excepted package against SSR-6 Table 4 (materials): the shipped nuclide's
+    activity at the start of the logged transport (the highest it held while logged: it only
+    decays), against the fraction of A1 (special form) or A2 (other forms) for its physical form.
+    Daughters shorter-lived than 10 days are in the parent's A1/A2 (49 CFR 173.435 footnote a).
+    Unknown when the form, the A value or the start time is not known, or the A value is not
+    verified against a source: an unverified constant never decides."""
+    from isolog import decay, nuclides
+    from isolog.units import format_activity
+
+    name, title = "transport.excepted_activity", "Excepted package activity"
+    nuc = nuclides.get(ship.nuclide)
+    ev: dict = {"nuclide": nuc.name, "physical_form": ship.physical_form, "a1_tbq": nuc.a1_tbq,
+                "a2_tbq": nuc.a2_tbq, "a_values_source": nuc.a_values_source,
+                "a_values_verified": nuc.a_values_verified}
+    if ship.physical_form is None:
+        return RuleResult(name, title, UNKNOWN,
+                          "physical_form is not given (solid, liquid, gas, special_form): the limit is not known",
+                          _SRC_EXCEPTED, ev)
+    which, fraction = EXCEPTED_MATERIAL_LIMITS[ship.physical_form]
+    a_value = nuc.a1_tbq if which == "A1" else nuc.a2_tbq
+    if a_value is None:
+        return RuleResult(name, title, UNKNOWN, f"{nuc.name} has no {which} value in isolog's table",
+                          _SRC_EXCEPTED, ev)
+    limit_bq = fraction * a_value * 1e12
+    starts = t - rec.interval_s
+    if not np.isfinite(starts).any():
+        return RuleResult(name, title, UNKNOWN, "no record has a known time: the start of transport is not known",
+                          _SRC_EXCEPTED, dict(ev, limit_bq=limit_bq))
+    t0 = float(np.nanmin(starts))
+    activity = float(decay.decay(nuc.name, ship.activity_bq, [t0 - ship.reference_time],
+                                 daughters=ship.daughters)[nuc.name][0])
+    ev.update({"limit": f"{fraction:g} {which}", "limit_bq": limit_bq, "activity_bq": activity,
+               "at": format_time(t0), "ratio": activity / limit_bq})
+    detail = (f"{format_activity(activity)} {nuc.name} at {format_time(t0)} (start of logging), limit "
+              f"{fraction:g} {which} = {format_activity(limit_bq)} ({ship.physical_form}; {which} = {a_value:g} TBq)")
+    if not nuc.a_values_verified:
+        return RuleResult(name, title, UNKNOWN, detail + f"; the {which} value is not verified against a source",
+                          _SRC_EXCEPTED, ev)
+    return RuleResult(name, title, FAIL if activity > limit_bq else PASS, detail, _SRC_EXCEPTED, ev)
