@@ -6,7 +6,12 @@
 # The correction grows without bound as m*tau -> 1, where the tube saturates. Above
 # OVER_RANGE_LOSS the reading is flagged over range and reported as a lower bound (never as a
 # low dose rate): the correction factor is clamped at 1 / (1 - OVER_RANGE_LOSS).
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 # Fraction of time the tube is dead (m * tau) above which a reading is over range. At 0.5 the
 # correction is x2; an SBM-20 (tau = 190 us) reaches it at ~158,000 cpm observed, i.e. ~2 mSv/h at

@@ -10,7 +10,12 @@
 import struct
 from binascii import crc32
 
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 SYNC0 = const(0x49)  # "I"
 SYNC1 = const(0x4C)  # "L"

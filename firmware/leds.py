@@ -2,7 +2,12 @@
 # Patterns follow the conventions of USB temperature loggers (../shared/reference/domain.md
 # section 4: green flash every 10 s = in range, red flashes = alarm, slower flash = armed) and are
 # told apart by colour, count and rhythm at a glance. The legend is in README.md.
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 # (green, red, ms) steps, played cyclically by the board's timer.
 _OFF = const(0)

@@ -13,7 +13,12 @@ import leds
 import logstore
 import record
 import temperature
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 TYPE_CHECKING = False  # no typing module on the boards
 if TYPE_CHECKING:

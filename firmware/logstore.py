@@ -19,7 +19,12 @@ import os
 
 import config
 import record
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 BATCH_RECORDS = const(32)
 COMMIT_AGE_MS = const(900_000)  # 15 min: a power cut loses at most this much

@@ -21,7 +21,12 @@ from frame import (
     AUTH, CMD_ACK, CMD_ACK_ALARMS, CMD_DIAG, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_PROVISION,
     CMD_MAINTENANCE, CMD_READ, CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, CMD_TEST_MODE, ERROR, MAX_READ, REPLY, STATE_CHANGING,
 )
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 FIRMWARE_VERSION = "0.1.0"
 MAX_REQUEST = const(1024)

@@ -33,8 +33,16 @@ import hashlib
 import struct
 from binascii import crc32
 
-import mac
-from micropython import const
+try:
+    from . import mac  # the host: these files are the package isolog_fw
+except ImportError:  # a board: the firmware modules are top-level
+    import mac
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 SYNC = const(0xA5)
 KIND_HEADER = const(0x48)  # "H"

@@ -24,7 +24,12 @@
 
 import math
 
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
+
+    def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
+        return __expr
 
 _SKIP_ROM = const(0xCC)
 _CONVERT_T = const(0x44)

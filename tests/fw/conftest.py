@@ -1,8 +1,6 @@
 import os
 import sys
 
-import isolog_fw  # noqa: F401  (installs the CPython stand-in for the `micropython` module)
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(os.path.dirname(_HERE))
 for path in (os.path.join(_ROOT, "firmware"), _HERE):
