@@ -7,8 +7,10 @@ import os
 
 CONFIG_FILE = "config.json"
 
-# Field: (type, minimum, maximum). Bounds are plausibility limits, not product limits.
-_NUMBERS = {
+# The board's limits, shared with the host (isolog.shipment checks a shipment file against them, so a
+# file `isolog check` accepts is never refused by `isolog configure`). Plausibility limits, not
+# product limits. Field: (type, minimum, maximum).
+NUMBERS = {
     "interval_s": (int, 10, 3600),
     "cal_cpm_per_usv_h": (float, 0.1, 100000.0),
     "dead_time_us": (float, 0.0, 10000.0),
@@ -17,6 +19,11 @@ _NUMBERS = {
     "dose_alarm_usv_h": (float, 0.0, 1e7),
 }
 MAX_RULES = 8
+ID_MAX_LEN = 32
+RULE_NAME_MAX_LEN = 16
+THRESHOLD_MIN_C = -80  # below the DS18B20's -55 degC range end, room for other sensors; dry ice needs another
+THRESHOLD_MAX_C = 150
+ALLOWED_MAX_S = 30 * 86400
 
 
 class ConfigError(ValueError):
@@ -28,11 +35,11 @@ def validate(cfg):
     if not isinstance(cfg, dict):
         raise ConfigError("configuration must be an object")
     sid = cfg.get("id")
-    if not isinstance(sid, str) or not 1 <= len(sid) <= 32:
-        raise ConfigError("id: 1..32 characters required")
+    if not isinstance(sid, str) or not 1 <= len(sid) <= ID_MAX_LEN:
+        raise ConfigError("id: 1..%d characters required" % ID_MAX_LEN)
     out = {"id": sid}  # type: dict
-    for key in _NUMBERS:
-        kind, lo, hi = _NUMBERS[key]
+    for key in NUMBERS:
+        kind, lo, hi = NUMBERS[key]
         value = cfg.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key + ": number required")
@@ -52,14 +59,15 @@ def validate(cfg):
         if not isinstance(rule, list) or len(rule) != 5:
             raise ConfigError(where + ": [name, threshold_c, above|below, allowed_s, single|cumulative]")
         name, threshold, direction, allowed, kind = rule
-        if not isinstance(name, str) or not 1 <= len(name) <= 16:
-            raise ConfigError(where + ": name of 1..16 characters required")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -80 <= threshold <= 150:
-            raise ConfigError(where + ": threshold_c within -80..150 required")
+        if not isinstance(name, str) or not 1 <= len(name) <= RULE_NAME_MAX_LEN:
+            raise ConfigError(where + ": name of 1..%d characters required" % RULE_NAME_MAX_LEN)
+        if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                or not THRESHOLD_MIN_C <= threshold <= THRESHOLD_MAX_C):
+            raise ConfigError(where + ": threshold_c within %d..%d required" % (THRESHOLD_MIN_C, THRESHOLD_MAX_C))
         if direction not in ("above", "below"):
             raise ConfigError(where + ": direction must be above or below")
-        if isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or not 0 <= allowed <= 30 * 86400:
-            raise ConfigError(where + ": allowed_s within 0..2592000 required")
+        if isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or not 0 <= allowed <= ALLOWED_MAX_S:
+            raise ConfigError(where + ": allowed_s within 0..%d required" % ALLOWED_MAX_S)
         if kind not in ("single", "cumulative"):
             raise ConfigError(where + ": type must be single or cumulative")
         checked.append([name, float(threshold), direction, int(allowed), kind])

@@ -16,14 +16,15 @@ from typing import Any
 from isolog import nuclides
 from isolog.errors import UserError
 from isolog.units import parse_activity_bq, parse_duration_s, parse_time
+from isolog_fw import config as board_config
 
 CATEGORIES = ("excepted", "I-WHITE", "II-YELLOW", "III-YELLOW")
 POSITIONS = ("surface", "1m", "calibrated")
 DIRECTIONS = ("above", "below")
 RULE_TYPES = ("single", "cumulative")
 # Board logging interval limits (docs/shipment.md [logging]).
-INTERVAL_MIN_S = 10
-INTERVAL_MAX_S = 3600
+# The board's own limits (firmware/config.py): a file accepted here is never refused by the board.
+_, INTERVAL_MIN_S, INTERVAL_MAX_S = board_config.NUMBERS["interval_s"]
 # Physical form of the contents, for the activity limits of excepted packages (IAEA SSR-6 Table 4 /
 # 49 CFR 173.425 Table 4): special form is judged against A1, every other form against A2.
 PHYSICAL_FORMS = ("solid", "liquid", "gas", "special_form")
@@ -257,22 +258,27 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
         if not isinstance(raw_rules, list):
             t.fail("rules", "must be an array of tables ([[temperature.rules]])")
         names: set[str] = set()
+        if len(raw_rules) > board_config.MAX_RULES:
+            t.fail("rules", f"at most {board_config.MAX_RULES} rules (the board's limit), not {len(raw_rules)}")
         for i, rr in enumerate(raw_rules):
             r = _Table(source, f"temperature.rules #{i + 1}", rr)
             name = r.string("name")
-            if not (1 <= len(name) <= 16 and name.isascii() and name.isprintable()):
-                r.fail("name", f"must be 1..16 printable ASCII characters, not {name!r}")
+            if not (1 <= len(name) <= board_config.RULE_NAME_MAX_LEN and name.isascii() and name.isprintable()):
+                r.fail("name", f"must be 1..{board_config.RULE_NAME_MAX_LEN} printable ASCII characters, not {name!r}")
             if name in names:
                 r.fail("name", f"duplicate rule name {name!r}")
             names.add(name)
-            threshold = r.number("threshold_c", minimum=-100.0, maximum=150.0)
+            threshold = r.number("threshold_c", minimum=float(board_config.THRESHOLD_MIN_C),
+                                 maximum=float(board_config.THRESHOLD_MAX_C))
             direction = r.string("direction", choices=DIRECTIONS)
             allowed = r.parsed("allowed", parse_duration_s)
+            if not 0 <= allowed <= board_config.ALLOWED_MAX_S:
+                r.fail("allowed", f"must be within 0..{board_config.ALLOWED_MAX_S // 86400} days, not {allowed:g} s")
             kind = r.string("type", choices=RULE_TYPES)
             r.finish()
             rules.append(TemperatureRule(name, threshold, direction, allowed, kind))
 
-    return Shipment(
+    ship = Shipment(
         id=ship_id,
         nuclide=nuclide_name,
         activity_bq=activity,
@@ -302,3 +308,8 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
         transport_mode=transport_mode,
         special_arrangement=special_arrangement,
     )
+    try:  # the board's own check, last: whatever it would refuse is refused here, naming its field
+        board_config.validate(ship.to_board_dict())
+    except board_config.ConfigError as exc:
+        raise UserError(f"{source}: the board would refuse this configuration: {exc}") from None
+    return ship

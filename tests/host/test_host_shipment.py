@@ -114,3 +114,39 @@ def test_missing_table_and_bad_toml(tmp_path):
         shipment.load(p)
     with pytest.raises(UserError, match="cannot read shipment file"):
         shipment.load(tmp_path / "absent.toml")
+
+
+# The host checks a shipment file against the board's own limits (firmware/config.py), so a file
+# `isolog check` accepts is never refused by `isolog configure`. The cases below are where the two
+# had drifted apart; the limits are written out here from the board's validator's contract.
+
+def _rules(n, **over):
+    rule = {"name": "high", "threshold_c": 25.0, "direction": "above", "allowed": "30min", "type": "single"}
+    rule.update(over)
+    return [dict(rule, name=f"r{i}") for i in range(n)]
+
+
+@pytest.mark.parametrize("rules, field", [
+    (_rules(1, threshold_c=-90.0), "threshold_c"),  # the board takes -80..150 degC
+    (_rules(9), "rules"),  # the board keeps at most 8 rules
+    (_rules(1, allowed="31d"), "allowed"),  # the board allows at most 30 days
+])
+def test_the_board_limits_are_the_hosts(rules, field):
+    doc = shipment_doc()
+    doc["temperature"] = {"rules": rules}
+    with pytest.raises(UserError) as err:
+        shipment.from_dict(doc)
+    assert field in str(err.value)
+
+
+def test_a_dose_limit_the_board_refuses_is_refused_here():
+    with pytest.raises(UserError) as err:
+        shipment.from_dict(shipment_doc(dose_rate__warn_usv_h=2e7, dose_rate__alarm_usv_h=3e7))
+    assert "board would refuse" in str(err.value) and "dose_warn_usv_h" in str(err.value)
+
+
+def test_files_at_the_board_limits_are_accepted():
+    doc = shipment_doc()
+    doc["temperature"] = {"rules": _rules(8, threshold_c=-80.0, allowed="30d")}
+    s = shipment.from_dict(doc)
+    assert len(s.temperature_rules) == 8 and s.temperature_rules[0].threshold_c == -80.0
