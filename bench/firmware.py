@@ -21,6 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.table import print_table, row
 import tempfile
 
 HEAP_LO, HEAP_HI, HEAP_STEP = 8, 96, 2
@@ -218,10 +220,6 @@ def bench_speed(tmp: Path) -> Run:
 # --- the table ---------------------------------------------------------------------------------------
 
 
-def _row(rows: list, measure: str, value: str, goal: str, ok: bool | None) -> None:
-    rows.append((measure, value, goal, "-" if ok is None else ("pass" if ok else "FAIL")))
-
-
 def main() -> None:
     print("== firmware bench (virtual board, MicroPython unix port) ==", flush=True)
     t0 = time.perf_counter()
@@ -244,13 +242,13 @@ def main() -> None:
         errors = [line.strip() for line in r.stderr if "Error" in line]
         return f"fails ({why}{': ' + errors[-1][:60] if errors else ''})"
 
-    _row(rows, f"heap: 7-day shipment at {HEAP_MUST} KiB", heap_cell(HEAP_MUST), "must pass",
+    row(rows, f"heap: 7-day shipment at {HEAP_MUST} KiB", heap_cell(HEAP_MUST), "must pass",
          res.get(HEAP_MUST, (False,))[0])
-    _row(rows, f"heap: 7-day shipment at {HEAP_GOAL} KiB", heap_cell(HEAP_GOAL), "goal",
+    row(rows, f"heap: 7-day shipment at {HEAP_GOAL} KiB", heap_cell(HEAP_GOAL), "goal",
          res.get(HEAP_GOAL, (False,))[0])
     smallest = heap["smallest"]
     below = (smallest - HEAP_STEP) if smallest else None
-    _row(rows, "heap: smallest --heap that completes",
+    row(rows, "heap: smallest --heap that completes",
          f"{smallest} KiB" + (f" ({below} KiB: {heap_cell(below)})" if below and below in res else "")
          if smallest else f"none up to {HEAP_HI} KiB",
          f"<= {HEAP_GOAL} KiB", bool(smallest and smallest <= HEAP_GOAL))
@@ -259,45 +257,40 @@ def main() -> None:
         r = f["run"]
         kib = f["size_kib"]
         if not f["full"] or r.problems or r.records == 0:
-            _row(rows, f"flash: fill {kib} KiB", f"did not fill cleanly: exit {r.code}, {r.problems[:1]}", "", False)
+            row(rows, f"flash: fill {kib} KiB", f"did not fill cleanly: exit {r.code}, {r.problems[:1]}", "", False)
             continue
         per_mib = r.records * 1024 / kib
-        _row(rows, f"flash: records in {kib} KiB (until full)", f"{r.records:,} ({r.boots} power-ups)", "", None)
-        _row(rows, f"flash: bytes per record on flash ({kib} KiB)", f"{kib * 1024 / r.records:.2f} B", "", None)
-        _row(rows, f"flash: records per MiB ({kib} KiB image)", f"{per_mib:,.0f}", f">= {RECORDS_PER_MIB_GOAL:,}",
+        row(rows, f"flash: records in {kib} KiB (until full)", f"{r.records:,} ({r.boots} power-ups)", "", None)
+        row(rows, f"flash: bytes per record on flash ({kib} KiB)", f"{kib * 1024 / r.records:.2f} B", "", None)
+        row(rows, f"flash: records per MiB ({kib} KiB image)", f"{per_mib:,.0f}", f">= {RECORDS_PER_MIB_GOAL:,}",
              per_mib >= RECORDS_PER_MIB_GOAL)
-        _row(rows, f"flash: segment file bytes per record ({kib} KiB)", f"{r.segment_bytes / r.records:.2f} B", "", None)
-        _row(rows, f"flash: write amplification ({kib} KiB)",
+        row(rows, f"flash: segment file bytes per record ({kib} KiB)", f"{r.segment_bytes / r.records:.2f} B", "", None)
+        row(rows, f"flash: write amplification ({kib} KiB)",
              f"{r.programmed / r.segment_bytes:.1f}x ({r.programmed / r.records:.0f} B programmed per record)", "", None)
-        _row(rows, f"flash: erases per 1,000 records ({kib} KiB)", f"{r.erases * 1000 / r.records:.1f}", "", None)
+        row(rows, f"flash: erases per 1,000 records ({kib} KiB)", f"{r.erases * 1000 / r.records:.1f}", "", None)
     fills = [f for f in flash["fills"] if f["full"] and not f["run"].problems]
     if len(fills) == 2:
         a, b = fills[0], fills[1]
         d_rec = b["run"].records - a["run"].records
         d_mib = (b["size_kib"] - a["size_kib"]) / 1024
         marginal = d_rec / d_mib
-        _row(rows, f"flash: marginal records per MiB ({a['size_kib']}->{b['size_kib']} KiB)",
+        row(rows, f"flash: marginal records per MiB ({a['size_kib']}->{b['size_kib']} KiB)",
              f"{marginal:,.0f} ({1024 * 1024 * d_mib / d_rec:.2f} B per record)", f">= {RECORDS_PER_MIB_GOAL:,}",
              marginal >= RECORDS_PER_MIB_GOAL)
         # A Pico's ~1.4 MB filesystem: the small image's records plus the marginal rate for the rest
         # (the firmware files and littlefs's fixed overhead are in the small image already).
         pico = a["run"].records + (PICO_FS_BYTES / 2**20 - a["size_kib"] / 1024) * marginal
         days = pico / 1440
-        _row(rows, "flash: projected on a Pico's 1.4 MB filesystem", f"{pico:,.0f} records = {days:.0f} days at 1/min",
+        row(rows, "flash: projected on a Pico's 1.4 MB filesystem", f"{pico:,.0f} records = {days:.0f} days at 1/min",
              f">= {PICO_GOAL_DAYS} days", days >= PICO_GOAL_DAYS)
 
     sc_ok = speed.code == 0 and not speed.problems
-    _row(rows, "speed: 7-day shipment, 1-minute logging, max speed",
+    row(rows, "speed: 7-day shipment, 1-minute logging, max speed",
          f"{speed.wall_s:.2f} s" + ("" if sc_ok else f" (exit {speed.code}, {speed.problems[:1]})"),
          f"< {SPEED_GOAL_S:.0f} s", sc_ok and speed.wall_s < SPEED_GOAL_S)
-    _row(rows, "speed: records per second", f"{speed.records / speed.wall_s:,.0f} ({speed.records:,} records)", "", None)
+    row(rows, "speed: records per second", f"{speed.records / speed.wall_s:,.0f} ({speed.records:,} records)", "", None)
 
-    widths = [max(len(str(row[i])) for row in rows + [("measure", "value", "goal", "result")]) for i in range(4)]
-    head = ("measure", "value", "goal", "result")
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    print_table(rows)
     tried = ", ".join(f"{h}:{'ok' if ok else 'fail'}" for h, (ok, _) in sorted(res.items()))
     print(f"heap runs: {tried}")
     print(f"(firmware bench took {time.perf_counter() - t0:.0f} s)", flush=True)

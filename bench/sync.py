@@ -35,6 +35,8 @@ import time
 import tty
 from pathlib import Path
 
+from bench.table import print_table, row
+
 RATE_USB = 1_000_000  # bytes/s: native USB as the issue measures it
 RATE_UART = 11_520  # bytes/s: 115200 baud, 8N1
 DAYS_USB = 10  # the log synced at 1 MB/s (1-minute records)
@@ -54,18 +56,7 @@ INTERVAL_TOLERANCE_S = 1.0
 def _scenario(days: int) -> dict:
     from isolog.sim import scenario as scenario_mod
 
-    ship = Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"
-    doc = {
-        "name": "bench-sync",
-        "duration": f"{days}d",
-        "start": "2026-11-26T08:00:00Z",
-        "rtc_backup": True,
-        "shipment": {"file": str(ship)},
-        "tube": {"cpm_per_usv_h": 153.8, "dead_time_us": 190.0, "background_usv_h": 0.1},
-        "dose": {"initial_usv_h": 30.0, "half_life": "6.6443d"},
-        "temperature": {"points": [["0h", 5.0]], "noise_c": 0.1},
-    }
-    return scenario_mod.normalise(doc, ship.parent)
+    return scenario_mod.steady("bench-sync", f"{days}d")
 
 
 def make_log(path: Path, days: int) -> None:
@@ -278,10 +269,6 @@ def run_mpremote(image: Path, tmp: Path, rate: float) -> dict:
 # --- the table ------------------------------------------------------------------------------------------
 
 
-def _row(rows: list, measure: str, value: str, goal: str, ok: bool | None) -> None:
-    rows.append((measure, value, goal, "" if ok is None else ("pass" if ok else "FAIL")))
-
-
 def _rate_name(rate: int) -> str:
     return "1 MB/s" if rate == RATE_USB else "115200 baud"
 
@@ -309,27 +296,27 @@ def main() -> None:
         name = _rate_name(rate)
         sync_bps = r.bytes_read / r.duration_s
         speedup = sync_bps / m["bytes_per_s"]
-        _row(rows, f"sync @{name}: {days}-day log", f"{r.records_added:,} records, {r.bytes_read / 1024:.1f} KB "
+        row(rows, f"sync @{name}: {days}-day log", f"{r.records_added:,} records, {r.bytes_read / 1024:.1f} KB "
              f"in {r.duration_s:.2f} s ({r.retries} retries)", "", None)
-        _row(rows, f"sync @{name}: records/s", f"{r.records_per_s:,.0f}", "", None)
-        _row(rows, f"sync @{name}: share of link rate (segment bytes)", f"{100 * s['share']:.1f} %",
+        row(rows, f"sync @{name}: records/s", f"{r.records_per_s:,.0f}", "", None)
+        row(rows, f"sync @{name}: share of link rate (segment bytes)", f"{100 * s['share']:.1f} %",
              f">= {100 * SHARE_GOAL:.0f} %" if rate == RATE_USB else "", s["share"] >= SHARE_GOAL if rate == RATE_USB else None)
         if s["range"][0] != s["range"][1]:
-            _row(rows, f"sync @{name}: share, range over runs", f"{100 * s['range'][0]:.1f} .. {100 * s['range'][1]:.1f} %",
+            row(rows, f"sync @{name}: share, range over runs", f"{100 * s['range'][0]:.1f} .. {100 * s['range'][1]:.1f} %",
                  "", None)
-        _row(rows, f"sync @{name}: share of link rate (all bytes in)", f"{100 * s['link_share']:.1f} %", "", None)
+        row(rows, f"sync @{name}: share of link rate (all bytes in)", f"{100 * s['link_share']:.1f} %", "", None)
         if s["steady_share"] is not None:
-            _row(rows, f"sync @{name}: share while reading (first to last READ)", f"{100 * s['steady_share']:.1f} %"
+            row(rows, f"sync @{name}: share while reading (first to last READ)", f"{100 * s['steady_share']:.1f} %"
                  f" (first READ after {s['setup_s']:.2f} s)", "", None)
-        _row(rows, f"mpremote fs cp @{name}: {m['segments']} segments",
+        row(rows, f"mpremote fs cp @{name}: {m['segments']} segments",
              f"{m['bytes'] / 1024:.1f} KB in {m['transfer_s']:.2f} s (+{m['startup_s']:.2f} s start-up), "
              f"{m['bytes_per_s'] / 1024:.1f} KB/s", "", None)
         if rate == RATE_USB:
-            _row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x", f">= {SPEEDUP_GOAL:.0f}x", speedup >= SPEEDUP_GOAL)
+            row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x", f">= {SPEEDUP_GOAL:.0f}x", speedup >= SPEEDUP_GOAL)
         else:
             # The link caps any protocol at 11.52 KB/s: against mpremote's rate, 10x cannot be reached.
             ceiling = rate / m["bytes_per_s"]
-            _row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x (link ceiling {ceiling:.1f}x)",
+            row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x (link ceiling {ceiling:.1f}x)",
                  f">= {SPEEDUP_GOAL:.0f}x", speedup >= SPEEDUP_GOAL)
             if speedup < SPEEDUP_GOAL <= ceiling:
                 pass
@@ -337,25 +324,20 @@ def main() -> None:
                 notes.append(f"at {name} mpremote reaches {100 * m['bytes_per_s'] / rate:.0f} % of the link, so no "
                              f"protocol can be {SPEEDUP_GOAL:.0f}x faster there (at most {ceiling:.1f}x)")
         if s["problems"]:
-            _row(rows, f"sync @{name}: problems", "; ".join(s["problems"][:3]), "none", False)
+            row(rows, f"sync @{name}: problems", "; ".join(s["problems"][:3]), "none", False)
 
     rate, days, s, _ = runs[-1]
     name = _rate_name(rate)
-    _row(rows, f"cadence @{name}, {s['speed']:g}x: samples in the sync window",
+    row(rows, f"cadence @{name}, {s['speed']:g}x: samples in the sync window",
          f"{s['window_records']} (expected {s['expected_records']}, {s['virtual_s']:.0f} virtual s)",
          f">= {s['expected_records']}", s["window_records"] >= s["expected_records"] > 0)
-    _row(rows, f"cadence @{name}: missed sample intervals", f"{s['missed']}"
+    row(rows, f"cadence @{name}: missed sample intervals", f"{s['missed']}"
          + (f" (max deviation {s['max_dev_s']:.3f} s)" if s["max_dev_s"] is not None else ""),
          f"0 (|interval - {INTERVAL_S} s| <= {INTERVAL_TOLERANCE_S:g} s)", s["missed"] == 0 and s["window_records"] > 0)
-    _row(rows, f"cadence @{name}: virtual clock behind real time x speed", f"{s['lag_s']:.1f} virtual s",
+    row(rows, f"cadence @{name}: virtual clock behind real time x speed", f"{s['lag_s']:.1f} virtual s",
          f"< {INTERVAL_S} s", s["lag_s"] < INTERVAL_S)
 
-    widths = [max(len(str(row[i])) for row in rows + [("measure", "value", "goal", "result")]) for i in range(4)]
-    head = ("measure", "value", "goal", "result")
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    print_table(rows)
     for n in notes:
         print(f"note: {n}")
     print(f"(sync bench took {time.perf_counter() - t_start:.0f} s)", flush=True)

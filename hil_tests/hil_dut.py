@@ -100,15 +100,7 @@ class LogReader:
     def read(self, link: Link | Callable[[], Link], on_read: Callable[[], None] | None = None) -> decode.Log:
         """link: the Link, or a function returning the current one (tests that reconnect)."""
         current = link if callable(link) else (lambda: link)
-        listed: list[tuple[int, int]] = []
-        start = 0
-        while True:
-            page = current().list_segments(start)
-            segs = [(int(a), int(b)) for a, b in page["segments"]]
-            listed += [s for s in segs if not listed or s[0] > listed[-1][0]]
-            if not page.get("more") or not segs:
-                break
-            start = segs[-1][0]
+        listed, _ = current().list_all(0)
         for first, size in listed:
             data = self.segs.setdefault(first, bytearray())
             if size < len(data):

@@ -8,23 +8,12 @@ from isolog.log import decode
 from isolog.log import image as flash_image
 from isolog.sim import scenario as scenario_mod
 
-SHIPMENT = Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"
+SHIPMENT = scenario_mod.shipment_path()
 
 
 def scenario(**overrides) -> dict:
     """A normalised scenario: Lu-177 at 1-minute logging, the built-in shipment installed."""
-    doc = {
-        "name": "test",
-        "duration": "2d",
-        "start": "2026-11-26T08:00:00Z",
-        "rtc_backup": True,
-        "shipment": {"file": str(SHIPMENT)},
-        "tube": {"cpm_per_usv_h": 153.8, "dead_time_us": 190.0, "background_usv_h": 0.1},
-        "dose": {"initial_usv_h": 30.0, "half_life": "6.6443d"},
-        "temperature": {"points": [["0h", 5.0]], "noise_c": 0.1},
-    }
-    doc.update(overrides)
-    return scenario_mod.normalise(doc, SHIPMENT.parent)
+    return scenario_mod.steady("test", **overrides)
 
 
 def read_log(image: Path) -> decode.Log:

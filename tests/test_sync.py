@@ -257,12 +257,15 @@ def test_configure_round_trip_and_errors(tmp_path, capsys):
         assert ship["board_config"] == shipment.load(SHIPMENT).to_board_dict() and ship["first_seq"] == 0
         assert audit == ["clock_set", "configure"]
 
-        # Valid for the host, refused by the board (it allows -80 C at the lowest).
+        # Beyond the board's limits (it allows -80 C at the lowest): the host refuses it with the
+        # board's own limits, naming the field, and the board keeps its configuration.
         cold = tmp_path / "cold.toml"
         cold.write_text(SHIPMENT.read_text().replace("threshold_c = 0.0", "threshold_c = -90.0"))
         assert cli.main(["configure", b.port, str(cold), "--db", str(db)]) == 2
         err = capsys.readouterr().err
-        assert "the board refused" in err and "threshold_c" in err and "Traceback" not in err
+        assert "threshold_c" in err and "-80" in err and "Traceback" not in err
+        with Link(b.port) as link:
+            assert link.get_config() == shipment.load(SHIPMENT).to_board_dict()
         # Refused by the host: the board is not asked.
         bad = tmp_path / "bad.toml"
         bad.write_text(SHIPMENT.read_text().replace("interval_s = 60", "interval_s = 5"))

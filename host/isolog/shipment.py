@@ -23,6 +23,10 @@ POSITIONS = ("surface", "1m", "calibrated")
 DIRECTIONS = ("above", "below")
 RULE_TYPES = ("single", "cumulative")
 # Board logging interval limits (docs/shipment.md [logging]).
+# The fields of a record as JSON (docs/shipment.md#records-json-lines: `isolog log dump --json`,
+# `isolog export`, the store's records table), in their order.
+RECORD_FIELDS = ("device", "seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts",
+                 "dose_rate_usv_h", "temperature_c", "flags")
 # The board's own limits (firmware/config.py): a file accepted here is never refused by the board.
 _, INTERVAL_MIN_S, INTERVAL_MAX_S = board_config.NUMBERS["interval_s"]
 # Physical form of the contents, for the activity limits of excepted packages (IAEA SSR-6 Table 4 /

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 from isolog.errors import UserError
+from isolog.shipment import RECORD_FIELDS
 from isolog.log.chain import ChainResult, key_table, verify_segments
 from isolog.log.image import segment_name
 from isolog_fw import record as fw_record
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 DB_NAME = "isolog.sqlite3"
-
-# The fields of a JSON record (docs/shipment.md, `isolog log dump --json`), in their order.
-RECORD_FIELDS = ("device", "seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts",
-                 "dose_rate_usv_h", "temperature_c", "flags")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -187,8 +184,7 @@ def record_row(rec: dict[str, Any], device: str, segment: int | None, offset: in
             segment, offset, session)
 
 
-_RECORD_COLUMNS = ("device, seq, boot, time, uptime_s, counts, interval_s, interval_counts, dose_rate_usv_h, "
-                   "temperature_c, flags")
+_RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
 
 
 def row_record(row: tuple) -> dict[str, Any]:

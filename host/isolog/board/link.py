@@ -247,8 +247,28 @@ class Link:
         return self.call(frame.CMD_SET_CONFIG, cfg)["config"]
 
     def list_segments(self, start: int = 0) -> dict:
+        """One page of LIST (docs/protocol.md): the board answers at most a page of segments."""
         _, body = self.request(frame.CMD_LIST, struct.pack("<I", start))
         return _loads(body)
+
+    def list_all(self, start: int = 0) -> tuple[list[tuple[int, int]], int]:
+        """Every segment holding records from start on, page by page: ([(first_seq, size)] in
+        order, the board's next sequence number)."""
+        out: dict[int, int] = {}
+        board_next = start
+        while True:
+            resp = self.list_segments(start)
+            try:
+                segs = [(int(a), int(b)) for a, b in resp["segments"]]
+                board_next = int(resp["next"])
+            except (KeyError, TypeError, ValueError):
+                raise LinkError("the board's LIST reply is malformed") from None
+            for first, size in segs:
+                out.setdefault(first, size)
+            if not resp.get("more") or not segs or segs[-1][0] == start:
+                break
+            start = segs[-1][0]
+        return sorted(out.items()), board_next
 
     def read(self, first: int, offset: int, length: int = frame.MAX_READ) -> ReadResult:
         _, body = self.request(frame.CMD_READ, struct.pack("<IIH", first, offset, length))

@@ -207,7 +207,7 @@ class _Sync:
         if self.set_clock:
             self._set_clock(device)
 
-        segments, board_next = self._list(next_seq)
+        segments, board_next = link.list_all(next_seq)
         if segments and segments[0][0] > next_seq:
             gone = segments[0][0]
             msg = (f"records {next_seq}..{gone - 1} are not on the board any more (reclaimed after another host "
@@ -276,27 +276,6 @@ class _Sync:
                               "can be placed from the clock anchors in the store)")
         elif abs(board_ms - host_ms) > 2000:
             self.notes.append(f"the board's clock was {(board_ms - host_ms) / 1000:+.1f} s off host UTC: corrected")
-
-    def _list(self, start: int) -> tuple[list[tuple[int, int]], int]:
-        out: list[tuple[int, int]] = []
-        seen: set[int] = set()
-        board_next = start
-        while True:
-            resp = self.link.list_segments(start)
-            try:
-                segs = [(int(a), int(b)) for a, b in resp["segments"]]
-                board_next = int(resp["next"])
-            except (KeyError, TypeError, ValueError):
-                raise LinkError("the board's LIST reply is malformed") from None
-            for first, size in segs:
-                if first not in seen:
-                    seen.add(first)
-                    out.append((first, size))
-            if not resp.get("more") or not segs or segs[-1][0] == start:
-                break
-            start = segs[-1][0]
-        out.sort()
-        return out, board_next
 
     def _read_segment(self, first: int, size: int, offset: int, header: bytes | None, live: bool) -> None:
         name = flash_image.segment_name(first)

@@ -18,27 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from isolog.errors import UserError
+from isolog.shipment import RECORD_FIELDS
+from isolog_fw import record
 
-# Flag names of docs/shipment.md, in a fixed bit order for the in-memory mask (not the on-flash
-# bits of firmware/record.py: the JSON carries names).
-FLAGS = (
-    "time_valid",
-    "boot",
-    "over_range",
-    "gm_silent",
-    "temp_fault",
-    "dose_warn",
-    "dose_alarm",
-    "temp_alarm",
-    "low_battery",
-    "storage_low",
-    "data_dropped",
-    "alarm_ack",
-)
+# Flag names of docs/shipment.md (firmware/record.py names them), in a fixed bit order for the
+# in-memory mask (not the on-flash bits: the JSON carries names).
+FLAGS = tuple(name for _, name in record.FLAG_NAMES)
 FLAG_BIT = {name: 1 << i for i, name in enumerate(FLAGS)}
 
-_REQUIRED = ("seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts",
-             "dose_rate_usv_h", "temperature_c", "flags")
+_REQUIRED = RECORD_FIELDS[1:]  # all but "device"
 
 
 @dataclass

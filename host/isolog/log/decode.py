@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from isolog.log.chain import ChainCheck, Problem, key_table, verification_text
+from isolog.shipment import RECORD_FIELDS
 from isolog_fw import counting, record
 
 
@@ -56,19 +57,8 @@ def record_dict(rec: tuple, header: dict[str, Any] | None, device: str) -> dict[
             interval_counts, interval_ms, header["cal_cpm_per_usv_h"], header["dead_time_us"], header["background_usv_h"]
         )
         dose = round(dose, 6)
-    return {
-        "device": device,
-        "seq": seq,
-        "boot": boot,
-        "time": iso_utc(epoch_ms),
-        "uptime_s": uptime_ms / 1000,
-        "counts": counts,
-        "interval_s": interval_ms / 1000,
-        "interval_counts": interval_counts,
-        "dose_rate_usv_h": dose,
-        "temperature_c": temp_c,
-        "flags": record.flag_names(flags),
-    }
+    return dict(zip(RECORD_FIELDS, (device, seq, boot, iso_utc(epoch_ms), uptime_ms / 1000, counts,
+                                     interval_ms / 1000, interval_counts, dose, temp_c, record.flag_names(flags))))
 
 
 class SegmentDecoder:

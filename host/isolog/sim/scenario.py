@@ -25,6 +25,30 @@ def default_path() -> Path:
     return Path(str(resources.files("isolog") / "scenarios" / DEFAULT_SCENARIO))
 
 
+def shipment_path() -> Path:
+    """The built-in Lu-177 shipment file the built-in scenarios install."""
+    return default_path().parent / "lu177-shipment.toml"
+
+
+def steady(name: str = "steady", duration: str = "2d", configured: bool = True, **overrides: Any) -> dict[str, Any]:
+    """A normalised base scenario for tests and benchmarks: Lu-177 decaying from 30 uSv/h at the
+    sensor, 5 C steady, the backed-up clock set at dispatch, the built-in shipment installed (or
+    none: configured=False); overrides replace whole top-level tables or fields."""
+    doc: dict[str, Any] = {
+        "name": name,
+        "duration": duration,
+        "start": "2026-11-26T08:00:00Z",
+        "rtc_backup": True,
+        "tube": {"cpm_per_usv_h": 153.8, "dead_time_us": 190.0, "background_usv_h": 0.1},
+        "dose": {"initial_usv_h": 30.0, "half_life": "6.6443d"},
+        "temperature": {"points": [["0h", 5.0]], "noise_c": 0.1},
+    }
+    if configured:
+        doc["shipment"] = {"file": str(shipment_path())}
+    doc.update(overrides)
+    return normalise(doc, shipment_path().parent)
+
+
 def load(path: str | Path | None) -> dict[str, Any]:
     """Read and validate a scenario file; returns the normalised dict for the board."""
     path = Path(path) if path else default_path()
