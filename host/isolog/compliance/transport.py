@@ -16,6 +16,8 @@ factor that is not configured makes the rules that need it "unknown": never a gu
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -136,51 +138,38 @@ def _where(rec: Records, t: np.ndarray, i: int) -> str:
     return format_time(float(t[i])) if math.isfinite(t[i]) else f"seq {int(rec.seq[i])} (time unknown)"
 
 
+@dataclass
+class _Peak:
+    """The maximum dose rate the records show, and what the transport rules need to know about it:
+    a lower bound only when readings are over range (saturated), the readings missing."""
+
+    max_reading: float  # uSv/h, the largest valid reading (0 when there is none)
+    at: str  # where it was
+    saturated: bool  # some readings over range: the maximum is known only as a lower bound
+    effective_max: float  # max_reading, or the over-range lower bound when larger
+    missing_notes: list[str]
+    evidence: dict[str, Any]
+
+    @property
+    def qual(self) -> str:
+        return "at least " if self.saturated else ""
+
+    def decide(self, exceeds: bool) -> str:
+        if exceeds:
+            return FAIL
+        if self.saturated:
+            return UNKNOWN  # only a lower bound, and it is within the limit
+        # A pass over incomplete data is reported as warn, with what is missing.
+        return WARN if self.missing_notes else PASS
+
+    def with_notes(self, detail: str) -> str:
+        return detail + ("; " + "; ".join(self.missing_notes) if self.missing_notes else "")
+
+
 def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> tuple[list[RuleResult], dict]:
-    """The three transport rules and summary figures. `t`: record times (NaN when unknown; the
-    maximum dose rate needs no time, so such records still count). `uncovered_s`: time without
-    records, from the data-integrity analysis."""
-    sensor = ship.sensor
-    dose = rec.dose_rate_usv_h
-    has_reading = np.isfinite(dose)
-    over = rec.has("over_range")
-    silent = rec.has("gm_silent") | (~has_reading & ~over)
-    n_read = int(has_reading.sum())
-
-    # Over-range records: the tube was near saturation, the reading is null. Their dead-time
-    # corrected rate, clamped where the board clamps it (firmware/counting.py: m / (1 - 0.5) at the
-    # over-range loss), is a lower bound of the true rate for a non-paralyzable tube, and for a
-    # paralyzable one (which loses more at the same observed rate). The lower bound grows with the
-    # observed rate, so the record with the highest count rate gives the largest bound.
-    lower_bound = None
-    if over.any():
-        idx = np.flatnonzero(over)
-        rates = rec.interval_counts[idx] / rec.interval_s[idx]
-        k = int(idx[int(np.argmax(rates))])
-        rate_cps, _ = counting.true_rate_cps(int(rec.interval_counts[k]), float(rec.interval_s[k]),
-                                             sensor.dead_time_us * 1e-6)
-        lower_bound = float(counting.dose_rate_usv_h(rate_cps, sensor.calibration_cpm_per_usv_h,
-                                                     sensor.background_usv_h))
-
-    missing_notes = []
-    if over.any():
-        missing_notes.append(
-            f"{int(over.sum())} reading(s) over range: dose rate at least {lower_bound:.4g} uSv/h there"
-        )
-    if silent.any():
-        dur = float(rec.interval_s[silent].sum())
-        missing_notes.append(f"{int(silent.sum())} record(s) without a dose reading ({format_duration(dur)})")
-    if uncovered_s > 0:
-        missing_notes.append(f"{format_duration(uncovered_s)} without records")
-
-    evidence_common: dict = {
-        "readings": n_read,
-        "sensor_position": sensor.position,
-        "over_range_records": int(over.sum()),
-        "over_range_lower_bound_usv_h": lower_bound,
-        "records_without_reading": int(silent.sum()),
-        "uncovered_s": uncovered_s,
-    }
+    """The transport rules and summary figures. `t`: record times (NaN when unknown; the maximum
+    dose rate needs no time, so such records still count). `uncovered_s`: time without records,
+    from the data-integrity analysis."""
     summary: dict = {
         "max_dose_rate_usv_h": None,
         "max_dose_rate_time": None,
@@ -189,17 +178,87 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         "transport_index": None,
         "required_category": None,
     }
-    if n_read == 0 and lower_bound is None:
-        rules = [
-            RuleResult(name, title, UNKNOWN, "no dose-rate reading in the records", src, dict(evidence_common))
+    peak = _peak(rec, ship, t, uncovered_s, summary)
+    if peak is None:
+        return [
+            RuleResult(name, title, UNKNOWN, "no dose-rate reading in the records", src,
+                       dict(_common_evidence(rec, ship, uncovered_s, None)))
             for name, title, src in (
                 ("transport.surface_dose_rate", "Surface dose rate", _SRC_SURFACE),
                 ("transport.transport_index", "Transport index", _SRC_TI),
                 ("transport.category", "Package category", _SRC_CAT),
             )
-        ]
-        return rules, summary
+        ], summary
+    surface_rule, surface = surface_dose_rate_rule(ship, peak)
+    summary["max_surface_dose_rate_usv_h"] = surface
+    ti_rule, at_1m, ti = transport_index_rule(ship, peak)
+    summary["max_dose_rate_1m_usv_h"] = at_1m
+    summary["transport_index"] = ti
+    rules = [surface_rule, ti_rule]
+    if ship.declared_category == "excepted":
+        rules += excepted_rules(ship, rec, t, peak, surface_rule)
+    else:
+        category, required = category_rule(ship, peak, ti, surface)
+        summary["required_category"] = required
+        rules.append(category)
+    return rules, summary
 
+
+def _common_evidence(rec: Records, ship: Shipment, uncovered_s: float, lower_bound: float | None) -> dict[str, Any]:
+    over = rec.has("over_range")
+    has_reading = np.isfinite(rec.dose_rate_usv_h)
+    silent = rec.has("gm_silent") | (~has_reading & ~over)
+    return {
+        "readings": int(has_reading.sum()),
+        "sensor_position": ship.sensor.position,
+        "over_range_records": int(over.sum()),
+        "over_range_lower_bound_usv_h": lower_bound,
+        "records_without_reading": int(silent.sum()),
+        "uncovered_s": uncovered_s,
+    }
+
+
+def over_range_lower_bound(rec: Records, ship: Shipment) -> float | None:
+    """The dose rate the over-range records show at least (None: no record over range).
+
+    Over-range records: the tube was near saturation, the reading is null. Their dead-time
+    corrected rate, clamped where the board clamps it (firmware/counting.py: m / (1 - 0.5) at the
+    over-range loss), is a lower bound of the true rate for a non-paralyzable tube, and for a
+    paralyzable one (which loses more at the same observed rate). The lower bound grows with the
+    observed rate, so the record with the highest count rate gives the largest bound."""
+    over = rec.has("over_range")
+    if not over.any():
+        return None
+    sensor = ship.sensor
+    idx = np.flatnonzero(over)
+    rates = rec.interval_counts[idx] / rec.interval_s[idx]
+    k = int(idx[int(np.argmax(rates))])
+    rate_cps, _ = counting.true_rate_cps(int(rec.interval_counts[k]), float(rec.interval_s[k]),
+                                         sensor.dead_time_us * 1e-6)
+    return float(counting.dose_rate_usv_h(rate_cps, sensor.calibration_cpm_per_usv_h, sensor.background_usv_h))
+
+
+def _peak(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float, summary: dict) -> _Peak | None:
+    """The peak dose rate and what is missing; None when there is no reading at all."""
+    dose = rec.dose_rate_usv_h
+    n_read = int(np.isfinite(dose).sum())
+    lower_bound = over_range_lower_bound(rec, ship)
+    evidence = _common_evidence(rec, ship, uncovered_s, lower_bound)
+    if n_read == 0 and lower_bound is None:
+        return None
+    missing_notes = []
+    if lower_bound is not None:
+        missing_notes.append(
+            f"{evidence['over_range_records']} reading(s) over range: dose rate at least {lower_bound:.4g} uSv/h there"
+        )
+    if evidence["records_without_reading"]:
+        over = rec.has("over_range")
+        silent = rec.has("gm_silent") | (~np.isfinite(dose) & ~over)
+        dur = float(rec.interval_s[silent].sum())
+        missing_notes.append(f"{evidence['records_without_reading']} record(s) without a dose reading "
+                             f"({format_duration(dur)})")
+    if uncovered_s > 0:
+        missing_notes.append(f"{format_duration(uncovered_s)} without records")
     # Saturated: some readings are over range, so the maximum dose rate is not known, only a lower
     # bound (docs/shipment.md): a limit that bound exceeds fails, every other verdict is unknown.
     saturated = lower_bound is not None
@@ -209,119 +268,112 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         at = _where(rec, t, i_max)
         summary["max_dose_rate_usv_h"] = max_reading
         summary["max_dose_rate_time"] = at if math.isfinite(t[i_max]) else None
-        evidence_common.update({"max_reading_usv_h": max_reading, "max_reading_at": at,
-                                "max_reading_seq": int(rec.seq[i_max])})
+        evidence.update({"max_reading_usv_h": max_reading, "max_reading_at": at,
+                         "max_reading_seq": int(rec.seq[i_max])})
     else:
         max_reading, at = 0.0, "over-range records"
-    effective_max = max(max_reading, lower_bound) if saturated else max_reading
-    qual = "at least " if saturated else ""
+    assert lower_bound is not None or not saturated
+    effective_max = max(max_reading, lower_bound) if lower_bound is not None else max_reading
+    return _Peak(max_reading, at, saturated, effective_max, missing_notes, evidence)
 
-    def decide(exceeds: bool) -> str:
-        if exceeds:
-            return FAIL
-        if saturated:
-            return UNKNOWN  # only a lower bound, and it is within the limit
-        # A pass over incomplete data is reported as warn, with what is missing.
-        return WARN if missing_notes else PASS
 
-    rules: list[RuleResult] = []
-
-    # --- surface dose rate ---
-    surface = None
+def surface_dose_rate_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float | None]:
+    """The surface dose-rate limit (package, excepted package, exclusive use by mode), and the
+    peak surface dose rate in uSv/h (None: the sensor's surface factor is not configured)."""
+    sensor = ship.sensor
     if sensor.surface_factor is None:
-        rules.append(RuleResult(
+        return RuleResult(
             "transport.surface_dose_rate", "Surface dose rate", UNKNOWN,
             "surface_factor is not configured: the surface dose rate is not known",
-            _SRC_SURFACE, dict(evidence_common),
-        ))
-    else:
-        surface = effective_max * sensor.surface_factor
-        summary["max_surface_dose_rate_usv_h"] = surface
-        allowed, why = exclusive_use_limits(ship)
-        note = ""
-        if ship.declared_category == "excepted":
-            limit_msv, label = EXCEPTED_SURFACE_LIMIT_MSV_H, "excepted package"
-            verdict = decide(surface > limit_msv * 1000.0)
-        elif surface <= SURFACE_LIMIT_MSV_H * 1000.0 or allowed == "no":
-            limit_msv, label = SURFACE_LIMIT_MSV_H, "package" + (f"; {why}" if ship.exclusive_use else "")
-            verdict = decide(surface > limit_msv * 1000.0)
-        elif surface > SURFACE_LIMIT_EXCLUSIVE_MSV_H * 1000.0 and not ship.special_arrangement:
-            limit_msv, label = SURFACE_LIMIT_EXCLUSIVE_MSV_H, "no package may exceed it, exclusive use or not"
-            verdict = FAIL
-        elif allowed == "yes":
-            limit_msv, label = SURFACE_LIMIT_EXCLUSIVE_MSV_H, "exclusive use"
-            verdict = decide(surface > limit_msv * 1000.0)
-            if verdict == PASS or verdict == WARN:
-                verdict, note = WARN, why
-        else:  # above 2 mSv/h, and whether more is allowed is not known
-            limit_msv, label = SURFACE_LIMIT_MSV_H, "package"
-            verdict, note = UNKNOWN, why
-        limit = limit_msv * 1000.0
-        detail = f"max {qual}{surface:.4g} uSv/h on the surface, limit {limit:g} uSv/h ({label}) at {at}"
-        if note:
-            detail += "; " + note
-        if saturated and verdict == UNKNOWN:
-            detail += "; over range: the maximum is not known"
-        if missing_notes:
-            detail += "; " + "; ".join(missing_notes)
-        ev = dict(evidence_common, surface_factor=sensor.surface_factor,
-                  max_surface_usv_h=surface, limit_usv_h=limit, limit_applies_to=label,
-                  exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
-                  special_arrangement=ship.special_arrangement, exclusive_use_limits=allowed)
-        rules.append(RuleResult("transport.surface_dose_rate", "Surface dose rate", verdict, detail,
-                                _SRC_SURFACE, ev))
+            _SRC_SURFACE, dict(peak.evidence),
+        ), None
+    surface = peak.effective_max * sensor.surface_factor
+    allowed, why = exclusive_use_limits(ship)
+    note = ""
+    if ship.declared_category == "excepted":
+        limit_msv, label = EXCEPTED_SURFACE_LIMIT_MSV_H, "excepted package"
+        verdict = peak.decide(surface > limit_msv * 1000.0)
+    elif surface <= SURFACE_LIMIT_MSV_H * 1000.0 or allowed == "no":
+        limit_msv, label = SURFACE_LIMIT_MSV_H, "package" + (f"; {why}" if ship.exclusive_use else "")
+        verdict = peak.decide(surface > limit_msv * 1000.0)
+    elif surface > SURFACE_LIMIT_EXCLUSIVE_MSV_H * 1000.0 and not ship.special_arrangement:
+        limit_msv, label = SURFACE_LIMIT_EXCLUSIVE_MSV_H, "no package may exceed it, exclusive use or not"
+        verdict = FAIL
+    elif allowed == "yes":
+        limit_msv, label = SURFACE_LIMIT_EXCLUSIVE_MSV_H, "exclusive use"
+        verdict = peak.decide(surface > limit_msv * 1000.0)
+        if verdict == PASS or verdict == WARN:
+            verdict, note = WARN, why
+    else:  # above 2 mSv/h, and whether more is allowed is not known
+        limit_msv, label = SURFACE_LIMIT_MSV_H, "package"
+        verdict, note = UNKNOWN, why
+    limit = limit_msv * 1000.0
+    detail = f"max {peak.qual}{surface:.4g} uSv/h on the surface, limit {limit:g} uSv/h ({label}) at {peak.at}"
+    if note:
+        detail += "; " + note
+    if peak.saturated and verdict == UNKNOWN:
+        detail += "; over range: the maximum is not known"
+    ev = dict(peak.evidence, surface_factor=sensor.surface_factor,
+              max_surface_usv_h=surface, limit_usv_h=limit, limit_applies_to=label,
+              exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
+              special_arrangement=ship.special_arrangement, exclusive_use_limits=allowed)
+    return RuleResult("transport.surface_dose_rate", "Surface dose rate", verdict, peak.with_notes(detail),
+                      _SRC_SURFACE, ev), surface
 
-    # --- transport index ---
-    ti = None
+
+def transport_index_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float | None, float | None]:
+    """The transport index limit: the rule, the peak dose rate at 1 m (uSv/h) and the TI (None:
+    the sensor's one-metre factor is not configured)."""
+    sensor = ship.sensor
     if sensor.one_metre_factor is None:
-        rules.append(RuleResult(
+        return RuleResult(
             "transport.transport_index", "Transport index", UNKNOWN,
             "one_metre_factor is not configured: the dose rate at 1 m, hence the TI, is not known",
-            _SRC_TI, dict(evidence_common),
-        ))
+            _SRC_TI, dict(peak.evidence),
+        ), None, None
+    at_1m = peak.effective_max * sensor.one_metre_factor
+    ti = transport_index(at_1m / 1000.0)
+    allowed, why = exclusive_use_limits(ship)
+    note = ""
+    if ti <= TI_LIMIT or allowed == "no":
+        verdict = peak.decide(ti > TI_LIMIT)
+        if ti > TI_LIMIT and ship.exclusive_use:
+            note = why
+    elif allowed == "yes":
+        verdict, note = (UNKNOWN if peak.saturated else WARN), why
     else:
-        at_1m = effective_max * sensor.one_metre_factor
-        ti = transport_index(at_1m / 1000.0)
-        summary["max_dose_rate_1m_usv_h"] = at_1m
-        summary["transport_index"] = ti
-        allowed, why = exclusive_use_limits(ship)
-        note = ""
-        if ti <= TI_LIMIT or allowed == "no":
-            verdict = decide(ti > TI_LIMIT)
-            if ti > TI_LIMIT and ship.exclusive_use:
-                note = why
-        elif allowed == "yes":
-            verdict, note = (UNKNOWN if saturated else WARN), why
-        else:
-            verdict, note = UNKNOWN, why
-        detail = (f"TI {qual}{ti:g} from max {qual}{at_1m:.4g} uSv/h at 1 m"
-                  f" (limit {TI_LIMIT:g} unless exclusive use by road or rail)")
-        if note:
-            detail += "; " + note
-        if missing_notes:
-            detail += "; " + "; ".join(missing_notes)
-        ev = dict(evidence_common, one_metre_factor=sensor.one_metre_factor,
-                  max_dose_rate_1m_usv_h=at_1m, transport_index=ti, ti_limit=TI_LIMIT,
-                  exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
-                  exclusive_use_limits=allowed)
-        rules.append(RuleResult("transport.transport_index", "Transport index", verdict, detail, _SRC_TI, ev))
+        verdict, note = UNKNOWN, why
+    detail = (f"TI {peak.qual}{ti:g} from max {peak.qual}{at_1m:.4g} uSv/h at 1 m"
+              f" (limit {TI_LIMIT:g} unless exclusive use by road or rail)")
+    if note:
+        detail += "; " + note
+    ev = dict(peak.evidence, one_metre_factor=sensor.one_metre_factor,
+              max_dose_rate_1m_usv_h=at_1m, transport_index=ti, ti_limit=TI_LIMIT,
+              exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
+              exclusive_use_limits=allowed)
+    return RuleResult("transport.transport_index", "Transport index", verdict, peak.with_notes(detail),
+                      _SRC_TI, ev), at_1m, ti
 
-    # --- category ---
+
+def excepted_rules(ship: Shipment, rec: Records, t: np.ndarray, peak: _Peak,
+                   surface_rule: RuleResult) -> list[RuleResult]:
+    """An excepted package carries no category label: its limits are the surface dose rate and
+    the activity (SSR-6 Table 4). The category rule sums the two up."""
+    act = excepted_activity_rule(ship, rec, t)
+    verdicts = (surface_rule.verdict, act.verdict)
+    worst = FAIL if FAIL in verdicts else UNKNOWN if UNKNOWN in verdicts else WARN if WARN in verdicts else PASS
+    return [act, RuleResult(
+        "transport.category", "Package category", worst,
+        f"declared excepted: surface {surface_rule.verdict}, activity {act.verdict} (see those rules)",
+        _SRC_CAT, dict(peak.evidence, declared_category=ship.declared_category),
+    )]
+
+
+def category_rule(ship: Shipment, peak: _Peak, ti: float | None,
+                  surface: float | None) -> tuple[RuleResult, str | None]:
+    """The package category required by the TI and the surface dose rate (the higher wins),
+    against the declared one; and the required category (None: not known)."""
     declared = ship.declared_category
-    if declared == "excepted":
-        # An excepted package carries no category label: its limits are the surface dose rate
-        # (above) and the activity (SSR-6 Table 4).
-        act = excepted_activity_rule(ship, rec, t)
-        rules.append(act)
-        worst = FAIL if FAIL in (rules[0].verdict, act.verdict) else (
-            UNKNOWN if UNKNOWN in (rules[0].verdict, act.verdict) else
-            WARN if WARN in (rules[0].verdict, act.verdict) else PASS)
-        rules.append(RuleResult(
-            "transport.category", "Package category", worst,
-            f"declared excepted: surface {rules[0].verdict}, activity {act.verdict} (see those rules)",
-            _SRC_CAT, dict(evidence_common, declared_category=declared),
-        ))
-        return rules, summary
     if ti is None or surface is None:
         partial = []
         if ti is not None:
@@ -330,25 +382,22 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
             r = category_rank_from_surface(surface / 1000.0)
             partial.append("surface alone requires at least "
                            + (CATEGORIES[r] if r is not None else "more than any category allows"))
-        rules.append(RuleResult(
+        return RuleResult(
             "transport.category", "Package category", UNKNOWN,
-            "needs both the TI and the surface dose rate"
-            + ("; " + "; ".join(partial) if partial else ""),
-            _SRC_CAT, dict(evidence_common, declared_category=declared),
-        ))
-        return rules, summary
+            "needs both the TI and the surface dose rate" + ("; " + "; ".join(partial) if partial else ""),
+            _SRC_CAT, dict(peak.evidence, declared_category=declared),
+        ), None
+    qual = peak.qual
     required = required_category(ti, surface / 1000.0)
-    summary["required_category"] = required
-    ev = dict(evidence_common, transport_index=ti, max_surface_usv_h=surface,
+    rank_surface = category_rank_from_surface(surface / 1000.0)
+    ev = dict(peak.evidence, transport_index=ti, max_surface_usv_h=surface,
               category_from_ti=CATEGORIES[category_rank_from_ti(ti)],
-              category_from_surface=(None if category_rank_from_surface(surface / 1000.0) is None
-                                     else CATEGORIES[category_rank_from_surface(surface / 1000.0)]),
-              required_category=required, declared_category=declared, required_is_lower_bound=saturated)
+              category_from_surface=None if rank_surface is None else CATEGORIES[rank_surface],
+              required_category=required, declared_category=declared, required_is_lower_bound=peak.saturated)
     if required is None:
-        rules.append(RuleResult("transport.category", "Package category", FAIL,
-                                f"surface dose rate {qual}{surface:.4g} uSv/h exceeds every category (10 mSv/h)",
-                                _SRC_CAT, ev))
-        return rules, summary
+        return RuleResult("transport.category", "Package category", FAIL,
+                          f"surface dose rate {qual}{surface:.4g} uSv/h exceeds every category (10 mSv/h)",
+                          _SRC_CAT, ev), None
     req_rank = CATEGORIES.index(required)
     if declared is None:
         verdict, detail = UNKNOWN, f"required {qual}{required}; no declared_category to compare with"
@@ -359,23 +408,22 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
             detail = f"required {qual}{required}, declared {declared}; {why}"
             if declared != "III-YELLOW" or allowed == "no":
                 verdict = FAIL
-            elif allowed == "unknown" or saturated:
+            elif allowed == "unknown" or peak.saturated:
                 verdict = UNKNOWN
             else:
                 verdict = WARN
         elif dec_rank < req_rank:
             verdict, detail = FAIL, f"declared {declared} is lower than required {qual}{required}"
-        elif saturated:
+        elif peak.saturated:
             verdict = UNKNOWN
             detail = f"required at least {required} (from an over-range lower bound), declared {declared}"
         elif dec_rank == req_rank:
-            verdict, detail = decide(False), f"declared {declared} = required {required}"
+            verdict, detail = peak.decide(False), f"declared {declared} = required {required}"
         else:
             verdict, detail = WARN, f"declared {declared} is higher than required {required}"
-    if missing_notes and verdict in (PASS, WARN, UNKNOWN):
-        detail += "; " + "; ".join(missing_notes)
-    rules.append(RuleResult("transport.category", "Package category", verdict, detail, _SRC_CAT, ev))
-    return rules, summary
+    if verdict in (PASS, WARN, UNKNOWN):
+        detail = peak.with_notes(detail)
+    return RuleResult("transport.category", "Package category", verdict, detail, _SRC_CAT, ev), required
 
 
 def excepted_activity_rule(ship: Shipment, rec: Records, t: np.ndarray) -> RuleResult:
