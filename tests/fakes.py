@@ -625,7 +625,7 @@ def batch_span(data: bytes, offset: int) -> tuple[int, int]:
     return int.from_bytes(data[offset + 4:offset + 8], "little"), data[offset + 8]
 
 
-def link_to(board: FakeBoard, port: str = "FAKE0", timeout_s: float = 0.05, retries: int = 3, **serial_kw: Any):
+def link_to(board: FakeBoard, port: str = "FAKE0", timeout_s: float = 0.25, retries: int = 3, **serial_kw: Any):
     """A Link over a new FakeSerial to the board: (link, serial)."""
     from isolog.board.link import Link
 
