@@ -155,6 +155,13 @@ class MemFS:
 
     # the tests' view
 
+    def copy(self) -> "MemFS":
+        """The flash as a power cut now would leave it (what open files flushed)."""
+        fs = MemFS(self.blocks, self.block_size)
+        fs.files = {p: bytearray(d) for p, d in self.files.items()}
+        fs.dirs = set(self.dirs)
+        return fs
+
     def read(self, path: str) -> bytes:
         return bytes(self.files[self.norm(path)])
 
@@ -287,8 +294,9 @@ class FakeBoard:
     NAME = "fake"
 
     def __init__(self, flash_blocks: int = 256, counts_at: Callable[[int], int] = default_counts,
-                 temp_c: float = 4.25, rtc_epoch_ms: int | None = START_EPOCH_MS, device_id: bytes = DEVICE_ID):
-        self.fs = MemFS(flash_blocks)
+                 temp_c: float = 4.25, rtc_epoch_ms: int | None = START_EPOCH_MS, device_id: bytes = DEVICE_ID,
+                 flash: MemFS | None = None):
+        self.fs = MemFS(flash_blocks) if flash is None else flash
         self.fw = Firmware(self.fs)
         self.counts_at = counts_at
         self.temp_c = temp_c
@@ -322,12 +330,19 @@ class FakeBoard:
             self.rtc_base_ms += self.uptime_ms  # the RTC keeps time; uptime starts again at 0
         self.power_on()
 
+    def clone(self) -> "FakeBoard":
+        """Another board powered up on a copy of this one's flash (as a power cut now would leave
+        it), its RTC at this board's time: the same log, quickly, for many tests."""
+        return FakeBoard(counts_at=self.counts_at, temp_c=self.temp_c, rtc_epoch_ms=self.rtc_ms(),
+                         device_id=self.id, flash=self.fs.copy())
+
     def configure(self, cfg: dict | None = None) -> dict:
         """As a host's SET_CONFIG would (firmware/logger.py Logger.configure)."""
         return self.app.configure(dict(CONFIG if cfg is None else cfg))
 
     def run_for(self, seconds: float) -> None:
-        """Let the firmware run its main loop for this much virtual time (it samples, commits)."""
+        """Let the firmware run its main loop for this much virtual time, up to and including its
+        end (it samples, commits): configured at 0, run_for(3600) logs 60 one-minute records."""
         end = self.uptime_ms + int(seconds * 1000)
         self.frozen = False
         self._until = end
@@ -336,6 +351,7 @@ class FakeBoard:
                 self.app.step()
         finally:
             self.frozen = True
+        self.app.step()  # the moment `end` itself: a sample due then is taken
 
     def serve(self) -> None:
         """The host sent something: the main loop answers every whole request waiting (time stands
@@ -435,7 +451,8 @@ class FakeSerial:
     board one per link_write); cut_after() pulls the cable after so many bytes."""
 
     def __init__(self, board: FakeBoard | None, port: str = "FAKE0", to_board: Filter | None = None,
-                 to_host: Filter | None = None, read_raises: bool = False):
+                 to_host: Filter | None = None, read_raises: bool = False, cut_to_board: int | None = None,
+                 cut_to_host: int | None = None):
         self.board = board
         self.port = port
         self.to_board = to_board
@@ -447,8 +464,8 @@ class FakeSerial:
         self.bytes_to_board = 0
         self.bytes_to_host = 0
         self.sent: list[bytes] = []  # every frame the host wrote, as written (before filters)
-        self.cut_to_board: int | None = None
-        self.cut_to_host: int | None = None
+        self.cut_to_board: int | None = cut_to_board  # pull the cable once this many bytes went that way
+        self.cut_to_host: int | None = cut_to_host
         self.pulled = False
         self.is_open = True
         self.timeout = 0.05
@@ -633,25 +650,37 @@ def link_to(board: FakeBoard, port: str = "FAKE0", timeout_s: float = 0.25, retr
     return Link(port, timeout_s=timeout_s, retries=retries, serial_obj=ser), ser
 
 
-def use_fake_ports(monkeypatch, board: FakeBoard, timeout_s: float = 0.05, retries: int = 3,
-                   **serial_kw: Any) -> list[FakeSerial]:
-    """Make every Link the host opens by port name (sync, provision) a fake cable to this board.
-    Returns the list of cables opened, newest last (their faults can be set after the fact)."""
+class FakePorts:
+    """Every Link the host opens by port name (sync, provision, ...) becomes a fake cable to
+    self.board, with FakeSerial keyword arguments self.serial_kw (faults, cuts): change them
+    between syncs. self.cables lists the cables opened, newest last."""
+
+    def __init__(self, board: FakeBoard, timeout_s: float, retries: int, serial_kw: dict[str, Any]):
+        from isolog.board import link as link_mod
+
+        self.real = link_mod.Link
+        self.board = board
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.serial_kw = serial_kw
+        self.cables: list[FakeSerial] = []
+
+    def open(self, port: str, *args: Any, **kwargs: Any):
+        ser = FakeSerial(self.board, port, **self.serial_kw)
+        self.cables.append(ser)
+        return self.real(port, timeout_s=self.timeout_s, retries=self.retries, serial_obj=ser)
+
+
+def use_fake_ports(monkeypatch, board: FakeBoard, timeout_s: float = 0.05, retries: int = 2,
+                   **serial_kw: Any) -> FakePorts:
+    """Point the host's Link (isolog.board.link.Link and the name sync imported) at fake cables."""
     from isolog.board import link as link_mod
-
-    real = link_mod.Link
-    cables: list[FakeSerial] = []
-
-    def opener(port: str, timeout_s_: float = timeout_s, retries_: int = retries, serial_obj: Any = None, **kw: Any):
-        ser = FakeSerial(board, port, **serial_kw)
-        cables.append(ser)
-        return real(port, timeout_s=timeout_s, retries=retries, serial_obj=ser)
-
-    monkeypatch.setattr(link_mod, "Link", opener)
     from isolog.board import sync as sync_mod
 
-    monkeypatch.setattr(sync_mod, "Link", opener)
-    return cables
+    ports = FakePorts(board, timeout_s, retries, serial_kw)
+    monkeypatch.setattr(link_mod, "Link", ports.open)
+    monkeypatch.setattr(sync_mod, "Link", ports.open)
+    return ports
 
 
 def flash_records(board: FakeBoard) -> list[tuple]:
@@ -669,5 +698,5 @@ def flash_records(board: FakeBoard) -> list[tuple]:
 
 
 __all__ = ["CONFIG", "DEVICE_ID", "FakeBoard", "FakeSerial", "MemFS", "Hold", "drop", "garble", "lose_byte",
-           "garbage_before", "chain", "chunks_of", "batch_span", "link_to", "use_fake_ports", "flash_records",
+           "garbage_before", "chain", "chunks_of", "batch_span", "link_to", "use_fake_ports", "FakePorts", "flash_records",
            "default_counts"]
