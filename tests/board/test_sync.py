@@ -225,8 +225,8 @@ def test_resumes_after_the_cable_is_pulled_at_many_points(monkeypatch, tmp_path)
     expected = board_tuples(ref)
     assert [r[0] for r in expected] == list(range(len(expected))) and len(expected) > 350  # RAM lost at power cuts
     assert to_host > 4000
-    cuts = [("to_host", n) for n in range(1, to_host + 1, max(1, to_host // 60))] + [("to_host", to_host - 1)]
-    cuts += [("to_board", n) for n in range(1, to_board + 1, max(1, to_board // 20))]
+    cuts = [("to_host", n) for n in range(1, to_host + 1, max(1, to_host // 30))] + [("to_host", to_host - 1)]
+    cuts += [("to_board", n) for n in range(1, to_board + 1, max(1, to_board // 10))]
     failed = 0
     for i, (direction, at) in enumerate(cuts):
         board = three_segment_board()
