@@ -697,6 +697,70 @@ def flash_records(board: FakeBoard) -> list[tuple]:
     return sorted(out)
 
 
+# --- segments built with the firmware's own encoder (firmware/record.py) ---------------------------
+
+# Record flag bits: part of the on-flash format (firmware/record.py, docs/shipment.md).
+FLAG_BITS = {"boot": 0x0001, "over_range": 0x0002, "gm_silent": 0x0004, "temp_fault": 0x0008, "dose_warn": 0x0010,
+             "dose_alarm": 0x0020, "temp_alarm": 0x0040, "low_battery": 0x0080, "storage_low": 0x0100,
+             "data_dropped": 0x0200, "alarm_ack": 0x0400}
+
+
+class SegmentBuilder:
+    """One segment file made chunk by chunk with record.encode_header / record.encode_batch, as
+    the board's log store writes it. self.chunks lists (offset, size, first_seq, count) per chunk
+    (count 0 for a header); self.chain is the MAC of the last chunk (the next one chains on it)."""
+
+    def __init__(self, first_seq: int = 0, boot: int = 1, device_id: bytes = DEVICE_ID, interval_s: int = 60,
+                 cal: float = 153.8, dead_time_us: float = 190.0, background: float = 0.1, key: bytes = b"",
+                 chain: bytes | None = None):
+        from isolog_fw import record
+
+        self.record = record
+        self.key = key
+        self.boot = boot
+        self.interval_s = interval_s
+        self.chain_in = record.CHAIN_START if chain is None else chain
+        self.chain = self.chain_in
+        self.buf = bytearray(2 * record.MAX_CHUNK)
+        self.data = bytearray()
+        self.chunks: list[tuple[int, int, int, int]] = []
+        size, mac = record.encode_header(self.buf, boot, first_seq, device_id, interval_s, cal, dead_time_us,
+                                         background, key, self.chain)
+        self._add(size, mac, first_seq, 0)
+
+    def _add(self, size: int, mac: bytes, first_seq: int, count: int) -> None:
+        self.chunks.append((len(self.data), size, first_seq, count))
+        self.data += self.buf[:size]
+        self.chain = mac
+
+    def batch(self, first_seq: int, entries: list[tuple[int, int, float | None, int]], clock_valid: bool = True,
+              clock_offset_ms: int = START_EPOCH_MS, base_uptime_ms: int = 0, base_counts: int = 0,
+              boot: int | None = None) -> "SegmentBuilder":
+        """entries: (interval_ms, interval_counts, temp_c or None, flags) per record."""
+        flat: list[int] = []
+        for interval_ms, counts, temp_c, flags in entries:
+            flat += [interval_ms, counts, self.record.encode_temp(temp_c), flags]
+        size, mac = self.record.encode_batch(
+            self.buf, first_seq, self.boot if boot is None else boot, self.interval_s, clock_valid, clock_offset_ms,
+            base_uptime_ms, base_counts, flat, len(entries), self.key, self.chain)
+        self._add(size, mac, first_seq, len(entries))
+        return self
+
+    def chunk(self, i: int) -> bytes:
+        off, size, _, _ = self.chunks[i]
+        return bytes(self.data[off:off + size])
+
+
+def recrc(chunk: bytearray | bytes) -> bytes:
+    """A chunk with its CRC-32 (over kind, length and payload) made right again: what a forger
+    without the key can do after editing it."""
+    from binascii import crc32
+
+    out = bytearray(chunk)
+    out[-4:] = (crc32(bytes(out[1:-4])) & 0xFFFFFFFF).to_bytes(4, "little")
+    return bytes(out)
+
+
 __all__ = ["CONFIG", "DEVICE_ID", "FakeBoard", "FakeSerial", "MemFS", "Hold", "drop", "garble", "lose_byte",
            "garbage_before", "chain", "chunks_of", "batch_span", "link_to", "use_fake_ports", "FakePorts", "flash_records",
-           "default_counts"]
+           "default_counts", "FLAG_BITS", "SegmentBuilder", "recrc"]
