@@ -30,7 +30,7 @@ import io
 import time
 import types
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import serial  # pyserial: its exception type is what Link expects from a failing port
 
@@ -165,7 +165,7 @@ class MemFS:
     def read(self, path: str) -> bytes:
         return bytes(self.files[self.norm(path)])
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes | bytearray) -> None:
         """Change a file behind the firmware's back (damage, forgery)."""
         self.files[self.norm(path)] = bytearray(data)
 
@@ -624,7 +624,7 @@ def chain(*filters: Filter) -> Filter:
 # --- reading the board's flash in the test, from the documented layout (firmware/record.py header) ---
 
 
-def chunks_of(data: bytes) -> list[tuple[int, int, int]]:
+def chunks_of(data: bytes | bytearray) -> list[tuple[int, int, int]]:
     """(offset, kind, total size) of each chunk of an intact segment, walked by the chunk framing
     alone (0xA5 | kind | length u16 LE | payload | CRC u32): no CRC or MAC check here."""
     out = []
@@ -637,7 +637,7 @@ def chunks_of(data: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
-def batch_span(data: bytes, offset: int) -> tuple[int, int]:
+def batch_span(data: bytes | bytearray, offset: int) -> tuple[int, int]:
     """(first_seq, count) of the batch chunk at offset: payload starts first_seq u32, count u8."""
     return int.from_bytes(data[offset + 4:offset + 8], "little"), data[offset + 8]
 
@@ -733,7 +733,7 @@ class SegmentBuilder:
         self.data += self.buf[:size]
         self.chain = mac
 
-    def batch(self, first_seq: int, entries: list[tuple[int, int, float | None, int]], clock_valid: bool = True,
+    def batch(self, first_seq: int, entries: Sequence[tuple[int, int, float | None, int]], clock_valid: bool = True,
               clock_offset_ms: int = START_EPOCH_MS, base_uptime_ms: int = 0, base_counts: int = 0,
               boot: int | None = None) -> "SegmentBuilder":
         """entries: (interval_ms, interval_counts, temp_c or None, flags) per record."""

@@ -145,7 +145,7 @@ def test_pipelined_reads_keep_several_requests_in_flight_and_return_pieces_in_or
 @pytest.mark.parametrize("direction", ["to_host", "to_board"])
 def test_pipelined_reads_survive_a_lost_frame(board, direction):
     first, data = segment(board)
-    link, ser = link_to(board, **{direction: drop(2)})
+    link, ser = link_to(board, to_host=drop(2)) if direction == "to_host" else link_to(board, to_board=drop(2))
     pieces = list(link.read_pieces(first, 100, len(data), piece=128, window=4))
     assert b"".join(p.data for p in pieces) == data[100:]
     assert link.retried >= 1

@@ -279,7 +279,7 @@ def test_resumes_through_repeated_cuts_while_the_board_keeps_logging(monkeypatch
 # --- damage and forgery on the board's flash ------------------------------------------------------
 
 
-def batches(data: bytes) -> list[tuple[int, int]]:
+def batches(data: bytes | bytearray) -> list[tuple[int, int]]:
     return [(off, size) for off, kind, size in chunks_of(data) if kind == 0x42]
 
 

@@ -101,7 +101,7 @@ def forged_with(key: bytes, claimed_key: bytes) -> SegmentBuilder:
 # --- through decode_segment ---------------------------------------------------------------------------
 
 
-def check_bytes(data: bytes, key: bytes | None) -> Log:
+def check_bytes(data: bytes | bytearray, key: bytes | None) -> Log:
     log = Log()
     decode_segment("/data/log/00000000.seg", bytes(data), log, key)
     return log
@@ -194,7 +194,7 @@ def test_decode_of_an_unprovisioned_boards_chain_uses_the_empty_key():
 # --- through verify_stored (the chunks a sync keeps) ---------------------------------------------------
 
 
-def store_segment(store: Store, first_seq: int, data: bytes, device: str = DEV) -> None:
+def store_segment(store: Store, first_seq: int, data: bytes | bytearray, device: str = DEV) -> None:
     """Keep a segment's bytes as sync does: one row per chunk at its offset (walked by the chunk
     framing, fakes.chunks_of)."""
     with store.transaction() as db:

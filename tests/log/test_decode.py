@@ -50,7 +50,7 @@ def expected(first_seq: int, entries, boot: int = 1, clock_valid: bool = True, o
     return out
 
 
-def decoded(data: bytes, key: bytes | None = b"") -> Log:
+def decoded(data: bytes | bytearray, key: bytes | None = b"") -> Log:
     log = Log()
     decode_segment(NAME, bytes(data), log, key)
     for r in log.records:
