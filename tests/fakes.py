@@ -300,13 +300,14 @@ class FakeBoard:
         self.fw = Firmware(self.fs)
         self.counts_at = counts_at
         self.temp_c = temp_c
-        self.rtc_base_ms = None if rtc_epoch_ms is None else rtc_epoch_ms  # epoch ms at uptime 0 of this boot
+        self.rtc_base_ms = rtc_epoch_ms  # epoch ms at uptime 0 of this boot (None: no RTC)
         self.id = device_id
         self.cable: FakeSerial | None = None
         self.rx = bytearray()  # bytes from the host not yet read by the firmware
         self.uptime_ms = 0
         self.boots = 0
         self.frozen = True  # time stands still unless run_for() runs the board
+        self._until = 0
         self.led_state = ""
         self.app: Any = None
         self.server: Any = None
