@@ -222,6 +222,21 @@ def test_a_session_left_running_by_a_dead_process_is_marked_abandoned(store):
     assert [s["status"] for s in store.sessions()] == ["abandoned", "running"]
 
 
+def test_a_session_of_a_live_process_stays_running_and_the_process_is_left_alone(store):
+    """Another sync still running (another process): its session is not abandoned, and checking
+    whether it is alive must not harm it (on Windows os.kill(pid, 0) terminates the process)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        sid = store.start_session("COM3")
+        store.db.execute("UPDATE sync_sessions SET pid = ? WHERE id = ?", (child.pid, sid))
+        store.start_session("COM4")
+        assert [s["status"] for s in store.sessions()] == ["running", "running"]
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_clock_anchors_round_trip(store):
     with store.transaction() as db:
         store.add_clock_anchor(db, DEV, 3, 60_000, 1_767_225_660_000, None, 1)
