@@ -1,0 +1,298 @@
+"""isolog.store: the SQLite store on its own (no board): schema, records keyed (device, seq),
+next_seq over gaps and lost ranges, segments, chunks, damage, sessions, audit, and transactions
+that leave nothing behind when they fail."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from isolog.errors import UserError
+from isolog.store import Store
+
+DEV = "15010c0000000001"
+OTHER = "15010c0000000002"
+TABLES = {"schema_version", "devices", "shipments", "records", "segments", "chunks", "damage", "lost",
+          "sync_sessions", "clock_anchors", "audit"}
+
+
+def rec(seq: int, boot: int = 1, **changes) -> dict:
+    r = {"device": DEV, "seq": seq, "boot": boot, "time": f"2026-01-01T00:{seq % 60:02d}:00Z", "uptime_s": 60.0 * seq,
+         "counts": 180 * seq, "interval_s": 60.0, "interval_counts": 180, "dose_rate_usv_h": 1.071019,
+         "temperature_c": 4.25, "flags": ["time_valid"]}
+    r.update(changes)
+    return r
+
+
+@pytest.fixture()
+def store(tmp_path):
+    st = Store(tmp_path / "s.sqlite3")
+    with st.transaction() as db:
+        st.touch_device(db, DEV, "fake", "0.1.0", 0)
+    yield st
+    st.close()
+
+
+def put(store: Store, recs: list[dict], device: str = DEV) -> tuple[int, list[str]]:
+    with store.transaction() as db:
+        return store.insert_records(db, device, recs, 0, 0, None)
+
+
+def next_seq(store: Store, device: str = DEV) -> int:
+    with store.transaction() as db:
+        return store.advance_next_seq(db, device)
+
+
+# --- schema ----------------------------------------------------------------------------------------
+
+
+def test_a_new_store_gets_every_table_in_a_new_folder(tmp_path):
+    path = tmp_path / "a" / "b" / "isolog.sqlite3"
+    with Store(path):
+        pass
+    con = sqlite3.connect(path)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert TABLES <= names
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+def test_reopening_keeps_the_data_and_one_schema_row(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    with Store(path) as st:
+        with st.transaction() as db:
+            st.touch_device(db, DEV, "fake", "0.1.0", 7)
+    with Store(path) as st:
+        assert st.device(DEV)["next_seq"] == 7
+        assert st.db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+
+
+def test_a_store_from_a_newer_isolog_is_refused(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    with Store(path):
+        pass
+    con = sqlite3.connect(path)
+    con.execute("UPDATE schema_version SET version = 99")
+    con.commit()
+    con.close()
+    with pytest.raises(UserError, match="newer isolog"):
+        Store(path)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"these are my notes, not a database" * 100)
+    with pytest.raises(UserError, match="not a usable isolog store"):
+        Store(path)
+
+
+# --- devices and records -------------------------------------------------------------------------
+
+
+def test_a_device_is_registered_once_and_keeps_its_first_sequence_number(store):
+    with store.transaction() as db:
+        dev = store.touch_device(db, DEV, "pico", "0.2.0", 500)  # seen again: base_seq stays
+    assert (dev["board"], dev["firmware"], dev["base_seq"], dev["next_seq"]) == ("pico", "0.2.0", 0, 0)
+    with store.transaction() as db:
+        store.touch_device(db, OTHER, "esp32s3", "0.1.0", 40)
+    assert [d["id"] for d in store.devices()] == [DEV, OTHER]
+    assert store.device(OTHER)["next_seq"] == 40
+
+
+def test_records_round_trip_every_field(store):
+    mine = [rec(0, flags=["boot", "time_valid"]), rec(1, temperature_c=None, time=None, dose_rate_usv_h=None,
+                                                      flags=[])]
+    assert put(store, mine) == (2, [])
+    assert list(store.records(DEV)) == mine
+    assert store.count_records(DEV) == 2
+
+
+def test_a_record_is_stored_once(store):
+    assert put(store, [rec(0), rec(1)]) == (2, [])
+    assert put(store, [rec(1), rec(2)]) == (1, [])  # the same record again adds nothing, says nothing
+    added, problems = put(store, [rec(2, counts=999)])
+    assert added == 0
+    assert len(problems) == 1 and "record 2 came again with different data" in problems[0]
+    assert [r["counts"] for r in store.records(DEV)] == [0, 180, 360]  # the stored copy is kept
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.execute("INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, "
+                         "flags) VALUES (?, 1, 1, 0, 0, 60, 0, '[]')", (DEV,))
+
+
+def test_the_same_sequence_number_on_another_device_is_another_record(store):
+    put(store, [rec(0)])
+    assert put(store, [rec(0, device=OTHER)], device=OTHER) == (1, [])
+    assert store.count_records(DEV) == store.count_records(OTHER) == 1
+
+
+def test_records_are_read_in_sequence_order_within_bounds(store):
+    put(store, [rec(s) for s in (5, 1, 3, 2, 4)])
+    assert [r["seq"] for r in store.records(DEV)] == [1, 2, 3, 4, 5]
+    assert [r["seq"] for r in store.records(DEV, 2, 4)] == [2, 3]
+
+
+def test_next_seq_advances_over_contiguous_records_only(store):
+    put(store, [rec(s) for s in (0, 1, 2, 3, 4, 6, 7, 8, 9)])
+    assert next_seq(store) == 5
+    assert store.device(DEV)["next_seq"] == 5
+    put(store, [rec(5)])
+    assert next_seq(store) == 10
+
+
+def test_next_seq_never_moves_back_and_starts_at_the_first_record_seen(store):
+    with store.transaction() as db:
+        store.touch_device(db, OTHER, "pico", "0.1.0", 100)
+    put(store, [rec(s, device=OTHER) for s in (100, 101, 102, 104)], device=OTHER)
+    assert next_seq(store, OTHER) == 103
+    assert next_seq(store, OTHER) == 103
+    put(store, [rec(s, device=OTHER) for s in (0, 1, 2)], device=OTHER)  # before its start: no effect
+    assert next_seq(store, OTHER) == 103
+
+
+def test_next_seq_skips_ranges_known_lost(store):
+    put(store, [rec(s) for s in (0, 1, 2, 20, 21)])
+    with store.transaction() as db:
+        store.add_lost(db, DEV, 3, 20, "reclaimed after another host acknowledged them", None)
+    assert next_seq(store) == 22
+    assert store.db.execute("SELECT first_seq, end_seq, reason FROM lost").fetchall() == [
+        (3, 20, "reclaimed after another host acknowledged them")]
+
+
+# --- segments, chunks, damage ----------------------------------------------------------------------
+
+
+def test_segment_offset_and_header_are_kept_and_updated(store):
+    assert store.segment(DEV, 0) is None
+    with store.transaction() as db:
+        store.set_segment(db, DEV, 0, 120, b"\xa5H-header")
+    assert store.segment(DEV, 0) == (120, b"\xa5H-header")
+    with store.transaction() as db:
+        store.set_segment(db, DEV, 0, 900, b"\xa5H-header")
+        store.set_segment(db, DEV, 3000, 40, None)
+    assert store.segment(DEV, 0) == (900, b"\xa5H-header")
+    assert store.segment(DEV, 3000) == (40, None)
+    assert store.segment(OTHER, 0) is None
+
+
+def test_a_chunk_is_stored_once_and_the_first_copy_kept(store):
+    with store.transaction() as db:
+        store.add_chunk(db, DEV, 0, 0, b"first", 1)
+        store.add_chunk(db, DEV, 0, 0, b"second", 2)
+        store.add_chunk(db, DEV, 0, 5, b"next", 2)
+    assert store.db.execute("SELECT offset, data, session FROM chunks ORDER BY offset").fetchall() == [
+        (0, b"first", 1), (5, b"next", 2)]
+
+
+def test_damage_is_kept_per_segment_and_offset(store):
+    with store.transaction() as db:
+        store.add_damage(db, DEV, 0, 300, 57, "CRC mismatch", 1)
+        store.add_damage(db, DEV, 0, 300, 57, "CRC mismatch", 2)  # seen again by a later sync
+        store.add_damage(db, DEV, 3000, 0, 8, "bad sync byte", 2)
+    assert store.db.execute("SELECT segment, offset, length, reason, session FROM damage ORDER BY segment").fetchall() \
+        == [(0, 300, 57, "CRC mismatch", 2), (3000, 0, 8, "bad sync byte", 2)]
+
+
+# --- sessions, clock anchors, audit -----------------------------------------------------------------
+
+
+def test_sessions_record_who_when_and_what(store):
+    sid = store.start_session("/dev/ttyACM0")
+    (s,) = store.sessions()
+    assert (s["id"], s["port"], s["status"], s["problems"]) == (sid, "/dev/ttyACM0", "running", [])
+    assert s["host_user"] and s["started"].endswith("Z")
+    with store.transaction() as db:
+        store.update_session(db, sid, device=DEV, ended="2026-01-01T00:00:00Z", status="problems", records_added=12,
+                             bytes=345, acked_upto=10, problems=["records 10..11 are missing"])
+    (s,) = store.sessions(DEV)
+    assert (s["status"], s["records_added"], s["bytes"], s["acked_upto"], s["problems"]) == (
+        "problems", 12, 345, 10, ["records 10..11 are missing"])
+    assert store.sessions(OTHER) == []
+
+
+def test_a_session_left_running_by_a_dead_process_is_marked_abandoned(store):
+    sid = store.start_session("COM3")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    store.db.execute("UPDATE sync_sessions SET pid = ? WHERE id = ?", (int(dead.stdout), sid))
+    store.start_session("COM3")
+    assert [s["status"] for s in store.sessions()] == ["abandoned", "running"]
+
+
+def test_a_session_of_a_live_process_stays_running_and_the_process_is_left_alone(store):
+    """Another sync still running (another process): its session is not abandoned, and checking
+    whether it is alive must not harm it (on Windows os.kill(pid, 0) terminates the process)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        sid = store.start_session("COM3")
+        store.db.execute("UPDATE sync_sessions SET pid = ? WHERE id = ?", (child.pid, sid))
+        store.start_session("COM4")
+        assert [s["status"] for s in store.sessions()] == ["running", "running"]
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_clock_anchors_round_trip(store):
+    with store.transaction() as db:
+        store.add_clock_anchor(db, DEV, 3, 60_000, 1_767_225_660_000, None, 1)
+        store.add_clock_anchor(db, DEV, 3, 120_000, 1_767_225_720_000, 1_767_225_719_000, 2)
+    got = [(a["boot"], a["uptime_ms"], a["epoch_ms"], a["board_time_ms"], a["session"]) for a in store.clock_anchors(DEV)]
+    assert got == [(3, 60_000, 1_767_225_660_000, None, 1), (3, 120_000, 1_767_225_720_000, 1_767_225_719_000, 2)]
+
+
+def test_audit_trail_in_order_with_details(store):
+    store.audit(None, DEV, "clock_set", {"host_ms": 5, "board_before_ms": None})
+    with store.transaction() as db:
+        store.audit(db, OTHER, "ack_records", {"upto": 40})
+    trail = store.audit_trail()
+    assert [(a["device"], a["action"], a["details"]) for a in trail] == [
+        (DEV, "clock_set", {"host_ms": 5, "board_before_ms": None}), (OTHER, "ack_records", {"upto": 40})]
+    assert trail[0]["id"] < trail[1]["id"] and trail[0]["host_user"]
+    assert [a["action"] for a in store.audit_trail(OTHER)] == ["ack_records"]
+
+
+# --- transactions ----------------------------------------------------------------------------------
+
+
+def test_a_failed_transaction_leaves_nothing(store):
+    before = store.db.execute("SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM chunks), "
+                              "(SELECT COUNT(*) FROM audit), (SELECT next_seq FROM devices)").fetchone()
+    with pytest.raises(RuntimeError):
+        with store.transaction() as db:
+            store.insert_records(db, DEV, [rec(0), rec(1)], 0, 0, None)
+            store.add_chunk(db, DEV, 0, 0, b"chunk", None)
+            store.set_segment(db, DEV, 0, 99, None)
+            store.audit(db, DEV, "ack_records", {"upto": 2})
+            store.advance_next_seq(db, DEV)
+            raise RuntimeError("the link failed midway")
+    after = store.db.execute("SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM chunks), "
+                             "(SELECT COUNT(*) FROM audit), (SELECT next_seq FROM devices)").fetchone()
+    assert after == before == (0, 0, 0, 0)
+    assert store.segment(DEV, 0) is None
+    put(store, [rec(0)])  # the store is usable afterwards
+    assert store.count_records(DEV) == 1
+
+
+def test_a_database_error_inside_a_transaction_rolls_back_what_came_before(store):
+    put(store, [rec(0)])
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction() as db:
+            store.insert_records(db, DEV, [rec(1)], 0, 0, None)
+            db.execute("INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, flags) "
+                       "VALUES (?, 0, 1, 0, 0, 60, 0, '[]')", (DEV,))
+    assert [r["seq"] for r in store.records(DEV)] == [0]
+
+
+def test_a_commit_is_visible_to_another_connection_at_once(store, tmp_path):
+    put(store, [rec(0), rec(1)])
+    other = sqlite3.connect(store.path)
+    try:
+        assert other.execute("SELECT seq FROM records ORDER BY seq").fetchall() == [(0,), (1,)]
+        assert json.loads(other.execute("SELECT flags FROM records WHERE seq = 0").fetchone()[0]) == ["time_valid"]
+    finally:
+        other.close()
