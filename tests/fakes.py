@@ -674,13 +674,17 @@ class FakePorts:
 
 def use_fake_ports(monkeypatch, board: FakeBoard, timeout_s: float = 0.05, retries: int = 2,
                    **serial_kw: Any) -> FakePorts:
-    """Point the host's Link (isolog.board.link.Link and the name sync imported) at fake cables."""
+    """Point the host's Link (isolog.board.link.Link and the names board/ modules imported) at fake
+    cables."""
+    from isolog.board import configure as configure_mod
+    from isolog.board import devices as devices_mod
     from isolog.board import link as link_mod
+    from isolog.board import provision as provision_mod
     from isolog.board import sync as sync_mod
 
     ports = FakePorts(board, timeout_s, retries, serial_kw)
-    monkeypatch.setattr(link_mod, "Link", ports.open)
-    monkeypatch.setattr(sync_mod, "Link", ports.open)
+    for mod in (link_mod, sync_mod, provision_mod, configure_mod, devices_mod):
+        monkeypatch.setattr(mod, "Link", ports.open)
     return ports
 
 

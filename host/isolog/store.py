@@ -496,7 +496,7 @@ class Store:
                                            "ORDER BY offset DESC LIMIT 1", (device, first)).fetchone()
                     yield segment_name(first), bytes(last[0]) if last else b"", False
 
-        return verify_segments(each(), key_table(self.keys(device)))
+        return verify_segments(each(), key_table(self.keys(device)), f"the store {self.path}")
 
     def shipment_verification(self, ship_id: str) -> "Verification":
         """What the store knows of a shipment's records [lo, hi) on its device, for the verdict

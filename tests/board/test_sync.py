@@ -12,7 +12,7 @@ import pytest
 
 import fakes
 from fakes import CONFIG, FakeBoard, batch_span, chunks_of, flash_records, use_fake_ports
-from isolog.board import keys
+from isolog.board import provision
 from isolog.board import sync as sync_mod
 from isolog.board.link import LinkError
 from isolog.store import Store
@@ -315,7 +315,7 @@ def provisioned(monkeypatch, tmp_path):
     ports = use_fake_ports(monkeypatch, board)
     db = tmp_path / "store.sqlite3"
     run_sync(db)  # provisioning is refused while records are unsynced
-    keys.provision(PORT, "crate-7", db)
+    provision.provision(PORT, "crate-7", db)
     board.run_for(3 * 3600)
     return board, ports, db
 
@@ -324,14 +324,14 @@ def test_mac_chain_verified_with_the_provisioned_key(monkeypatch, tmp_path):
     board, ports, db = provisioned(monkeypatch, tmp_path)
     assert board.app.key and len(board.app.key) == 32
     with Store(db) as st:
-        assert keys.current_key(st, fakes.DEVICE_ID.hex()) == board.app.key
+        assert st.current_key(fakes.DEVICE_ID.hex()) == board.app.key
     result = run_sync(db)
     assert result.problems == []
     assert result.records_added == 180
     assert result.verification == "verified: 180 records carry an intact MAC chain"
     assert board.synced() == 190  # the ACK was signed with the key: a provisioned board takes no other
     with Store(db) as st:
-        check = keys.verify_stored(st, fakes.DEVICE_ID.hex())
+        check = st.verify(fakes.DEVICE_ID.hex())
     assert (check.verified, check.failed, check.unverified) == (190, 0, 0)
 
 

@@ -1,21 +1,20 @@
 """The MAC chain through the log (firmware/record.py): an intact chain verifies; an edited,
 dropped, reordered or inserted chunk, a segment cut from its predecessor and a wrong key are each
-caught, through both checks the host has: isolog.board.keys.verify_stored (the chunks a sync
+caught, through both checks the host has: Store.verify (the chunks a sync
 stored, with the key the store holds) and isolog.log.decode.decode_segment (a segment's bytes).
 Segments are built with the firmware's own encoder (fakes.SegmentBuilder); the key comes from
-provisioning a fake board into the store (isolog.board.keys.provision)."""
+provisioning a fake board into the store (isolog.board.provision.provision)."""
 
 from __future__ import annotations
 
 import pytest
 
 # The two chain checks under test: the lead moves them into isolog.log.chain; repoint these lines.
-from isolog.board.keys import verify_stored
 from isolog.log.decode import Log, decode_segment
 
 import fakes
 from fakes import SegmentBuilder, recrc, use_fake_ports
-from isolog.board import keys
+from isolog.board import provision
 from isolog.store import Store
 from isolog_fw import record
 
@@ -29,9 +28,9 @@ def keyed(tmp_path, monkeypatch):
     board = fakes.FakeBoard()
     use_fake_ports(monkeypatch, board)
     db = tmp_path / "store.sqlite3"
-    keys.provision("FAKE0", "crate-9", db)
+    provision.provision("FAKE0", "crate-9", db)
     store = Store(db)
-    key = keys.current_key(store, DEV)
+    key = store.current_key(DEV)
     assert key is not None and key == board.app.key and len(key) == 32
     yield store, key
     store.close()
@@ -191,7 +190,7 @@ def test_decode_of_an_unprovisioned_boards_chain_uses_the_empty_key():
     assert check_bytes(edited(a, 1), b"").failed == 5
 
 
-# --- through verify_stored (the chunks a sync keeps) ---------------------------------------------------
+# --- through Store.verify (the chunks a sync keeps) ---------------------------------------------------
 
 
 def store_segment(store: Store, first_seq: int, data: bytes | bytearray, device: str = DEV) -> None:
@@ -207,7 +206,7 @@ def test_stored_intact_chain_verifies(keyed):
     a, c = segments(key)
     store_segment(store, 0, a.data)
     store_segment(store, 20, c.data)
-    check = verify_stored(store, DEV)
+    check = store.verify(DEV)
     assert (check.verified, check.failed, check.unverified) == (35, 0, 0)
     assert check.problems == []
 
@@ -223,7 +222,7 @@ def test_stored_chain_catches_tampering(keyed, tamper, bad):
     a, c = segments(key)
     store_segment(store, 0, tamper(a))
     store_segment(store, 20, c.data)
-    check = verify_stored(store, DEV)
+    check = store.verify(DEV)
     assert check.failed >= 5
     msgs = messages(check)
     assert any(f"{bad} fail the MAC check" in m for m in msgs), msgs
@@ -237,10 +236,10 @@ def test_stored_chain_catches_a_segment_cut_from_its_predecessor(keyed):
     a, c = segments(key)
     store_segment(store, 0, dropped(a, 4))
     store_segment(store, 20, c.data)
-    check = verify_stored(store, DEV)
+    check = store.verify(DEV)
     assert check.failed >= 1
     assert any("does not continue from the previous segment" in m for m in messages(check))
-    only_new = verify_stored(store, DEV, [20])  # a sync that read only the second segment
+    only_new = store.verify(DEV, [20])  # a sync that read only the second segment
     assert any("does not continue from the previous segment" in m for m in messages(only_new))
 
 
@@ -252,7 +251,7 @@ def test_stored_chain_with_a_deleted_chunk_row_is_not_verified(keyed):
     store_segment(store, 0, a.data)
     off = a.chunks[2][0]
     store.db.execute("DELETE FROM chunks WHERE segment = 0 AND offset = ?", (off,))
-    check = verify_stored(store, DEV)
+    check = store.verify(DEV)
     assert check.verified == 10 and check.unverified == 5
     assert check.verification().startswith("NOT VERIFIED")
 
@@ -261,16 +260,16 @@ def test_stored_segment_written_with_a_key_the_store_lacks(keyed):
     store, key = keyed
     a, _ = segments(OTHER_KEY)
     store_segment(store, 0, a.data)
-    check = verify_stored(store, DEV)
+    check = store.verify(DEV)
     assert check.verified == 0 and check.unverified == 20
-    assert any(f"written with key id {record.key_id(OTHER_KEY).hex()}, which this store does not hold" in m
-               for m in messages(check))
+    assert any(f"written with another device key (key id {record.key_id(OTHER_KEY).hex()}, not in the store"
+               in m for m in messages(check))
 
 
 def test_stored_segment_made_with_another_key_claiming_the_boards_is_caught(keyed):
     store, key = keyed
     store_segment(store, 0, forged_with(OTHER_KEY, claimed_key=key).data)
-    check = verify_stored(store, DEV)
+    check = store.verify(DEV)
     assert check.verified == 0 and check.failed == 20
 
 
@@ -279,8 +278,8 @@ def test_stored_chain_of_an_unprovisioned_board_uses_the_empty_key(keyed):
     other = "00000000000000aa"
     a, _ = segments(b"")
     store_segment(store, 0, a.data, device=other)
-    assert verify_stored(store, other).verified == 20
+    assert store.verify(other).verified == 20
     store_segment(store, 20, edited(SegmentBuilder(first_seq=20, chain=a.chain).batch(20, [(60_000, 1, 1.0, 0)]), 1),
                   device=other)
-    check = verify_stored(store, other)
+    check = store.verify(other)
     assert (check.verified, check.failed) == (20, 1)

@@ -45,10 +45,11 @@ class ChainCheck:
     for the segment's key id, or right after damage, where the chain cannot be followed)."""
 
     def __init__(self, name: str, keys: Mapping[bytes, bytes] | None, chain: bytes | None = None,
-                 header: dict[str, Any] | None = None):
+                 header: dict[str, Any] | None = None, keys_from: str = "the keys given"):
         self.name = name
         self.keys = keys
         self.chain = chain  # mac of the previous chunk; None at the start or after damage
+        self.keys_from = keys_from  # where the keys come from, for messages
         self.key: bytes | None = None
         self.chain_in: bytes | None = None  # what the segment's first header links to
         self.verified = 0
@@ -73,8 +74,8 @@ class ChainCheck:
         key_id = bytes(header["key_id"])
         self.key = None if self.keys is None else self.keys.get(key_id)
         if self.keys is not None and self.key is None:
-            self.problems.append(Problem(self.name, f"written with device key id {key_id.hex()}, which is not "
-                                                    "known here: not checked"))
+            self.problems.append(Problem(self.name, f"written with another device key (key id {key_id.hex()}, "
+                                                    f"not in {self.keys_from}): not checked"))
 
     def chunk(self, kind: int, buf: Any, start: int, length: int, first: int | None = None, count: int = 0,
               header: dict[str, Any] | None = None) -> None:
@@ -136,7 +137,8 @@ def verification_text(verified: int, failed: int, unverified: int, key_known: bo
     return f"verified: {verified} records carry an intact MAC chain"
 
 
-def verify_segments(segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[bytes, bytes]) -> ChainResult:
+def verify_segments(segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[bytes, bytes],
+                    keys_from: str = "the keys given") -> ChainResult:
     """Check the chain through segments given in log order as (name, bytes, check): chunk by chunk,
     without decoding records (this runs after every sync). A segment given with check False is
     not checked; its bytes (its last chunk is enough) give the mac the next segment must link to."""
@@ -148,7 +150,7 @@ def verify_segments(segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[b
             previous = bytes(data[-4 - record.MAC_LEN:-4]) if len(data) >= record.CHUNK_OVERHEAD + record.MAC_LEN \
                 else None
             continue
-        check = ChainCheck(name, keys)
+        check = ChainCheck(name, keys, keys_from=keys_from)
         reader = record.ChunkReader(io.BytesIO(data))
         damage = 0
         while (got := reader.next()) is not None:

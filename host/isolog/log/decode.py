@@ -74,7 +74,7 @@ class SegmentDecoder:
         self.header = header
         self.device = header["device_id"].hex() if header is not None else ""
         # key None: do not verify; b"": an unprovisioned board's empty key
-        self.check = ChainCheck(name, None if key is None else key_table([key]), chain, header)
+        self.check = ChainCheck(name, None if key is None else key_table([key]), chain, header, "the key given")
 
     @property
     def chain(self) -> bytes | None:
