@@ -29,6 +29,7 @@ import getpass
 import json
 import os
 import sqlite3
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
@@ -632,6 +633,10 @@ def _short(rec: dict[str, Any]) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        # os.kill(pid, 0) would terminate the process on Windows (TerminateProcess for any signal
+        # but the console ones): a session there is never taken for abandoned (bookkeeping only).
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
