@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from numpy.typing import ArrayLike  # noqa: E402
 
 from isolog import __version__  # noqa: E402
 from isolog.compliance.model import CheckResult  # noqa: E402
@@ -35,7 +36,7 @@ _MAX_PLOT_POINTS = 20_000  # readings drawn; more are thinned by a stride (the s
 _MAX_SHADED = 500  # excursion spans shaded
 
 
-def _dates(epoch: np.ndarray) -> np.ndarray:
+def _dates(epoch: ArrayLike) -> np.ndarray:
     return (np.asarray(epoch, dtype=np.float64) * 1e6).astype("datetime64[us]")
 
 

@@ -339,10 +339,10 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
         return rules, summary
     required = required_category(ti, surface / 1000.0)
     summary["required_category"] = required
+    surface_rank = category_rank_from_surface(surface / 1000.0)
     ev = dict(evidence_common, transport_index=ti, max_surface_usv_h=surface,
               category_from_ti=CATEGORIES[category_rank_from_ti(ti)],
-              category_from_surface=(None if category_rank_from_surface(surface / 1000.0) is None
-                                     else CATEGORIES[category_rank_from_surface(surface / 1000.0)]),
+              category_from_surface=None if surface_rank is None else CATEGORIES[surface_rank],
               required_category=required, declared_category=declared, required_is_lower_bound=saturated)
     if required is None:
         rules.append(RuleResult("transport.category", "Package category", FAIL,
