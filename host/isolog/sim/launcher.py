@@ -28,11 +28,14 @@ import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from isolog.board.build import cached_build
 from isolog.log.image import littlefs_over
 from isolog.errors import UserError
+
+if TYPE_CHECKING:
+    from littlefs import LittleFS
 
 BLOCK_SIZE = 4096
 POWER_LOSS_EXIT = 75
@@ -77,6 +80,7 @@ def make_image(path: Path, size_kib: int, board_config: dict | None, test_mode: 
 def put_files(path: Path, files: dict[str, bytes]) -> None:
     """Write files into a flash image (formatting a blank one), while the board is off."""
     with _image(path, format_blank=True) as fs:
+        assert fs is not None  # format_blank: an image that does not mount is formatted
         for name, content in files.items():
             fs.makedirs(os.path.dirname(name), exist_ok=True)
             with fs.open(name, "wb") as f:
@@ -84,7 +88,7 @@ def put_files(path: Path, files: dict[str, bytes]) -> None:
 
 
 @contextmanager
-def _image(path: Path, format_blank: bool):
+def _image(path: Path, format_blank: bool) -> Iterator[LittleFS | None]:
     """The image's filesystem, mounted in memory and written back to the file on success; None
     when it does not mount (and format_blank is off)."""
     from littlefs.errors import LittleFSError
@@ -117,7 +121,9 @@ def remove_files(path: Path, names: list[str]) -> None:
     from littlefs.errors import LittleFSError
 
     with _image(path, format_blank=False) as fs:
-        for name in names if fs is not None else ():
+        if fs is None:
+            return
+        for name in names:
             try:
                 fs.remove(name)
             except LittleFSError:
