@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from isolog.log import decode
-from isolog.log import image as flash_image
-from isolog.errors import UserError
 from isolog.board.link import BoardError, Link, LinkError
 from isolog.board.provision import authorize
+from isolog.errors import UserError
+from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.store import Store
 from isolog_fw import frame, record
 

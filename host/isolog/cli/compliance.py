@@ -69,7 +69,14 @@ def _load(args):
 
 def cmd_decay(args) -> int:
     from isolog import decay, nuclides
-    from isolog.units import format_activity, format_duration, format_time, parse_activity_bq, parse_time, parse_time_or_offset
+    from isolog.units import (
+        format_activity,
+        format_duration,
+        format_time,
+        parse_activity_bq,
+        parse_time,
+        parse_time_or_offset,
+    )
 
     nuc = nuclides.get(args.nuclide)
     a0 = parse_activity_bq(args.activity)
@@ -176,8 +183,7 @@ def print_table(result, out) -> None:
 
 
 def cmd_report(args) -> int:
-    from isolog.compliance import report
-    from isolog.compliance import check
+    from isolog.compliance import check, report
 
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")

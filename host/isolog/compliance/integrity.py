@@ -37,8 +37,8 @@ from isolog.compliance.model import (
     Verification,
     capped,
 )
-from isolog.compliance.timebase import GAP_FRACTION, SPARSE_FACTOR, Timebase
 from isolog.compliance.records import Records
+from isolog.compliance.timebase import GAP_FRACTION, SPARSE_FACTOR, Timebase
 from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
 

@@ -18,7 +18,6 @@ from isolog.log.chain import ChainCheck, Problem, key_table, verification_text
 from isolog_fw import counting, record
 
 
-
 @dataclass
 class Log:
     records: list[dict[str, Any]] = field(default_factory=list)
