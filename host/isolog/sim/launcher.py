@@ -13,8 +13,6 @@ and the same link, with RAM (and, unless the scenario has a backed-up RTC, the c
 from __future__ import annotations
 
 import errno
-from collections import deque
-from contextlib import contextmanager
 import json
 import os
 import select
@@ -26,13 +24,15 @@ import tempfile
 import threading
 import time
 import tty
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from isolog.board.build import cached_build
-from isolog.log.image import littlefs_over
 from isolog.errors import UserError
+from isolog.log.image import littlefs_over
 
 if TYPE_CHECKING:
     from littlefs import LittleFS
