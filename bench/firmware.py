@@ -16,12 +16,12 @@ Run: python -m bench (all benches) or python -c "import bench.firmware as b; b.m
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-import tempfile
 
 HEAP_LO, HEAP_HI, HEAP_STEP = 8, 96, 2
 HEAP_MUST, HEAP_GOAL = 64, 48
@@ -58,8 +58,8 @@ def _board(sc: dict, image: Path, heap: int, size_kib: int = 1024):
 
 def run(sc: dict, image: Path, heap: int = 64, size_kib: int = 1024) -> Run:
     """One run of a scenario to its end (power losses in it restart the board), then the log."""
-    from isolog.log import image as flash_image
     from isolog.errors import UserError
+    from isolog.log import image as flash_image
 
     lines: list[str] = []
     b = _board(sc, image, heap, size_kib)

@@ -97,10 +97,10 @@ def _clock(port: str) -> tuple[float, int]:
 def run_sync(image: Path, tmp: Path, rate: int, speed: float, tag: str = "") -> dict:
     """Sync a copy of image from a virtual board at this link rate; then the cadence of the records
     logged while it ran."""
-    from isolog.log import image as flash_image
     from isolog.board.link import Link
-    from isolog.sim.launcher import VirtualBoard
     from isolog.board.sync import sync
+    from isolog.log import image as flash_image
+    from isolog.sim.launcher import VirtualBoard
 
     flash = tmp / f"sync-{rate}{tag}.img"
     shutil.copyfile(image, flash)

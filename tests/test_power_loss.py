@@ -35,9 +35,9 @@ from pathlib import Path
 
 import pytest
 
+from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
-from isolog.errors import UserError
 from isolog.sim.launcher import POWER_LOSS_EXIT, VirtualBoard
 from isolog_fw import record
 from mp_helpers import micropython_binary
