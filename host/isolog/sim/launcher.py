@@ -5,9 +5,10 @@ Wiring: hosts open the slave side of a pseudo-terminal (/dev/pts/N) with pyseria
 reconnects and board restarts. A relay moves bytes between the PTY master and the interpreter's
 stdin/stdout pipes; it can limit the link to a byte rate (a USB-UART bridge at 115200 baud moves
 ~11.5 KB/s, native USB ~1 MB/s), and like a USB device whose host does not read, it drops what
-the host side cannot take instead of stalling the board. Flash is a littlefs image in a host file. A power loss (scenario event, torn write) ends the interpreter with exit
-code 75; the board is started again at the scenario time the power returns, on the same flash
-and the same link, with RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
+the host side cannot take instead of stalling the board. Flash is a littlefs image in a host file.
+A power loss (scenario event, torn write) ends the interpreter with exit code 75; the board is
+started again at the scenario time the power returns, on the same flash and the same link, with
+RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
 """
 
 from __future__ import annotations
@@ -230,7 +231,8 @@ class VirtualBoard:
         self.boots += 1
         self._maintenance = repl
         # sim_boot runs precompiled (-m, from the build on MICROPYPATH), like a board's boot code.
-        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"])
+        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (
+            ["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"])
         dev, child = os.openpty()  # the board's own end of the USB cable
         try:
             proc = subprocess.Popen(
