@@ -356,7 +356,8 @@ class Store:
                               (device, first_seq)).fetchone()
         return (row[0], row[1]) if row else None
 
-    def set_segment(self, db: sqlite3.Connection, device: str, first_seq: int, offset: int, header: bytes | None) -> None:
+    def set_segment(self, db: sqlite3.Connection, device: str, first_seq: int, offset: int,
+                    header: bytes | None) -> None:
         db.execute("INSERT INTO segments (device, first_seq, offset, header, updated) VALUES (?, ?, ?, ?, ?) "
                    "ON CONFLICT(device, first_seq) DO UPDATE SET offset = excluded.offset, header = excluded.header, "
                    "updated = excluded.updated", (device, first_seq, offset, header, now_iso()))
@@ -597,7 +598,8 @@ class Store:
         if not rows:
             where = f" for device {device}" if device else ""
             known = sorted({s["id"] for s in self.shipments(device)})
-            hint = f" (stored: {', '.join(known)})" if known else " (none stored: configure boards with isolog configure)"
+            hint = (f" (stored: {', '.join(known)})" if known
+                    else " (none stored: configure boards with isolog configure)")
             raise UserError(f"no shipment {ship_id!r} in the store {self.path}{where}{hint}")
         devices = sorted({s["device"] for s in rows})
         if len(devices) > 1:

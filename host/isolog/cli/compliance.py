@@ -173,7 +173,8 @@ def print_table(result, out) -> None:
     if sm.get("required_category"):
         facts.append(f"category {sm['required_category']}")
     if sm.get("mkt_c") is not None:
-        facts.append(f"temperature {sm['temperature_min_c']:.1f}..{sm['temperature_max_c']:.1f} °C, MKT {sm['mkt_c']:.2f} °C")
+        facts.append(f"temperature {sm['temperature_min_c']:.1f}..{sm['temperature_max_c']:.1f} °C, "
+                     f"MKT {sm['mkt_c']:.2f} °C")
     hl = sm.get("effective_half_life_h")
     if hl is not None and math.isfinite(hl):
         facts.append(f"effective half-life {hl:.4g} h")

@@ -52,7 +52,8 @@ def record_dict(rec: tuple, header: dict[str, Any] | None, device: str) -> dict[
     dose: float | None = None
     if header is not None and interval_ms > 0 and not flags & (record.F_OVER_RANGE | record.F_GM_SILENT):
         dose, _ = counting.reading(
-            interval_counts, interval_ms, header["cal_cpm_per_usv_h"], header["dead_time_us"], header["background_usv_h"]
+            interval_counts, interval_ms, header["cal_cpm_per_usv_h"], header["dead_time_us"],
+            header["background_usv_h"],
         )
         dose = round(dose, 6)
     return {
