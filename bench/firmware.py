@@ -266,9 +266,11 @@ def main() -> None:
         _row(rows, f"flash: bytes per record on flash ({kib} KiB)", f"{kib * 1024 / r.records:.2f} B", "", None)
         _row(rows, f"flash: records per MiB ({kib} KiB image)", f"{per_mib:,.0f}", f">= {RECORDS_PER_MIB_GOAL:,}",
              per_mib >= RECORDS_PER_MIB_GOAL)
-        _row(rows, f"flash: segment file bytes per record ({kib} KiB)", f"{r.segment_bytes / r.records:.2f} B", "", None)
+        _row(rows, f"flash: segment file bytes per record ({kib} KiB)", f"{r.segment_bytes / r.records:.2f} B",
+             "", None)
         _row(rows, f"flash: write amplification ({kib} KiB)",
-             f"{r.programmed / r.segment_bytes:.1f}x ({r.programmed / r.records:.0f} B programmed per record)", "", None)
+             f"{r.programmed / r.segment_bytes:.1f}x ({r.programmed / r.records:.0f} B programmed per record)",
+             "", None)
         _row(rows, f"flash: erases per 1,000 records ({kib} KiB)", f"{r.erases * 1000 / r.records:.1f}", "", None)
     fills = [f for f in flash["fills"] if f["full"] and not f["run"].problems]
     if len(fills) == 2:
@@ -290,7 +292,8 @@ def main() -> None:
     _row(rows, "speed: 7-day shipment, 1-minute logging, max speed",
          f"{speed.wall_s:.2f} s" + ("" if sc_ok else f" (exit {speed.code}, {speed.problems[:1]})"),
          f"< {SPEED_GOAL_S:.0f} s", sc_ok and speed.wall_s < SPEED_GOAL_S)
-    _row(rows, "speed: records per second", f"{speed.records / speed.wall_s:,.0f} ({speed.records:,} records)", "", None)
+    _row(rows, "speed: records per second", f"{speed.records / speed.wall_s:,.0f} ({speed.records:,} records)",
+         "", None)
 
     widths = [max(len(str(row[i])) for row in rows + [("measure", "value", "goal", "result")]) for i in range(4)]
     head = ("measure", "value", "goal", "result")

@@ -295,10 +295,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="isolog-bench-sync-") as d:
         tmp = Path(d)
         runs = []
-        for rate, days, speed, repeat in ((RATE_USB, DAYS_USB, SPEED, USB_REPEAT), (RATE_UART, DAYS_UART, CADENCE_SPEED, 1)):
+        for rate, days, speed, repeat in ((RATE_USB, DAYS_USB, SPEED, USB_REPEAT),
+                                          (RATE_UART, DAYS_UART, CADENCE_SPEED, 1)):
             image = tmp / f"log-{days}d.img"
             make_log(image, days)
-            tries = sorted((run_sync(image, tmp, rate, speed, f"-{i}") for i in range(repeat)), key=lambda x: x["share"])
+            tries = sorted((run_sync(image, tmp, rate, speed, f"-{i}") for i in range(repeat)),
+                           key=lambda x: x["share"])
             s = tries[len(tries) // 2]  # the median run
             s["range"] = (tries[0]["share"], tries[-1]["share"])
             m = run_mpremote(image, tmp, rate)
@@ -313,10 +315,11 @@ def main() -> None:
              f"in {r.duration_s:.2f} s ({r.retries} retries)", "", None)
         _row(rows, f"sync @{name}: records/s", f"{r.records_per_s:,.0f}", "", None)
         _row(rows, f"sync @{name}: share of link rate (segment bytes)", f"{100 * s['share']:.1f} %",
-             f">= {100 * SHARE_GOAL:.0f} %" if rate == RATE_USB else "", s["share"] >= SHARE_GOAL if rate == RATE_USB else None)
+             f">= {100 * SHARE_GOAL:.0f} %" if rate == RATE_USB else "",
+             s["share"] >= SHARE_GOAL if rate == RATE_USB else None)
         if s["range"][0] != s["range"][1]:
-            _row(rows, f"sync @{name}: share, range over runs", f"{100 * s['range'][0]:.1f} .. {100 * s['range'][1]:.1f} %",
-                 "", None)
+            _row(rows, f"sync @{name}: share, range over runs",
+                 f"{100 * s['range'][0]:.1f} .. {100 * s['range'][1]:.1f} %", "", None)
         _row(rows, f"sync @{name}: share of link rate (all bytes in)", f"{100 * s['link_share']:.1f} %", "", None)
         if s["steady_share"] is not None:
             _row(rows, f"sync @{name}: share while reading (first to last READ)", f"{100 * s['steady_share']:.1f} %"
@@ -325,7 +328,8 @@ def main() -> None:
              f"{m['bytes'] / 1024:.1f} KB in {m['transfer_s']:.2f} s (+{m['startup_s']:.2f} s start-up), "
              f"{m['bytes_per_s'] / 1024:.1f} KB/s", "", None)
         if rate == RATE_USB:
-            _row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x", f">= {SPEEDUP_GOAL:.0f}x", speedup >= SPEEDUP_GOAL)
+            _row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x", f">= {SPEEDUP_GOAL:.0f}x",
+                 speedup >= SPEEDUP_GOAL)
         else:
             # The link caps any protocol at 11.52 KB/s: against mpremote's rate, 10x cannot be reached.
             ceiling = rate / m["bytes_per_s"]
