@@ -126,3 +126,16 @@ def test_pyright_host_finds_no_errors():
     errors = [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
     assert summary["filesAnalyzed"] > 0, "pyright checked no file with " + HOST_PYRIGHT_CONFIG
     assert summary["errorCount"] == 0, "pyright with %s:\n%s" % (HOST_PYRIGHT_CONFIG, _format(errors))
+
+
+def test_ruff_finds_nothing():
+    """ruff's lint rules (pyproject.toml [tool.ruff]) over the whole repository: host, firmware, boards,
+    tests, bench."""
+    ruff = _venv_script("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (requirements/dev.txt)")
+    proc = subprocess.run(
+        [ruff, "check", "--no-cache", "--output-format", "concise", "."],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert proc.returncode == 0, "ruff check:\n" + proc.stdout + proc.stderr
