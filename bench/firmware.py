@@ -16,6 +16,7 @@ Run: python -m bench (all benches) or python -c "import bench.firmware as b; b.m
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.table import print_table, row
-import tempfile
 
 HEAP_LO, HEAP_HI, HEAP_STEP = 8, 96, 2
 HEAP_MUST, HEAP_GOAL = 64, 48
@@ -60,8 +60,8 @@ def _board(sc: dict, image: Path, heap: int, size_kib: int = 1024):
 
 def run(sc: dict, image: Path, heap: int = 64, size_kib: int = 1024) -> Run:
     """One run of a scenario to its end (power losses in it restart the board), then the log."""
-    from isolog.log import image as flash_image
     from isolog.errors import UserError
+    from isolog.log import image as flash_image
 
     lines: list[str] = []
     b = _board(sc, image, heap, size_kib)
@@ -164,7 +164,10 @@ def fill_scenario() -> dict:
 
     shipment = scenario.default_path().parent / "lu177-shipment.toml"
     doc = {
-        "name": "flash fill", "duration": f"{FILL_DAYS}d", "start": "2026-11-26T08:00:00Z", "rtc_backup": True,
+        "name": "flash fill",
+        "duration": f"{FILL_DAYS}d",
+        "start": "2026-11-26T08:00:00Z",
+        "rtc_backup": True,
         "shipment": {"file": str(shipment)},
         "dose": {"initial_usv_h": 30.0, "half_life": "6.6443d"},
         "temperature": {"points": [["0h", 5.0]], "noise_c": 0.1},
@@ -186,7 +189,11 @@ def fill(tmp: Path, size_kib: int) -> dict:
         total.ops += r.ops
         total.leds += r.leds
         total.records, total.problems, total.segment_bytes, total.last_flags = (
-            r.records, r.problems, r.segment_bytes, r.last_flags)
+            r.records,
+            r.problems,
+            r.segment_bytes,
+            r.last_flags,
+        )
         if r.code != 0 or r.problems:
             total.code = r.code
             break
@@ -242,16 +249,25 @@ def main() -> None:
         errors = [line.strip() for line in r.stderr if "Error" in line]
         return f"fails ({why}{': ' + errors[-1][:60] if errors else ''})"
 
-    row(rows, f"heap: 7-day shipment at {HEAP_MUST} KiB", heap_cell(HEAP_MUST), "must pass",
-         res.get(HEAP_MUST, (False,))[0])
-    row(rows, f"heap: 7-day shipment at {HEAP_GOAL} KiB", heap_cell(HEAP_GOAL), "goal",
-         res.get(HEAP_GOAL, (False,))[0])
+    row(
+        rows,
+        f"heap: 7-day shipment at {HEAP_MUST} KiB",
+        heap_cell(HEAP_MUST),
+        "must pass",
+        res.get(HEAP_MUST, (False,))[0],
+    )
+    row(rows, f"heap: 7-day shipment at {HEAP_GOAL} KiB", heap_cell(HEAP_GOAL), "goal", res.get(HEAP_GOAL, (False,))[0])
     smallest = heap["smallest"]
     below = (smallest - HEAP_STEP) if smallest else None
-    row(rows, "heap: smallest --heap that completes",
-         f"{smallest} KiB" + (f" ({below} KiB: {heap_cell(below)})" if below and below in res else "")
-         if smallest else f"none up to {HEAP_HI} KiB",
-         f"<= {HEAP_GOAL} KiB", bool(smallest and smallest <= HEAP_GOAL))
+    row(
+        rows,
+        "heap: smallest --heap that completes",
+        f"{smallest} KiB" + (f" ({below} KiB: {heap_cell(below)})" if below and below in res else "")
+        if smallest
+        else f"none up to {HEAP_HI} KiB",
+        f"<= {HEAP_GOAL} KiB",
+        bool(smallest and smallest <= HEAP_GOAL),
+    )
 
     for f in flash["fills"]:
         r = f["run"]
@@ -262,11 +278,21 @@ def main() -> None:
         per_mib = r.records * 1024 / kib
         row(rows, f"flash: records in {kib} KiB (until full)", f"{r.records:,} ({r.boots} power-ups)", "", None)
         row(rows, f"flash: bytes per record on flash ({kib} KiB)", f"{kib * 1024 / r.records:.2f} B", "", None)
-        row(rows, f"flash: records per MiB ({kib} KiB image)", f"{per_mib:,.0f}", f">= {RECORDS_PER_MIB_GOAL:,}",
-             per_mib >= RECORDS_PER_MIB_GOAL)
+        row(
+            rows,
+            f"flash: records per MiB ({kib} KiB image)",
+            f"{per_mib:,.0f}",
+            f">= {RECORDS_PER_MIB_GOAL:,}",
+            per_mib >= RECORDS_PER_MIB_GOAL,
+        )
         row(rows, f"flash: segment file bytes per record ({kib} KiB)", f"{r.segment_bytes / r.records:.2f} B", "", None)
-        row(rows, f"flash: write amplification ({kib} KiB)",
-             f"{r.programmed / r.segment_bytes:.1f}x ({r.programmed / r.records:.0f} B programmed per record)", "", None)
+        row(
+            rows,
+            f"flash: write amplification ({kib} KiB)",
+            f"{r.programmed / r.segment_bytes:.1f}x ({r.programmed / r.records:.0f} B programmed per record)",
+            "",
+            None,
+        )
         row(rows, f"flash: erases per 1,000 records ({kib} KiB)", f"{r.erases * 1000 / r.records:.1f}", "", None)
     fills = [f for f in flash["fills"] if f["full"] and not f["run"].problems]
     if len(fills) == 2:
@@ -274,20 +300,33 @@ def main() -> None:
         d_rec = b["run"].records - a["run"].records
         d_mib = (b["size_kib"] - a["size_kib"]) / 1024
         marginal = d_rec / d_mib
-        row(rows, f"flash: marginal records per MiB ({a['size_kib']}->{b['size_kib']} KiB)",
-             f"{marginal:,.0f} ({1024 * 1024 * d_mib / d_rec:.2f} B per record)", f">= {RECORDS_PER_MIB_GOAL:,}",
-             marginal >= RECORDS_PER_MIB_GOAL)
+        row(
+            rows,
+            f"flash: marginal records per MiB ({a['size_kib']}->{b['size_kib']} KiB)",
+            f"{marginal:,.0f} ({1024 * 1024 * d_mib / d_rec:.2f} B per record)",
+            f">= {RECORDS_PER_MIB_GOAL:,}",
+            marginal >= RECORDS_PER_MIB_GOAL,
+        )
         # A Pico's ~1.4 MB filesystem: the small image's records plus the marginal rate for the rest
         # (the firmware files and littlefs's fixed overhead are in the small image already).
         pico = a["run"].records + (PICO_FS_BYTES / 2**20 - a["size_kib"] / 1024) * marginal
         days = pico / 1440
-        row(rows, "flash: projected on a Pico's 1.4 MB filesystem", f"{pico:,.0f} records = {days:.0f} days at 1/min",
-             f">= {PICO_GOAL_DAYS} days", days >= PICO_GOAL_DAYS)
+        row(
+            rows,
+            "flash: projected on a Pico's 1.4 MB filesystem",
+            f"{pico:,.0f} records = {days:.0f} days at 1/min",
+            f">= {PICO_GOAL_DAYS} days",
+            days >= PICO_GOAL_DAYS,
+        )
 
     sc_ok = speed.code == 0 and not speed.problems
-    row(rows, "speed: 7-day shipment, 1-minute logging, max speed",
-         f"{speed.wall_s:.2f} s" + ("" if sc_ok else f" (exit {speed.code}, {speed.problems[:1]})"),
-         f"< {SPEED_GOAL_S:.0f} s", sc_ok and speed.wall_s < SPEED_GOAL_S)
+    row(
+        rows,
+        "speed: 7-day shipment, 1-minute logging, max speed",
+        f"{speed.wall_s:.2f} s" + ("" if sc_ok else f" (exit {speed.code}, {speed.problems[:1]})"),
+        f"< {SPEED_GOAL_S:.0f} s",
+        sc_ok and speed.wall_s < SPEED_GOAL_S,
+    )
     row(rows, "speed: records per second", f"{speed.records / speed.wall_s:,.0f} ({speed.records:,} records)", "", None)
 
     print_table(rows)

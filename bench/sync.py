@@ -88,10 +88,10 @@ def _clock(port: str) -> tuple[float, int]:
 def run_sync(image: Path, tmp: Path, rate: int, speed: float, tag: str = "") -> dict:
     """Sync a copy of image from a virtual board at this link rate; then the cadence of the records
     logged while it ran."""
-    from isolog.log import image as flash_image
     from isolog.board.link import Link
-    from isolog.sim.launcher import VirtualBoard
     from isolog.board.sync import sync
+    from isolog.log import image as flash_image
+    from isolog.sim.launcher import VirtualBoard
 
     flash = tmp / f"sync-{rate}{tag}.img"
     shutil.copyfile(image, flash)
@@ -183,8 +183,9 @@ class RateRelay:
         home = tmp / "mp-home"
         home.mkdir(exist_ok=True)
         env = dict(os.environ, BENCH_FLASH=str(image), HOME=str(home), MICROPYPATH="")
-        self.proc = subprocess.Popen([_micropython(), "-i", str(boot)], stdin=self.dev_s, stdout=self.dev_s,
-                                     stderr=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            [_micropython(), "-i", str(boot)], stdin=self.dev_s, stdout=self.dev_s, stderr=subprocess.DEVNULL, env=env
+        )
         self.stop = threading.Event()
         for a, b in ((self.host_m, self.dev_m), (self.dev_m, self.host_m)):
             threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
@@ -262,8 +263,14 @@ def run_mpremote(image: Path, tmp: Path, rate: float) -> dict:
                 raise RuntimeError(f"mpremote's copy of {n} differs from the flash")
     nbytes = sum(size for _, size in segs)
     transfer = max(took - startup, 1e-3)
-    return {"bytes": nbytes, "segments": len(segs), "total_s": took, "startup_s": startup,
-            "transfer_s": transfer, "bytes_per_s": nbytes / transfer}
+    return {
+        "bytes": nbytes,
+        "segments": len(segs),
+        "total_s": took,
+        "startup_s": startup,
+        "transfer_s": transfer,
+        "bytes_per_s": nbytes / transfer,
+    }
 
 
 # --- the table ------------------------------------------------------------------------------------------
@@ -274,18 +281,22 @@ def _rate_name(rate: int) -> str:
 
 
 def main() -> None:
-    print("== sync bench (virtual board, MicroPython unix port; mpremote over the same relayed link) ==",
-          flush=True)
+    print("== sync bench (virtual board, MicroPython unix port; mpremote over the same relayed link) ==", flush=True)
     t_start = time.perf_counter()
     rows: list[tuple[str, str, str, str]] = []
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="isolog-bench-sync-") as d:
         tmp = Path(d)
         runs = []
-        for rate, days, speed, repeat in ((RATE_USB, DAYS_USB, SPEED, USB_REPEAT), (RATE_UART, DAYS_UART, CADENCE_SPEED, 1)):
+        for rate, days, speed, repeat in (
+            (RATE_USB, DAYS_USB, SPEED, USB_REPEAT),
+            (RATE_UART, DAYS_UART, CADENCE_SPEED, 1),
+        ):
             image = tmp / f"log-{days}d.img"
             make_log(image, days)
-            tries = sorted((run_sync(image, tmp, rate, speed, f"-{i}") for i in range(repeat)), key=lambda x: x["share"])
+            tries = sorted(
+                (run_sync(image, tmp, rate, speed, f"-{i}") for i in range(repeat)), key=lambda x: x["share"]
+            )
             s = tries[len(tries) // 2]  # the median run
             s["range"] = (tries[0]["share"], tries[-1]["share"])
             m = run_mpremote(image, tmp, rate)
@@ -296,46 +307,93 @@ def main() -> None:
         name = _rate_name(rate)
         sync_bps = r.bytes_read / r.duration_s
         speedup = sync_bps / m["bytes_per_s"]
-        row(rows, f"sync @{name}: {days}-day log", f"{r.records_added:,} records, {r.bytes_read / 1024:.1f} KB "
-             f"in {r.duration_s:.2f} s ({r.retries} retries)", "", None)
+        row(
+            rows,
+            f"sync @{name}: {days}-day log",
+            f"{r.records_added:,} records, {r.bytes_read / 1024:.1f} KB in {r.duration_s:.2f} s ({r.retries} retries)",
+            "",
+            None,
+        )
         row(rows, f"sync @{name}: records/s", f"{r.records_per_s:,.0f}", "", None)
-        row(rows, f"sync @{name}: share of link rate (segment bytes)", f"{100 * s['share']:.1f} %",
-             f">= {100 * SHARE_GOAL:.0f} %" if rate == RATE_USB else "", s["share"] >= SHARE_GOAL if rate == RATE_USB else None)
+        row(
+            rows,
+            f"sync @{name}: share of link rate (segment bytes)",
+            f"{100 * s['share']:.1f} %",
+            f">= {100 * SHARE_GOAL:.0f} %" if rate == RATE_USB else "",
+            s["share"] >= SHARE_GOAL if rate == RATE_USB else None,
+        )
         if s["range"][0] != s["range"][1]:
-            row(rows, f"sync @{name}: share, range over runs", f"{100 * s['range'][0]:.1f} .. {100 * s['range'][1]:.1f} %",
-                 "", None)
+            row(
+                rows,
+                f"sync @{name}: share, range over runs",
+                f"{100 * s['range'][0]:.1f} .. {100 * s['range'][1]:.1f} %",
+                "",
+                None,
+            )
         row(rows, f"sync @{name}: share of link rate (all bytes in)", f"{100 * s['link_share']:.1f} %", "", None)
         if s["steady_share"] is not None:
-            row(rows, f"sync @{name}: share while reading (first to last READ)", f"{100 * s['steady_share']:.1f} %"
-                 f" (first READ after {s['setup_s']:.2f} s)", "", None)
-        row(rows, f"mpremote fs cp @{name}: {m['segments']} segments",
-             f"{m['bytes'] / 1024:.1f} KB in {m['transfer_s']:.2f} s (+{m['startup_s']:.2f} s start-up), "
-             f"{m['bytes_per_s'] / 1024:.1f} KB/s", "", None)
+            row(
+                rows,
+                f"sync @{name}: share while reading (first to last READ)",
+                f"{100 * s['steady_share']:.1f} % (first READ after {s['setup_s']:.2f} s)",
+                "",
+                None,
+            )
+        row(
+            rows,
+            f"mpremote fs cp @{name}: {m['segments']} segments",
+            f"{m['bytes'] / 1024:.1f} KB in {m['transfer_s']:.2f} s (+{m['startup_s']:.2f} s start-up), "
+            f"{m['bytes_per_s'] / 1024:.1f} KB/s",
+            "",
+            None,
+        )
         if rate == RATE_USB:
-            row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x", f">= {SPEEDUP_GOAL:.0f}x", speedup >= SPEEDUP_GOAL)
+            row(
+                rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x", f">= {SPEEDUP_GOAL:.0f}x", speedup >= SPEEDUP_GOAL
+            )
         else:
             # The link caps any protocol at 11.52 KB/s: against mpremote's rate, 10x cannot be reached.
             ceiling = rate / m["bytes_per_s"]
-            row(rows, f"sync vs mpremote @{name}", f"{speedup:.1f}x (link ceiling {ceiling:.1f}x)",
-                 f">= {SPEEDUP_GOAL:.0f}x", speedup >= SPEEDUP_GOAL)
+            row(
+                rows,
+                f"sync vs mpremote @{name}",
+                f"{speedup:.1f}x (link ceiling {ceiling:.1f}x)",
+                f">= {SPEEDUP_GOAL:.0f}x",
+                speedup >= SPEEDUP_GOAL,
+            )
             if speedup < SPEEDUP_GOAL <= ceiling:
                 pass
             elif ceiling < SPEEDUP_GOAL:
-                notes.append(f"at {name} mpremote reaches {100 * m['bytes_per_s'] / rate:.0f} % of the link, so no "
-                             f"protocol can be {SPEEDUP_GOAL:.0f}x faster there (at most {ceiling:.1f}x)")
+                notes.append(
+                    f"at {name} mpremote reaches {100 * m['bytes_per_s'] / rate:.0f} % of the link, so no "
+                    f"protocol can be {SPEEDUP_GOAL:.0f}x faster there (at most {ceiling:.1f}x)"
+                )
         if s["problems"]:
             row(rows, f"sync @{name}: problems", "; ".join(s["problems"][:3]), "none", False)
 
     rate, days, s, _ = runs[-1]
     name = _rate_name(rate)
-    row(rows, f"cadence @{name}, {s['speed']:g}x: samples in the sync window",
-         f"{s['window_records']} (expected {s['expected_records']}, {s['virtual_s']:.0f} virtual s)",
-         f">= {s['expected_records']}", s["window_records"] >= s["expected_records"] > 0)
-    row(rows, f"cadence @{name}: missed sample intervals", f"{s['missed']}"
-         + (f" (max deviation {s['max_dev_s']:.3f} s)" if s["max_dev_s"] is not None else ""),
-         f"0 (|interval - {INTERVAL_S} s| <= {INTERVAL_TOLERANCE_S:g} s)", s["missed"] == 0 and s["window_records"] > 0)
-    row(rows, f"cadence @{name}: virtual clock behind real time x speed", f"{s['lag_s']:.1f} virtual s",
-         f"< {INTERVAL_S} s", s["lag_s"] < INTERVAL_S)
+    row(
+        rows,
+        f"cadence @{name}, {s['speed']:g}x: samples in the sync window",
+        f"{s['window_records']} (expected {s['expected_records']}, {s['virtual_s']:.0f} virtual s)",
+        f">= {s['expected_records']}",
+        s["window_records"] >= s["expected_records"] > 0,
+    )
+    row(
+        rows,
+        f"cadence @{name}: missed sample intervals",
+        f"{s['missed']}" + (f" (max deviation {s['max_dev_s']:.3f} s)" if s["max_dev_s"] is not None else ""),
+        f"0 (|interval - {INTERVAL_S} s| <= {INTERVAL_TOLERANCE_S:g} s)",
+        s["missed"] == 0 and s["window_records"] > 0,
+    )
+    row(
+        rows,
+        f"cadence @{name}: virtual clock behind real time x speed",
+        f"{s['lag_s']:.1f} virtual s",
+        f"< {INTERVAL_S} s",
+        s["lag_s"] < INTERVAL_S,
+    )
 
     print_table(rows)
     for n in notes:

@@ -27,7 +27,6 @@ import random
 import select
 import sys
 import time
-import vfs
 
 import sim_flash
 from sim_onewire import SimDS18B20Bus
@@ -112,7 +111,8 @@ class Board:
         self._wdt_fed = 0
         self.led_state = ""
         self.led_steps = ()
-        self.rtc_valid = self.sc.get("start_epoch_s") is not None and (self.t0_ms == 0 or self.sc.get("rtc_backup", False))
+        self.rtc_valid = self.sc.get("start_epoch_s") is not None and (
+            self.t0_ms == 0 or self.sc.get("rtc_backup", False))
         self.rtc_base_ms = 0
         if self.rtc_valid:
             self.rtc_base_ms = int(self.sc["start_epoch_s"] * 1000) + self.t0_ms

@@ -11,8 +11,8 @@ REPL cannot follow in the same process: with -i, every exit, a power loss too, e
 
 import os
 import sys
-
 import termios
+
 import vfs
 
 termios.setraw(0)  # the device side of the link: no echo, no CR/LF translation, 0x03 is data

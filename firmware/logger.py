@@ -1,10 +1,9 @@
 # The logger: samples the Geiger-Mueller counter and the temperature every interval, evaluates
 # alarms, logs records, drives the status LEDs and serves the USB link between samples.
 # Board specifics come only through the `board` object (boards/README.md).
-import time
-
 import json
 import os
+import time
 
 import alarms
 import config
@@ -13,6 +12,7 @@ import leds
 import logstore
 import record
 import temperature
+
 try:
     from micropython import const
 except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
@@ -22,7 +22,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
 
 TYPE_CHECKING = False  # no typing module on the boards
 if TYPE_CHECKING:
-    from protocol import Server
+    from protocol import Server  # noqa: F401 - used in a type comment (self.link)
 
 _COUNT_MASK = const(0x3FFFFFFF)  # boards report the hardware count masked to 30 bits
 WDT_TIMEOUT_MS = const(8000)  # RP2040's watchdog allows at most 8388 ms

@@ -19,6 +19,7 @@ import os
 
 import config
 import record
+
 try:
     from micropython import const
 except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it
@@ -176,7 +177,8 @@ class LogStore:
             self.header = header
             self._close_segment()
 
-    def append(self, now_ms, uptime_ms, counts, interval_ms, interval_counts, temp_c, flags, clock_valid, clock_offset_ms):
+    def append(self, now_ms, uptime_ms, counts, interval_ms, interval_counts, temp_c, flags, clock_valid,
+               clock_offset_ms):
         """Queue one record. Returns True when a commit is due (batch full or old)."""
         if self.count and (clock_valid != self.batch_clock_valid or clock_offset_ms != self.batch_clock_offset):
             self.commit()
@@ -255,7 +257,8 @@ class LogStore:
             return False
         first = self.next_seq
         interval_s, cal, dead, bg = self.header
-        size, mac = record.encode_header(self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain)
+        size, mac = record.encode_header(self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg,
+                                         self.key, self.chain)
         try:
             # Append, never truncate: a segment that a power cut left with only its header gets
             # this boot's header after it (same first sequence number). A host that already read

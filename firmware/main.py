@@ -3,9 +3,10 @@
 import gc
 import sys
 
-import board
 import logger
 import protocol
+
+import board
 
 
 def main():

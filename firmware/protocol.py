@@ -18,9 +18,27 @@ import logstore
 import mac
 import micropython
 from frame import (
-    AUTH, CMD_ACK, CMD_ACK_ALARMS, CMD_DIAG, CMD_GET_CLOCK, CMD_GET_CONFIG, CMD_IDENTIFY, CMD_LIST, CMD_PROVISION,
-    CMD_MAINTENANCE, CMD_READ, CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_STATUS, CMD_TEST_MODE, ERROR, MAX_READ, REPLY, STATE_CHANGING,
+    AUTH,
+    CMD_ACK,
+    CMD_ACK_ALARMS,
+    CMD_DIAG,
+    CMD_GET_CLOCK,
+    CMD_GET_CONFIG,
+    CMD_IDENTIFY,
+    CMD_LIST,
+    CMD_MAINTENANCE,
+    CMD_PROVISION,
+    CMD_READ,
+    CMD_SET_CLOCK,
+    CMD_SET_CONFIG,
+    CMD_STATUS,
+    CMD_TEST_MODE,
+    ERROR,
+    MAX_READ,
+    REPLY,
+    STATE_CHANGING,
 )
+
 try:
     from micropython import const
 except ImportError:  # CPython: the host shares this file (package isolog_fw) and tests run it

@@ -181,7 +181,8 @@ def chunk_mac(data, start, length):
 def verify_chunk(key, chain, data, start, length):
     """True if the chunk's mac follows from chain under key."""
     mv = memoryview(data)
-    return mac.equal(mac.mac(key, chain, mv[start : start + length - MAC_LEN]), mv[start + length - MAC_LEN : start + length])
+    return mac.equal(mac.mac(key, chain, mv[start : start + length - MAC_LEN]),
+                     mv[start + length - MAC_LEN : start + length])
 
 
 def key_id(key):
@@ -201,7 +202,8 @@ def batch_payload_size(count):
     return BATCH_HEAD_MAX + count * MAX_RECORD_SIZE + MAC_LEN
 
 
-def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, base_uptime_ms, base_counts, entries, count, key, chain):
+def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, base_uptime_ms, base_counts, entries,
+                 count, key, chain):
     """Encode a batch chunk into buf; entries is a flat list [interval_ms, interval_counts,
     temp_code, flags] * count (preallocated by the caller). Returns (its size, its mac)."""
     if count < 1 or count > BATCH_MAX_RECORDS:

@@ -31,9 +31,9 @@ from typing import Any, Callable
 
 import pytest
 
+from isolog.board.link import BoardError, Link, LinkError
 from isolog.log import decode
 from isolog.log import image as flash_image
-from isolog.board.link import BoardError, Link, LinkError
 from isolog_fw import frame
 
 # --- memory margin ---------------------------------------------------------------------------------

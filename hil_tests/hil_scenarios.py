@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from isolog import shipment as shipment_mod
 from isolog.sim import scenario as scenario_mod
 

@@ -196,12 +196,12 @@ def test_torn_sync_pair_does_not_stall_the_link(dut, faults):
 
 @pytest.mark.sim_only(reason="fills a small flash image quickly with the accelerated clock")
 def test_flash_full_keeps_every_record(make_dut, faults):
-    """A 192 KiB flash (a third of it firmware) fills up: logging goes on in RAM (one accumulating record), the LEDs show
-    the fault, nothing committed is overwritten. A sync (ACK) frees space: the accumulated
+    """A 192 KiB flash (a third of it firmware) fills up: logging goes on in RAM (one accumulating record), the LEDs
+    show the fault, nothing committed is overwritten. A sync (ACK) frees space: the accumulated
     record lands with data_dropped, logging resumes, and once acknowledged the LEDs show
     storage_low (sync soon) instead of the fault."""
     dut = make_dut(flash_kib=192)
-    d = dut.wait_for("flash full", lambda d: d["storage_full"], timeout_s=120)
+    dut.wait_for("flash full", lambda d: d["storage_full"], timeout_s=120)
     dut.advance(3600)  # an hour more in RAM
     assert dut.led() == "fault"
     st = dut.status()
@@ -211,7 +211,7 @@ def test_flash_full_keeps_every_record(make_dut, faults):
     full_at = log.records[-1]["seq"]
     # sync and acknowledge everything: the oldest segments may go
     dut.link.acknowledge(full_at + 1)
-    d = dut.wait_for("logging again", lambda d: not d["storage_full"] and d["next_seq"] > full_at + 1)
+    dut.wait_for("logging again", lambda d: not d["storage_full"] and d["next_seq"] > full_at + 1)
     faults.add("flash_full")
     after = dut.records()
     assert not after.problems

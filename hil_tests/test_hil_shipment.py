@@ -12,9 +12,10 @@ import pytest
 
 from hil_dut import assert_intact
 from hil_scenarios import BENCH_INTERVAL_S, SHIPMENT_TOML, board_config, make_scenario
-from isolog import cli, shipment as shipment_mod
-from isolog.compliance import records as records_mod
+from isolog import cli
+from isolog import shipment as shipment_mod
 from isolog.compliance import FAIL, PASS, WARN, check
+from isolog.compliance import records as records_mod
 
 DAY = 86400.0
 LU177_HALF_LIFE_H = 6.6443 * 24
@@ -23,8 +24,8 @@ LU177_HALF_LIFE_H = 6.6443 * 24
 def sync_records(dut, tmp_path: Path) -> list[dict]:
     """The product's sync (isolog.sync) into a fresh store: the board's log as the host keeps it.
     The board's clock is left alone (the scenario's clock is the shipment's)."""
-    from isolog.store import Store
     from isolog.board.sync import sync
+    from isolog.store import Store
 
     db = tmp_path / "store.sqlite3"
     port = dut.link.port

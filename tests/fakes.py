@@ -117,8 +117,11 @@ class MemFS:
         if p not in self.dirs:
             raise OSError(errno.ENOENT, "no such folder", path)
         prefix = p + "/" if p else ""
-        names = [n[len(prefix):] for n in list(self.files) + list(self.dirs)
-                 if n.startswith(prefix) and n != p and "/" not in n[len(prefix):]]
+        names = [
+            n[len(prefix) :]
+            for n in list(self.files) + list(self.dirs)
+            if n.startswith(prefix) and n != p and "/" not in n[len(prefix) :]
+        ]
         return sorted(names)
 
     def ilistdir(self, path: str):
@@ -188,13 +191,13 @@ class MemFile:
 
     def read(self, n: int = -1):
         end = len(self.data) if n is None or n < 0 else min(len(self.data), self.pos + n)
-        out = bytes(self.data[self.pos:end])
+        out = bytes(self.data[self.pos : end])
         self.pos = end
         return out.decode() if self.text else out
 
     def readinto(self, buf) -> int:
         n = min(len(buf), len(self.data) - self.pos)
-        buf[:n] = self.data[self.pos:self.pos + n]
+        buf[:n] = self.data[self.pos : self.pos + n]
         self.pos += n
         return n
 
@@ -204,7 +207,7 @@ class MemFile:
         raw = data.encode() if isinstance(data, str) else bytes(data)
         if "a" in self.mode:
             self.pos = len(self.data)
-        self.data[self.pos:self.pos + len(raw)] = raw
+        self.data[self.pos : self.pos + len(raw)] = raw
         self.pos += len(raw)
         return len(raw)
 
@@ -293,9 +296,15 @@ class FakeBoard:
 
     NAME = "fake"
 
-    def __init__(self, flash_blocks: int = 256, counts_at: Callable[[int], int] = default_counts,
-                 temp_c: float = 4.25, rtc_epoch_ms: int | None = START_EPOCH_MS, device_id: bytes = DEVICE_ID,
-                 flash: MemFS | None = None):
+    def __init__(
+        self,
+        flash_blocks: int = 256,
+        counts_at: Callable[[int], int] = default_counts,
+        temp_c: float = 4.25,
+        rtc_epoch_ms: int | None = START_EPOCH_MS,
+        device_id: bytes = DEVICE_ID,
+        flash: MemFS | None = None,
+    ):
         self.fs = MemFS(flash_blocks) if flash is None else flash
         self.fw = Firmware(self.fs)
         self.counts_at = counts_at
@@ -334,8 +343,13 @@ class FakeBoard:
     def clone(self) -> "FakeBoard":
         """Another board powered up on a copy of this one's flash (as a power cut now would leave
         it), its RTC at this board's time: the same log, quickly, for many tests."""
-        return FakeBoard(counts_at=self.counts_at, temp_c=self.temp_c, rtc_epoch_ms=self.rtc_ms(),
-                         device_id=self.id, flash=self.fs.copy())
+        return FakeBoard(
+            counts_at=self.counts_at,
+            temp_c=self.temp_c,
+            rtc_epoch_ms=self.rtc_ms(),
+            device_id=self.id,
+            flash=self.fs.copy(),
+        )
 
     def configure(self, cfg: dict | None = None) -> dict:
         """As a host's SET_CONFIG would (firmware/logger.py Logger.configure)."""
@@ -451,9 +465,16 @@ class FakeSerial:
     to a FakeBoard. to_board / to_host filter each frame (the host writes one frame per write, the
     board one per link_write); cut_after() pulls the cable after so many bytes."""
 
-    def __init__(self, board: FakeBoard | None, port: str = "FAKE0", to_board: Filter | None = None,
-                 to_host: Filter | None = None, read_raises: bool = False, cut_to_board: int | None = None,
-                 cut_to_host: int | None = None):
+    def __init__(
+        self,
+        board: FakeBoard | None,
+        port: str = "FAKE0",
+        to_board: Filter | None = None,
+        to_host: Filter | None = None,
+        read_raises: bool = False,
+        cut_to_board: int | None = None,
+        cut_to_host: int | None = None,
+    ):
         self.board = board
         self.port = port
         self.to_board = to_board
@@ -488,7 +509,7 @@ class FakeSerial:
 
     def _cut(self, data: bytes, sent: int, limit: int | None) -> tuple[bytes, bool]:
         if limit is not None and sent + len(data) >= limit:
-            return data[:max(0, limit - sent)], True
+            return data[: max(0, limit - sent)], True
         return data, False
 
     def _from_board(self, data: bytes) -> None:
@@ -547,8 +568,10 @@ class FakeSerial:
 
     def read(self, size: int = 1) -> bytes:
         if self.pulled and self.read_raises and not self.inbox:
-            raise serial.SerialException("device reports readiness to read but returned no data "
-                                         "(device disconnected or multiple access on port?)")
+            raise serial.SerialException(
+                "device reports readiness to read but returned no data "
+                "(device disconnected or multiple access on port?)"
+            )
         self._serve()
         if not self.inbox:
             time.sleep(0.001)  # pyserial waits up to its timeout for data
@@ -579,18 +602,20 @@ def drop(*indices: int) -> Filter:
 
 def garble(*indices: int, at: int = 9) -> Filter:
     """Flip one byte of these frames (their CRC no longer checks out)."""
+
     def f(i: int, data: bytes) -> bytes:
         if i not in indices:
             return data
         b = bytearray(data)
         b[min(at, len(b) - 1)] ^= 0x5A
         return bytes(b)
+
     return f
 
 
 def lose_byte(*indices: int, at: int = 9) -> Filter:
     """Drop one byte from the middle of these frames."""
-    return lambda i, data: data[:at] + data[at + 1:] if i in indices else data
+    return lambda i, data: data[:at] + data[at + 1 :] if i in indices else data
 
 
 def garbage_before(*indices: int, junk: bytes = b"MicroPython v1.28 on 2026-01-01; >>> \r\nIL\x01\xff\xff") -> Filter:
@@ -619,6 +644,7 @@ def chain(*filters: Filter) -> Filter:
         for flt in filters:
             data = flt(i, data)
         return data
+
     return f
 
 
@@ -640,7 +666,7 @@ def chunks_of(data: bytes | bytearray) -> list[tuple[int, int, int]]:
 
 def batch_span(data: bytes | bytearray, offset: int) -> tuple[int, int]:
     """(first_seq, count) of the batch chunk at offset: payload starts first_seq u32, count u8."""
-    return int.from_bytes(data[offset + 4:offset + 8], "little"), data[offset + 8]
+    return int.from_bytes(data[offset + 4 : offset + 8], "little"), data[offset + 8]
 
 
 def link_to(board: FakeBoard, port: str = "FAKE0", timeout_s: float = 0.25, retries: int = 3, **serial_kw: Any):
@@ -672,8 +698,9 @@ class FakePorts:
         return self.real(port, timeout_s=self.timeout_s, retries=self.retries, serial_obj=ser)
 
 
-def use_fake_ports(monkeypatch, board: FakeBoard, timeout_s: float = 0.05, retries: int = 2,
-                   **serial_kw: Any) -> FakePorts:
+def use_fake_ports(
+    monkeypatch, board: FakeBoard, timeout_s: float = 0.05, retries: int = 2, **serial_kw: Any
+) -> FakePorts:
     """Point the host's Link (isolog.board.link.Link and the names board/ modules imported) at fake
     cables."""
     from isolog.board import configure as configure_mod
@@ -705,9 +732,19 @@ def flash_records(board: FakeBoard) -> list[tuple]:
 # --- segments built with the firmware's own encoder (firmware/record.py) ---------------------------
 
 # Record flag bits: part of the on-flash format (firmware/record.py, docs/shipment.md).
-FLAG_BITS = {"boot": 0x0001, "over_range": 0x0002, "gm_silent": 0x0004, "temp_fault": 0x0008, "dose_warn": 0x0010,
-             "dose_alarm": 0x0020, "temp_alarm": 0x0040, "low_battery": 0x0080, "storage_low": 0x0100,
-             "data_dropped": 0x0200, "alarm_ack": 0x0400}
+FLAG_BITS = {
+    "boot": 0x0001,
+    "over_range": 0x0002,
+    "gm_silent": 0x0004,
+    "temp_fault": 0x0008,
+    "dose_warn": 0x0010,
+    "dose_alarm": 0x0020,
+    "temp_alarm": 0x0040,
+    "low_battery": 0x0080,
+    "storage_low": 0x0100,
+    "data_dropped": 0x0200,
+    "alarm_ack": 0x0400,
+}
 
 
 class SegmentBuilder:
@@ -715,9 +752,18 @@ class SegmentBuilder:
     the board's log store writes it. self.chunks lists (offset, size, first_seq, count) per chunk
     (count 0 for a header); self.chain is the MAC of the last chunk (the next one chains on it)."""
 
-    def __init__(self, first_seq: int = 0, boot: int = 1, device_id: bytes = DEVICE_ID, interval_s: int = 60,
-                 cal: float = 153.8, dead_time_us: float = 190.0, background: float = 0.1, key: bytes = b"",
-                 chain: bytes | None = None):
+    def __init__(
+        self,
+        first_seq: int = 0,
+        boot: int = 1,
+        device_id: bytes = DEVICE_ID,
+        interval_s: int = 60,
+        cal: float = 153.8,
+        dead_time_us: float = 190.0,
+        background: float = 0.1,
+        key: bytes = b"",
+        chain: bytes | None = None,
+    ):
         from isolog_fw import record
 
         self.record = record
@@ -729,8 +775,9 @@ class SegmentBuilder:
         self.buf = bytearray(2 * record.MAX_CHUNK)
         self.data = bytearray()
         self.chunks: list[tuple[int, int, int, int]] = []
-        size, mac = record.encode_header(self.buf, boot, first_seq, device_id, interval_s, cal, dead_time_us,
-                                         background, key, self.chain)
+        size, mac = record.encode_header(
+            self.buf, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, key, self.chain
+        )
         self._add(size, mac, first_seq, 0)
 
     def _add(self, size: int, mac: bytes, first_seq: int, count: int) -> None:
@@ -738,22 +785,40 @@ class SegmentBuilder:
         self.data += self.buf[:size]
         self.chain = mac
 
-    def batch(self, first_seq: int, entries: Sequence[tuple[int, int, float | None, int]], clock_valid: bool = True,
-              clock_offset_ms: int = START_EPOCH_MS, base_uptime_ms: int = 0, base_counts: int = 0,
-              boot: int | None = None) -> "SegmentBuilder":
+    def batch(
+        self,
+        first_seq: int,
+        entries: Sequence[tuple[int, int, float | None, int]],
+        clock_valid: bool = True,
+        clock_offset_ms: int = START_EPOCH_MS,
+        base_uptime_ms: int = 0,
+        base_counts: int = 0,
+        boot: int | None = None,
+    ) -> "SegmentBuilder":
         """entries: (interval_ms, interval_counts, temp_c or None, flags) per record."""
         flat: list[int] = []
         for interval_ms, counts, temp_c, flags in entries:
             flat += [interval_ms, counts, self.record.encode_temp(temp_c), flags]
         size, mac = self.record.encode_batch(
-            self.buf, first_seq, self.boot if boot is None else boot, self.interval_s, clock_valid, clock_offset_ms,
-            base_uptime_ms, base_counts, flat, len(entries), self.key, self.chain)
+            self.buf,
+            first_seq,
+            self.boot if boot is None else boot,
+            self.interval_s,
+            clock_valid,
+            clock_offset_ms,
+            base_uptime_ms,
+            base_counts,
+            flat,
+            len(entries),
+            self.key,
+            self.chain,
+        )
         self._add(size, mac, first_seq, len(entries))
         return self
 
     def chunk(self, i: int) -> bytes:
         off, size, _, _ = self.chunks[i]
-        return bytes(self.data[off:off + size])
+        return bytes(self.data[off : off + size])
 
 
 def recrc(chunk: bytearray | bytes) -> bytes:
@@ -766,6 +831,26 @@ def recrc(chunk: bytearray | bytes) -> bytes:
     return bytes(out)
 
 
-__all__ = ["CONFIG", "DEVICE_ID", "FakeBoard", "FakeSerial", "MemFS", "Hold", "drop", "garble", "lose_byte",
-           "garbage_before", "chain", "chunks_of", "batch_span", "link_to", "use_fake_ports", "FakePorts", "flash_records",
-           "default_counts", "FLAG_BITS", "SegmentBuilder", "recrc"]
+__all__ = [
+    "CONFIG",
+    "DEVICE_ID",
+    "FakeBoard",
+    "FakeSerial",
+    "MemFS",
+    "Hold",
+    "drop",
+    "garble",
+    "lose_byte",
+    "garbage_before",
+    "chain",
+    "chunks_of",
+    "batch_span",
+    "link_to",
+    "use_fake_ports",
+    "FakePorts",
+    "flash_records",
+    "default_counts",
+    "FLAG_BITS",
+    "SegmentBuilder",
+    "recrc",
+]

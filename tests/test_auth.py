@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from isolog.log import image
 from isolog.board.link import BoardError, Link
+from isolog.log import image
 from isolog.sim.launcher import VirtualBoard
 from isolog_fw import frame, mac
 from sim_helpers import scenario

@@ -10,8 +10,8 @@ import pytest
 
 from isolog import cli
 from isolog.board import deploy
-from isolog.errors import UserError
 from isolog.board.link import Link
+from isolog.errors import UserError
 from isolog.sim.launcher import VirtualBoard
 from isolog.store import Store
 from sim_helpers import scenario

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import pytest
 
+from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
-from isolog.errors import UserError
 from isolog.sim.launcher import POWER_LOSS_EXIT, VirtualBoard
 from isolog_fw import record
 from mp_helpers import micropython_binary
@@ -194,7 +194,8 @@ class Chain:
             if one.records and one.records[0]["seq"] != 0:
                 raise CutFailed(f"{ctx}: the log starts at {one.records[0]['seq']}, not 0 (nothing was synced)")
             if len(one.records) != len(log.records):
-                raise CutFailed(f"{ctx}: flash_image.read_image reads {len(one.records)} records, the snapshot {len(log.records)}")
+                raise CutFailed(f"{ctx}: flash_image.read_image reads {len(one.records)} records, "
+                                f"the snapshot {len(log.records)}")
         if cut is not None:
             cut.added = len(log.records) - len(self.previous)
         self.previous = log.records
@@ -226,7 +227,8 @@ class Chain:
             if line.startswith("@sim led "):
                 self.leds.add(line.split()[2])
         if proc.returncode != -9:  # it stopped by itself before the cut: a crash
-            raise CutFailed(f"{self.where(cut)}: the board exited with {proc.returncode} before the cut:\n{err[-2000:]}")
+            raise CutFailed(f"{self.where(cut)}: the board exited with {proc.returncode} before the cut:\n"
+                            f"{err[-2000:]}")
 
     def run_until_end(self, tear_at: int, cut: Cut | None) -> tuple[int, dict[str, str]]:
         """A power-up of the chain's scenario to its end, torn at block operation tear_at (0:

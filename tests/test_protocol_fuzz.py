@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pytest
 
+from isolog.board.link import BoardError, Link
 from isolog.log import decode
 from isolog.log import image as flash_image
-from isolog.board.link import BoardError, Link
 from isolog.sim.launcher import VirtualBoard
 from isolog_fw import frame, mac
 from sim_helpers import assert_intact, read_log, scenario

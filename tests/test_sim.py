@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from isolog import cli
-from isolog.log import image as flash_image
 from isolog.errors import UserError
+from isolog.log import image as flash_image
 from isolog.sim import launcher
 from isolog.sim import scenario as scenario_mod
 from isolog.sim.launcher import VirtualBoard

@@ -16,14 +16,35 @@ from isolog.store import Store
 
 DEV = "15010c0000000001"
 OTHER = "15010c0000000002"
-TABLES = {"schema_version", "devices", "shipments", "records", "segments", "chunks", "damage", "lost",
-          "sync_sessions", "clock_anchors", "audit"}
+TABLES = {
+    "schema_version",
+    "devices",
+    "shipments",
+    "records",
+    "segments",
+    "chunks",
+    "damage",
+    "lost",
+    "sync_sessions",
+    "clock_anchors",
+    "audit",
+}
 
 
 def rec(seq: int, boot: int = 1, **changes) -> dict:
-    r = {"device": DEV, "seq": seq, "boot": boot, "time": f"2026-01-01T00:{seq % 60:02d}:00Z", "uptime_s": 60.0 * seq,
-         "counts": 180 * seq, "interval_s": 60.0, "interval_counts": 180, "dose_rate_usv_h": 1.071019,
-         "temperature_c": 4.25, "flags": ["time_valid"]}
+    r = {
+        "device": DEV,
+        "seq": seq,
+        "boot": boot,
+        "time": f"2026-01-01T00:{seq % 60:02d}:00Z",
+        "uptime_s": 60.0 * seq,
+        "counts": 180 * seq,
+        "interval_s": 60.0,
+        "interval_counts": 180,
+        "dose_rate_usv_h": 1.071019,
+        "temperature_c": 4.25,
+        "flags": ["time_valid"],
+    }
     r.update(changes)
     return r
 
@@ -105,8 +126,7 @@ def test_a_device_is_registered_once_and_keeps_its_first_sequence_number(store):
 
 
 def test_records_round_trip_every_field(store):
-    mine = [rec(0, flags=["boot", "time_valid"]), rec(1, temperature_c=None, time=None, dose_rate_usv_h=None,
-                                                      flags=[])]
+    mine = [rec(0, flags=["boot", "time_valid"]), rec(1, temperature_c=None, time=None, dose_rate_usv_h=None, flags=[])]
     assert put(store, mine) == (2, [])
     assert list(store.records(DEV)) == mine
     assert store.count_records(DEV) == 2
@@ -120,8 +140,11 @@ def test_a_record_is_stored_once(store):
     assert len(problems) == 1 and "record 2 came again with different data" in problems[0]
     assert [r["counts"] for r in store.records(DEV)] == [0, 180, 360]  # the stored copy is kept
     with pytest.raises(sqlite3.IntegrityError):
-        store.db.execute("INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, "
-                         "flags) VALUES (?, 1, 1, 0, 0, 60, 0, '[]')", (DEV,))
+        store.db.execute(
+            "INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, "
+            "flags) VALUES (?, 1, 1, 0, 0, 60, 0, '[]')",
+            (DEV,),
+        )
 
 
 def test_the_same_sequence_number_on_another_device_is_another_record(store):
@@ -160,7 +183,8 @@ def test_next_seq_skips_ranges_known_lost(store):
         store.add_lost(db, DEV, 3, 20, "reclaimed after another host acknowledged them", None)
     assert next_seq(store) == 22
     assert store.db.execute("SELECT first_seq, end_seq, reason FROM lost").fetchall() == [
-        (3, 20, "reclaimed after another host acknowledged them")]
+        (3, 20, "reclaimed after another host acknowledged them")
+    ]
 
 
 # --- segments, chunks, damage ----------------------------------------------------------------------
@@ -185,7 +209,9 @@ def test_a_chunk_is_stored_once_and_the_first_copy_kept(store):
         store.add_chunk(db, DEV, 0, 0, b"second", 2)
         store.add_chunk(db, DEV, 0, 5, b"next", 2)
     assert store.db.execute("SELECT offset, data, session FROM chunks ORDER BY offset").fetchall() == [
-        (0, b"first", 1), (5, b"next", 2)]
+        (0, b"first", 1),
+        (5, b"next", 2),
+    ]
 
 
 def test_damage_is_kept_per_segment_and_offset(store):
@@ -193,8 +219,9 @@ def test_damage_is_kept_per_segment_and_offset(store):
         store.add_damage(db, DEV, 0, 300, 57, "CRC mismatch", 1)
         store.add_damage(db, DEV, 0, 300, 57, "CRC mismatch", 2)  # seen again by a later sync
         store.add_damage(db, DEV, 3000, 0, 8, "bad sync byte", 2)
-    assert store.db.execute("SELECT segment, offset, length, reason, session FROM damage ORDER BY segment").fetchall() \
-        == [(0, 300, 57, "CRC mismatch", 2), (3000, 0, 8, "bad sync byte", 2)]
+    assert store.db.execute(
+        "SELECT segment, offset, length, reason, session FROM damage ORDER BY segment"
+    ).fetchall() == [(0, 300, 57, "CRC mismatch", 2), (3000, 0, 8, "bad sync byte", 2)]
 
 
 # --- sessions, clock anchors, audit -----------------------------------------------------------------
@@ -206,11 +233,25 @@ def test_sessions_record_who_when_and_what(store):
     assert (s["id"], s["port"], s["status"], s["problems"]) == (sid, "/dev/ttyACM0", "running", [])
     assert s["host_user"] and s["started"].endswith("Z")
     with store.transaction() as db:
-        store.update_session(db, sid, device=DEV, ended="2026-01-01T00:00:00Z", status="problems", records_added=12,
-                             bytes=345, acked_upto=10, problems=["records 10..11 are missing"])
+        store.update_session(
+            db,
+            sid,
+            device=DEV,
+            ended="2026-01-01T00:00:00Z",
+            status="problems",
+            records_added=12,
+            bytes=345,
+            acked_upto=10,
+            problems=["records 10..11 are missing"],
+        )
     (s,) = store.sessions(DEV)
     assert (s["status"], s["records_added"], s["bytes"], s["acked_upto"], s["problems"]) == (
-        "problems", 12, 345, 10, ["records 10..11 are missing"])
+        "problems",
+        12,
+        345,
+        10,
+        ["records 10..11 are missing"],
+    )
     assert store.sessions(OTHER) == []
 
 
@@ -241,7 +282,9 @@ def test_clock_anchors_round_trip(store):
     with store.transaction() as db:
         store.add_clock_anchor(db, DEV, 3, 60_000, 1_767_225_660_000, None, 1)
         store.add_clock_anchor(db, DEV, 3, 120_000, 1_767_225_720_000, 1_767_225_719_000, 2)
-    got = [(a["boot"], a["uptime_ms"], a["epoch_ms"], a["board_time_ms"], a["session"]) for a in store.clock_anchors(DEV)]
+    got = [
+        (a["boot"], a["uptime_ms"], a["epoch_ms"], a["board_time_ms"], a["session"]) for a in store.clock_anchors(DEV)
+    ]
     assert got == [(3, 60_000, 1_767_225_660_000, None, 1), (3, 120_000, 1_767_225_720_000, 1_767_225_719_000, 2)]
 
 
@@ -251,7 +294,9 @@ def test_audit_trail_in_order_with_details(store):
         store.audit(db, OTHER, "ack_records", {"upto": 40})
     trail = store.audit_trail()
     assert [(a["device"], a["action"], a["details"]) for a in trail] == [
-        (DEV, "clock_set", {"host_ms": 5, "board_before_ms": None}), (OTHER, "ack_records", {"upto": 40})]
+        (DEV, "clock_set", {"host_ms": 5, "board_before_ms": None}),
+        (OTHER, "ack_records", {"upto": 40}),
+    ]
     assert trail[0]["id"] < trail[1]["id"] and trail[0]["host_user"]
     assert [a["action"] for a in store.audit_trail(OTHER)] == ["ack_records"]
 
@@ -260,8 +305,10 @@ def test_audit_trail_in_order_with_details(store):
 
 
 def test_a_failed_transaction_leaves_nothing(store):
-    before = store.db.execute("SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM chunks), "
-                              "(SELECT COUNT(*) FROM audit), (SELECT next_seq FROM devices)").fetchone()
+    before = store.db.execute(
+        "SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM chunks), "
+        "(SELECT COUNT(*) FROM audit), (SELECT next_seq FROM devices)"
+    ).fetchone()
     with pytest.raises(RuntimeError):
         with store.transaction() as db:
             store.insert_records(db, DEV, [rec(0), rec(1)], 0, 0, None)
@@ -270,8 +317,10 @@ def test_a_failed_transaction_leaves_nothing(store):
             store.audit(db, DEV, "ack_records", {"upto": 2})
             store.advance_next_seq(db, DEV)
             raise RuntimeError("the link failed midway")
-    after = store.db.execute("SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM chunks), "
-                             "(SELECT COUNT(*) FROM audit), (SELECT next_seq FROM devices)").fetchone()
+    after = store.db.execute(
+        "SELECT (SELECT COUNT(*) FROM records), (SELECT COUNT(*) FROM chunks), "
+        "(SELECT COUNT(*) FROM audit), (SELECT next_seq FROM devices)"
+    ).fetchone()
     assert after == before == (0, 0, 0, 0)
     assert store.segment(DEV, 0) is None
     put(store, [rec(0)])  # the store is usable afterwards
@@ -283,8 +332,11 @@ def test_a_database_error_inside_a_transaction_rolls_back_what_came_before(store
     with pytest.raises(sqlite3.IntegrityError):
         with store.transaction() as db:
             store.insert_records(db, DEV, [rec(1)], 0, 0, None)
-            db.execute("INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, flags) "
-                       "VALUES (?, 0, 1, 0, 0, 60, 0, '[]')", (DEV,))
+            db.execute(
+                "INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, flags) "
+                "VALUES (?, 0, 1, 0, 0, 60, 0, '[]')",
+                (DEV,),
+            )
     assert [r["seq"] for r in store.records(DEV)] == [0]
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from isolog import cli, shipment
+from isolog.board import sync as sync_mod
+from isolog.board.link import Link, LinkError
+from isolog.board.sync import sync
+from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
-from isolog.board import sync as sync_mod
-from isolog.errors import UserError
-from isolog.board.link import Link, LinkError
 from isolog.sim.launcher import VirtualBoard
 from isolog.store import Store
-from isolog.board.sync import sync
 from sim_helpers import SHIPMENT, read_log, scenario
 
 pytestmark = pytest.mark.sim_only

@@ -11,7 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Literal, NoReturn, TypeVar, overload
 
 from isolog import nuclides
 from isolog.errors import UserError
@@ -34,6 +34,8 @@ _, INTERVAL_MIN_S, INTERVAL_MAX_S = board_config.NUMBERS["interval_s"]
 PHYSICAL_FORMS = ("solid", "liquid", "gas", "special_form")
 # Mode of transport: which exclusive-use limits may apply (IAEA SSR-6 / 49 CFR 173.441).
 TRANSPORT_MODES = ("road", "rail", "sea", "air")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,11 @@ class _Table:
         self.data = data
         self.used: set[str] = set()
 
-    def fail(self, key: str, message: str):
+    def fail(self, key: str, message: str) -> NoReturn:
         label = f"[{self.name}] {key}".rstrip() if key else f"[{self.name}]"
         raise UserError(f"{self.where}: {label}: {message}")
 
-    def raw(self, key: str, required: bool):
+    def raw(self, key: str, required: bool) -> Any:
         self.used.add(key)
         if key not in self.data:
             if required:
@@ -123,7 +125,12 @@ class _Table:
             return None
         return self.data[key]
 
-    def string(self, key: str, required: bool = True, choices: tuple[str, ...] | None = None):
+    @overload
+    def string(self, key: str, required: Literal[True] = True, choices: tuple[str, ...] | None = None) -> str: ...
+    @overload
+    def string(self, key: str, required: bool, choices: tuple[str, ...] | None = None) -> str | None: ...
+
+    def string(self, key: str, required: bool = True, choices: tuple[str, ...] | None = None) -> str | None:
         v = self.raw(key, required)
         if v is None:
             return None
@@ -133,8 +140,15 @@ class _Table:
             self.fail(key, f"must be one of {', '.join(choices)}, not {v!r}")
         return v
 
+    @overload
+    def number(self, key: str, required: Literal[True] = True, minimum: float | None = None,
+               maximum: float | None = None, exclusive_min: bool = False) -> float: ...
+    @overload
+    def number(self, key: str, required: bool, minimum: float | None = None,
+               maximum: float | None = None, exclusive_min: bool = False) -> float | None: ...
+
     def number(self, key: str, required: bool = True, minimum: float | None = None,
-               maximum: float | None = None, exclusive_min: bool = False):
+               maximum: float | None = None, exclusive_min: bool = False) -> float | None:
         v = self.raw(key, required)
         if v is None:
             return None
@@ -157,7 +171,12 @@ class _Table:
             self.fail(key, f"must be true or false, not {v!r}")
         return v
 
-    def parsed(self, key: str, parser, required: bool = True):
+    @overload
+    def parsed(self, key: str, parser: Callable[[Any], _T], required: Literal[True] = True) -> _T: ...
+    @overload
+    def parsed(self, key: str, parser: Callable[[Any], _T], required: bool) -> _T | None: ...
+
+    def parsed(self, key: str, parser: Callable[[Any], _T], required: bool = True) -> _T | None:
         v = self.raw(key, required)
         if v is None:
             return None
@@ -166,7 +185,7 @@ class _Table:
         except UserError as exc:
             self.fail(key, str(exc))
 
-    def finish(self):
+    def finish(self) -> None:
         extra = sorted(set(self.data) - self.used)
         if extra:
             known = ", ".join(sorted(self.used))

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 from isolog.errors import UserError
-from isolog.shipment import RECORD_FIELDS
 from isolog.log.chain import ChainResult, key_table, verify_segments
 from isolog.log.image import segment_name
+from isolog.shipment import RECORD_FIELDS
 from isolog_fw import record as fw_record
 
 if TYPE_CHECKING:
@@ -353,7 +353,8 @@ class Store:
                               (device, first_seq)).fetchone()
         return (row[0], row[1]) if row else None
 
-    def set_segment(self, db: sqlite3.Connection, device: str, first_seq: int, offset: int, header: bytes | None) -> None:
+    def set_segment(self, db: sqlite3.Connection, device: str, first_seq: int, offset: int,
+                    header: bytes | None) -> None:
         db.execute("INSERT INTO segments (device, first_seq, offset, header, updated) VALUES (?, ?, ?, ?, ?) "
                    "ON CONFLICT(device, first_seq) DO UPDATE SET offset = excluded.offset, header = excluded.header, "
                    "updated = excluded.updated", (device, first_seq, offset, header, now_iso()))
@@ -594,7 +595,8 @@ class Store:
         if not rows:
             where = f" for device {device}" if device else ""
             known = sorted({s["id"] for s in self.shipments(device)})
-            hint = f" (stored: {', '.join(known)})" if known else " (none stored: configure boards with isolog configure)"
+            hint = (f" (stored: {', '.join(known)})" if known
+                    else " (none stored: configure boards with isolog configure)")
             raise UserError(f"no shipment {ship_id!r} in the store {self.path}{where}{hint}")
         devices = sorted({s["device"] for s in rows})
         if len(devices) > 1:

@@ -55,8 +55,8 @@ def test_other_version_is_flagged():
     (a,) = _frames(b"v")
     raw = bytearray(a)
     raw[2] = 9
-    from binascii import crc32
     import struct
+    from binascii import crc32
     struct.pack_into("<I", raw, len(raw) - 4, crc32(bytes(raw[2:-4])) & 0xFFFFFFFF)
     dec = frame.Decoder()
     dec.feed(raw)

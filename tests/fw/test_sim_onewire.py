@@ -17,9 +17,8 @@ def _boards_dir():
 if _boards_dir() not in sys.path:
     sys.path.insert(0, _boards_dir())
 
-from fwcheck import raises  # noqa: E402
-
 import sim_onewire  # noqa: E402
+from fwcheck import raises  # noqa: E402
 from sim_onewire import SimDS18B20Bus  # noqa: E402
 from temperature import (  # noqa: E402
     DS18B20,

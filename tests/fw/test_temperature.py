@@ -1,7 +1,6 @@
 # Temperature drivers against fake buses. Runs under CPython (pytest) and the MicroPython unix port.
-from fwcheck import close, raises
-
 import temperature
+from fwcheck import close, raises
 from temperature import (
     DS18B20,
     TMP117,

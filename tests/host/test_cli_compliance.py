@@ -42,7 +42,8 @@ def test_decay_json_chain(capsys):
 
 
 def test_decay_iso_to(capsys):
-    assert main(["decay", "lu177", "200mCi", "--from", "2026-11-26T08:00:00Z", "--to", "2026-11-29T08:00:00Z", "--json"]) == 0
+    assert main(["decay", "lu177", "200mCi", "--from", "2026-11-26T08:00:00Z", "--to", "2026-11-29T08:00:00Z",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["members"][0]["activity_bq"] == pytest.approx(0.2 * 3.7e10 * 5.4114 / 7.4, rel=1e-5)
 

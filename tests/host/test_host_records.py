@@ -3,8 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from isolog.compliance import records
-from isolog.compliance import synthetic
+from isolog.compliance import records, synthetic
 from isolog.errors import UserError
 
 

@@ -2,11 +2,10 @@ import json
 from pathlib import Path
 
 import pytest
+from compliance_helpers import shipment_doc, to_toml
 
 from isolog import shipment
 from isolog.errors import UserError
-
-from compliance_helpers import shipment_doc, to_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 

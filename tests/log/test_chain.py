@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-# The two chain checks under test: the lead moves them into isolog.log.chain; repoint these lines.
-from isolog.log.decode import Log, decode_segment
-
 import fakes
 from fakes import SegmentBuilder, recrc, use_fake_ports
 from isolog.board import provision
+
+# The two chain checks under test: the lead moves them into isolog.log.chain; repoint these lines.
+from isolog.log.decode import Log, decode_segment
 from isolog.store import Store
 from isolog_fw import record
 

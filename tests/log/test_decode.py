@@ -31,8 +31,16 @@ def dose(interval_counts: int, interval_ms: int) -> float:
     return max(0.0, m / (1 - m * DEAD_US * 1e-6) * 60 / CAL - BG)
 
 
-def expected(first_seq: int, entries, boot: int = 1, clock_valid: bool = True, offset_ms: int = fakes.START_EPOCH_MS,
-             base_uptime_ms: int = 0, base_counts: int = 0, device: bytes = fakes.DEVICE_ID) -> list[dict]:
+def expected(
+    first_seq: int,
+    entries,
+    boot: int = 1,
+    clock_valid: bool = True,
+    offset_ms: int = fakes.START_EPOCH_MS,
+    base_uptime_ms: int = 0,
+    base_counts: int = 0,
+    device: bytes = fakes.DEVICE_ID,
+) -> list[dict]:
     out = []
     up, counts = base_uptime_ms, base_counts
     for i, (iv, ic, temp, flags) in enumerate(entries):
@@ -40,13 +48,21 @@ def expected(first_seq: int, entries, boot: int = 1, clock_valid: bool = True, o
         counts += ic
         names = {n for n, bit in FLAG_BITS.items() if flags & bit} | ({"time_valid"} if clock_valid else set())
         silent = flags & (FLAG_BITS["over_range"] | FLAG_BITS["gm_silent"])
-        out.append({
-            "device": device.hex(), "seq": first_seq + i, "boot": boot,
-            "time": iso(offset_ms + up) if clock_valid else None, "uptime_s": up / 1000, "counts": counts,
-            "interval_s": iv / 1000, "interval_counts": ic,
-            "dose_rate_usv_h": None if silent else pytest.approx(dose(ic, iv), rel=1e-6, abs=1e-6),
-            "temperature_c": temp, "flags": sorted(names),
-        })
+        out.append(
+            {
+                "device": device.hex(),
+                "seq": first_seq + i,
+                "boot": boot,
+                "time": iso(offset_ms + up) if clock_valid else None,
+                "uptime_s": up / 1000,
+                "counts": counts,
+                "interval_s": iv / 1000,
+                "interval_counts": ic,
+                "dose_rate_usv_h": None if silent else pytest.approx(dose(ic, iv), rel=1e-6, abs=1e-6),
+                "temperature_c": temp,
+                "flags": sorted(names),
+            }
+        )
     return out
 
 
@@ -59,12 +75,18 @@ def decoded(data: bytes | bytearray, key: bytes | None = b"") -> Log:
 
 
 # A day's worth of variety: jitter both ways, a temperature missing, below zero, at the top of the range.
-ENTRIES_A = [(60_000, 180, 4.25, FLAG_BITS["boot"]), (59_990, 0, -18.37, 0), (60_250, 12345, None, FLAG_BITS["temp_fault"]),
-             (60_000, 7, 150.0, FLAG_BITS["dose_warn"] | FLAG_BITS["storage_low"]),
-             (61_000, 2, 8.01, FLAG_BITS["alarm_ack"] | FLAG_BITS["low_battery"])]
-ENTRIES_B = [(60_000, 190_000, 21.5, FLAG_BITS["over_range"] | FLAG_BITS["dose_alarm"]),
-             (60_000, 0, 21.5, FLAG_BITS["gm_silent"] | FLAG_BITS["data_dropped"]),
-             (3_600_000, 50, -80.0, FLAG_BITS["temp_alarm"])]
+ENTRIES_A = [
+    (60_000, 180, 4.25, FLAG_BITS["boot"]),
+    (59_990, 0, -18.37, 0),
+    (60_250, 12345, None, FLAG_BITS["temp_fault"]),
+    (60_000, 7, 150.0, FLAG_BITS["dose_warn"] | FLAG_BITS["storage_low"]),
+    (61_000, 2, 8.01, FLAG_BITS["alarm_ack"] | FLAG_BITS["low_battery"]),
+]
+ENTRIES_B = [
+    (60_000, 190_000, 21.5, FLAG_BITS["over_range"] | FLAG_BITS["dose_alarm"]),
+    (60_000, 0, 21.5, FLAG_BITS["gm_silent"] | FLAG_BITS["data_dropped"]),
+    (3_600_000, 50, -80.0, FLAG_BITS["temp_alarm"]),
+]
 
 
 def test_records_decode_field_by_field():
@@ -73,20 +95,34 @@ def test_records_decode_field_by_field():
     seg.batch(45, ENTRIES_B, clock_valid=False, base_uptime_ms=1_302_240, base_counts=2_000_012_534, boot=3)
     log = decoded(seg.data)
     assert log.problems == []
-    assert log.records == expected(40, ENTRIES_A, boot=3, base_uptime_ms=1_000_000, base_counts=2_000_000_000) + \
-        expected(45, ENTRIES_B, boot=3, clock_valid=False, base_uptime_ms=1_302_240, base_counts=2_000_012_534)
+    assert log.records == expected(
+        40, ENTRIES_A, boot=3, base_uptime_ms=1_000_000, base_counts=2_000_000_000
+    ) + expected(45, ENTRIES_B, boot=3, clock_valid=False, base_uptime_ms=1_302_240, base_counts=2_000_012_534)
     assert log.segments == 1
 
 
 def test_header_gives_device_and_calibration():
-    seg = SegmentBuilder(first_seq=7, boot=12, device_id=bytes.fromhex("a1b2c3d4e5f60718"), interval_s=300,
-                         cal=1000.0, dead_time_us=0.0, background=0.0)
+    seg = SegmentBuilder(
+        first_seq=7,
+        boot=12,
+        device_id=bytes.fromhex("a1b2c3d4e5f60718"),
+        interval_s=300,
+        cal=1000.0,
+        dead_time_us=0.0,
+        background=0.0,
+    )
     seg.batch(7, [(300_000, 600, 5.0, 0)], boot=12)
     log = Log()
     dec = decode_segment(NAME, bytes(seg.data), log)
     assert dec.device == "a1b2c3d4e5f60718"
     h = dec.header
-    assert (h["boot"], h["first_seq"], h["interval_s"], h["cal_cpm_per_usv_h"], h["dead_time_us"]) == (12, 7, 300, 1000.0, 0.0)
+    assert (h["boot"], h["first_seq"], h["interval_s"], h["cal_cpm_per_usv_h"], h["dead_time_us"]) == (
+        12,
+        7,
+        300,
+        1000.0,
+        0.0,
+    )
     (r,) = log.records
     # 600 counts in 300 s = 120 cpm; no dead time, no background; 1000 cpm per uSv/h
     assert r["device"] == "a1b2c3d4e5f60718" and r["dose_rate_usv_h"] == pytest.approx(0.12)
@@ -100,8 +136,8 @@ def test_times_with_odd_milliseconds():
 
 def test_largest_batch_the_board_writes():
     entries = [(60_000 + (i % 5) * 7 - 14, i * 97 % 1000, (i - 30) * 1.25, (1 << (i % 11))) for i in range(60)]
-    seg = SegmentBuilder().batch(1_000_000, entries, base_uptime_ms=10 ** 9, base_counts=0)
-    assert decoded(seg.data).records == expected(1_000_000, entries, base_uptime_ms=10 ** 9)
+    seg = SegmentBuilder().batch(1_000_000, entries, base_uptime_ms=10**9, base_counts=0)
+    assert decoded(seg.data).records == expected(1_000_000, entries, base_uptime_ms=10**9)
 
 
 def test_segment_written_by_the_boards_log_store():
@@ -130,8 +166,9 @@ def test_segment_written_by_the_boards_log_store():
     assert log.problems == []
     up6 = sum(e[0] for e in fed[:6])
     cnt6 = sum(e[1] for e in fed[:6])
-    assert log.records == expected(0, fed[:6], boot=9, clock_valid=False, base_uptime_ms=0) + \
-        expected(6, fed[6:], boot=9, base_uptime_ms=up6, base_counts=cnt6)
+    assert log.records == expected(0, fed[:6], boot=9, clock_valid=False, base_uptime_ms=0) + expected(
+        6, fed[6:], boot=9, base_uptime_ms=up6, base_counts=cnt6
+    )
     assert log.verified == 11  # an unprovisioned board's chain (empty key) checks out
 
 
@@ -141,16 +178,24 @@ def test_segment_written_by_the_boards_log_store():
 def four_batches() -> SegmentBuilder:
     seg = SegmentBuilder()
     for b in range(4):
-        seg.batch(b * 5, [(60_000, 100 + i, 4.0, 0) for i in range(5)], base_uptime_ms=b * 300_000,
-                  base_counts=sum(100 + i for i in range(5)) * b)
+        seg.batch(
+            b * 5,
+            [(60_000, 100 + i, 4.0, 0) for i in range(5)],
+            base_uptime_ms=b * 300_000,
+            base_counts=sum(100 + i for i in range(5)) * b,
+        )
     return seg
 
 
 def all_expected() -> list[dict]:
     out = []
     for b in range(4):
-        out += expected(b * 5, [(60_000, 100 + i, 4.0, 0) for i in range(5)], base_uptime_ms=b * 300_000,
-                        base_counts=sum(100 + i for i in range(5)) * b)
+        out += expected(
+            b * 5,
+            [(60_000, 100 + i, 4.0, 0) for i in range(5)],
+            base_uptime_ms=b * 300_000,
+            base_counts=sum(100 + i for i in range(5)) * b,
+        )
     return out
 
 
@@ -177,7 +222,9 @@ def test_garbage_between_chunks_is_skipped_and_nothing_lost():
     junk = b"\x00\xff\xa5\x42garbage!"
     data = seg.data[:off] + junk + seg.data[off:]
     log = decoded(data)
-    assert [str(p) for p in log.problems] == [f"{NAME}: bytes {off}..{off + len(junk) - 1} damaged (bad sync byte): skipped"]
+    assert [str(p) for p in log.problems] == [
+        f"{NAME}: bytes {off}..{off + len(junk) - 1} damaged (bad sync byte): skipped"
+    ]
     assert log.records == all_expected()
     assert log.failed == 0  # damage is not forgery: the chunk after it is not called forged
 
@@ -185,7 +232,7 @@ def test_garbage_between_chunks_is_skipped_and_nothing_lost():
 def test_torn_tail_is_reported_up_to_the_end():
     seg = four_batches()
     off, size, _, _ = seg.chunks[4]
-    data = seg.data[:off + size - 5]  # the last write was cut short
+    data = seg.data[: off + size - 5]  # the last write was cut short
     log = decoded(data)
     (problem,) = [str(p) for p in log.problems]
     assert re.fullmatch(rf"{re.escape(NAME)}: bytes {off}\.\.{len(data) - 1} damaged \(.+\): skipped", problem)
@@ -215,7 +262,8 @@ def test_several_damaged_stretches_each_reported():
     log = decoded(data)
     assert [str(p) for p in log.problems] == [
         f"{NAME}: bytes {o1}..{o1 + s1 - 1} damaged (CRC mismatch): skipped",
-        f"{NAME}: bytes {o3}..{o3 + s3 - 1} damaged (CRC mismatch): skipped"]
+        f"{NAME}: bytes {o3}..{o3 + s3 - 1} damaged (CRC mismatch): skipped",
+    ]
     assert [r["seq"] for r in log.records] == [5, 6, 7, 8, 9, 15, 16, 17, 18, 19]
 
 
@@ -243,5 +291,6 @@ def test_a_record_twice_is_kept_once_and_a_different_copy_reported():
     decode_segment(NAME, bytes(other.data), log)
     check_sequence(log)
     assert [str(p) for p in log.problems] == [
-        "log: sequence number 2 appears twice with different data: the first copy is kept"]
+        "log: sequence number 2 appears twice with different data: the first copy is kept"
+    ]
     assert [(r["seq"], r["interval_counts"]) for r in log.records] == [(0, 5), (1, 5), (2, 5)]

@@ -46,7 +46,8 @@ def check_uf2(path: Path) -> None:
     data = _read_start(path, 512)
     if path.suffix.lower() != ".uf2" or len(data) < 512:
         raise UserError(f"{path} is not a UF2 file: download the RPI_PICO .uf2 from micropython.org/download")
-    m0, m1, flags, _addr, _size, _block, _count, family = (int.from_bytes(data[i:i + 4], "little") for i in range(0, 32, 4))
+    m0, m1, flags, _addr, _size, _block, _count, family = (
+        int.from_bytes(data[i:i + 4], "little") for i in range(0, 32, 4))
     end = int.from_bytes(data[508:512], "little")
     if (m0, m1, end) != (UF2_MAGIC0, UF2_MAGIC1, UF2_MAGIC_END):
         raise UserError(f"{path} is not a valid UF2 file (bad magic numbers)")

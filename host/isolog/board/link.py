@@ -113,8 +113,8 @@ class Link:
                 if rcmd != (frame.REPLY | cmd):
                     raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{cmd:02x}")
                 return rcmd, rbody
-        raise LinkError(f"no answer to command 0x{cmd:02x} from the board on {self.port} after {self.retries + 1} tries "
-                        "(is it an isolog board, and is the firmware running?)")
+        raise LinkError(f"no answer to command 0x{cmd:02x} from the board on {self.port} after {self.retries + 1} "
+                        "tries (is it an isolog board, and is the firmware running?)")
 
     def _write(self, data: bytes) -> None:
         import serial

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from isolog.log import decode
-from isolog.log import image as flash_image
-from isolog.errors import UserError
 from isolog.board.link import BoardError, Link, LinkError
 from isolog.board.provision import authorize
+from isolog.errors import UserError
+from isolog.log import decode
+from isolog.log import image as flash_image
 from isolog.store import Store
 from isolog_fw import frame, record
 
@@ -183,7 +183,8 @@ class _Sync:
             in_ram = int(log.get("in_ram", 0))
             clock = ident.get("clock") or {}
         except (KeyError, TypeError, ValueError):
-            raise LinkError("the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)") from None
+            raise LinkError("the board's IDENTIFY reply lacks fields "
+                            "(firmware too old or not an isolog board?)") from None
         self.device = device
         authorize(link, store, ident)  # a provisioned board takes clock and ACK signed only
         known = store.device(device) is not None
@@ -222,8 +223,8 @@ class _Sync:
             got = store.segment(device, first)
             offset, header = got if got else (0, None)
             if offset > size:
-                self.problems.append(f"{flash_image.segment_name(first)}: the board has {size} bytes, {offset} were stored before: "
-                                     "the segment was rewritten; reading it again from its start")
+                self.problems.append(f"{flash_image.segment_name(first)}: the board has {size} bytes, {offset} were "
+                                     "stored before: the segment was rewritten; reading it again from its start")
                 offset, header = 0, None
             if offset < size:
                 plan.append((first, size, offset, header, i == len(segments) - 1))

@@ -69,7 +69,14 @@ def _load(args):
 
 def cmd_decay(args) -> int:
     from isolog import decay, nuclides
-    from isolog.units import format_activity, format_duration, format_time, parse_activity_bq, parse_time, parse_time_or_offset
+    from isolog.units import (
+        format_activity,
+        format_duration,
+        format_time,
+        parse_activity_bq,
+        parse_time,
+        parse_time_or_offset,
+    )
 
     nuc = nuclides.get(args.nuclide)
     a0 = parse_activity_bq(args.activity)
@@ -166,7 +173,8 @@ def print_table(result, out) -> None:
     if sm.get("required_category"):
         facts.append(f"category {sm['required_category']}")
     if sm.get("mkt_c") is not None:
-        facts.append(f"temperature {sm['temperature_min_c']:.1f}..{sm['temperature_max_c']:.1f} °C, MKT {sm['mkt_c']:.2f} °C")
+        facts.append(f"temperature {sm['temperature_min_c']:.1f}..{sm['temperature_max_c']:.1f} °C, "
+                     f"MKT {sm['mkt_c']:.2f} °C")
     hl = sm.get("effective_half_life_h")
     if hl is not None and math.isfinite(hl):
         facts.append(f"effective half-life {hl:.4g} h")
@@ -176,8 +184,7 @@ def print_table(result, out) -> None:
 
 
 def cmd_report(args) -> int:
-    from isolog.compliance import report
-    from isolog.compliance import check
+    from isolog.compliance import check, report
 
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")

@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from isolog.log import decode
-from isolog.log import image as flash_image
 from isolog.cli.args import Spec
 from isolog.errors import UserError
+from isolog.log import decode
+from isolog.log import image as flash_image
 
 EXIT_DAMAGED = 1
 

@@ -28,7 +28,8 @@ def _speed(text: str) -> float:
 def _sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: a built-in 7-day Lu-177 shipment)")
     p.add_argument("--flash", type=Path, help="flash image file (created if missing; default: a temporary file)")
-    p.add_argument("--flash-size", type=int, default=1024, metavar="KIB", help="size of a new flash image (default 1024)")
+    p.add_argument("--flash-size", type=int, default=1024, metavar="KIB",
+                   help="size of a new flash image (default 1024)")
     p.add_argument("--heap", type=int, default=64, metavar="KIB",
                    help="MicroPython heap as on a 32-bit board, in KiB (default 64)")
     p.add_argument("--speed", type=_speed, default=1.0, metavar="FACTOR",

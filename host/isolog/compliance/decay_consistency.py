@@ -185,7 +185,7 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray) -> tuple[list[RuleResul
     nuc = nuclides.get(ship.nuclide)
     usable, tm, x, k, excluded = fit_inputs(rec, ship, t)
     n = int(usable.sum())
-    summary = {
+    summary: dict[str, float | None] = {
         "effective_half_life_h": None,
         "effective_half_life_unc_h": None,
         "expected_half_life_h": None,

@@ -69,7 +69,8 @@ def analyse(ship: Shipment, t: np.ndarray) -> tuple[list[RuleResult], dict]:
             detail += f"; {format_activity(summary['activity_at_arrival_bq'])} at arrival"
             if arrival > ship.administration_time:
                 verdict = FAIL
-                detail += f"; arrived {format_duration(arrival - ship.administration_time)} after the planned administration"
+                detail += (f"; arrived {format_duration(arrival - ship.administration_time)} "
+                           "after the planned administration")
         rules.append(RuleResult(name, title, verdict, detail, _SRC_ACT, ev))
 
     # Expiry.

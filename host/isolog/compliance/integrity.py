@@ -37,8 +37,8 @@ from isolog.compliance.model import (
     Verification,
     capped,
 )
-from isolog.compliance.timebase import GAP_FRACTION, SPARSE_FACTOR, Timebase
 from isolog.compliance.records import Records
+from isolog.compliance.timebase import GAP_FRACTION, SPARSE_FACTOR, Timebase
 from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
 
@@ -126,7 +126,8 @@ def analyse(rec: Records, ship: Shipment, tb: Timebase,
     # Time not covered by records.
     gap_idx = np.flatnonzero(tb.gap_before > 0)
     uncovered = float(tb.gap_before.sum())
-    ev["time_gaps"] = capped([{"from": format_time(float(tb.t[i - 1])), "to": format_time(float(tb.t[i] - rec.interval_s[i])),
+    ev["time_gaps"] = capped([{"from": format_time(float(tb.t[i - 1])),
+                               "to": format_time(float(tb.t[i] - rec.interval_s[i])),
                                "duration_s": float(tb.gap_before[i]), "before_seq": int(rec.seq[i])}
                               for i in gap_idx[:50]])
     ev["time_gaps"]["count"] = int(gap_idx.size)

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from numpy.typing import ArrayLike  # noqa: E402
 
 from isolog import __version__  # noqa: E402
 from isolog.compliance.model import CheckResult  # noqa: E402
@@ -35,7 +36,7 @@ _MAX_PLOT_POINTS = 20_000  # readings drawn; more are thinned by a stride (the s
 _MAX_SHADED = 500  # excursion spans shaded
 
 
-def _dates(epoch: np.ndarray) -> np.ndarray:
+def _dates(epoch: ArrayLike) -> np.ndarray:
     return (np.asarray(epoch, dtype=np.float64) * 1e6).astype("datetime64[us]")
 
 
@@ -58,8 +59,10 @@ def shipment_rows(result: CheckResult) -> list[tuple[str, str]]:
         rows.append(("Expiry", format_time(s.expiry_time)))
     rows += [
         ("Declared category", (s.declared_category or "not declared") + (", exclusive use" if s.exclusive_use else "")),
-        ("Sensor", f"{sen.position}; surface factor {_opt(sen.surface_factor)}, 1 m factor {_opt(sen.one_metre_factor)}"),
-        ("Calibration", f"{sen.calibration_cpm_per_usv_h:g} cpm per uSv/h ({sen.calibration_nuclide or 'nuclide not stated'}), "
+        ("Sensor", f"{sen.position}; surface factor {_opt(sen.surface_factor)}, "
+                   f"1 m factor {_opt(sen.one_metre_factor)}"),
+        ("Calibration", f"{sen.calibration_cpm_per_usv_h:g} cpm per uSv/h "
+                        f"({sen.calibration_nuclide or 'nuclide not stated'}), "
                         f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} uSv/h"),
         ("Logging interval", format_duration(s.interval_s)),
         ("Temperature rules", "; ".join(f"{r.name}: {r.describe()}" for r in s.temperature_rules) or "none"),
@@ -88,8 +91,10 @@ def summary_rows(result: CheckResult) -> list[tuple[str, str]]:
         ("Max dose rate (sensor)", num("max_dose_rate_usv_h", "{:.4g}", " uSv/h")),
         ("Max surface / 1 m", f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' uSv/h')} / "
                               f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' uSv/h')}"),
-        ("Transport index / category", f"{num('transport_index', '{:g}')} / {sm.get('required_category') or 'unknown'}"),
-        ("Temperature min / mean / max", f"{num('temperature_min_c', '{:.2f}')} / {num('temperature_mean_c', '{:.2f}')} / "
+        ("Transport index / category", f"{num('transport_index', '{:g}')} / "
+                                       f"{sm.get('required_category') or 'unknown'}"),
+        ("Temperature min / mean / max", f"{num('temperature_min_c', '{:.2f}')} / "
+                                         f"{num('temperature_mean_c', '{:.2f}')} / "
                                          f"{num('temperature_max_c', '{:.2f}')} °C"),
         ("Mean kinetic temperature", num("mkt_c", "{:.2f}", " °C") + " (dH/R 10,000 K)"),
         ("Effective half-life", hl_text),
@@ -374,7 +379,8 @@ body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222;
 h1 {{ margin-bottom: 0.2em; }}
 .verdict {{ font-size: 1.3em; font-weight: bold; color: {VERDICT_COLOURS.get(overall, '#000')}; }}
 table {{ border-collapse: collapse; width: 100%; margin: 0.5em 0 1.2em; }}
-th, td {{ text-align: left; vertical-align: top; padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; font-size: 0.9em; }}
+th, td {{ text-align: left; vertical-align: top; padding: 0.25em 0.6em; border-bottom: 1px solid #ddd;
+          font-size: 0.9em; }}
 th {{ width: 14em; color: #444; font-weight: normal; }}
 td.v {{ font-weight: bold; width: 6em; }}
 .src {{ color: #777; font-size: 0.85em; }}

@@ -4,10 +4,11 @@ Every reading stands for the interval it closes (interval_s, measured by the boa
 statistics are time-weighted and need no wall-clock time: records whose time is unknown still
 count. A record without a reading (temp_fault, null) stands for time of unknown temperature, and
 so does time without records (a gap between records, a reboot; of unknown length when the clock
-cannot place the records on one side). An excursion the readings show ends at unknown time. Unknown time counts against every rule as possibly
-beyond the threshold: a rule the readings break fails; a rule that only the unknown time could
-break (alone or joined to adjacent excursions: contiguous time for a single rule, the sum for a
-cumulative one) is unknown, with the gap named; otherwise a pass over incomplete data is a warn.
+cannot place the records on one side). An excursion the readings show ends at unknown time.
+Unknown time counts against every rule as possibly beyond the threshold: a rule the readings
+break fails; a rule that only the unknown time could break (alone or joined to adjacent
+excursions: contiguous time for a single rule, the sum for a cumulative one) is unknown, with
+the gap named; otherwise a pass over incomplete data is a warn.
 
 Excursion rules as cold-chain loggers define them (domain.md section 4 [V]): a rule is a threshold,
 a direction, an allowed time and a type. Single event: the threshold is exceeded without
@@ -24,7 +25,7 @@ import numpy as np
 from isolog.compliance.model import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, WARN, RuleResult, capped
 from isolog.compliance.records import Records
 from isolog.compliance.timebase import Timebase
-from isolog.shipment import Shipment, TemperatureRule
+from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
 
 # USP <1160> / <1079.2>: activation energy 83.144 kJ/mol, gas constant 8.3144 J/(mol K), so

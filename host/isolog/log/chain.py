@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from isolog_fw import record
@@ -115,11 +115,7 @@ class ChainResult:
     verified: int = 0
     failed: int = 0
     unverified: int = 0
-    problems: list[Problem] | None = None
-
-    def __post_init__(self) -> None:
-        if self.problems is None:
-            self.problems = []
+    problems: list[Problem] = field(default_factory=list)
 
     def verification(self) -> str:
         return verification_text(self.verified, self.failed, self.unverified, True)
@@ -143,7 +139,6 @@ def verify_segments(segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[b
     without decoding records (this runs after every sync). A segment given with check False is
     not checked; its bytes (its last chunk is enough) give the mac the next segment must link to."""
     out = ChainResult()
-    assert out.problems is not None
     previous: bytes | None = None
     for name, data, check_it in segments:
         if not check_it:

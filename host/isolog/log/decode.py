@@ -19,7 +19,6 @@ from isolog.shipment import RECORD_FIELDS
 from isolog_fw import counting, record
 
 
-
 @dataclass
 class Log:
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -54,7 +53,8 @@ def record_dict(rec: tuple, header: dict[str, Any] | None, device: str) -> dict[
     dose: float | None = None
     if header is not None and interval_ms > 0 and not flags & (record.F_OVER_RANGE | record.F_GM_SILENT):
         dose, _ = counting.reading(
-            interval_counts, interval_ms, header["cal_cpm_per_usv_h"], header["dead_time_us"], header["background_usv_h"]
+            interval_counts, interval_ms, header["cal_cpm_per_usv_h"], header["dead_time_us"],
+            header["background_usv_h"],
         )
         dose = round(dose, 6)
     return dict(zip(RECORD_FIELDS, (device, seq, boot, iso_utc(epoch_ms), uptime_ms / 1000, counts,

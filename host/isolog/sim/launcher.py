@@ -5,16 +5,15 @@ Wiring: hosts open the slave side of a pseudo-terminal (/dev/pts/N) with pyseria
 reconnects and board restarts. A relay moves bytes between the PTY master and the interpreter's
 stdin/stdout pipes; it can limit the link to a byte rate (a USB-UART bridge at 115200 baud moves
 ~11.5 KB/s, native USB ~1 MB/s), and like a USB device whose host does not read, it drops what
-the host side cannot take instead of stalling the board. Flash is a littlefs image in a host file. A power loss (scenario event, torn write) ends the interpreter with exit
-code 75; the board is started again at the scenario time the power returns, on the same flash
-and the same link, with RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
+the host side cannot take instead of stalling the board. Flash is a littlefs image in a host file.
+A power loss (scenario event, torn write) ends the interpreter with exit code 75; the board is
+started again at the scenario time the power returns, on the same flash and the same link, with
+RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
 """
 
 from __future__ import annotations
 
 import errno
-from collections import deque
-from contextlib import contextmanager
 import json
 import os
 import select
@@ -26,13 +25,18 @@ import tempfile
 import threading
 import time
 import tty
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from isolog.board.build import cached_build
-from isolog.log.image import littlefs_over
 from isolog.errors import UserError
+from isolog.log.image import littlefs_over
+
+if TYPE_CHECKING:
+    from littlefs import LittleFS
 
 BLOCK_SIZE = 4096
 POWER_LOSS_EXIT = 75
@@ -77,6 +81,7 @@ def make_image(path: Path, size_kib: int, board_config: dict | None, test_mode: 
 def put_files(path: Path, files: dict[str, bytes]) -> None:
     """Write files into a flash image (formatting a blank one), while the board is off."""
     with _image(path, format_blank=True) as fs:
+        assert fs is not None  # format_blank: an image that does not mount is formatted
         for name, content in files.items():
             fs.makedirs(os.path.dirname(name), exist_ok=True)
             with fs.open(name, "wb") as f:
@@ -84,7 +89,7 @@ def put_files(path: Path, files: dict[str, bytes]) -> None:
 
 
 @contextmanager
-def _image(path: Path, format_blank: bool):
+def _image(path: Path, format_blank: bool) -> Iterator[LittleFS | None]:
     """The image's filesystem, mounted in memory and written back to the file on success; None
     when it does not mount (and format_blank is off)."""
     from littlefs.errors import LittleFSError
@@ -117,7 +122,9 @@ def remove_files(path: Path, names: list[str]) -> None:
     from littlefs.errors import LittleFSError
 
     with _image(path, format_blank=False) as fs:
-        for name in names if fs is not None else ():
+        if fs is None:
+            return
+        for name in names:
             try:
                 fs.remove(name)
             except LittleFSError:
@@ -224,7 +231,8 @@ class VirtualBoard:
         self.boots += 1
         self._maintenance = repl
         # sim_boot runs precompiled (-m, from the build on MICROPYPATH), like a board's boot code.
-        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"])
+        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (
+            ["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"])
         dev, child = os.openpty()  # the board's own end of the USB cable
         try:
             proc = subprocess.Popen(
