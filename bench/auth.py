@@ -1,4 +1,4 @@
-"""Bench: what authentication costs on the board (issue 6), side by side in one run.
+"""Bench: what authentication costs on the board, side by side in one run.
 
 In the MicroPython unix port, with the firmware's own modules: the time and heap of one batch
 commit's encoding (15 records, the typical batch) with its chained HMAC-SHA256, against the

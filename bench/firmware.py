@@ -1,4 +1,4 @@
-"""Bench: the firmware's three measures (issue 2), side by side in one run, on the virtual board.
+"""Bench: the firmware's three measures, side by side in one run, on the virtual board.
 
   heap   the smallest --heap (KiB, 32-bit equivalent: -X heapsize=NwK) at which the built-in 7-day
          shipment completes (exit 0, both power-ups, an intact log); searched in steps of 2 KiB

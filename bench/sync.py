@@ -1,4 +1,4 @@
-"""Bench: `isolog sync` from the virtual board (issue 3, "Measures"), side by side in one run.
+"""Bench: `isolog sync` from the virtual board, side by side in one run.
 
   throughput  sync of a multi-day log from a virtual board whose USB link is limited to 1 MB/s
               (native USB) and to 115200 baud (11,520 B/s, a USB-UART bridge): records/s and the

@@ -74,7 +74,7 @@ def test_records_without_time_are_placed_within_their_boot():
     np.testing.assert_allclose(res.series["timebase"].t[:100], ship.reference_time + 60.0 * np.arange(1, 101))
 
 
-# --- low count rates (issue 11 item 5) -----------------------------------------------------------
+# --- low count rates: zero and clamped readings must not bias the fit ----------------------------
 
 def _tc99m(**changes):
     return _ship(shipment__nuclide="Tc-99m", shipment__activity="1GBq", shipment__prescribed_activity=None,

@@ -10,7 +10,7 @@ from isolog.compliance.temperature import mean_kinetic_temperature
 
 
 def test_mkt_oracle():
-    # domain.md s.4 [C]: readings 4, 4, 4, 4, 16 degC -> MKT 8.109 degC (dH/R = 10,000 K).
+    # docs/references.md#usp-1160 [C]: readings 4, 4, 4, 4, 16 degC -> MKT 8.109 degC (dH/R = 10,000 K).
     assert mean_kinetic_temperature([4, 4, 4, 4, 16]) == pytest.approx(8.109, abs=5e-4)
 
 
@@ -115,7 +115,7 @@ def test_no_rules_is_not_applicable():
     assert res.summary["mkt_c"] == pytest.approx(5.0)
 
 
-# --- time without records (issue 11 item 1) ---------------------------------------------------------
+# --- time without records: unknown temperature, never taken as in range ---------------------------
 
 HIGH_SINGLE_15 = dict(HIGH_SINGLE, allowed="15min")
 
