@@ -134,7 +134,7 @@ def _with_power_cuts(rec, cuts):
 
 
 def test_power_cuts_through_a_warm_hour_are_unknown_not_warn():
-    # The case: the battery pulled for 14 minutes at a time through a warm hour. Readings:
+    # A reported case: the battery pulled for 14 minutes at a time through a warm hour. Readings:
     # 60 min at 20 C, then four 1-minute readings at 27 C with 14-minute cuts between them, then
     # 60 min at 20 C. By hand: the readings show 1-minute excursions only (no fail), but the
     # product may have been above 25 C from the first warm reading to the last without

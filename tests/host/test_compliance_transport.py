@@ -150,7 +150,7 @@ def _observed_counts(true_usv_h, cal=153.8, bg=0.1, tau_s=190e-6, interval_s=60.
 
 
 def test_saturation_near_the_limit_fails_not_warns():
-    # The case: valid readings climb to 1,900 uSv/h, then the tube saturates at a true
+    # A reported case: valid readings climb to 1,900 uSv/h, then the tube saturates at a true
     # 2,100 uSv/h. Raw counts alone bound the rate at about half the last reading (the old
     # engine then took the valid maximum: warn, exit 0). With the dead-time correction the bound
     # is 2 m: by hand, n = 2100.1 x 153.8 / 60 = 5383 cps, m = n / (1 + n tau) = 2661 cps,
