@@ -1,7 +1,7 @@
 """Bench: the compliance engine on 1,000,000 records, and NumPy Bateman decay against
 radioactivedecay evaluated in a loop. Run: python -c "import bench.compliance as b; b.main()".
 
-Goals (issue 4): `isolog check` engine < 1 s on 10^6 records; decay of 10^6 time points side by
+Goals: `isolog check` engine < 1 s on 10^6 records; decay of 10^6 time points side by
 side with radioactivedecay, same results, ratio reported.
 """
 

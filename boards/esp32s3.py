@@ -22,6 +22,8 @@ lightsleep: light sleep stops the PCNT clock and drops the USB link.
 Ctrl-C: a 0x03 byte in a binary frame raises KeyboardInterrupt unless the firmware calls
 micropython.kbd_intr(-1) while the link is binary; this module leaves that to the firmware (it
 decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
+
+Sources of these facts: docs/references.md#micropython-ports.
 """
 
 import os

@@ -19,6 +19,8 @@ idle() waits on a poll of stdin (WFE inside); it never calls lightsleep, which s
 Ctrl-C: a 0x03 byte in a binary frame raises KeyboardInterrupt unless the firmware calls
 micropython.kbd_intr(-1) while the link is binary; this module leaves that to the firmware (it
 decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
+
+Sources of these facts: docs/references.md#pico-sdk and #micropython-ports.
 """
 
 import os

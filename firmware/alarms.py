@@ -1,5 +1,5 @@
 # Alarms evaluated on the board. Every alarm latches until a host acknowledges it, like the
-# indicators of cold-chain loggers (../shared/reference/domain.md section 4): the courier sees that
+# indicators of cold-chain loggers (docs/references.md#cold-chain-loggers): the courier sees that
 # something happened even after conditions returned to normal.
 #
 # Temperature rules are (threshold, allowed time, type), the way cold-chain loggers define them

@@ -2,7 +2,7 @@
 # (`isolog log dump` recomputes the same dose rate from the stored counts). MicroPython subset.
 #
 # Dead time, non-paralyzable model (Knoll, Radiation Detection and Measurement, 4th ed., ch. 4;
-# ../shared/reference/domain.md section 5): true rate n = m / (1 - m*tau) for observed rate m.
+# docs/references.md#knoll): true rate n = m / (1 - m*tau) for observed rate m.
 # The correction grows without bound as m*tau -> 1, where the tube saturates. Above
 # OVER_RANGE_LOSS the reading is flagged over range and reported as a lower bound (never as a
 # low dose rate): the correction factor is clamped at 1 / (1 - OVER_RANGE_LOSS).
@@ -15,7 +15,8 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
 
 # Fraction of time the tube is dead (m * tau) above which a reading is over range. At 0.5 the
 # correction is x2; an SBM-20 (tau = 190 us) reaches it at ~158,000 cpm observed, i.e. ~2 mSv/h at
-# 153.8 cpm per uSv/h: the III-YELLOW surface limit (SSR-6), so the board flags what matters.
+# 153.8 cpm per uSv/h: the III-YELLOW surface limit (docs/references.md#ssr-6), so the board flags what
+# matters.
 OVER_RANGE_LOSS = 0.5
 # No pulse for this long is a sensor fault (a healthy tube at background, ~15 cpm, gives a pulse
 # every few seconds; 10 minutes of silence has probability e^-150).

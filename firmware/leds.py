@@ -1,6 +1,6 @@
 # Status LEDs for couriers: one green and one red LED. The state with the highest priority shows.
-# Patterns follow the conventions of USB temperature loggers (../shared/reference/domain.md
-# section 4: green flash every 10 s = in range, red flashes = alarm, slower flash = armed) and are
+# Patterns follow the conventions of USB temperature loggers (docs/references.md#cold-chain-loggers:
+# green flash every 10 s = in range, red flashes = alarm, slower flash = armed) and are
 # told apart by colour, count and rhythm at a glance. The legend is in README.md.
 try:
     from micropython import const

@@ -2,7 +2,7 @@
 #
 # Records wait in RAM and are committed in batches, one write + flush per batch: flush() is
 # littlefs's commit point, and committing record by record costs ~33x write amplification
-# (../shared/reference/micropython.md). A power cut loses at most the batch in RAM (at most
+# (docs/references.md#littlefs). A power cut loses at most the batch in RAM (at most
 # BATCH_RECORDS samples or COMMIT_AGE_MS, whichever comes first); what was committed survives.
 #
 # Files, in <data>/log/: one segment file per boot or per SEGMENT_BYTES, named by the sequence

@@ -28,7 +28,8 @@
 #
 # A record is therefore self-contained within its batch: a damaged batch loses only its own records
 # and the reader says which sequence numbers they were. Typical record: 1 + 2 + 2 + 1 = 6 bytes plus
-# ~3 bytes of batch overhead (head, MAC, CRC) at 15 records a batch.
+# ~3 bytes of batch overhead (head, MAC, CRC) at 16 records a batch (1-minute logging: logstore.py
+# commits a batch 15 minutes after its first record, before BATCH_RECORDS = 32 is reached).
 import hashlib
 import struct
 from binascii import crc32

@@ -1,4 +1,4 @@
-"""Authenticated commands and provisioning on the virtual board (issue 6): forged, replayed and
+"""Authenticated commands and provisioning on the virtual board: forged, replayed and
 unauthenticated state changes are refused with nothing changed; reads stay open."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Flash, deploy and provision (issue 6): a blank virtual board to a provisioned, logging one, and
+"""Flash, deploy and provision: a blank virtual board to a provisioned, logging one, and
 clear errors for wrong files, wrong chips and boards not in boot mode."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The device protocol fuzzed on a running virtual board (issue 3, "Reliability tests").
+"""The device protocol fuzzed on a running virtual board: nothing a host sends may stop logging.
 
 More than 10,000 random and mutated frames go to a logging virtual board in bulk: random bytes,
 valid frames with flipped bits, wrong and huge lengths, truncated frames, other protocol versions,

@@ -1,5 +1,5 @@
-"""The link cut at random points during `isolog sync`, well over 100 times (issue 3, "Reliability
-tests"): the host process killed (SIGKILL of `python -m isolog sync`), the cable pulled under a sync
+"""The link cut at random points during `isolog sync`, well over 100 times (at least 100
+are required): the host process killed (SIGKILL of `python -m isolog sync`), the cable pulled under a sync
 running in this process (its serial port fails from then on, as pyserial does on Linux when a USB
 device goes away), and the board's power cut (and the board started again) while a sync runs.
 

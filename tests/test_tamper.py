@@ -1,4 +1,4 @@
-"""Tamper evidence (issue 6): the MAC chain through the log shows an edited, dropped, reordered or
+"""Tamper evidence: the MAC chain through the log shows an edited, dropped, reordered or
 inserted record in a flash dump, and says which range fails."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Nuclide data with provenance: half-lives, decay chains, A1/A2 and dose-rate constants.
 
-Every number names where it comes from. Tags follow ../shared/reference/domain.md:
+Every number names where it comes from; the sources are in docs/references.md. Tags:
 [V] read in a retrieved source, [C] computed from sourced inputs, [R] recalled and not yet checked
 against a source. An [R] value is shown on reports as such and never decides a verdict.
 
-Half-lives are the ENSDF / DDEP evaluations (domain.md section 1); ICRP-107, which the
+Half-lives are the ENSDF / DDEP evaluations (docs/references.md#ensdf-ddep); ICRP-107, which the
 `radioactivedecay` package uses, differs by up to 0.5 % and is listed as `other_evaluations`.
 Daughters that are stable, or so long-lived that their activity is negligible over a shipment
 (Tc-99, T1/2 ~ 2e5 y), end a chain and are not tracked.
@@ -60,9 +60,9 @@ class Nuclide:
 
 LN2 = 0.6931471805599453
 
-# domain.md section 3: "computed from ICRP-107 photon yields, NIST air absorption and ICRP-74
-# conversion factors, cross-checked against Lauridsen 1982 [C]".
-_GAMMA_SRC = "domain.md s.3 [C]: ICRP-107 photon yields, NIST air attenuation, ICRP-74 H*(10)"
+# docs/references.md#dose-rate-constants: "computed from ICRP-107 photon yields, NIST air
+# absorption and ICRP-74 conversion factors, cross-checked against Lauridsen 1982 [C]".
+_GAMMA_SRC = "docs/references.md#dose-rate-constants [C]: ICRP-107 photon yields, NIST air attenuation, ICRP-74 H*(10)"
 # A1/A2 [V]: read in 49 CFR 173.435, "Table of A1 and A2 values for radionuclides" (2015 annual
 # edition, as published at github.com/18F/allregs html/sections/49CFR173.435.html, amended through
 # 80 FR 1163, Jan. 8, 2015), the US mirror of IAEA SSR-6 Table 2 (its footnote (a) cites SSR-6
@@ -156,7 +156,7 @@ NUCLIDES: dict[str, Nuclide] = {
             # Ge-68 decays by electron capture with no gamma of its own: its dose rate is that of
             # its Ga-68 daughter. The reference gives no separate constant, so none is used.
             gamma_usv_h_per_mbq_1m=None,
-            gamma_source="no value in the reference (domain.md s.3); the dose rate is Ga-68's",
+            gamma_source="no value in docs/references.md#dose-rate-constants; the dose rate is Ga-68's",
             a1_tbq=0.5,
             a2_tbq=0.5,
             a_values_source=_A_SRC_V,

@@ -1,4 +1,4 @@
-# Counting physics: oracles from ../shared/reference/domain.md section 5.
+# Counting physics: oracles from docs/references.md#knoll (dead time) and #gm-tubes.
 import counting
 from fwcheck import close, raises
 

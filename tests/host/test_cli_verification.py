@@ -1,4 +1,4 @@
-"""`isolog check SHIPMENT_ID` gives the engine the store's verification state (issue 11 item 1):
+"""`isolog check SHIPMENT_ID` gives the engine the store's verification state:
 records edited in the store fail the MAC check and the shipment is not compliant; records missing
 at the shipment's start make the data rule fail. Needs the virtual board (MicroPython unix port)."""
 

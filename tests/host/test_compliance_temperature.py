@@ -10,7 +10,7 @@ from isolog.compliance.temperature import mean_kinetic_temperature
 
 
 def test_mkt_oracle():
-    # domain.md s.4 [C]: readings 4, 4, 4, 4, 16 degC -> MKT 8.109 degC (dH/R = 10,000 K).
+    # docs/references.md#usp-1160 [C]: readings 4, 4, 4, 4, 16 degC -> MKT 8.109 degC (dH/R = 10,000 K).
     assert mean_kinetic_temperature([4, 4, 4, 4, 16]) == pytest.approx(8.109, abs=5e-4)
 
 
@@ -115,7 +115,7 @@ def test_no_rules_is_not_applicable():
     assert res.summary["mkt_c"] == pytest.approx(5.0)
 
 
-# --- time without records (issue 11 item 1) ---------------------------------------------------------
+# --- time without records: unknown temperature, never taken as in range ---------------------------
 
 HIGH_SINGLE_15 = dict(HIGH_SINGLE, allowed="15min")
 
@@ -134,7 +134,7 @@ def _with_power_cuts(rec, cuts):
 
 
 def test_power_cuts_through_a_warm_hour_are_unknown_not_warn():
-    # The issue's case: the battery pulled for 14 minutes at a time through a warm hour. Readings:
+    # A reported case: the battery pulled for 14 minutes at a time through a warm hour. Readings:
     # 60 min at 20 C, then four 1-minute readings at 27 C with 14-minute cuts between them, then
     # 60 min at 20 C. By hand: the readings show 1-minute excursions only (no fail), but the
     # product may have been above 25 C from the first warm reading to the last without

@@ -14,7 +14,7 @@ from isolog.compliance.transport import required_category, transport_index
 @pytest.mark.parametrize(
     "dose_1m_msv_h, ti",
     [
-        (0.0113, 1.2),  # issue 4 oracle: TI 1.13 -> 1.2
+        (0.0113, 1.2),  # the regulation's own example (docs/references.md#ssr-6): TI 1.13 -> 1.2
         (0.003, 0.3),  # 0.3 x 100 must not become 30.1 through float noise: 0.3 stays 0.3
         (0.01, 1.0),
         (0.0005, 0.0),  # 0.05 -> 0
@@ -47,7 +47,7 @@ def test_ti_is_an_upper_bound_in_tenths(d):
 @pytest.mark.parametrize(
     "ti, surface, category",
     [
-        (0.8, 0.6, "III-YELLOW"),  # issue 4 oracle: TI says II, surface says III: the higher wins
+        (0.8, 0.6, "III-YELLOW"),  # 49 CFR 172.403(b) example: TI says II, surface says III: the higher wins
         (0.0, 0.005, "I-WHITE"),
         (0.0, 0.0051, "II-YELLOW"),
         (0.1, 0.001, "II-YELLOW"),
@@ -150,7 +150,7 @@ def _observed_counts(true_usv_h, cal=153.8, bg=0.1, tau_s=190e-6, interval_s=60.
 
 
 def test_saturation_near_the_limit_fails_not_warns():
-    # The issue's case: valid readings climb to 1,900 uSv/h, then the tube saturates at a true
+    # A reported case: valid readings climb to 1,900 uSv/h, then the tube saturates at a true
     # 2,100 uSv/h. Raw counts alone bound the rate at about half the last reading (the old
     # engine then took the valid maximum: warn, exit 0). With the dead-time correction the bound
     # is 2 m: by hand, n = 2100.1 x 153.8 / 60 = 5383 cps, m = n / (1 + n tau) = 2661 cps,
@@ -212,7 +212,7 @@ def test_missing_readings_downgrade_pass_to_warn():
     assert r.verdict == "warn" and "without a dose reading" in r.detail
 
 
-# --- exclusive use and the mode of transport (issue 11 item 4) -----------------------------------
+# --- exclusive use and the mode of transport ------------------------------------------------------
 # SSR-6 para 526/527 [R], 49 CFR 173.441 [V]: 2 mSv/h on the surface and TI 10 for every package;
 # 10 mSv/h (and TI > 10) only under exclusive use by road or rail with the vehicle conditions, by
 # sea or air only under special arrangement (whose approval sets the limits).
@@ -277,7 +277,7 @@ def test_ti_above_10(changes, verdict):
     assert res.rule("transport.transport_index").verdict == verdict
 
 
-# --- excepted packages: activity (issue 11 item 3) ------------------------------------------------
+# --- excepted packages: activity ------------------------------------------------------------------
 # Limits by hand from 49 CFR 173.425 Table 4 (limited quantity package limits) [V], the mirror of
 # SSR-6 Table 4 (materials), and Lu-177 A1 = 30 TBq, A2 = 0.7 TBq (49 CFR 173.435) [V]:
 #   liquid 1e-4 x 0.7 TBq = 70 MBq; solid and gas 1e-3 x 0.7 TBq = 700 MBq;

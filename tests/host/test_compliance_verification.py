@@ -1,4 +1,4 @@
-"""Issue 11 item 1: the verdict follows the evidence. The engine takes what the records' source says
+"""The verdict follows the evidence. The engine takes what the records' source says
 about them (compliance.Verification) and never certifies records that did not verify, or a
 shipment whose records are missing anywhere in its range."""
 

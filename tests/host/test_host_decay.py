@@ -1,4 +1,4 @@
-"""Decay engine against independent oracles (domain.md: values computed by hand from the
+"""Decay engine against independent oracles (docs/references.md#ensdf-ddep: values computed from the
 evaluated half-lives), properties, and radioactivedecay (ICRP-107) as a cross-check."""
 
 import math
@@ -15,13 +15,13 @@ H = 3600.0
 
 
 def test_lu177_72h_oracle():
-    # domain.md s.4 [C]: 7.4 GBq Lu-177 -> 5.4114 GBq after 72 h (T1/2 6.6443 d).
+    # docs/references.md#ensdf-ddep [C]: 7.4 GBq Lu-177 -> 5.4114 GBq after 72 h (T1/2 6.6443 d).
     a = decay.decay("Lu-177", 7.4e9, [72 * H])["Lu-177"][0]
     assert a / 1e9 == pytest.approx(5.4114, abs=5e-5)
 
 
 def test_lu177_reverse_oracle():
-    # domain.md s.4 [C]: 10.1193 GBq at t0 delivers 7.4 GBq 72 h later.
+    # docs/references.md#ensdf-ddep [C]: 10.1193 GBq at t0 delivers 7.4 GBq 72 h later.
     a = decay.decay("Lu-177", 10.1193e9, [72 * H])["Lu-177"][0]
     assert a / 1e9 == pytest.approx(7.4, abs=5e-5)
     back = decay.decay("Lu-177", 7.4e9, [-72 * H])["Lu-177"][0]
@@ -29,7 +29,7 @@ def test_lu177_reverse_oracle():
 
 
 def test_mo99_tc99m_equilibrium_ratio_oracle():
-    # domain.md s.1 [C]: A(Tc)/A(Mo) = BR * lTc / (lTc - lMo) = 0.9653 with BR 0.8773.
+    # docs/references.md#ensdf-ddep [C]: A(Tc)/A(Mo) = BR * lTc / (lTc - lMo) = 0.9653 with BR 0.8773.
     ratio = decay.equilibrium_ratios(decay.chain_for("Mo-99"))[1]
     assert ratio == pytest.approx(0.9653, abs=5e-5)
     # ... and the Bateman solution from a clean elution tends to it.
@@ -38,7 +38,7 @@ def test_mo99_tc99m_equilibrium_ratio_oracle():
 
 
 def test_tc99m_peak_after_elution():
-    # domain.md s.1 [C]: Tc-99m peaks 22.84 h after a clean elution.
+    # docs/references.md#ensdf-ddep [C]: Tc-99m peaks 22.84 h after a clean elution.
     t = np.linspace(20 * H, 26 * H, 60001)
     tc = decay.decay("Mo-99", 1e9, t)["Tc-99m"]
     assert t[np.argmax(tc)] / H == pytest.approx(22.84, abs=0.01)
@@ -56,7 +56,7 @@ def test_two_member_chain_matches_textbook_bateman():
 
 
 def test_lu177m_ratio_growth():
-    # domain.md s.1 [C]: in carrier-added Lu-177 the Lu-177m/Lu-177 activity ratio grows from
+    # docs/references.md#ensdf-ddep [C]: in carrier-added Lu-177 the Lu-177m/Lu-177 activity ratio grows from
     # 0.02 % to about 0.04 % in 7 days (Lu-177 decays, Lu-177m hardly does).
     lu = decay.decay("Lu-177", 1.0, [7 * 86400.0])["Lu-177"][0]
     m = decay.decay("Lu-177m", 2e-4, [7 * 86400.0])["Lu-177m"][0]
@@ -153,7 +153,7 @@ def test_bateman_matches_radioactivedecay_with_same_constants(parent):
 @pytest.mark.parametrize("name", CROSS)
 def test_half_lives_agree_with_icrp107(name):
     # ENSDF/DDEP (ours) and ICRP-107 (radioactivedecay) differ by < 1 % for these nuclides
-    # (domain.md s.1: the largest is Ac-225, 9.920 d vs ICRP-107 10.0 d).
+    # (docs/references.md#icrp-107: the largest is Ac-225, 9.920 d vs ICRP-107 10.0 d).
     ours = nuclides.get(name).half_life_s
     theirs = rd.Nuclide(name).half_life("s")
     assert ours == pytest.approx(theirs, rel=0.01)

@@ -117,7 +117,7 @@ def _half_life_text(s: float) -> str:
 
 def _verification(args):
     """What the records' source says about them (compliance.Verification): for a stored shipment,
-    the MAC chain of the segments holding its records (issue 6), the key they name, the ranges the
+    the MAC chain of the segments holding its records (firmware/record.py), the key they name, the ranges the
     store knows are lost, and the shipment's record range; a records file carries no MACs."""
     from isolog.compliance import Verification
 

@@ -1,7 +1,7 @@
 """Decay consistency: does the measured dose rate decay like the nuclide that was shipped?
 
 The effective decay constant is fitted by maximum likelihood on the raw interval counts, with the
-tube's dead time and the background in the model (domain.md section 5): the counts of a record
+tube's dead time and the background in the model (docs/references.md#knoll): the counts of a record
 covering dt seconds are Poisson with mean
 
     mu = dt * n / (1 + n * tau),   n = (A * exp(-lambda * x) + background) * cal / 60
@@ -10,7 +10,7 @@ covering dt seconds are Poisson with mean
 the interval). A and lambda are fitted by Fisher scoring; the uncertainty of lambda is from the
 Fisher information. Zero counts and readings clamped at zero enter the fit as they are: nothing
 is dropped or taken from the noisy reading itself, so the fit has no low-count bias (a weighted
-least-squares line through ln(reading) had one: issue 11). When the counts scatter more than
+least-squares line through ln(reading), used before, had one). When the counts scatter more than
 Poisson statistics allow (Pearson chi-square per degree of freedom > 1), the uncertainty is scaled
 by sqrt(chi2/dof) (Birge ratio), so a drift or a step does not look like a precise half-life.
 

@@ -43,8 +43,8 @@ from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
 
 _SRC = ("isolog data-integrity rule; 21 CFR Part 11-style completeness of electronic records "
-        "(domain.md section 4: reports of cold-chain loggers)")
-_SRC_VER = ("isolog data-verification rule: the MAC chain of the board's log (firmware/record.py, issue 6); "
+        "(docs/references.md#cold-chain-loggers, #21-cfr-11)")
+_SRC_VER = ("isolog data-verification rule: the MAC chain of the board's log (firmware/record.py); "
             "21 CFR Part 11-style authenticity of electronic records")
 
 

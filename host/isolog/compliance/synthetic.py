@@ -1,6 +1,6 @@
 """Synthetic shipment records with the board's counting physics, for tests, examples and bench.
 
-Counts are Poisson draws of the observed rate of a non-paralyzable GM tube (domain.md section 5;
+Counts are Poisson draws of the observed rate of a non-paralyzable GM tube (docs/references.md#knoll;
 the same model as firmware/counting.py), and readings are computed from them exactly as the board
 does: dead-time corrected, calibrated, background subtracted, clamped at zero, null and flagged
 over range when the dead fraction reaches 0.5.

@@ -10,10 +10,10 @@ break fails; a rule that only the unknown time could break (alone or joined to a
 excursions: contiguous time for a single rule, the sum for a cumulative one) is unknown, with
 the gap named; otherwise a pass over incomplete data is a warn.
 
-Excursion rules as cold-chain loggers define them (domain.md section 4 [V]): a rule is a threshold,
-a direction, an allowed time and a type. Single event: the threshold is exceeded without
-interruption for longer than the allowed time (the timer resets when back in range). Cumulative:
-all time beyond the threshold adds up. A reading exactly at the threshold is in range.
+Excursion rules as cold-chain loggers define them (docs/references.md#cold-chain-loggers): a rule is
+a threshold, a direction, an allowed time and a type. Single event: the threshold is exceeded
+without interruption for longer than the allowed time (the timer resets when back in range).
+Cumulative: all time beyond the threshold adds up. A reading exactly at the threshold is in range.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from isolog.shipment import Shipment
 from isolog.units import format_duration, format_time
 
 # USP <1160> / <1079.2>: activation energy 83.144 kJ/mol, gas constant 8.3144 J/(mol K), so
-# dH/R = 10,000 K (domain.md section 4 [V]).
+# dH/R = 10,000 K (docs/references.md#usp-1160 [V]).
 MKT_DELTA_H_OVER_R_K = 10_000.0
 KELVIN_OFFSET = 273.15  # 0 degC in K (SI definition)
 

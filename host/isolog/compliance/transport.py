@@ -1,7 +1,7 @@
 """Transport rules of IAEA SSR-6 (2018 edition): transport index, package category, surface limits.
 
 The same rules appear in ADR/RID/IMDG/ICAO-TI (chapter 2.7 / 5.1.5.3) and in the US in 49 CFR 172
-and 173 and 10 CFR 71 (domain.md section 2). What was read [V]: 49 CFR 173.441 (radiation level
+and 173 and 10 CFR 71 (docs/references.md#ssr-6). What was read [V]: 49 CFR 173.441 (radiation level
 limits and exclusive use), 173.425 Table 4 (activity limits of excepted packages) and 173.435
 (A1/A2), 2015 annual edition (github.com/18F/allregs, html/sections/49CFR173.4xx.html). SSR-6
 (2018) paragraph numbers given here are recalled [R], not read in the text: 516 (excepted package
@@ -50,7 +50,7 @@ _SRC_EXCEPTED = (
     "A1/A2 from 49 CFR 173.435 [V] (mirror of SSR-6 Table 2)"
 )
 
-# Limits, all from IAEA SSR-6 (2018) as summarised in domain.md section 2 [V].
+# Limits of IAEA SSR-6 (2018), read [V] in 49 CFR 173.441 and 173.421 (docs/references.md#ssr-6).
 SURFACE_LIMIT_MSV_H = 2.0  # package, not under exclusive use
 SURFACE_LIMIT_EXCLUSIVE_MSV_H = 10.0  # package under exclusive use
 EXCEPTED_SURFACE_LIMIT_MSV_H = 0.005  # excepted package, 5 uSv/h
@@ -60,8 +60,9 @@ TI_ZERO_AT_OR_BELOW = 0.05  # "a value <= 0.05 may be taken as zero"
 # Excepted packages, materials: activity per package as a fraction of A1 (special form) or A2
 # (other forms). 49 CFR 173.425 Table 4, "limited quantity package limits" column [V] (2015 ed.),
 # the US mirror of SSR-6 Table 4 "materials, package limits". Tritium gas (2e-2 A2) and tritiated
-# water are not among the nuclides isolog knows. NB: domain.md s.2 says "gas 1e-2 A2": that is the
-# instruments-and-articles package limit; for materials the table gives 1e-3 A2.
+# water are not among the nuclides isolog knows. NB: gas 1e-2 A2, which older notes gave, is the
+# instruments-and-articles package limit; for materials the table gives 1e-3 A2
+# (docs/references.md#49-cfr-173).
 EXCEPTED_MATERIAL_LIMITS = {
     "solid": ("A2", 1e-3),
     "liquid": ("A2", 1e-4),
