@@ -28,7 +28,7 @@ import os
 
 import onewire
 from machine import ADC, RTC, Counter, Pin, Timer
-from mcu import McuBoard
+from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard reset)
 from micropython import const
 
 NAME = "esp32s3"

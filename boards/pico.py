@@ -27,7 +27,7 @@ import os
 import onewire
 import rp2
 from machine import ADC, Pin, Timer
-from mcu import McuBoard
+from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard reset)
 from micropython import const
 
 NAME = "pico"

@@ -37,6 +37,13 @@ POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT
 RESET_EXIT = 76  # machine.reset(): the launcher powers the board up again at once
 # time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
 _TICKS_PERIOD = time.ticks_add(0, -1) + 1
+WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling in the REPL
+
+
+def reset():
+    """Hard reset without a Board (main.py after a start-up exception): as machine.reset()."""
+    _say("reset", "start-up")
+    raise SystemExit(RESET_EXIT)
 
 
 def _env(name, default=""):
@@ -117,6 +124,11 @@ class Board:
         if self.rtc_valid:
             self.rtc_base_ms = int(self.sc["start_epoch_s"] * 1000) + self.t0_ms
         _say("boot", "t=%d" % (self.t0_ms // 1000))
+        if _env("ISOLOG_SIM_START_FAULT") == "1":  # VirtualBoard(start_faults=N): a failing start-up
+            raise RuntimeError("simulated start-up fault")
+        # VirtualBoard(start_delay_ms=N): a start-up as slow as a real board's (flash mount, sensor
+        # presence), during which a host may already be writing to the link.
+        time.sleep_ms(int(_env("ISOLOG_SIM_START_DELAY_MS", "0")))
         self._update_sensors()
 
     # --- time ----------------------------------------------------------------------------------
@@ -266,6 +278,7 @@ class Board:
     # --- watchdog: virtual, like the boards' (a stalled loop resets the board) ------------------
 
     def wdt_start(self, timeout_ms):
+        WDT_RUNNING[0] = True
         self._wdt_ms = timeout_ms
         self._wdt_fed = self.uptime_ms
 
