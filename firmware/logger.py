@@ -63,6 +63,10 @@ class Logger:
         self.last_counts = 0
         self.last_pulse_ms = 0
         self.next_sample_ms = 0
+        # The temperature conversion starts conversion_ms before each sample, so a record's
+        # temperature is measured at the end of its own interval (starting it right after a sample
+        # would give each record the temperature of the interval before: alarms one interval late).
+        self.conversion_started = False
         self._saved_alarms = None
 
         b = board
@@ -87,7 +91,6 @@ class Logger:
             self.clock_offset_ms = rtc - self.uptime_ms
             self.clock_valid = True
         self.sensor = temperature.DS18B20(b.temp_bus())
-        self._start_conversion()
         self.alarms = alarms.Alarms([], 1e9, 1e9)
         self.apply_config(config.load(self.data_dir))
 
@@ -207,6 +210,8 @@ class Logger:
         b = self.board
         now = self.tick()
         b.wdt_feed()
+        if self.cfg is not None and not self.conversion_started and now >= self._conversion_ms():
+            self._start_conversion()
         if self.cfg is not None and now >= self.next_sample_ms:
             self.sample(now)
         link = self.link
@@ -218,7 +223,8 @@ class Logger:
             return  # a host is talking: answer its next request without idling
         wait = _MAX_IDLE_MS
         if self.cfg is not None:
-            wait = min(wait, self.next_sample_ms - self.tick())
+            due = self.next_sample_ms if self.conversion_started else self._conversion_ms()
+            wait = min(wait, due - self.tick())
         if wait > 0:
             b.idle(wait)
 
@@ -237,8 +243,10 @@ class Logger:
         if self.next_sample_ms <= now:
             self.next_sample_ms = now + self.interval_ms
 
+        if not self.conversion_started:
+            self._start_conversion()  # late (a long request held the loop): at least the next is fresh
         temp_c, temp_fault = self._read_temperature()
-        self._start_conversion()
+        self.conversion_started = False
 
         if interval_counts:
             self.last_pulse_ms = now
@@ -292,7 +300,12 @@ class Logger:
         except OSError:  # temperature.SensorError is an OSError: unplugged, CRC, power-on value
             return None, True
 
+    def _conversion_ms(self):
+        """Uptime at which the conversion for the next sample starts."""
+        return self.next_sample_ms - self.sensor.conversion_ms
+
     def _start_conversion(self):
+        self.conversion_started = True
         try:
             self.sensor.start()
         except OSError:
