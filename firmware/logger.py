@@ -83,7 +83,7 @@ class Logger:
         # state changes; empty until then. The name is the one given at provisioning.
         self.key = logstore.read_bytes(self.data_dir + "/key")
         self.name = logstore.read_bytes(self.data_dir + "/name").decode()
-        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id, key=self.key)
+        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id, key=self.key, feed=b.wdt_feed)
         self.store.recover()
         b.wdt_feed()
         rtc = b.rtc_ms()
