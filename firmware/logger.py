@@ -215,6 +215,9 @@ class Logger:
         if self.cfg is not None and now >= self.next_sample_ms:
             self.sample(now)
         link = self.link
+        # The LEDs as of now, before a request is answered: a status read reports the state the
+        # courier sees at this moment (the last update may be up to _MAX_IDLE_MS old).
+        self.update_leds()
         busy = link is not None and link.service()
         if link is not None and link.maintenance_pending:
             self.enter_maintenance()

@@ -65,6 +65,8 @@ def _interrupt_if_enabled(pid: int) -> bool:
     mp_hal_set_interrupt_char): a SIGINT then is the board's KeyboardInterrupt. The process is
     stopped while its disposition is read and the signal sent, so it cannot switch to SIG_DFL in
     between (a SIGINT then would kill it); the pending SIGINT is delivered as it continues."""
+    if not _catches_sigint(pid):
+        return False  # kbd_intr(-1), or at the REPL prompt: 0x03 is data (no need to stop it)
     try:
         os.kill(pid, signal.SIGSTOP)
     except OSError:
