@@ -30,7 +30,7 @@ import os
 
 import onewire
 from machine import ADC, RTC, Counter, Pin, Timer
-from mcu import McuBoard
+from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard reset)
 from micropython import const
 
 NAME = "esp32s3"
@@ -42,8 +42,9 @@ _PIN_LED_RED = const(16)
 _PIN_BATTERY = const(4)
 
 _PCNT_UNIT = const(0)
-# The PCNT filter ignores pulses shorter than this; the hardware maximum is 1023 APB cycles
-# (12.8 us). GM tube pulses after the transistor stage last tens of microseconds or more.
+# The PCNT filter ignores pulses (low or high) shorter than this; the hardware maximum is 1023 APB
+# cycles (12.8 us). The Pico's PIO program filters with the same 10 us window (boards/README.md,
+# "Pulse-width window"). GM tube pulses after the transistor stage last tens of microseconds or more.
 _FILTER_NS = const(10000)
 _LED_TIMER = const(0)  # hardware timer 0 of 0..3 (ESP32 Timer ids are hardware timers)
 _BATTERY_DIVIDER = 2.0

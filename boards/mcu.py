@@ -17,6 +17,11 @@ from micropython import const
 _MAX_LOOPBACK_PULSES = const(100_000)
 
 
+def reset():
+    """Hard reset without a Board object (main.py after a start-up exception)."""
+    machine.reset()
+
+
 class McuBoard:
     def __init__(self, green, red, led_timer, loopback_pin, wdt_min_ms, wdt_max_ms):
         self._green = green

@@ -3,8 +3,9 @@
 Deployed as board.py. Pins (3.3 V logic; see "Wiring" in boards/README.md), physical pin in ():
 
     GP15 (20)  GM tube pulse in, through the transistor stage: idle high (10k pull-up to 3V3), each
-               pulse pulls it low. Counted on falling edges by PIO0 state machine 0, which
-               decrements X per edge; no Python code per pulse.
+               pulse pulls it low. Counted by PIO0 state machine 0, which decrements X per pulse
+               that stays low for the pulse-width window (10 us, like the ESP32-S3's PCNT filter);
+               no Python code per pulse.
     GP22 (29)  DS18B20 data (1-Wire), 4.7k pull-up to 3V3(OUT) (36), sensor VDD on 3V3.
     GP13 (17)  external green LED (330 ohm), active high; the onboard LED ("LED": GP25 on the Pico,
                the WiFi chip's GPIO on the Pico W) shows the same.
@@ -28,7 +29,7 @@ import os
 import onewire
 import rp2
 from machine import ADC, Pin, Timer
-from mcu import McuBoard
+from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard reset)
 from micropython import const
 
 NAME = "pico"
@@ -44,7 +45,7 @@ _PIN_LED_RED = const(14)
 _ADC_VSYS = const(29)
 
 _SM_COUNTER = const(0)  # PIO0, state machine 0
-_PIO_FREQ = const(1_000_000)  # 1 us per PIO cycle: pulses >= 2 us are seen
+_PIO_FREQ = const(2_000_000)  # 0.5 us per PIO cycle (the window below is counted in cycles)
 _WDT_MAX_MS = const(8388)
 _MASK30 = const(0x3FFFFFFF)
 _PIN_LOOPBACK = const(16)  # test mode only: a wire from here to the GM pulse input (GP16)
@@ -52,24 +53,48 @@ _VSYS_PER_U16 = 3 * 3.3 / 65535
 _DATA = "/data"
 
 
+# The pulse-width window, the same as the ESP32-S3's PCNT glitch filter (filter_ns=10000): the
+# line must stay low for a whole window for a pulse to count, and high for a whole window before
+# the next one can. At 2 MHz (0.5 us per PIO cycle) the level is checked every 2 cycles (1 us),
+# 11 times from the first low sample to 20 cycles (10 us) later: lows under 10 us never count,
+# lows of 10.5 us always do. Counting one pulse takes 23 cycles from its first low sample and
+# re-arming 22 from the first high one, so lows and highs of 12 us alternate without falling
+# behind (boards/README.md states 12 us for both boards; tests/test_pio_counter.py checks it).
+# The window is `set(y, 9)` below: (20 cycles - 2 before the loop) / 2 cycles per check; the Y loop
+# runs 9 + 1 times (JMP Y-- jumps while Y was non-zero: RP2040 datasheet 3.4.2). A literal, not a
+# named constant: asm_pio runs the function with only the assembler's names in its globals
+# (MicroPython ports/rp2/modules/rp2.py).
+
+
 @rp2.asm_pio(in_shiftdir=rp2.PIO.SHIFT_LEFT)
 def _count_falling_edges():
-    # X counts down by one per falling edge on the `in_base` pin; the CPU reads it with exec'd
-    # instructions (see Board.counts), so nothing is pushed per pulse.
+    # X counts down by one per pulse; the CPU reads it with exec'd instructions (Board.counts), so
+    # nothing is pushed per pulse. `pin` is GP15 both as in_base (WAIT) and as jmp_pin (JMP PIN).
+    # Every label is at an instruction: pico-sdk adds the load offset to JMP targets, so a label
+    # after the last instruction would point outside the program (tests/test_pio_counter.py).
     wrap_target()
-    wait(1, pin, 0)
+    label("armed")  # the line has been high for a window
     wait(0, pin, 0)
-    # jmp(x_dec) decrements X whether or not it jumps; both paths continue at "counted". The 10-cycle
-    # delay (10 us) ignores ringing on the edge, like the ESP32's PCNT glitch filter.
-    jmp(x_dec, "counted")[9]
+    set(y, 9)  # the window, see above
+    label("low")
+    jmp(pin, "armed")  # high again within the window: a glitch, not counted
+    jmp(y_dec, "low")
+    jmp(x_dec, "counted")  # low for the whole window: one pulse (X-- whether or not it jumps)
     label("counted")
-    wrap()
+    wait(1, pin, 0)  # the end of the pulse
+    set(y, 9)
+    label("high")
+    jmp(pin, "still_high")
+    jmp("counted")  # low again within the window: ringing on the rising edge, the same pulse
+    label("still_high")
+    jmp(y_dec, "high")
+    wrap()  # high for the whole window: armed for the next pulse
 
 
 class Board(McuBoard):
     def __init__(self):
         gm = Pin(_PIN_GM, Pin.IN, Pin.PULL_UP)
-        self._sm = rp2.StateMachine(_SM_COUNTER, _count_falling_edges, freq=_PIO_FREQ, in_base=gm)
+        self._sm = rp2.StateMachine(_SM_COUNTER, _count_falling_edges, freq=_PIO_FREQ, in_base=gm, jmp_pin=gm)
         # Instructions the CPU forces into the running state machine, encoded once: clear the ISR,
         # shift in the low 30 bits of X, push them. 30 bits keep the value a small int (no heap).
         self._i_clear_isr = rp2.asm_pio_encode("mov(isr, null)", 0)

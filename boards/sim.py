@@ -36,6 +36,44 @@ POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT
 RESET_EXIT = 76  # machine.reset(): the launcher powers the board up again at once
 # time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
 _TICKS_PERIOD = time.ticks_add(0, -1) + 1
+WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling in the REPL
+
+# How much slower a board runs the firmware's bytecode than this host's unix port. An estimate,
+# not a measurement (no board on this bench yet): a 125 MHz Cortex-M0+ against a desktop core,
+# issue 12 put a 112 ms scan on the PC at 5-11 s on an RP2040 (45-100x); the low end is taken, so
+# the model never exaggerates. The ESP32-S3 (240 MHz LX7) is faster: the RP2040 is the bound.
+_CPU_SLOWDOWN = 45
+_SCHEDSTAT = None
+_SCHEDSTAT_BUF = bytearray(64)
+
+
+def _cpu_us():
+    """CPU time this process ran, in us (Linux /proc/self/schedstat, first field, ns); 0 where
+    there is none (the model then counts idle and flash time only). Allocates nothing after the
+    first call: the simulation must not take heap the firmware would have on a board."""
+    global _SCHEDSTAT
+    if _SCHEDSTAT is None:
+        try:
+            _SCHEDSTAT = open("/proc/self/schedstat", "rb")
+        except OSError:
+            _SCHEDSTAT = False
+    if not _SCHEDSTAT:
+        return 0
+    _SCHEDSTAT.seek(0)
+    n = _SCHEDSTAT.readinto(_SCHEDSTAT_BUF)
+    ns = 0
+    for i in range(n):
+        c = _SCHEDSTAT_BUF[i]
+        if c < 48 or c > 57:
+            break
+        ns = ns * 10 + c - 48
+    return ns // 1000
+
+
+def reset():
+    """Hard reset without a Board (main.py after a start-up exception): as machine.reset()."""
+    _say("reset", "start-up")
+    raise SystemExit(RESET_EXIT)
 
 
 def _env(name, default=""):
@@ -93,6 +131,11 @@ class Board:
         random.seed(int(_env("ISOLOG_SIM_SEED", "1")) * 1000003 + self.t0_ms)
         self.id = bytes.fromhex(_env("ISOLOG_SIM_ID", "15010c0000000001"))
         self.uptime_ms = 0
+        wrap_after_s = self.sc.get("ticks_wrap_after_s")
+        # A board's ticks restart at 0 at every power-up: only the first one starts near the wrap.
+        self._ticks0 = 0
+        if wrap_after_s is not None and self.t0_ms == 0:
+            self._ticks0 = (_TICKS_PERIOD - int(wrap_after_s * 1000)) % _TICKS_PERIOD
         self._real0 = time.ticks_ms()
         self.flash = sim_flash.FLASH  # mounted at /flash by sim_boot.py, like a board's root
         self.flash.clock = self.now_s
@@ -117,6 +160,11 @@ class Board:
         if self.rtc_valid:
             self.rtc_base_ms = int(self.sc["start_epoch_s"] * 1000) + self.t0_ms
         _say("boot", "t=%d" % (self.t0_ms // 1000))
+        if _env("ISOLOG_SIM_START_FAULT") == "1":  # VirtualBoard(start_faults=N): a failing start-up
+            raise RuntimeError("simulated start-up fault")
+        # VirtualBoard(start_delay_ms=N): a start-up as slow as a real board's (flash mount, sensor
+        # presence), during which a host may already be writing to the link.
+        time.sleep_ms(int(_env("ISOLOG_SIM_START_DELAY_MS", "0")))
         self._update_sensors()
 
     # --- time ----------------------------------------------------------------------------------
@@ -126,7 +174,10 @@ class Board:
         return (self.t0_ms + self.uptime_ms) / 1000
 
     def ticks_ms(self):
-        return self.uptime_ms % _TICKS_PERIOD
+        # Wraps like time.ticks_ms(), with the period time.ticks_diff() uses in this port (2**62 on
+        # the 64-bit unix port, 2**30 on the boards): a scenario's ticks_wrap_after starts the
+        # counter that long before its wrap, so the firmware lives through one.
+        return (self._ticks0 + self.uptime_ms) % _TICKS_PERIOD
 
     def idle(self, ms):
         # Stop at the next scenario event, so power loss happens at its time.
@@ -265,16 +316,35 @@ class Board:
 
     # --- watchdog: virtual, like the boards' (a stalled loop resets the board) ------------------
 
+    # The time a real board spends between two feeds is (1) the virtual time it idled, (2) the CPU
+    # time the firmware ran, on a chip much slower than this host (_CPU_SLOWDOWN), and (3) the time
+    # the flash was busy erasing and programming, during which an RP2040 stalls both cores
+    # (sim_flash.py: typical W25Q16JV figures). All three count against the watchdog's timeout,
+    # checked at every feed and every flash operation.
+
     def wdt_start(self, timeout_ms):
+        WDT_RUNNING[0] = True
         self._wdt_ms = timeout_ms
         self._wdt_fed = self.uptime_ms
+        self._wdt_fed_cpu_us = _cpu_us()
+        self._wdt_fed_flash_us = self.flash.busy_us
+        self.flash.on_op = self._check_watchdog
 
     def wdt_feed(self):
+        self._check_watchdog()
         self._wdt_fed = self.uptime_ms
+        self._wdt_fed_cpu_us = _cpu_us()
+        self._wdt_fed_flash_us = self.flash.busy_us
 
     def _check_watchdog(self):
-        if self._wdt_ms and self.uptime_ms - self._wdt_fed > self._wdt_ms:
-            _say("watchdog_reset", "t=%d" % self.now_s())
+        if not self._wdt_ms:
+            return
+        cpu_ms = (_cpu_us() - self._wdt_fed_cpu_us) * _CPU_SLOWDOWN // 1000
+        flash_ms = (self.flash.busy_us - self._wdt_fed_flash_us) // 1000
+        idle_ms = self.uptime_ms - self._wdt_fed
+        if idle_ms + cpu_ms + flash_ms > self._wdt_ms:
+            _say("watchdog_reset", "t=%d" % self.now_s(), "idle_ms=%d" % idle_ms, "cpu_ms=%d" % cpu_ms,
+                 "flash_ms=%d" % flash_ms)
             self.flash.dead = True
             raise SystemExit(POWER_LOSS_EXIT)
 

@@ -15,19 +15,42 @@ import termios
 
 import vfs
 
+REPL_EXIT = 77
+
+# The launcher models the USB stack's Ctrl-C handling from here on: before, the interpreter (the
+# unix port inside its CPython wrapper) is not running yet, like a board still in its ROM.
+sys.stderr.write("@sim vm\n")
 termios.setraw(0)  # the device side of the link: no echo, no CR/LF translation, 0x03 is data
 
 import sim_flash  # noqa: E402  (on MICROPYPATH: the build the launcher made)
 
-flash = sim_flash.open_flash()
-try:
-    fs = vfs.VfsLfs2(flash)
-except OSError:
-    vfs.VfsLfs2.mkfs(flash)
-    fs = vfs.VfsLfs2(flash)
-vfs.mount(fs, "/flash")
-os.chdir("/flash")
-sys.path[:] = ["/flash", "/flash/lib"] + [p for p in sys.path if p not in ("/flash", "/flash/lib")]
+
+def _mount():
+    flash = sim_flash.open_flash()
+    try:
+        fs = vfs.VfsLfs2(flash)
+    except OSError:
+        vfs.VfsLfs2.mkfs(flash)
+        fs = vfs.VfsLfs2(flash)
+    vfs.mount(fs, "/flash")
+    os.chdir("/flash")
+    sys.path[:] = ["/flash", "/flash/lib"] + [p for p in sys.path if p not in ("/flash", "/flash/lib")]
+
+
+# A Ctrl-C from the link (the launcher's relay turns 0x03 into KeyboardInterrupt while the
+# interrupt character is enabled, as a board's USB stack does) can arrive during this boot code
+# too. On a board it interrupts _boot.py/boot.py, the port prints it and goes on to main.py
+# (ports/rp2/main.c runs them one after the other): model that, boot code is not the firmware's.
+for _attempt in range(100):
+    try:
+        _mount()
+        break
+    except KeyboardInterrupt:
+        sim_flash.say("keyboard_interrupt", "in=boot")
+        try:
+            vfs.umount("/flash")
+        except OSError:
+            pass
 
 
 def _exists(path):
@@ -37,8 +60,6 @@ def _exists(path):
     except OSError:
         return False
 
-
-REPL_EXIT = 77
 
 if sys.argv[-1] == "repl":
     pass  # the REPL follows (-i)
@@ -50,7 +71,21 @@ elif _exists("/flash/main.py"):
     import gc
 
     gc.collect()
-    import main  # noqa: F401  (runs the firmware until the scenario ends)
+    try:
+        import main  # noqa: F401  (runs the firmware until the scenario ends)
+    except SystemExit:
+        raise  # power loss, reset, end of the scenario: the board's own exits
+    except BaseException as exc:  # noqa: B036 - KeyboardInterrupt too, as on a board
+        # main.py ended with an uncaught exception: a board prints it and enters the REPL
+        # (pyexec_file_if_exists("main.py") returns, then the REPL loop). With its watchdog
+        # running, the REPL lasts until the watchdog resets the board; otherwise for good.
+        sys.print_exception(exc, sys.stderr)  # pyright: ignore
+        board = sys.modules.get("board")
+        if board is not None and getattr(board, "WDT_RUNNING", [False])[0]:
+            sim_flash.say("uncaught", type(exc).__name__, "watchdog_reset")
+            sys.exit(76)  # RESET_EXIT: the watchdog restarts the board, main.py runs again
+        sim_flash.say("uncaught", type(exc).__name__, "repl")
+        sys.exit(REPL_EXIT)
 else:
     sim_flash.say("no_firmware")
     sys.exit(REPL_EXIT)

@@ -11,6 +11,13 @@ import sys
 
 POWER_LOSS_EXIT = 75
 BLOCK_SIZE = 4096
+# Flash busy times, typical figures of the Pico's W25Q16JV (Winbond datasheet, AC electrical
+# characteristics: page program tPP 0.4 ms typ / 3 ms max per 256-byte page, sector erase tSE
+# 45 ms typ / 400 ms max per 4 KiB). An RP2040 runs from this flash (XIP): both cores stall while
+# it erases or programs, so this time counts against the watchdog (sim.py).
+PAGE_SIZE = 256
+PAGE_PROGRAM_US = 400
+SECTOR_ERASE_US = 45_000
 _ERASED = b"\xff" * 256
 FLASH = None  # the mounted device (set by sim_boot.py)
 
@@ -37,6 +44,8 @@ class SimFlash:
         self.erases = 0
         self.programmed = 0
         self.dead = False
+        self.busy_us = 0  # time the flash was busy erasing and programming (see PAGE_PROGRAM_US)
+        self.on_op = None  # called after each erase and program (the board checks its watchdog)
 
     def _op(self):
         self.ops += 1
@@ -59,6 +68,10 @@ class SimFlash:
             self.lose_power("torn program of block %d" % block)
         self.f.write(buf)
         self.programmed += len(buf)
+        # pages touched by this program operation
+        self.busy_us += ((offset + len(buf) - 1) // PAGE_SIZE - offset // PAGE_SIZE + 1) * PAGE_PROGRAM_US
+        if self.on_op is not None:
+            self.on_op()
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -75,8 +88,11 @@ class SimFlash:
             for _ in range((BLOCK_SIZE // 2 if torn else BLOCK_SIZE) // len(_ERASED)):
                 self.f.write(_ERASED)
             self.erases += 1
+            self.busy_us += SECTOR_ERASE_US
             if torn:
                 self.lose_power("torn erase of block %d" % arg)
+            if self.on_op is not None:
+                self.on_op()
         return 0
 
     def lose_power(self, why):

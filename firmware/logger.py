@@ -68,6 +68,10 @@ class Logger:
         self.last_counts = 0
         self.last_pulse_ms = 0
         self.next_sample_ms = 0
+        # The temperature conversion starts conversion_ms before each sample, so a record's
+        # temperature is measured at the end of its own interval (starting it right after a sample
+        # would give each record the temperature of the interval before: alarms one interval late).
+        self.conversion_started = False
         self._saved_alarms = None
 
         b = board
@@ -84,7 +88,7 @@ class Logger:
         # state changes; empty until then. The name is the one given at provisioning.
         self.key = logstore.read_bytes(self.data_dir + "/key")
         self.name = logstore.read_bytes(self.data_dir + "/name").decode()
-        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id, key=self.key)
+        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id, key=self.key, feed=b.wdt_feed)
         self.store.recover()
         b.wdt_feed()
         rtc = b.rtc_ms()
@@ -92,7 +96,6 @@ class Logger:
             self.clock_offset_ms = rtc - self.uptime_ms
             self.clock_valid = True
         self.sensor = temperature.DS18B20(b.temp_bus())
-        self._start_conversion()
         self.alarms = alarms.Alarms([], 1e9, 1e9)
         self.apply_config(config.load(self.data_dir))
 
@@ -212,9 +215,14 @@ class Logger:
         b = self.board
         now = self.tick()
         b.wdt_feed()
+        if self.cfg is not None and not self.conversion_started and now >= self._conversion_ms():
+            self._start_conversion()
         if self.cfg is not None and now >= self.next_sample_ms:
             self.sample(now)
         link = self.link
+        # The LEDs as of now, before a request is answered: a status read reports the state the
+        # courier sees at this moment (the last update may be up to _MAX_IDLE_MS old).
+        self.update_leds()
         busy = link is not None and link.service()
         if link is not None and link.maintenance_pending:
             self.enter_maintenance()
@@ -223,7 +231,8 @@ class Logger:
             return  # a host is talking: answer its next request without idling
         wait = _MAX_IDLE_MS
         if self.cfg is not None:
-            wait = min(wait, self.next_sample_ms - self.tick())
+            due = self.next_sample_ms if self.conversion_started else self._conversion_ms()
+            wait = min(wait, due - self.tick())
         if wait > 0:
             b.idle(wait)
 
@@ -242,8 +251,10 @@ class Logger:
         if self.next_sample_ms <= now:
             self.next_sample_ms = now + self.interval_ms
 
+        if not self.conversion_started:
+            self._start_conversion()  # late (a long request held the loop): at least the next is fresh
         temp_c, temp_fault = self._read_temperature()
-        self._start_conversion()
+        self.conversion_started = False
 
         if interval_counts:
             self.last_pulse_ms = now
@@ -297,7 +308,12 @@ class Logger:
         except OSError:  # temperature.SensorError is an OSError: unplugged, CRC, power-on value
             return None, True
 
+    def _conversion_ms(self):
+        """Uptime at which the conversion for the next sample starts."""
+        return self.next_sample_ms - self.sensor.conversion_ms
+
     def _start_conversion(self):
+        self.conversion_started = True
         try:
             self.sensor.start()
         except OSError:

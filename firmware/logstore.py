@@ -79,8 +79,12 @@ def bump_boot_counter(data_dir):
 
 
 class LogStore:
-    def __init__(self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS, key=b""):
+    def __init__(self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS, key=b"",
+                 feed=None):
         self.data_dir = data_dir
+        # Called through long work (the recovery scan of every damaged segment) to feed the
+        # board's watchdog: the worst case reads the whole log.
+        self.feed = feed
         self.dir = data_dir + "/log"
         if not _exists(self.dir):
             os.mkdir(self.dir)
@@ -139,7 +143,7 @@ class LogStore:
         last = None
         chain = None
         with open(self._path(first), "rb") as f:
-            reader = record.ChunkReader(f, self.buf)
+            reader = record.ChunkReader(f, self.buf, self.feed)
             while True:
                 got = reader.next()
                 if got is None:

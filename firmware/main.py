@@ -1,29 +1,51 @@
 # Entry point on every board: starts logging by itself after power-up.
 # `board` is the board module chosen at deploy time (boards/NAME.py installed as board.py).
-import gc
-import sys
+#
+# First thing: the USB link is binary from now on. Until kbd_intr(-1) a 0x03 byte from a host
+# that polls the port raises KeyboardInterrupt (the ports' USB stacks act on it as it arrives),
+# which no `except Exception` catches: the board would sit in the REPL with no watchdog running
+# and the LEDs dark. And whatever still goes wrong while starting up resets the board instead
+# of leaving it in the REPL (where nothing logs): engineers get the REPL through the maintenance
+# request (`isolog deploy`), never by interrupting the firmware.
+import micropython
 
-import logger
-import protocol
+micropython.kbd_intr(-1)
 
-import board
+import sys  # noqa: E402
+
+
+def _fatal(exc):
+    # Never let a traceback reach stdout: it is the binary link.
+    try:
+        sys.print_exception(exc, sys.stderr)  # pyright: ignore
+    except BaseException:  # noqa: B036 - reset whatever happens
+        pass
+    import board
+
+    board.reset()
 
 
 def main():
-    try:
-        buffers = protocol.allocate()  # first, before start-up's temporary buffers fragment the heap
-        b = board.Board()
-        if logger.maintenance_requested(b):
-            return  # `isolog deploy` asked for the REPL: no logging, no watchdog until the next reset
-        app = logger.Logger(b)
-        protocol.Server(app, board.NAME, buffers)
-        gc.collect()
-        app.run()
-    except Exception as exc:
-        # Never let a traceback reach stdout: it is the binary link. The watchdog resets the
-        # board if this was fatal; logging resumes after the reset.
-        sys.print_exception(exc, sys.stderr)  # pyright: ignore
-        raise
+    import gc
+
+    import logger
+    import protocol
+
+    import board
+
+    buffers = protocol.allocate()  # first, before start-up's temporary buffers fragment the heap
+    b = board.Board()
+    if logger.maintenance_requested(b):
+        return  # `isolog deploy` asked for the REPL: no logging, no watchdog until the next reset
+    app = logger.Logger(b)
+    protocol.Server(app, board.NAME, buffers)
+    gc.collect()
+    app.run()
 
 
-main()
+try:
+    main()
+except SystemExit:
+    raise  # the virtual board's own exits (power loss, reset, end of the scenario)
+except BaseException as exc:  # noqa: B036 - KeyboardInterrupt and MemoryError too
+    _fatal(exc)

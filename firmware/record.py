@@ -225,22 +225,35 @@ def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, 
     return seal_chunk(buf, KIND_BATCH, pos - 4, key, chain)
 
 
-def check_chunk(data, pos, end):
-    """Validate the chunk at pos. Returns (kind, payload_start, payload_len, next_pos) or raises."""
+# Why a chunk does not check out (probe_chunk's error codes index this).
+_PROBE_ERRORS = ("truncated chunk", "bad sync byte", "bad chunk length", "CRC mismatch")
+_SYNC_BYTES = b"\xa5"  # SYNC, for bytearray.find
+
+
+def probe_chunk(data, pos, end):
+    """Like check_chunk, without raising: the error is returned as an index into _PROBE_ERRORS.
+    The recovery scan meets one bad position after another in damaged flash; an exception
+    object per position made it too slow for the watchdog on a board."""
     if end - pos < CHUNK_OVERHEAD:
-        raise RecordError("truncated chunk")
+        return 0
     if data[pos] != SYNC:
-        raise RecordError("bad sync byte")
-    kind = data[pos + 1]
+        return 1
     length = data[pos + 2] | (data[pos + 3] << 8)
     if length > MAX_PAYLOAD or pos + 4 + length + 4 > end:
-        raise RecordError("bad chunk length")
-    mv = memoryview(data)
-    crc = crc32(mv[pos + 1 : pos + 4 + length]) & 0xFFFFFFFF
+        return 2
+    crc = crc32(memoryview(data)[pos + 1 : pos + 4 + length]) & 0xFFFFFFFF
     (stored,) = struct.unpack_from("<I", data, pos + 4 + length)
     if crc != stored:
-        raise RecordError("CRC mismatch")
-    return kind, pos + 4, length, pos + 8 + length
+        return 3
+    return data[pos + 1], pos + 4, length, pos + 8 + length
+
+
+def check_chunk(data, pos, end):
+    """Validate the chunk at pos. Returns (kind, payload_start, payload_len, next_pos) or raises."""
+    got = probe_chunk(data, pos, end)
+    if isinstance(got, int):
+        raise RecordError(_PROBE_ERRORS[got])
+    return got
 
 
 def decode_header(data, start):
@@ -296,11 +309,13 @@ class ChunkReader:
     board can scan a segment at boot in constant memory and the host can read a damaged dump.
 
     next() returns (kind, payload_start, payload_len) with the payload in self.buf, or None at the
-    end. After damage it skips byte by byte to the next chunk that checks out; self.damage then
-    holds (offset, skipped_bytes, reason) for every damaged stretch."""
+    end. After damage it skips to the next chunk that checks out, trying only positions that hold
+    the sync byte; self.damage then holds (offset, skipped_bytes, reason) for every damaged
+    stretch. progress, if given, is called at each refill of the window (~2 KiB)."""
 
-    def __init__(self, stream, buf=None):
+    def __init__(self, stream, buf=None, progress=None):
         self.stream = stream
+        self.progress = progress  # called at each refill of the window (the board feeds its watchdog)
         self.buf = buf if buf is not None else bytearray(2 * MAX_CHUNK)
         self.lo = 0
         self.hi = 0
@@ -314,6 +329,8 @@ class ChunkReader:
             self.buf[0:n] = self.buf[self.lo : self.hi]
             self.lo = 0
             self.hi = n
+        if self.progress is not None:
+            self.progress()
         mv = memoryview(self.buf)
         while not self.eof and self.hi < len(self.buf):
             got = self.stream.readinto(mv[self.hi :])
@@ -330,15 +347,20 @@ class ChunkReader:
                 self._fill()
             if self.lo >= self.hi:
                 break
-            try:
-                kind, start, length, nxt = check_chunk(self.buf, self.lo, self.hi)
-            except RecordError as exc:
+            got = probe_chunk(self.buf, self.lo, self.hi)
+            if isinstance(got, int):
                 if bad_at < 0:
                     bad_at = self.offset
-                    reason = str(exc)
-                self.lo += 1
-                self.offset += 1
+                    reason = _PROBE_ERRORS[got]
+                # No chunk starts here: go on at the next sync byte in the window (every position
+                # before it fails the sync check), or at its end.
+                nxt = self.buf.find(_SYNC_BYTES, self.lo + 1, self.hi)
+                if nxt < 0:
+                    nxt = self.hi
+                self.offset += nxt - self.lo
+                self.lo = nxt
                 continue
+            kind, start, length, nxt = got
             if bad_at >= 0:
                 self.damage.append((bad_at, self.offset - bad_at, reason))
             self.offset += nxt - self.lo

@@ -271,8 +271,9 @@ def test_clock_loss_and_set_clock(make_dut, faults):
 
 
 def _committed_after(dut, seq: int, n: int = 4) -> list[dict]:
-    """The records from seq on, once n of them are committed (a reading lags its sample by one
-    conversion: the first record after a change may still show the state before)."""
+    """The records from seq on, once n of them are committed (the first record after a change
+    covers part of the interval before it, and its temperature conversion may have started
+    before the change: it may still show the state before)."""
     dut.next_record(seq + n - 1)
     return [r for r in dut.records().records if r["seq"] >= seq]
 

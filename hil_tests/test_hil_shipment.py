@@ -111,7 +111,10 @@ def test_five_day_lu177_shipment(make_dut, faults, tmp_path):
     for phase in ("armed", "logging", "alarm", "syncing"):
         assert phase in seen, (phase, seen)
     assert seen.index("armed") < seen.index("logging") < seen.index("alarm")
-    assert seen[-1] == "logging" and "warning" in seen  # the excursion warned before it alarmed
+    # the board ends where a courier sees it once the host is gone: logging (the polls' "syncing"
+    # may come last, since the board shows it before it answers)
+    assert [s for s in seen if s != "syncing"][-1] == "logging"
+    assert "warning" in seen  # the excursion warned before it alarmed
     alarm_at = next(t for s, t in dut.leds_seen() if s == "alarm")
     assert 30 * 3600 <= alarm_at <= 31 * 3600, alarm_at  # 30 min after 25 C was crossed (~29.9 h)
 

@@ -2,10 +2,12 @@
 
 flash:  installs MicroPython itself from the firmware file the user downloaded (esptool for the
         ESP32-S3; the UF2 file copied to the Pico's boot drive).
-deploy: compiles firmware/ and the board module with mpy-cross (isolog.build), asks a running
+deploy: compiles firmware/ and the board module with mpy-cross (board/build.py), asks a running
         firmware to reset into the REPL (an authenticated MAINTENANCE request), copies the files
-        with mpremote, verifies them by reading back their SHA-256, restarts the board and checks
-        that the firmware answers. Works on the virtual board too (its REPL runs in the unix port).
+        with mpremote, verifies them by reading back their SHA-256, restarts the board with a hard
+        reset (`mpremote reset`: a soft reset from the raw REPL does not run main.py on the rp2 and
+        esp32 ports) and checks that the firmware answers. Works on the virtual board too (its REPL
+        runs in the unix port).
 """
 
 from __future__ import annotations
@@ -193,10 +195,13 @@ def deploy(port: str, board: str, key: bytes | None = None, test_mode: bool = Fa
             raise UserError(f"verification failed: {', '.join(bad)} on the board differ from the build; "
                             "nothing was restarted, run deploy again")
         say(f"verified {len(files)} files by SHA-256 read back from the board")
+        # A hard reset (machine.reset() via `mpremote reset`): after a soft reset from the raw REPL,
+        # which is how mpremote performs `soft-reset`, the rp2 and esp32 ports do not run main.py
+        # (ports/rp2/main.c, ports/esp32/main.c), and the board would stay in the REPL.
         try:
-            _mpremote(port, "soft-reset", timeout=10)
+            _mpremote(port, "reset", timeout=10)
         except UserError:
-            pass  # the board may drop the connection as it restarts
+            pass  # the board drops the connection as it resets; confirm() says whether it came back
     return confirm(port)
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -44,6 +45,71 @@ RESET_EXIT = 76
 REPL_EXIT = 77
 CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment configuration
 TEST_MODE_PATH = "/data/testmode"  # diagnostics are answered while this file exists
+CTRL_C = b"\x03"
+
+# What the unix port lacks of a board's `machine` module, for the REPL: machine.reset() (what
+# `mpremote reset` calls) is a hard reset, after which main.py runs. The firmware never imports
+# machine on the virtual board (boards/sim.py has its own reset).
+_MACHINE_PY = """\
+# machine.reset() of the virtual board (written by isolog's launcher; the unix port has none)
+import sys
+
+
+def reset():
+    sys.stderr.write("@sim reset repl\\n")
+    raise SystemExit(%d)
+""" % RESET_EXIT
+
+
+def _interrupt_if_enabled(pid: int) -> bool:
+    """Raise KeyboardInterrupt in the board if its interrupt character is enabled, atomically.
+
+    The unix port has a SIGINT handler installed exactly while the interrupt character is Ctrl-C,
+    and SIG_DFL after micropython.kbd_intr(-1) (ports/unix/unix_mphal.c,
+    mp_hal_set_interrupt_char): a SIGINT then is the board's KeyboardInterrupt. The process is
+    stopped while its disposition is read and the signal sent, so it cannot switch to SIG_DFL in
+    between (a SIGINT then would kill it); the pending SIGINT is delivered as it continues."""
+    if not _catches_sigint(pid):
+        return False  # kbd_intr(-1), or at the REPL prompt: 0x03 is data (no need to stop it)
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except OSError:
+        return False
+    try:
+        deadline = time.monotonic() + 1.0
+        while _proc_state(pid) not in ("T", "t", "") and time.monotonic() < deadline:
+            time.sleep(0.0002)
+        if _catches_sigint(pid):
+            os.kill(pid, signal.SIGINT)
+            return True
+        return False
+    except OSError:
+        return False
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            pass
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _catches_sigint(pid: int) -> bool:
+    """True while the process has a SIGINT handler installed (Linux: SigCgt in /proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    except OSError:
+        pass
+    return False
 
 
 def find_micropython() -> str:
@@ -165,6 +231,8 @@ class VirtualBoard:
     test_mode: bool = False  # answer the diagnostic commands (hil_tests/)
     firmware: str = "install"  # install: flash the current build before starting; keep: run what
                                # the image holds (after `isolog deploy`); none: an empty board
+    start_faults: int = 0  # the first N power-ups raise in board.Board() (a start-up fault; tests)
+    start_delay_ms: int = 0  # board.Board() takes this long (real time), like a slow board's start-up
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
@@ -189,6 +257,8 @@ class VirtualBoard:
         self.port = os.ttyname(self._slave)
         self._registered = register(self.port, self.flash)  # for `isolog devices`
         self.link_dropped = 0  # bytes the host side could not take
+        self.interrupts = 0  # 0x03 bytes the board's USB stack turned into KeyboardInterrupt
+        self._vm_running = False  # MicroPython runs (sim_boot said "vm"): the USB stack is up
         self.relay_out = 0  # bytes moved board -> host
         self._relay_stop = threading.Event()
         threading.Thread(target=self._relay_to_board, daemon=True).start()
@@ -221,7 +291,15 @@ class VirtualBoard:
             "ISOLOG_SIM_TEAR_AT": str(tear_at),
             "ISOLOG_SIM_SEED": str(self.seed),
             "ISOLOG_SIM_ID": self.device_id,
+            "ISOLOG_SIM_START_FAULT": "1" if self.boots <= self.start_faults else "0",
+            "ISOLOG_SIM_START_DELAY_MS": str(self.start_delay_ms),
         })
+        port_lib = self._dir / "port"
+        if not (port_lib / "machine.py").exists():
+            port_lib.mkdir(exist_ok=True)
+            (port_lib / "machine.py").write_text(_MACHINE_PY)
+        # After the build: the port's own additions (machine.reset) come last on the path.
+        env["MICROPYPATH"] = str(self._build) + os.pathsep + str(port_lib)
         return env
 
     def power_up(self, repl: bool = False) -> subprocess.Popen:
@@ -229,6 +307,7 @@ class VirtualBoard:
         repl, the REPL answers on the link instead (maintenance, or no firmware on the flash)."""
         tear = self.tear_at if self.boots == 0 else 0
         self.boots += 1
+        self._vm_running = False
         self._maintenance = repl
         # sim_boot runs precompiled (-m, from the build on MICROPYPATH), like a board's boot code.
         cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (
@@ -273,6 +352,12 @@ class VirtualBoard:
             proc, dev = self.proc, self._dev
             if proc is None or dev is None or proc.poll() is not None:
                 continue  # the board is off: bytes on the wire are lost
+            if CTRL_C in data and self._vm_running and _interrupt_if_enabled(proc.pid):
+                # The board's USB stack takes 0x03 out of the stream and raises KeyboardInterrupt
+                # while the interrupt character is enabled (the default until the program calls
+                # micropython.kbd_intr(-1)): rp2/esp32 USB CDC receive, mp_sched_keyboard_interrupt.
+                self.interrupts += data.count(CTRL_C)
+                data = data.replace(CTRL_C, b"")
             for i in range(0, len(data), 256):
                 piece = data[i:i + 256]
                 try:
@@ -331,6 +416,9 @@ class VirtualBoard:
                 continue
             fields = dict(w.split("=", 1) for w in words[1:] if "=" in w)
             ev = SimEvent(words[0], fields, words[1:], time.monotonic())
+            if ev.kind == "vm":
+                self._vm_running = True  # not an event for the user: the interpreter is up
+                continue
             self.events.append(ev)
             if ev.kind == "power_loss":
                 lost = ev
@@ -367,10 +455,18 @@ class VirtualBoard:
             if code == REPL_EXIT:
                 repl = True  # maintenance boot, or nothing to run: the REPL answers
                 continue
-            if code == RESET_EXIT or self._maintenance:
-                # machine.reset(), or the REPL session of a deploy ended (mpremote soft-reset):
-                # the board starts again at once.
+            if code == RESET_EXIT:
+                # machine.reset() (the firmware's, or `mpremote reset` in the REPL): a hard reset,
+                # main.py runs again.
                 self.t0_s = max(self.t0_s, self._last_t)
+                continue
+            if self._maintenance:
+                # The REPL session ended with a soft reset (mpremote soft-reset, Ctrl-D in the raw
+                # REPL; the unix port exits there). The rp2 and esp32 ports skip main.py after a
+                # soft reset in raw REPL mode (ports/rp2/main.c, ports/esp32/main.c: main.py runs
+                # only if pyexec_mode_kind == PYEXEC_MODE_FRIENDLY_REPL): the REPL comes back.
+                self.t0_s = max(self.t0_s, self._last_t)
+                repl = True
                 continue
             self.exit_code = code
             return code

@@ -106,7 +106,7 @@ def _profile(points: Any, where: str, lo: float, hi: float) -> list[list[float]]
 
 def normalise(doc: dict[str, Any], base: Path, source: str = "<scenario>") -> dict[str, Any]:
     known = {"name", "duration", "start", "rtc_backup", "seed", "shipment", "tube", "dose", "temperature", "battery",
-             "events"}
+             "events", "ticks_wrap_after"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise UserError(f"unknown key(s): {', '.join(unknown)}")
@@ -117,6 +117,9 @@ def normalise(doc: dict[str, Any], base: Path, source: str = "<scenario>") -> di
     sc["start_epoch_s"] = parse_time(doc["start"]) if "start" in doc else None
     sc["rtc_backup"] = bool(doc.get("rtc_backup", False))
     sc["seed"] = int(doc.get("seed", 1))
+    # The board's millisecond ticks wrap this long after the first power-up (a board's ticks_ms()
+    # wraps every 2**30 ms, 12.4 days: once in a long trip). None: they start at 0.
+    sc["ticks_wrap_after_s"] = _dur(doc, "ticks_wrap_after", "scenario") if "ticks_wrap_after" in doc else None
 
     ship = doc.get("shipment")
     sc["board_config"] = None
