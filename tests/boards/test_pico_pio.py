@@ -20,7 +20,7 @@ import pytest
 
 import rp2_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOARDS = ROOT / "boards"
 
 # The tube's fastest pulse train: an SBM-20's dead time is 190 us (shared/reference/domain.md

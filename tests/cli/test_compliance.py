@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from compliance_helpers import shipment_doc, to_toml, write_records
 
+from compliance_helpers import shipment_doc, to_toml, write_records
 from isolog import shipment
 from isolog.cli import main
 from isolog.compliance import synthetic

@@ -2,12 +2,12 @@ import json
 from pathlib import Path
 
 import pytest
-from compliance_helpers import shipment_doc, to_toml
 
+from compliance_helpers import shipment_doc, to_toml
 from isolog import shipment
 from isolog.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_example_shipments_load():

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import struct
-import sys
 import time
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: sim_helpers
 
 from isolog import cli  # noqa: E402
 from isolog_fw import record  # noqa: E402

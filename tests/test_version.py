@@ -13,7 +13,7 @@ from pathlib import Path
 import isolog
 from isolog import cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _firmware_version() -> str:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from compliance_helpers import shipment_doc
 
+from compliance_helpers import shipment_doc
 from isolog import shipment
 from isolog.compliance import check, synthetic
 from isolog.compliance.decay_consistency import weighted_line

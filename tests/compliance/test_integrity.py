@@ -1,6 +1,6 @@
 import numpy as np
-from compliance_helpers import make_records, shipment_doc
 
+from compliance_helpers import make_records, shipment_doc
 from isolog import shipment
 from isolog.compliance import check
 

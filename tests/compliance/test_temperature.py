@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from compliance_helpers import make_records, shipment_doc
 from hypothesis import given
 from hypothesis import strategies as st
 
+from compliance_helpers import make_records, shipment_doc
 from isolog import shipment
 from isolog.compliance import check
 from isolog.compliance.temperature import mean_kinetic_temperature

@@ -4,8 +4,8 @@ shipment whose records are missing anywhere in its range."""
 
 import numpy as np
 import pytest
-from compliance_helpers import make_records, shipment_doc
 
+from compliance_helpers import make_records, shipment_doc
 from isolog import shipment
 from isolog.compliance import SeqRange, Verification, check
 from isolog.compliance.model import KEY_DEVICE, KEY_DOWNGRADED, KEY_EMPTY, KEY_MISSING
