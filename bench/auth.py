@@ -76,8 +76,9 @@ def run() -> dict[str, tuple[float, int, int]]:
         script = Path(tmp) / "auth_bench.py"
         script.write_text(_SCRIPT)
         env = dict(os.environ, HOME=tmp, MICROPYPATH=str(ROOT / "firmware"))
-        proc = subprocess.run([exe, "-X", "heapsize=256wK", str(script)], capture_output=True, text=True,
-                              env=env, timeout=300)
+        proc = subprocess.run(
+            [exe, "-X", "heapsize=256wK", str(script)], capture_output=True, text=True, env=env, timeout=300
+        )
     if proc.returncode != 0:
         raise SystemExit(proc.stdout + proc.stderr)
     out = {}
@@ -131,8 +132,10 @@ def main() -> None:
     print(f"  {'batch commit encoding, no MAC':34s} {without[0]:8.1f}us {without[1]:7d} B")
     print(f"  {'MAC share of a commit':34s} {with_mac[0] / without[0]:8.2f}x  {with_mac[1] - without[1]:+6d} B")
     print(f"  {'check an authenticated request':34s} {check[0]:8.1f}us {check[1]:7d} B")
-    print(f"  flash: the MAC adds 16 bytes to every {with_mac[2]}-byte batch chunk of 15 records "
-          f"({16 / 15:.2f} B per record)")
+    print(
+        f"  flash: the MAC adds 16 bytes to every {with_mac[2]}-byte batch chunk of 15 records "
+        f"({16 / 15:.2f} B per record)"
+    )
     rows = sync_verification()
     print("auth: sync of a 10-day log on the unlimited link, MAC chain verified on the host or not (best of 3)")
     for mode, secs, n in rows:

@@ -43,7 +43,11 @@ def synthetic_records(n: int):
     ship = shipment.load(SHIPMENT)
     ship = replace(ship, interval_s=10.0)
     rec = synthetic.generate(
-        ship, n * 10.0, 500.0, interval_s=10.0, seed=42,
+        ship,
+        n * 10.0,
+        500.0,
+        interval_s=10.0,
+        seed=42,
         temperature_c=lambda t: 15 + 6 * np.sin(t / 86400 * 2 * np.pi) + 8 * (np.sin(t / 7e5) > 0.995),
     )
     rng = np.random.default_rng(1)
@@ -61,13 +65,17 @@ def bench_check() -> None:
 
     ship, rec = synthetic_records(N_RECORDS)
     t_check, result = _best(lambda: check(rec, ship))
-    print(f"check engine, {N_RECORDS:,} records: {t_check * 1e3:8.1f} ms  (goal < 1000 ms)  "
-          f"verdict {result.overall}, {len(result.rules)} rules")
+    print(
+        f"check engine, {N_RECORDS:,} records: {t_check * 1e3:8.1f} ms  (goal < 1000 ms)  "
+        f"verdict {result.overall}, {len(result.rules)} rules"
+    )
     _, small = synthetic_records(N_LOAD)
     text = to_json_lines(small).encode()
     t_load, _ = _best(lambda: loads(text, "<bench>"), repeat=2)
-    print(f"records loading (JSON lines), {N_LOAD:,} records: {t_load * 1e3:8.1f} ms  "
-          f"-> ~{t_load * N_RECORDS / N_LOAD:.1f} s for {N_RECORDS:,} (extrapolated; not part of the engine)")
+    print(
+        f"records loading (JSON lines), {N_LOAD:,} records: {t_load * 1e3:8.1f} ms  "
+        f"-> ~{t_load * N_RECORDS / N_LOAD:.1f} s for {N_RECORDS:,} (extrapolated; not part of the engine)"
+    )
 
 
 def bench_decay() -> None:
@@ -76,13 +84,17 @@ def bench_decay() -> None:
     parent = "Mo-99"
     t_h = np.linspace(0.0, 500.0, N_TIMES)
     t_np, ours = _best(lambda: decay.decay(parent, 1e9, t_h * 3600.0))
-    print(f"decay {parent} chain, {N_TIMES:,} time points, NumPy closed form: {t_np * 1e3:8.1f} ms "
-          f"({t_np / N_TIMES * 1e9:.1f} ns per point)")
+    print(
+        f"decay {parent} chain, {N_TIMES:,} time points, NumPy closed form: {t_np * 1e3:8.1f} ms "
+        f"({t_np / N_TIMES * 1e9:.1f} ns per point)"
+    )
     try:
         import radioactivedecay as rd
     except ImportError:
-        print("radioactivedecay is not installed (test-only dependency: pip install -r requirements/dev.txt): "
-              "comparison skipped")
+        print(
+            "radioactivedecay is not installed (test-only dependency: pip install -r requirements/dev.txt): "
+            "comparison skipped"
+        )
         return
     sub = t_h[:: N_TIMES // N_LOOP][:N_LOOP]
 
@@ -107,11 +119,15 @@ def bench_decay() -> None:
     table = np.stack([ours["Mo-99"][:: N_TIMES // N_LOOP][:N_LOOP], ours["Tc-99m"][:: N_TIMES // N_LOOP][:N_LOOP]], 1)
     early = (sub <= 72.0) & (theirs > 0).all(axis=1)
     rel_table = float(np.max(np.abs(table[early] / theirs[early] - 1)))
-    print(f"decay {parent} chain, radioactivedecay {rd.__version__} in a loop: {t_rd * 1e3:8.1f} ms for "
-          f"{len(sub):,} points ({t_rd / len(sub) * 1e6:.0f} us per point) -> ~{t_rd_full:.0f} s for "
-          f"{N_TIMES:,} (extrapolated)")
-    print(f"  same results: max relative difference {rel_same:.1e} with the same (ICRP-107) constants; "
-          f"{rel_table:.1e} over 0-72 h with isolog's ENSDF half-lives")
+    print(
+        f"decay {parent} chain, radioactivedecay {rd.__version__} in a loop: {t_rd * 1e3:8.1f} ms for "
+        f"{len(sub):,} points ({t_rd / len(sub) * 1e6:.0f} us per point) -> ~{t_rd_full:.0f} s for "
+        f"{N_TIMES:,} (extrapolated)"
+    )
+    print(
+        f"  same results: max relative difference {rel_same:.1e} with the same (ICRP-107) constants; "
+        f"{rel_table:.1e} over 0-72 h with isolog's ENSDF half-lives"
+    )
     print(f"  ratio radioactivedecay / NumPy: {t_rd_full / t_np:,.0f}x")
 
 

@@ -93,8 +93,12 @@ class Board(McuBoard):
         self._battery = ADC(Pin(_PIN_BATTERY), atten=ADC.ATTN_11DB)
         self._rtc = RTC()
         super().__init__(
-            Pin(_PIN_LED_GREEN, Pin.OUT, value=0), Pin(_PIN_LED_RED, Pin.OUT, value=0),
-            Timer(_LED_TIMER), _PIN_LOOPBACK, _WDT_MIN_MS, 3_600_000,  # no practical maximum on ESP32
+            Pin(_PIN_LED_GREEN, Pin.OUT, value=0),
+            Pin(_PIN_LED_RED, Pin.OUT, value=0),
+            Timer(_LED_TIMER),
+            _PIN_LOOPBACK,
+            _WDT_MIN_MS,
+            3_600_000,  # no practical maximum on ESP32
         )
 
     # storage

@@ -110,8 +110,12 @@ class Board(McuBoard):
 
         self._led_onboard = Pin("LED", Pin.OUT, value=0)
         super().__init__(
-            Pin(_PIN_LED_GREEN, Pin.OUT, value=0), Pin(_PIN_LED_RED, Pin.OUT, value=0),
-            Timer(-1), _PIN_LOOPBACK, 1, _WDT_MAX_MS,  # rp2 has virtual timers only
+            Pin(_PIN_LED_GREEN, Pin.OUT, value=0),
+            Pin(_PIN_LED_RED, Pin.OUT, value=0),
+            Timer(-1),
+            _PIN_LOOPBACK,
+            1,
+            _WDT_MAX_MS,  # rp2 has virtual timers only
         )
 
     # storage

@@ -155,7 +155,8 @@ class Board:
         self.led_state = ""
         self.led_steps = ()
         self.rtc_valid = self.sc.get("start_epoch_s") is not None and (
-            self.t0_ms == 0 or self.sc.get("rtc_backup", False))
+            self.t0_ms == 0 or self.sc.get("rtc_backup", False)
+        )
         self.rtc_base_ms = 0
         if self.rtc_valid:
             self.rtc_base_ms = int(self.sc["start_epoch_s"] * 1000) + self.t0_ms
@@ -343,8 +344,13 @@ class Board:
         flash_ms = (self.flash.busy_us - self._wdt_fed_flash_us) // 1000
         idle_ms = self.uptime_ms - self._wdt_fed
         if idle_ms + cpu_ms + flash_ms > self._wdt_ms:
-            _say("watchdog_reset", "t=%d" % self.now_s(), "idle_ms=%d" % idle_ms, "cpu_ms=%d" % cpu_ms,
-                 "flash_ms=%d" % flash_ms)
+            _say(
+                "watchdog_reset",
+                "t=%d" % self.now_s(),
+                "idle_ms=%d" % idle_ms,
+                "cpu_ms=%d" % cpu_ms,
+                "flash_ms=%d" % flash_ms,
+            )
             self.flash.dead = True
             raise SystemExit(POWER_LOSS_EXIT)
 
@@ -417,4 +423,3 @@ class Board:
 
     def unique_id(self):
         return self.id
-

@@ -15,6 +15,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 A_DOSE_WARN = const(0x01)
 A_DOSE_ALARM = const(0x02)
 A_TEMP_ALARM = const(0x04)
@@ -23,8 +24,12 @@ A_GM_FAULT = const(0x10)
 A_STORAGE = const(0x20)  # flash full or write errors: logging is impaired
 
 ALARM_NAMES = (
-    (A_DOSE_WARN, "dose_warn"), (A_DOSE_ALARM, "dose_alarm"), (A_TEMP_ALARM, "temp_alarm"),
-    (A_TEMP_FAULT, "temp_fault"), (A_GM_FAULT, "gm_fault"), (A_STORAGE, "storage"),
+    (A_DOSE_WARN, "dose_warn"),
+    (A_DOSE_ALARM, "dose_alarm"),
+    (A_TEMP_ALARM, "temp_alarm"),
+    (A_TEMP_FAULT, "temp_fault"),
+    (A_GM_FAULT, "gm_fault"),
+    (A_STORAGE, "storage"),
 )
 
 
@@ -98,7 +103,6 @@ class Alarms:
             rule.triggered = False
             if not rule.cumulative:
                 rule.beyond_ms = 0
-
 
     def state(self):
         """What must survive a power cut: the latches and the rules' timers."""

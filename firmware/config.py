@@ -61,8 +61,11 @@ def validate(cfg):
         name, threshold, direction, allowed, kind = rule
         if not isinstance(name, str) or not 1 <= len(name) <= RULE_NAME_MAX_LEN:
             raise ConfigError(where + ": name of 1..%d characters required" % RULE_NAME_MAX_LEN)
-        if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
-                or not THRESHOLD_MIN_C <= threshold <= THRESHOLD_MAX_C):
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not THRESHOLD_MIN_C <= threshold <= THRESHOLD_MAX_C
+        ):
             raise ConfigError(where + ": threshold_c within %d..%d required" % (THRESHOLD_MIN_C, THRESHOLD_MAX_C))
         if direction not in ("above", "below"):
             raise ConfigError(where + ": direction must be above or below")

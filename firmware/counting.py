@@ -13,6 +13,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 # Fraction of time the tube is dead (m * tau) above which a reading is over range. At 0.5 the
 # correction is x2; an SBM-20 (tau = 190 us) reaches it at ~158,000 cpm observed, i.e. ~2 mSv/h at
 # 153.8 cpm per uSv/h: the III-YELLOW surface limit (docs/references.md#ssr-6), so the board flags what

@@ -17,6 +17,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 SYNC0 = const(0x49)  # "I"
 SYNC1 = const(0x4C)  # "L"
 VERSION = const(1)
@@ -44,7 +45,13 @@ CMD_DIAG = const(0x20)  # diagnostics, answered only in test mode (hil_tests/)
 # truncated to 16 bytes (mac.py). A provisioned board refuses state changes without it.
 AUTH = const(0x40)
 STATE_CHANGING = (
-    CMD_SET_CLOCK, CMD_SET_CONFIG, CMD_ACK, CMD_ACK_ALARMS, CMD_PROVISION, CMD_TEST_MODE, CMD_MAINTENANCE,
+    CMD_SET_CLOCK,
+    CMD_SET_CONFIG,
+    CMD_ACK,
+    CMD_ACK_ALARMS,
+    CMD_PROVISION,
+    CMD_TEST_MODE,
+    CMD_MAINTENANCE,
 )
 REPLY = const(0x80)
 ERROR = const(0x7F)

@@ -9,6 +9,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 # (green, red, ms) steps, played cyclically by the board's timer.
 _OFF = const(0)
 PATTERNS = {

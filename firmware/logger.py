@@ -20,6 +20,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 TYPE_CHECKING = False  # no typing module on the boards
 if TYPE_CHECKING:
     from protocol import Server  # noqa: F401 - used in a type comment (self.link)
@@ -106,8 +107,7 @@ class Logger:
             self.alarms = alarms.Alarms([], 1e9, 1e9)
             return
         rules = [
-            alarms.TempRule(r[0], r[1], r[2] == "above", r[3] * 1000, r[4] == "cumulative")
-            for r in cfg["temp_rules"]
+            alarms.TempRule(r[0], r[1], r[2] == "above", r[3] * 1000, r[4] == "cumulative") for r in cfg["temp_rules"]
         ]
         self.alarms = alarms.Alarms(rules, cfg["dose_warn_usv_h"], cfg["dose_alarm_usv_h"])
         self._restore_alarms(cfg["id"])
@@ -294,8 +294,15 @@ class Logger:
         self.flags = flags
         self.total_counts += interval_counts
         due = store.append(
-            now, now, self.total_counts, interval_ms, interval_counts, temp_c, flags,
-            self.clock_valid, self.clock_offset_ms,
+            now,
+            now,
+            self.total_counts,
+            interval_ms,
+            interval_counts,
+            temp_c,
+            flags,
+            self.clock_valid,
+            self.clock_offset_ms,
         )
         # A new alarm is committed at once: the evidence must survive a power cut.
         if due or store.commit_due(now) or self.alarms.latched & ~latched_before:

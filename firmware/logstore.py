@@ -27,6 +27,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 BATCH_RECORDS = const(32)
 COMMIT_AGE_MS = const(900_000)  # 15 min: a power cut loses at most this much
 SEGMENT_BLOCKS = const(8)  # a segment fills whole flash blocks: 32 KiB on 4 KiB blocks
@@ -79,8 +80,9 @@ def bump_boot_counter(data_dir):
 
 
 class LogStore:
-    def __init__(self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS, key=b"",
-                 feed=None):
+    def __init__(
+        self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS, key=b"", feed=None
+    ):
         self.data_dir = data_dir
         # Called through long work (the recovery scan of every damaged segment) to feed the
         # board's watchdog: the worst case reads the whole log.
@@ -181,8 +183,9 @@ class LogStore:
             self.header = header
             self._close_segment()
 
-    def append(self, now_ms, uptime_ms, counts, interval_ms, interval_counts, temp_c, flags, clock_valid,
-               clock_offset_ms):
+    def append(
+        self, now_ms, uptime_ms, counts, interval_ms, interval_counts, temp_c, flags, clock_valid, clock_offset_ms
+    ):
         """Queue one record. Returns True when a commit is due (batch full or old)."""
         if self.count and (clock_valid != self.batch_clock_valid or clock_offset_ms != self.batch_clock_offset):
             self.commit()
@@ -223,8 +226,18 @@ class LogStore:
         if self.full:
             return 0
         size, mac = record.encode_batch(
-            self.buf, self.next_seq, self.boot, self.header[0], self.batch_clock_valid, self.batch_clock_offset,
-            self.batch_base_uptime, self.batch_base_counts, self.entries, n, self.key, self.chain,
+            self.buf,
+            self.next_seq,
+            self.boot,
+            self.header[0],
+            self.batch_clock_valid,
+            self.batch_clock_offset,
+            self.batch_base_uptime,
+            self.batch_base_counts,
+            self.entries,
+            n,
+            self.key,
+            self.chain,
         )
         # Roll over before the segment would spill a few bytes into one more flash block. littlefs
         # keeps up to 4 bytes of skip-list pointers per block (ctz(i) + 1 words): leave room.
@@ -233,8 +246,18 @@ class LogStore:
             if not self._open_segment():
                 return 0
             size, mac = record.encode_batch(
-                self.buf, self.next_seq, self.boot, self.header[0], self.batch_clock_valid, self.batch_clock_offset,
-                self.batch_base_uptime, self.batch_base_counts, self.entries, n, self.key, self.chain,
+                self.buf,
+                self.next_seq,
+                self.boot,
+                self.header[0],
+                self.batch_clock_valid,
+                self.batch_clock_offset,
+                self.batch_base_uptime,
+                self.batch_base_counts,
+                self.entries,
+                n,
+                self.key,
+                self.chain,
             )
         f = self.file
         if f is None:
@@ -261,8 +284,9 @@ class LogStore:
             return False
         first = self.next_seq
         interval_s, cal, dead, bg = self.header
-        size, mac = record.encode_header(self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg,
-                                         self.key, self.chain)
+        size, mac = record.encode_header(
+            self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain
+        )
         try:
             # Append, never truncate: a segment that a power cut left with only its header gets
             # this boot's header after it (same first sequence number). A host that already read

@@ -10,6 +10,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 MAC_LEN = const(16)  # truncated to 128 bits (RFC 2104 section 5 allows truncation to >= half)
 _BLOCK = const(64)
 

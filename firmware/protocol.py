@@ -46,6 +46,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 # The repository's one version number, reported on IDENTIFY: pyproject.toml and isolog.__version__
 # read this line (keep it a plain string literal).
 FIRMWARE_VERSION = "0.1.0"

@@ -45,6 +45,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 SYNC = const(0xA5)
 KIND_HEADER = const(0x48)  # "H"
 KIND_BATCH = const(0x42)  # "B"
@@ -182,8 +183,9 @@ def chunk_mac(data, start, length):
 def verify_chunk(key, chain, data, start, length):
     """True if the chunk's mac follows from chain under key."""
     mv = memoryview(data)
-    return mac.equal(mac.mac(key, chain, mv[start : start + length - MAC_LEN]),
-                     mv[start + length - MAC_LEN : start + length])
+    return mac.equal(
+        mac.mac(key, chain, mv[start : start + length - MAC_LEN]), mv[start + length - MAC_LEN : start + length]
+    )
 
 
 def key_id(key):
@@ -193,7 +195,18 @@ def key_id(key):
 def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, key, chain):
     """Segment header chunk into buf; returns (its size, its mac)."""
     struct.pack_into(
-        _HEADER_FMT, buf, 4, VERSION, boot, first_seq, device_id, interval_s, cal, dead_time_us, background, chain,
+        _HEADER_FMT,
+        buf,
+        4,
+        VERSION,
+        boot,
+        first_seq,
+        device_id,
+        interval_s,
+        cal,
+        dead_time_us,
+        background,
+        chain,
         key_id(key),
     )
     return seal_chunk(buf, KIND_HEADER, HEADER_SIZE, key, chain)
@@ -203,8 +216,20 @@ def batch_payload_size(count):
     return BATCH_HEAD_MAX + count * MAX_RECORD_SIZE + MAC_LEN
 
 
-def encode_batch(buf, first_seq, boot, nominal_s, clock_valid, clock_offset_ms, base_uptime_ms, base_counts, entries,
-                 count, key, chain):
+def encode_batch(
+    buf,
+    first_seq,
+    boot,
+    nominal_s,
+    clock_valid,
+    clock_offset_ms,
+    base_uptime_ms,
+    base_counts,
+    entries,
+    count,
+    key,
+    chain,
+):
     """Encode a batch chunk into buf; entries is a flat list [interval_ms, interval_counts,
     temp_code, flags] * count (preallocated by the caller). Returns (its size, its mac)."""
     if count < 1 or count > BATCH_MAX_RECORDS:
@@ -258,12 +283,19 @@ def check_chunk(data, pos, end):
 
 def decode_header(data, start):
     version, boot, first_seq, device_id, interval_s, cal, dead, bg, chain_in, kid = struct.unpack_from(
-        _HEADER_FMT, data, start)
+        _HEADER_FMT, data, start
+    )
     if version != VERSION:
         raise RecordError("unknown format version %d" % version)
     return {
-        "boot": boot, "first_seq": first_seq, "device_id": bytes(device_id), "interval_s": interval_s,
-        "cal_cpm_per_usv_h": cal, "dead_time_us": dead, "background_usv_h": bg, "chain_in": bytes(chain_in),
+        "boot": boot,
+        "first_seq": first_seq,
+        "device_id": bytes(device_id),
+        "interval_s": interval_s,
+        "cal_cpm_per_usv_h": cal,
+        "dead_time_us": dead,
+        "background_usv_h": bg,
+        "chain_in": bytes(chain_in),
         "key_id": bytes(kid),
     }
 
@@ -292,10 +324,19 @@ def decode_batch(data, start, length):
         counts += interval_counts
         if valid:
             flags |= F_TIME_VALID
-        out.append((
-            first_seq + i, boot, offset_ms + uptime_ms if valid else None, uptime_ms, counts,
-            interval_ms, interval_counts, decode_temp(temp_code), flags,
-        ))
+        out.append(
+            (
+                first_seq + i,
+                boot,
+                offset_ms + uptime_ms if valid else None,
+                uptime_ms,
+                counts,
+                interval_ms,
+                interval_counts,
+                decode_temp(temp_code),
+                flags,
+            )
+        )
     if pos != end:
         raise RecordError("batch length mismatch")
     return (first_seq, count, boot), out

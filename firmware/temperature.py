@@ -31,6 +31,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
     def const(__expr):  # positional-only, as MicroPython's (no `/` in its grammar)
         return __expr
 
+
 _SKIP_ROM = const(0xCC)
 _CONVERT_T = const(0x44)
 _READ_SCRATCHPAD = const(0xBE)

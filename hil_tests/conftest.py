@@ -30,8 +30,12 @@ _HERE = Path(__file__).parent
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("isolog hardware-in-the-loop")
-    group.addoption("--target", default="sim", metavar="sim|serial:PORT",
-                    help="device under test for hil_tests/: sim (virtual board, default) or serial:/dev/ttyACM0")
+    group.addoption(
+        "--target",
+        default="sim",
+        metavar="sim|serial:PORT",
+        help="device under test for hil_tests/: sim (virtual board, default) or serial:/dev/ttyACM0",
+    )
 
 
 def _target(config: pytest.Config) -> tuple[str, str]:
@@ -39,7 +43,7 @@ def _target(config: pytest.Config) -> tuple[str, str]:
     if value == "sim":
         return "sim", ""
     if value.startswith("serial:") and len(value) > len("serial:"):
-        return "serial", value[len("serial:"):]
+        return "serial", value[len("serial:") :]
     raise pytest.UsageError(f"--target {value}: sim or serial:PORT (e.g. serial:/dev/ttyACM0)")
 
 
@@ -75,17 +79,23 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(_FAULTS.kinds.items()))
     tr.write_line(f"fault injections survived: {_FAULTS.total} (goal >= 1000){': ' + kinds if kinds else ''}")
     if MAC_PROBLEMS:
-        tr.write_line(f"known firmware bug: {len(MAC_PROBLEMS)} MAC-chain breaks after power cuts "
-                      f"(records intact; see test_mac_chain_survives_power_cuts), e.g. {MAC_PROBLEMS[0]}")
+        tr.write_line(
+            f"known firmware bug: {len(MAC_PROBLEMS)} MAC-chain breaks after power cuts "
+            f"(records intact; see test_mac_chain_survives_power_cuts), e.g. {MAC_PROBLEMS[0]}"
+        )
     if HEAP_REPORTS:
         low = min(HEAP_REPORTS, key=lambda r: r.mem_free)
-        tr.write_line(f"free heap after gc: {len(HEAP_REPORTS)} scenarios, lowest {low.mem_free} bytes of "
-                      f"{low.total} ({low.label}), margin {low.margin}")
+        tr.write_line(
+            f"free heap after gc: {len(HEAP_REPORTS)} scenarios, lowest {low.mem_free} bytes of "
+            f"{low.total} ({low.label}), margin {low.margin}"
+        )
         if config.getoption("verbose") > 0:
             for r in HEAP_REPORTS:
                 tr.write_line(f"  {r.mem_free:>7} free / {r.total} ({r.label})")
-    tr.write_line(f"wall time: {_HIL_S[0]:.1f} s in hil_tests/ (goal < 300 s on 2 cores), "
-                  f"{time.monotonic() - _STARTED[0]:.1f} s the whole run")
+    tr.write_line(
+        f"wall time: {_HIL_S[0]:.1f} s in hil_tests/ (goal < 300 s on 2 cores), "
+        f"{time.monotonic() - _STARTED[0]:.1f} s the whole run"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -128,8 +138,14 @@ def make_dut(target, _serial_dut, tmp_path, request):
     tests that need them are sim_only)."""
     made: list[Dut] = []
 
-    def factory(configured: bool = True, flash_kib: int = 1024, speed: float = 0.0, seed: int = 1,
-                scenario: dict | None = None, **overrides) -> Dut:
+    def factory(
+        configured: bool = True,
+        flash_kib: int = 1024,
+        speed: float = 0.0,
+        seed: int = 1,
+        scenario: dict | None = None,
+        **overrides,
+    ) -> Dut:
         kind, _ = target
         if kind == "serial":
             d = _serial_dut
@@ -137,8 +153,7 @@ def make_dut(target, _serial_dut, tmp_path, request):
                 d.link.set_config(board_config(BENCH_INTERVAL_S))
             return d
         sc = copy.deepcopy(scenario) if scenario is not None else make_scenario(configured, **overrides)
-        d = SimDut(sc, tmp_path / f"flash{len(made)}.img", _FAULTS, speed=speed, flash_size_kib=flash_kib,
-                   seed=seed)
+        d = SimDut(sc, tmp_path / f"flash{len(made)}.img", _FAULTS, speed=speed, flash_size_kib=flash_kib, seed=seed)
         made.append(d)
         return d
 

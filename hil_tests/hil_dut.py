@@ -145,8 +145,9 @@ def is_mac_problem(p: decode.Problem) -> bool:
     return "MAC" in p.message
 
 
-def assert_intact(log: decode.Log, previous: list[dict] | None = None, start: int | None = None,
-                  where: str = "", mac: bool = False) -> None:
+def assert_intact(
+    log: decode.Log, previous: list[dict] | None = None, start: int | None = None, where: str = "", mac: bool = False
+) -> None:
     """No damaged chunk, contiguous sequence numbers (from `start` if given), and every record of an
     earlier read still there, unchanged. MAC-chain problems fail only with mac=True."""
     ctx = f"{where}: " if where else ""
@@ -243,8 +244,9 @@ class Dut:
         catches states shorter than a poll (at full speed 3 s of board time pass in microseconds)."""
         return self.read()["led"] == state
 
-    def wait_for(self, what: str, pred: Callable[[dict], bool], board_s: float | None = None,
-                 timeout_s: float = 60.0) -> dict:
+    def wait_for(
+        self, what: str, pred: Callable[[dict], bool], board_s: float | None = None, timeout_s: float = 60.0
+    ) -> dict:
         """Poll diag read until pred holds. A safety timeout in real time, never an assertion on
         how long it took."""
         deadline = time.monotonic() + timeout_s
@@ -260,8 +262,11 @@ class Dut:
     def advance(self, board_s: float, timeout_s: float = 120.0) -> dict:
         """Let at least board_s seconds of board time pass."""
         target = self.board_s() + board_s
-        return self.wait_for(f"board time {target:.0f} s", lambda d: self.board_s(d) >= target,
-                             timeout_s=max(timeout_s, self.board_to_real_s(board_s) * 2 + 10))
+        return self.wait_for(
+            f"board time {target:.0f} s",
+            lambda d: self.board_s(d) >= target,
+            timeout_s=max(timeout_s, self.board_to_real_s(board_s) * 2 + 10),
+        )
 
     def records(self) -> decode.Log:
         """The whole log on the board, read over the protocol (nothing acknowledged)."""
@@ -269,9 +274,11 @@ class Dut:
 
     def next_record(self, after_seq: int, timeout_s: float = 60.0) -> None:
         """Wait until a record with seq >= after_seq is committed (diag commit forces the batch out)."""
-        self.wait_for(f"record {after_seq}",
-                      lambda d: self.diag("commit") is not None and self.read()["next_seq"] > after_seq,
-                      timeout_s=timeout_s)
+        self.wait_for(
+            f"record {after_seq}",
+            lambda d: self.diag("commit") is not None and self.read()["next_seq"] > after_seq,
+            timeout_s=timeout_s,
+        )
 
     def set_sensor(self, **kw: Any) -> dict:
         self.require("can_set_sensors")
@@ -283,7 +290,8 @@ class Dut:
         rep = HeapReport(f"{self.target}: {label}", d["mem_free"], d["mem_alloc"])
         HEAP_REPORTS.append(rep)
         assert rep.mem_free >= rep.margin, (
-            f"{label}: {rep.mem_free} bytes free of {rep.total} after gc, under the margin of {rep.margin}")
+            f"{label}: {rep.mem_free} bytes free of {rep.total} after gc, under the margin of {rep.margin}"
+        )
         return rep
 
     # --- link cuts ---------------------------------------------------------------------------------
@@ -357,14 +365,24 @@ class Dut:
 class SimDut(Dut):
     """A virtual board (isolog.sim.launcher.VirtualBoard) in test mode, one flash image per test."""
 
-    def __init__(self, scenario: dict, flash: Path, faults: FaultCounter, speed: float = 0.0,
-                 flash_size_kib: int = 1024, seed: int = 1, heap_kib: int = 64):
-        super().__init__(target="sim", can_power_cut=True, can_set_sensors=True, can_accelerate=True,
-                         faults=faults, flash=flash)
+    def __init__(
+        self,
+        scenario: dict,
+        flash: Path,
+        faults: FaultCounter,
+        speed: float = 0.0,
+        flash_size_kib: int = 1024,
+        seed: int = 1,
+        heap_kib: int = 64,
+    ):
+        super().__init__(
+            target="sim", can_power_cut=True, can_set_sensors=True, can_accelerate=True, faults=faults, flash=flash
+        )
         from isolog.sim.launcher import VirtualBoard
 
-        self.vb = VirtualBoard(scenario, flash, speed=speed, test_mode=True, flash_size_kib=flash_size_kib,
-                               seed=seed, heap_kib=heap_kib)
+        self.vb = VirtualBoard(
+            scenario, flash, speed=speed, test_mode=True, flash_size_kib=flash_size_kib, seed=seed, heap_kib=heap_kib
+        )
         self.stderr: list[str] = []
         self.vb.on_stderr = self.stderr.append
         self._thread: threading.Thread | None = None
@@ -454,21 +472,24 @@ class SerialDut(Dut):
 
     def __init__(self, port: str, faults: FaultCounter):
         power_cmd = os.environ.get("ISOLOG_HIL_POWER_CMD", "")
-        super().__init__(target="serial", can_power_cut=bool(power_cmd), can_set_sensors=False,
-                         can_accelerate=False, faults=faults)
+        super().__init__(
+            target="serial", can_power_cut=bool(power_cmd), can_set_sensors=False, can_accelerate=False, faults=faults
+        )
         self.port = port
         self.power_cmd = power_cmd
         self.link = self.open_link()
         try:
             self.diag("read")
         except BoardError as exc:
-            raise pytest.UsageError(f"{port}: the board does not answer diagnostics ({exc}): create /data/testmode "
-                                    "on it (hil_tests/README.md)") from None
+            raise pytest.UsageError(
+                f"{port}: the board does not answer diagnostics ({exc}): create /data/testmode "
+                "on it (hil_tests/README.md)"
+            ) from None
 
     def why_not(self, capability: str) -> str:
         return {
             "can_power_cut": "set ISOLOG_HIL_POWER_CMD to a command that power-cycles the board, e.g. "
-                             "'uhubctl -l 1-1 -p 2 -a cycle -d 2' (hil_tests/README.md)",
+            "'uhubctl -l 1-1 -p 2 -a cycle -d 2' (hil_tests/README.md)",
             "can_set_sensors": "the bench board has a real temperature sensor and GM tube",
             "can_accelerate": "a real board runs in real time",
             "can_pulse_out": "the board module has no diag 'pulse_out' (boards/README.md, loopback wire)",

@@ -22,5 +22,3 @@ def make_scenario(configured: bool = True, **overrides) -> dict:
     """A normalised scenario for the virtual board: Lu-177 at the built-in shipment's 1-minute
     interval, 5 C steady, the backed-up clock set at dispatch; it runs until the test stops it."""
     return scenario_mod.steady("hil", **{"duration": "400d", "configured": configured, **overrides})
-
-

@@ -41,11 +41,16 @@ def _corrected(recs: list[dict]) -> tuple[float, float, bool]:
     return n, sigma, over
 
 
-@pytest.mark.sim_only(reason="drives the simulated GM tube's dose rate (diag sensor); on the bench use the "
-                             "loopback test and a calibrated source")
+@pytest.mark.sim_only(
+    reason="drives the simulated GM tube's dose rate (diag sensor); on the bench use the "
+    "loopback test and a calibrated source"
+)
 def test_dead_time_corrected_rate_within_3_sigma(make_dut, faults):
-    dut = make_dut(tube={"cpm_per_usv_h": CPM_PER_USV_H, "dead_time_us": DEAD_TIME_US, "background_usv_h": 0.0},
-                   dose={"initial_usv_h": 0.0}, temperature={"points": [["0h", 5.0]], "noise_c": 0.0})
+    dut = make_dut(
+        tube={"cpm_per_usv_h": CPM_PER_USV_H, "dead_time_us": DEAD_TIME_US, "background_usv_h": 0.0},
+        dose={"initial_usv_h": 0.0},
+        temperature={"points": [["0h", 5.0]], "noise_c": 0.0},
+    )
     dut.next_record(1)
     report = []
     for usv_h in BELOW:

@@ -55,15 +55,18 @@ def verdicts(result: dict) -> dict[str, str]:
     return {r["name"]: r["verdict"] for r in result["rules"]}
 
 
-@pytest.mark.sim_only(reason="five days of a shipment need the virtual board's accelerated clock and a "
-                             "temperature profile")
+@pytest.mark.sim_only(
+    reason="five days of a shipment need the virtual board's accelerated clock and a temperature profile"
+)
 def test_five_day_lu177_shipment(make_dut, faults, tmp_path):
     # 5 C, a warm tarmac stop at 27 C from 30 h to 32 h (the shipment's "high" rule allows 30 min
     # above 25 C), and a 10-minute power cut at 60 h; the clock is backed up (rtc_backup).
     sc = make_scenario(
         configured=False,
-        temperature={"points": [["0h", 5.0], ["29.5h", 5.0], ["30h", 27.0], ["32h", 27.0], ["32.5h", 5.0]],
-                     "noise_c": 0.1},
+        temperature={
+            "points": [["0h", 5.0], ["29.5h", 5.0], ["30h", 27.0], ["32h", 27.0], ["32.5h", 5.0]],
+            "noise_c": 0.1,
+        },
         events=[{"kind": "power_loss", "at": "60h", "off": "10min"}],
     )
     dut = make_dut(scenario=sc)
@@ -103,7 +106,7 @@ def test_five_day_lu177_shipment(make_dut, faults, tmp_path):
     assert dut.led() == "logging"
     dut.next_record(log.records[-1]["seq"] + 2)
     after = dut.records().records
-    assert any("alarm_ack" in r["flags"] for r in after[len(log.records):])
+    assert any("alarm_ack" in r["flags"] for r in after[len(log.records) :])
 
     # what the virtual board showed, in order (every change it reported; the polls of this test
     # flash "syncing" in between)
@@ -137,8 +140,10 @@ def test_five_day_lu177_shipment(make_dut, faults, tmp_path):
     assert v["decay_consistency"] == PASS, v  # the dose rate falls with Lu-177's half-life
     hl = result["summary"]["effective_half_life_h"]
     assert abs(hl / LU177_HALF_LIFE_H - 1) < 0.02, hl
-    assert v["data_integrity"] in (WARN, FAIL) and "reboot" in result["rules"][
-        [r["name"] for r in result["rules"]].index("data_integrity")]["detail"], v  # the power cut shows
+    assert (
+        v["data_integrity"] in (WARN, FAIL)
+        and "reboot" in result["rules"][[r["name"] for r in result["rules"]].index("data_integrity")]["detail"]
+    ), v  # the power cut shows
 
     dut.heap("five-day shipment")
 

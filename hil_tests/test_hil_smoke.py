@@ -7,8 +7,24 @@ def test_board_answers_and_logs(dut):
     ident = dut.link.identify()
     assert ident["protocol"] == 1 and ident["config_id"] == "LU-2026-11-0042"
     d = dut.read()
-    for key in ("counts", "total_counts", "led", "led_steps", "alarms", "uptime_ms", "mem_free", "mem_alloc",
-                "next_seq", "in_ram", "segments", "write_errors", "storage_full", "boot", "requests", "errors"):
+    for key in (
+        "counts",
+        "total_counts",
+        "led",
+        "led_steps",
+        "alarms",
+        "uptime_ms",
+        "mem_free",
+        "mem_alloc",
+        "next_seq",
+        "in_ram",
+        "segments",
+        "write_errors",
+        "storage_full",
+        "boot",
+        "requests",
+        "errors",
+    ):
         assert key in d, key
     dut.next_record(3)
     assert dut.led() == "logging"

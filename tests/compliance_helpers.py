@@ -93,8 +93,11 @@ def make_records(n=None, *, dose=None, temp=None, interval_s=60.0, t0=None, coun
     interval = np.broadcast_to(np.asarray(interval_s, dtype=np.float64), (n,)).copy()
     uptime = np.cumsum(interval)
     d = np.broadcast_to(np.asarray(5.0 if dose is None else dose, dtype=np.float64), (n,)).copy()
-    c = (np.full(n, 10_000, dtype=np.int64) if counts is None
-         else np.broadcast_to(np.asarray(counts, dtype=np.int64), (n,)).copy())
+    c = (
+        np.full(n, 10_000, dtype=np.int64)
+        if counts is None
+        else np.broadcast_to(np.asarray(counts, dtype=np.int64), (n,)).copy()
+    )
     fl = np.full(n, FLAG_BIT["time_valid"], dtype=np.uint32)
     fl[0] |= FLAG_BIT["boot"]
     if flags:

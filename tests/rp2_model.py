@@ -60,11 +60,31 @@ _INSTRUCTION_COUNT = 32  # PIO instruction memory, words (datasheet 3.2)
 # Operand names the assembler puts into the program's globals (values as in rp2.py's _pio_funcs:
 # the datasheet's encodings of sources/destinations and JMP conditions).
 _NAMES = {
-    "gpio": 0, "pins": 0, "x": 1, "y": 2, "null": 3, "pindirs": 4, "pc": 5, "status": 5, "isr": 6,
-    "osr": 7, "exec": 8,
-    "invert": lambda v: v | 0x08, "reverse": lambda v: v | 0x10,
-    "not_x": 1, "x_dec": 2, "not_y": 3, "y_dec": 4, "x_not_y": 5, "pin": 6, "not_osre": 7,
-    "noblock": 0x01, "block": 0x21, "iffull": 0x40, "ifempty": 0x40, "clear": 0x40,
+    "gpio": 0,
+    "pins": 0,
+    "x": 1,
+    "y": 2,
+    "null": 3,
+    "pindirs": 4,
+    "pc": 5,
+    "status": 5,
+    "isr": 6,
+    "osr": 7,
+    "exec": 8,
+    "invert": lambda v: v | 0x08,
+    "reverse": lambda v: v | 0x10,
+    "not_x": 1,
+    "x_dec": 2,
+    "not_y": 3,
+    "y_dec": 4,
+    "x_not_y": 5,
+    "pin": 6,
+    "not_osre": 7,
+    "noblock": 0x01,
+    "block": 0x21,
+    "iffull": 0x40,
+    "ifempty": 0x40,
+    "clear": 0x40,
     "rel": lambda v: v | 0x10,
 }
 _DIRECTIVES = ("wrap_target", "wrap", "label")
@@ -72,14 +92,31 @@ _INSTRUCTIONS = ("word", "nop", "jmp", "wait", "in_", "out", "push", "pull", "mo
 
 
 class _Emitter:
-    def __init__(self, in_shiftdir=PIO.SHIFT_LEFT, out_shiftdir=PIO.SHIFT_LEFT, autopush=False,
-                 autopull=False, push_thresh=32, pull_thresh=32, fifo_join=PIO.JOIN_NONE,
-                 out_init=None, set_init=None, sideset_init=None):
+    def __init__(
+        self,
+        in_shiftdir=PIO.SHIFT_LEFT,
+        out_shiftdir=PIO.SHIFT_LEFT,
+        autopush=False,
+        autopull=False,
+        push_thresh=32,
+        pull_thresh=32,
+        fifo_join=PIO.JOIN_NONE,
+        out_init=None,
+        set_init=None,
+        sideset_init=None,
+    ):
         if sideset_init is not None:
             raise PIOASMError("side-set is not modelled")
         self.labels: dict[str, int] = {}
-        shiftctrl = (fifo_join << 30 | (pull_thresh & 0x1F) << 25 | (push_thresh & 0x1F) << 20
-                     | out_shiftdir << 19 | in_shiftdir << 18 | int(autopull) << 17 | int(autopush) << 16)
+        shiftctrl = (
+            fifo_join << 30
+            | (pull_thresh & 0x1F) << 25
+            | (push_thresh & 0x1F) << 20
+            | out_shiftdir << 19
+            | in_shiftdir << 18
+            | int(autopull) << 17
+            | int(autopush) << 16
+        )
         self.prog = [array("H"), -1, -1, -1, 0, shiftctrl, out_init, set_init, sideset_init]
         self.wrap_used = False
         self.pass_ = 0
@@ -255,8 +292,19 @@ def _pin_id(pin):
 
 
 class StateMachine:
-    def __init__(self, sm_id, prog, freq=-1, *, in_base=None, jmp_pin=None, out_base=None,
-                 set_base=None, sideset_base=None, **_kw):
+    def __init__(
+        self,
+        sm_id,
+        prog,
+        freq=-1,
+        *,
+        in_base=None,
+        jmp_pin=None,
+        out_base=None,
+        set_base=None,
+        sideset_base=None,
+        **_kw,
+    ):
         self.id = sm_id
         block = PIO_BLOCKS[sm_id // 4]
         if prog[_PROG_OFFSET_PIO0 + sm_id // 4] < 0:
@@ -276,8 +324,9 @@ class StateMachine:
         uses_jmp_pin = any(op >> 13 == 0 and (op >> 5) & 7 == 6 for op in prog[_PROG_DATA])
         if uses_jmp_pin:
             if jmp_pin is None:
-                raise AssertionError("the program uses JMP PIN but StateMachine got no jmp_pin "
-                                     "(EXECCTRL.JMP_PIN would stay GPIO 0)")
+                raise AssertionError(
+                    "the program uses JMP PIN but StateMachine got no jmp_pin (EXECCTRL.JMP_PIN would stay GPIO 0)"
+                )
             if self.in_pin is not None and _pin_id(jmp_pin) != self.in_pin:
                 raise AssertionError("the model needs jmp_pin == in_base")
             self.in_pin = _pin_id(jmp_pin)
@@ -305,9 +354,15 @@ class StateMachine:
             return 1 if level(clock / per_us) else 0
 
         return emulate(
-            opcodes, stop_when=stop_when, initial_state=state, input_source=pins,
-            shift_isr_right=self.shift_isr_right, auto_push=self.autopush, push_threshold=self.push_thresh,
-            jmp_pin=0, wrap_target=wrap[0] if wrap else self.wrap_bottom,
+            opcodes,
+            stop_when=stop_when,
+            initial_state=state,
+            input_source=pins,
+            shift_isr_right=self.shift_isr_right,
+            auto_push=self.autopush,
+            push_threshold=self.push_thresh,
+            jmp_pin=0,
+            wrap_target=wrap[0] if wrap else self.wrap_bottom,
             wrap_top=wrap[1] if wrap else self.wrap_top,
         )
 
@@ -334,8 +389,9 @@ class StateMachine:
         before = self.state
         if instr & 0xE080 == 0x8000 and len(before.receive_fifo) == 4:
             raise AssertionError("exec'd PUSH on a full RX FIFO stalls the state machine")
-        steps = self._emulate([instr], replace(before, program_counter=0), lambda _op, s: s.clock > before.clock,
-                              wrap=(0, 0))
+        steps = self._emulate(
+            [instr], replace(before, program_counter=0), lambda _op, s: s.clock > before.clock, wrap=(0, 0)
+        )
         _b, after = next(steps)
         self.state = replace(after, program_counter=before.program_counter, clock=before.clock)
 

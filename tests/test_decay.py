@@ -105,8 +105,10 @@ def test_parent_decays_monotonically(name, a0, times):
         assert np.all(a >= -1e-9 * a0)
 
 
-@given(st.sampled_from(["Mo-99", "Ge-68", "Lu-177m"]),
-       st.lists(st.floats(min_value=0, max_value=3e7), min_size=2, max_size=30))
+@given(
+    st.sampled_from(["Mo-99", "Ge-68", "Lu-177m"]),
+    st.lists(st.floats(min_value=0, max_value=3e7), min_size=2, max_size=30),
+)
 def test_chain_in_equilibrium_decays_monotonically(name, times):
     # From equilibrium every member decays with the parent: the total never grows.
     t = np.sort(np.array(times))

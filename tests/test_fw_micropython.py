@@ -9,8 +9,7 @@ import pytest
 from mp_helpers import ROOT, clean_env
 
 FW_TESTS = sorted(
-    os.path.splitext(os.path.basename(p))[0]
-    for p in glob.glob(os.path.join(ROOT, "tests", "fw", "test_*.py"))
+    os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(ROOT, "tests", "fw", "test_*.py"))
 )
 
 
@@ -19,7 +18,10 @@ def test_module_passes_under_micropython(module, micropython, tmp_path):
     path = ":".join([os.path.join(ROOT, "tests", "fw"), os.path.join(ROOT, "firmware")])
     proc = subprocess.run(
         [micropython, "-X", "heapsize=8M", os.path.join(ROOT, "tests", "fw", "mprun.py"), module],
-        capture_output=True, text=True, timeout=120, env=clean_env(tmp_path, path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(tmp_path, path),
     )
     out = proc.stdout + proc.stderr
     summary = [line for line in out.splitlines() if line.startswith("SUMMARY")]

@@ -40,11 +40,15 @@ def test_defaults_and_implied_factors():
     assert s.daughters == "equilibrium"
     assert s.prescribed_tolerance == 0.10
     assert s.physical_form is None and s.transport_mode is None and s.special_arrangement is False
-    s = shipment.from_dict(shipment_doc(shipment__physical_form="special_form", shipment__transport_mode="rail",
-                                        shipment__special_arrangement=True))
+    s = shipment.from_dict(
+        shipment_doc(
+            shipment__physical_form="special_form", shipment__transport_mode="rail", shipment__special_arrangement=True
+        )
+    )
     assert (s.physical_form, s.transport_mode, s.special_arrangement) == ("special_form", "rail", True)
-    s = shipment.from_dict(shipment_doc(sensor__position="1m", sensor__one_metre_factor=None,
-                                        sensor__surface_factor=None))
+    s = shipment.from_dict(
+        shipment_doc(sensor__position="1m", sensor__one_metre_factor=None, sensor__surface_factor=None)
+    )
     assert s.sensor.one_metre_factor == 1.0 and s.sensor.surface_factor is None
     s = shipment.from_dict(shipment_doc(sensor__one_metre_factor=None))
     assert s.sensor.one_metre_factor is None  # not guessed
@@ -64,10 +68,14 @@ def test_defaults_and_implied_factors():
         ({"shipment__declared_category": "YELLOW"}, r"\[shipment\] declared_category: must be one of"),
         ({"shipment__exclusive_use": "no"}, r"\[shipment\] exclusive_use: must be true or false"),
         ({"shipment__colour": "red"}, r"\[shipment\] colour: unknown field"),
-        ({"shipment__physical_form": "powder"},
-         r"\[shipment\] physical_form: must be one of solid, liquid, gas, special_form, not 'powder'$"),
-        ({"shipment__transport_mode": "ship"},
-         r"\[shipment\] transport_mode: must be one of road, rail, sea, air, not 'ship'$"),
+        (
+            {"shipment__physical_form": "powder"},
+            r"\[shipment\] physical_form: must be one of solid, liquid, gas, special_form, not 'powder'$",
+        ),
+        (
+            {"shipment__transport_mode": "ship"},
+            r"\[shipment\] transport_mode: must be one of road, rail, sea, air, not 'ship'$",
+        ),
         ({"shipment__special_arrangement": "yes"}, r"\[shipment\] special_arrangement: must be true or false"),
         ({"sensor__position": "inside"}, r"\[sensor\] position: must be one of surface, 1m, calibrated"),
         ({"sensor__dead_time_us": "fast"}, r"\[sensor\] dead_time_us: must be a number"),
@@ -119,17 +127,21 @@ def test_missing_table_and_bad_toml(tmp_path):
 # `isolog check` accepts is never refused by `isolog configure`. The cases below are where the two
 # had drifted apart; the limits are written out here from the board's validator's contract.
 
+
 def _rules(n, **over):
     rule = {"name": "high", "threshold_c": 25.0, "direction": "above", "allowed": "30min", "type": "single"}
     rule.update(over)
     return [dict(rule, name=f"r{i}") for i in range(n)]
 
 
-@pytest.mark.parametrize("rules, field", [
-    (_rules(1, threshold_c=-90.0), "threshold_c"),  # the board takes -80..150 degC
-    (_rules(9), "rules"),  # the board keeps at most 8 rules
-    (_rules(1, allowed="31d"), "allowed"),  # the board allows at most 30 days
-])
+@pytest.mark.parametrize(
+    "rules, field",
+    [
+        (_rules(1, threshold_c=-90.0), "threshold_c"),  # the board takes -80..150 degC
+        (_rules(9), "rules"),  # the board keeps at most 8 rules
+        (_rules(1, allowed="31d"), "allowed"),  # the board allows at most 30 days
+    ],
+)
 def test_the_board_limits_are_the_hosts(rules, field):
     doc = shipment_doc()
     doc["temperature"] = {"rules": rules}

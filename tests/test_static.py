@@ -15,9 +15,7 @@ import pytest
 from mp_helpers import ROOT
 
 BOARD_SOURCES = sorted(
-    os.path.relpath(p, ROOT)
-    for folder in ("firmware", "boards")
-    for p in glob.glob(os.path.join(ROOT, folder, "*.py"))
+    os.path.relpath(p, ROOT) for folder in ("firmware", "boards") for p in glob.glob(os.path.join(ROOT, folder, "*.py"))
 )
 
 # pyright config per board -> the stubs folder it reads (installed by `make .stubs/.installed`).
@@ -51,7 +49,9 @@ def test_mpy_cross_compiles(source, tmp_path):
     out = tmp_path / (os.path.splitext(os.path.basename(source))[0] + ".mpy")
     proc = subprocess.run(
         cmd + ["-o", str(out), os.path.join(ROOT, source)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert out.exists() and out.stat().st_size > 0, "no .mpy produced for " + source
@@ -78,7 +78,10 @@ def _pyright_report(config):
         pytest.skip("pyright is not installed (requirements/dev.txt)")
     proc = subprocess.run(
         [pyright, "-p", os.path.join(ROOT, config), "--outputjson"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     try:
         report = json.loads(proc.stdout)
@@ -89,8 +92,12 @@ def _pyright_report(config):
 
 def _format(diagnostics):
     return "\n".join(
-        "%s:%d: %s (%s)" % (
-            os.path.relpath(d["file"], ROOT), d["range"]["start"]["line"] + 1, d["message"], d.get("rule", ""),
+        "%s:%d: %s (%s)"
+        % (
+            os.path.relpath(d["file"], ROOT),
+            d["range"]["start"]["line"] + 1,
+            d["message"],
+            d.get("rule", ""),
         )
         for d in diagnostics
     )
@@ -136,6 +143,24 @@ def test_ruff_finds_nothing():
         pytest.skip("ruff is not installed (requirements/dev.txt)")
     proc = subprocess.run(
         [ruff, "check", "--no-cache", "--output-format", "concise", "."],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, "ruff check:\n" + proc.stdout + proc.stderr
+
+
+def test_ruff_format_changes_nothing():
+    """Every Python file is as `ruff format` writes it ([tool.ruff.format]): one layout, no diff noise."""
+    ruff = _venv_script("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (requirements/dev.txt)")
+    proc = subprocess.run(
+        [ruff, "format", "--check", "--no-cache", "."],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, "ruff format --check (run `ruff format .`):\n" + proc.stdout + proc.stderr

@@ -52,8 +52,19 @@ def test_negative_activity_refused():
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [("90s", 90), ("30min", 1800), ("12h", 43200), ("3d", 259200), ("1h30min", 5400), ("1.5h", 5400),
-     (60, 60), (0, 0), ("250ms", 0.25), ("2w", 1209600), ("45", 45)],
+    [
+        ("90s", 90),
+        ("30min", 1800),
+        ("12h", 43200),
+        ("3d", 259200),
+        ("1h30min", 5400),
+        ("1.5h", 5400),
+        (60, 60),
+        (0, 0),
+        ("250ms", 0.25),
+        ("2w", 1209600),
+        ("45", 45),
+    ],
 )
 def test_parse_duration(text, seconds):
     assert parse_duration_s(text) == pytest.approx(seconds)

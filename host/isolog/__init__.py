@@ -19,7 +19,7 @@ def _version() -> str:
         return version("isolog")
     m = re.search(r'^FIRMWARE_VERSION = "([^"]+)"$', text, re.MULTILINE)
     if m is None:
-        raise ImportError("firmware/protocol.py has no line FIRMWARE_VERSION = \"...\"")
+        raise ImportError('firmware/protocol.py has no line FIRMWARE_VERSION = "..."')
     return m.group(1)
 
 

@@ -78,9 +78,7 @@ def chain_for(parent: str) -> Chain:
     for k, n in enumerate(members):
         for b in n.branches:
             branching[(k, index[b.daughter])] = b.fraction
-    return chain_from_constants(
-        [n.name for n in members], [n.decay_constant_per_s for n in members], branching
-    )
+    return chain_from_constants([n.name for n in members], [n.decay_constant_per_s for n in members], branching)
 
 
 def equilibrium_ratios(chain: Chain, branching: dict[tuple[int, int], float] | None = None) -> np.ndarray:
@@ -94,9 +92,7 @@ def equilibrium_ratios(chain: Chain, branching: dict[tuple[int, int], float] | N
     ratios[0] = 1.0
     for i in range(1, len(lam)):
         if lam[i] <= lam[0]:
-            raise UserError(
-                f"{chain.names[i]} lives longer than {chain.names[0]}: no equilibrium to start from"
-            )
+            raise UserError(f"{chain.names[i]} lives longer than {chain.names[0]}: no equilibrium to start from")
         feed = sum(frac * ratios[k] for (k, d), frac in branching.items() if d == i)
         ratios[i] = lam[i] / (lam[i] - lam[0]) * feed
     return ratios

@@ -67,8 +67,9 @@ _GAMMA_SRC = "docs/references.md#dose-rate-constants [C]: ICRP-107 photon yields
 # edition, as published at github.com/18F/allregs html/sections/49CFR173.435.html, amended through
 # 80 FR 1163, Jan. 8, 2015), the US mirror of IAEA SSR-6 Table 2 (its footnote (a) cites SSR-6
 # Table 2). Not read in the SSR-6 (2018) text itself.
-_A_SRC_V = ("49 CFR 173.435 (2015 ed.), mirror of IAEA SSR-6 Table 2 [V: read in the CFR table; "
-            "not in the SSR-6 text itself]")
+_A_SRC_V = (
+    "49 CFR 173.435 (2015 ed.), mirror of IAEA SSR-6 Table 2 [V: read in the CFR table; not in the SSR-6 text itself]"
+)
 
 NUCLIDES: dict[str, Nuclide] = {
     n.name: n
@@ -92,9 +93,7 @@ NUCLIDES: dict[str, Nuclide] = {
             160.4 * _D,
             0.3 * _D,
             "ENSDF: 160.4(3) d [V]",
-            branches=(
-                Branch("Lu-177", 0.227, "ENSDF / IAEA LiveChart IT branch 0.227 [V] (ICRP-107: 0.217)"),
-            ),
+            branches=(Branch("Lu-177", 0.227, "ENSDF / IAEA LiveChart IT branch 0.227 [V] (ICRP-107: 0.217)"),),
             gamma_usv_h_per_mbq_1m=0.178,
             gamma_source=_GAMMA_SRC,
             other_evaluations="ICRP-107 160.4 d",
@@ -115,7 +114,7 @@ NUCLIDES: dict[str, Nuclide] = {
             a_values_verified=True,
             other_evaluations="ICRP-107 65.94 h",
             notes="A1/A2 include Tc-99m (49 CFR 173.435 footnote a); 49 CFR footnote i: A2 = 0.74 TBq "
-                  "for US domestic use (not applied: the SSR-6 value is used)",
+            "for US domestic use (not applied: the SSR-6 value is used)",
             untracked_daughters=("Tc-99 (T1/2 ~2e5 y, negligible activity)",),
         ),
         Nuclide(

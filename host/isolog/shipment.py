@@ -25,8 +25,19 @@ RULE_TYPES = ("single", "cumulative")
 # Board logging interval limits (docs/shipment.md [logging]).
 # The fields of a record as JSON (docs/shipment.md#records-json-lines: `isolog log dump --json`,
 # `isolog export`, the store's records table), in their order.
-RECORD_FIELDS = ("device", "seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts",
-                 "dose_rate_usv_h", "temperature_c", "flags")
+RECORD_FIELDS = (
+    "device",
+    "seq",
+    "boot",
+    "time",
+    "uptime_s",
+    "counts",
+    "interval_s",
+    "interval_counts",
+    "dose_rate_usv_h",
+    "temperature_c",
+    "flags",
+)
 # The board's own limits (firmware/config.py): a file accepted here is never refused by the board.
 _, INTERVAL_MIN_S, INTERVAL_MAX_S = board_config.NUMBERS["interval_s"]
 # Physical form of the contents, for the activity limits of excepted packages (IAEA SSR-6 Table 4 /
@@ -141,14 +152,32 @@ class _Table:
         return v
 
     @overload
-    def number(self, key: str, required: Literal[True] = True, minimum: float | None = None,
-               maximum: float | None = None, exclusive_min: bool = False) -> float: ...
+    def number(
+        self,
+        key: str,
+        required: Literal[True] = True,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        exclusive_min: bool = False,
+    ) -> float: ...
     @overload
-    def number(self, key: str, required: bool, minimum: float | None = None,
-               maximum: float | None = None, exclusive_min: bool = False) -> float | None: ...
+    def number(
+        self,
+        key: str,
+        required: bool,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        exclusive_min: bool = False,
+    ) -> float | None: ...
 
-    def number(self, key: str, required: bool = True, minimum: float | None = None,
-               maximum: float | None = None, exclusive_min: bool = False) -> float | None:
+    def number(
+        self,
+        key: str,
+        required: bool = True,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        exclusive_min: bool = False,
+    ) -> float | None:
         v = self.raw(key, required)
         if v is None:
             return None
@@ -262,8 +291,9 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
     lg = _Table(source, "logging", doc["logging"])
     interval = lg.parsed("interval_s", parse_duration_s)
     if not INTERVAL_MIN_S <= interval <= INTERVAL_MAX_S or interval != int(interval):
-        lg.fail("interval_s", f"must be a whole number of seconds in {INTERVAL_MIN_S}..{INTERVAL_MAX_S}, "
-                f"not {interval:g}")
+        lg.fail(
+            "interval_s", f"must be a whole number of seconds in {INTERVAL_MIN_S}..{INTERVAL_MAX_S}, not {interval:g}"
+        )
     lg.finish()
 
     dr = _Table(source, "dose_rate", doc["dose_rate"])
@@ -291,8 +321,9 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
             if name in names:
                 r.fail("name", f"duplicate rule name {name!r}")
             names.add(name)
-            threshold = r.number("threshold_c", minimum=float(board_config.THRESHOLD_MIN_C),
-                                 maximum=float(board_config.THRESHOLD_MAX_C))
+            threshold = r.number(
+                "threshold_c", minimum=float(board_config.THRESHOLD_MIN_C), maximum=float(board_config.THRESHOLD_MAX_C)
+            )
             direction = r.string("direction", choices=DIRECTIONS)
             allowed = r.parsed("allowed", parse_duration_s)
             if not 0 <= allowed <= board_config.ALLOWED_MAX_S:

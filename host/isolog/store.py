@@ -180,9 +180,22 @@ def host_user() -> str:
 
 
 def record_row(rec: dict[str, Any], device: str, segment: int | None, offset: int | None, session: int | None) -> tuple:
-    return (device, rec["seq"], rec["boot"], rec["time"], rec["uptime_s"], rec["counts"], rec["interval_s"],
-            rec["interval_counts"], rec["dose_rate_usv_h"], rec["temperature_c"], json.dumps(rec["flags"]),
-            segment, offset, session)
+    return (
+        device,
+        rec["seq"],
+        rec["boot"],
+        rec["time"],
+        rec["uptime_s"],
+        rec["counts"],
+        rec["interval_s"],
+        rec["interval_counts"],
+        rec["dose_rate_usv_h"],
+        rec["temperature_c"],
+        json.dumps(rec["flags"]),
+        segment,
+        offset,
+        session,
+    )
 
 
 _RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
@@ -221,8 +234,10 @@ class Store:
             if row is None:
                 self.db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             elif row[0] > SCHEMA_VERSION:
-                raise UserError(f"{self.path} was written by a newer isolog (store version {row[0]}, "
-                                f"this isolog knows {SCHEMA_VERSION}): update isolog")
+                raise UserError(
+                    f"{self.path} was written by a newer isolog (store version {row[0]}, "
+                    f"this isolog knows {SCHEMA_VERSION}): update isolog"
+                )
 
     def close(self) -> None:
         self.db.close()
@@ -259,8 +274,9 @@ class Store:
     # --- devices ---------------------------------------------------------------------------------
 
     def device(self, device: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT id, board, firmware, first_seen, last_seen, base_seq, next_seq FROM devices "
-                              "WHERE id = ?", (device,)).fetchone()
+        row = self.db.execute(
+            "SELECT id, board, firmware, first_seen, last_seen, base_seq, next_seq FROM devices WHERE id = ?", (device,)
+        ).fetchone()
         if row is None:
             return None
         return dict(zip(("id", "board", "firmware", "first_seen", "last_seen", "base_seq", "next_seq"), row))
@@ -269,14 +285,17 @@ class Store:
         ids = [r[0] for r in self.db.execute("SELECT id FROM devices ORDER BY id")]
         return [d for d in (self.device(i) for i in ids) if d is not None]
 
-    def touch_device(self, db: sqlite3.Connection, device: str, board: str | None, firmware: str | None,
-                     base_seq: int) -> dict[str, Any]:
+    def touch_device(
+        self, db: sqlite3.Connection, device: str, board: str | None, firmware: str | None, base_seq: int
+    ) -> dict[str, Any]:
         """Register a board (inside a transaction); a new one starts at base_seq."""
         now = now_iso()
-        db.execute("INSERT INTO devices (id, board, firmware, first_seen, last_seen, base_seq, next_seq) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET board = excluded.board, "
-                   "firmware = excluded.firmware, last_seen = excluded.last_seen",
-                   (device, board, firmware, now, now, base_seq, base_seq))
+        db.execute(
+            "INSERT INTO devices (id, board, firmware, first_seen, last_seen, base_seq, next_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET board = excluded.board, "
+            "firmware = excluded.firmware, last_seen = excluded.last_seen",
+            (device, board, firmware, now, now, base_seq, base_seq),
+        )
         dev = self.device(device)
         assert dev is not None
         return dev
@@ -287,8 +306,9 @@ class Store:
         (nxt,) = db.execute("SELECT next_seq FROM devices WHERE id = ?", (device,)).fetchone()
         start = nxt
         while True:
-            lost = db.execute("SELECT end_seq FROM lost WHERE device = ? AND first_seq <= ? AND end_seq > ?",
-                              (device, nxt, nxt)).fetchone()
+            lost = db.execute(
+                "SELECT end_seq FROM lost WHERE device = ? AND first_seq <= ? AND end_seq > ?", (device, nxt, nxt)
+            ).fetchone()
             if lost:
                 nxt = lost[0]
                 continue
@@ -299,7 +319,8 @@ class Store:
             (last,) = db.execute(
                 "SELECT r.seq FROM records r WHERE r.device = ? AND r.seq >= ? AND NOT EXISTS "
                 "(SELECT 1 FROM records s WHERE s.device = r.device AND s.seq = r.seq + 1) ORDER BY r.seq LIMIT 1",
-                (device, nxt)).fetchone()
+                (device, nxt),
+            ).fetchone()
             nxt = last + 1
         if nxt != start:
             db.execute("UPDATE devices SET next_seq = ? WHERE id = ?", (nxt, device))
@@ -307,16 +328,27 @@ class Store:
 
     # --- records ---------------------------------------------------------------------------------
 
-    def insert_records(self, db: sqlite3.Connection, device: str, recs: list[dict[str, Any]], segment: int | None,
-                       offset: int | None, session: int | None) -> tuple[int, list[str]]:
+    def insert_records(
+        self,
+        db: sqlite3.Connection,
+        device: str,
+        recs: list[dict[str, Any]],
+        segment: int | None,
+        offset: int | None,
+        session: int | None,
+    ) -> tuple[int, list[str]]:
         """Insert records (inside a transaction). A sequence number already stored is not stored
         again: identical -> skipped, different -> reported. Returns (added, problems)."""
         if not recs:
             return 0, []
         lo = min(r["seq"] for r in recs)
         hi = max(r["seq"] for r in recs)
-        existing = {row[1]: row_record(row) for row in db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE device = ? AND seq BETWEEN ? AND ?", (device, lo, hi))}
+        existing = {
+            row[1]: row_record(row)
+            for row in db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE device = ? AND seq BETWEEN ? AND ?", (device, lo, hi)
+            )
+        }
         problems = []
         fresh = []
         for r in recs:
@@ -327,10 +359,14 @@ class Store:
                 continue
             mine = dict(r, device=device)
             if old != mine:
-                problems.append(f"record {r['seq']} came again with different data: the stored copy is kept "
-                                f"(stored {_short(old)}, board {_short(mine)})")
-        db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [record_row(r, device, segment, offset, session) for r in fresh])
+                problems.append(
+                    f"record {r['seq']} came again with different data: the stored copy is kept "
+                    f"(stored {_short(old)}, board {_short(mine)})"
+                )
+        db.executemany(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [record_row(r, device, segment, offset, session) for r in fresh],
+        )
         return len(fresh), problems
 
     def records(self, device: str, lo: int = 0, hi: int | None = None) -> Iterator[dict[str, Any]]:
@@ -349,27 +385,44 @@ class Store:
     # --- segments --------------------------------------------------------------------------------
 
     def segment(self, device: str, first_seq: int) -> tuple[int, bytes | None] | None:
-        row = self.db.execute("SELECT offset, header FROM segments WHERE device = ? AND first_seq = ?",
-                              (device, first_seq)).fetchone()
+        row = self.db.execute(
+            "SELECT offset, header FROM segments WHERE device = ? AND first_seq = ?", (device, first_seq)
+        ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def set_segment(self, db: sqlite3.Connection, device: str, first_seq: int, offset: int,
-                    header: bytes | None) -> None:
-        db.execute("INSERT INTO segments (device, first_seq, offset, header, updated) VALUES (?, ?, ?, ?, ?) "
-                   "ON CONFLICT(device, first_seq) DO UPDATE SET offset = excluded.offset, header = excluded.header, "
-                   "updated = excluded.updated", (device, first_seq, offset, header, now_iso()))
+    def set_segment(
+        self, db: sqlite3.Connection, device: str, first_seq: int, offset: int, header: bytes | None
+    ) -> None:
+        db.execute(
+            "INSERT INTO segments (device, first_seq, offset, header, updated) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(device, first_seq) DO UPDATE SET offset = excluded.offset, header = excluded.header, "
+            "updated = excluded.updated",
+            (device, first_seq, offset, header, now_iso()),
+        )
 
-    def add_chunk(self, db: sqlite3.Connection, device: str, segment: int, offset: int, data: bytes,
-                  session: int | None) -> None:
+    def add_chunk(
+        self, db: sqlite3.Connection, device: str, segment: int, offset: int, data: bytes, session: int | None
+    ) -> None:
         db.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)", (device, segment, offset, data, session))
 
-    def add_damage(self, db: sqlite3.Connection, device: str, segment: int, offset: int, length: int, reason: str,
-                   session: int | None) -> None:
-        db.execute("INSERT OR REPLACE INTO damage VALUES (?, ?, ?, ?, ?, ?)",
-                   (device, segment, offset, length, reason, session))
+    def add_damage(
+        self,
+        db: sqlite3.Connection,
+        device: str,
+        segment: int,
+        offset: int,
+        length: int,
+        reason: str,
+        session: int | None,
+    ) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO damage VALUES (?, ?, ?, ?, ?, ?)",
+            (device, segment, offset, length, reason, session),
+        )
 
-    def add_lost(self, db: sqlite3.Connection, device: str, first_seq: int, end_seq: int, reason: str,
-                 session: int | None) -> None:
+    def add_lost(
+        self, db: sqlite3.Connection, device: str, first_seq: int, end_seq: int, reason: str, session: int | None
+    ) -> None:
         db.execute("INSERT OR REPLACE INTO lost VALUES (?, ?, ?, ?, ?)", (device, first_seq, end_seq, reason, session))
 
     # --- sessions, clock anchors, audit ------------------------------------------------------------
@@ -380,8 +433,10 @@ class Store:
             for sid, pid in db.execute("SELECT id, pid FROM sync_sessions WHERE status = 'running'").fetchall():
                 if pid and not _pid_alive(pid):
                     db.execute("UPDATE sync_sessions SET status = 'abandoned' WHERE id = ?", (sid,))
-            cur = db.execute("INSERT INTO sync_sessions (port, started, status, host_user, pid) "
-                             "VALUES (?, ?, 'running', ?, ?)", (port, now_iso(), host_user(), os.getpid()))
+            cur = db.execute(
+                "INSERT INTO sync_sessions (port, started, status, host_user, pid) VALUES (?, ?, 'running', ?, ?)",
+                (port, now_iso(), host_user(), os.getpid()),
+            )
             assert cur.lastrowid is not None
             return cur.lastrowid
 
@@ -392,8 +447,20 @@ class Store:
         db.execute(f"UPDATE sync_sessions SET {sets} WHERE id = ?", (*fields.values(), session))
 
     def sessions(self, device: str | None = None) -> list[dict[str, Any]]:
-        cols = ("id", "device", "port", "started", "ended", "status", "records_added", "bytes", "acked_upto",
-                "host_user", "pid", "problems")
+        cols = (
+            "id",
+            "device",
+            "port",
+            "started",
+            "ended",
+            "status",
+            "records_added",
+            "bytes",
+            "acked_upto",
+            "host_user",
+            "pid",
+            "problems",
+        )
         q = f"SELECT {', '.join(cols)} FROM sync_sessions"
         args: tuple = ()
         if device:
@@ -406,15 +473,29 @@ class Store:
             out.append(d)
         return out
 
-    def add_clock_anchor(self, db: sqlite3.Connection, device: str, boot: int, uptime_ms: int, epoch_ms: int,
-                         board_time_ms: int | None, session: int | None) -> None:
-        db.execute("INSERT INTO clock_anchors VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (device, boot, uptime_ms, epoch_ms, board_time_ms, now_iso(), session))
+    def add_clock_anchor(
+        self,
+        db: sqlite3.Connection,
+        device: str,
+        boot: int,
+        uptime_ms: int,
+        epoch_ms: int,
+        board_time_ms: int | None,
+        session: int | None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO clock_anchors VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (device, boot, uptime_ms, epoch_ms, board_time_ms, now_iso(), session),
+        )
 
     def clock_anchors(self, device: str) -> list[dict[str, Any]]:
         cols = ("device", "boot", "uptime_ms", "epoch_ms", "board_time_ms", "taken_at", "session")
-        return [dict(zip(cols, row)) for row in self.db.execute(
-            f"SELECT {', '.join(cols)} FROM clock_anchors WHERE device = ? ORDER BY rowid", (device,))]
+        return [
+            dict(zip(cols, row))
+            for row in self.db.execute(
+                f"SELECT {', '.join(cols)} FROM clock_anchors WHERE device = ? ORDER BY rowid", (device,)
+            )
+        ]
 
     def audit(self, db: sqlite3.Connection | None, device: str | None, action: str, details: dict[str, Any]) -> None:
         args = (now_iso(), host_user(), device, action, json.dumps(details, sort_keys=True))
@@ -444,8 +525,10 @@ class Store:
     # --- device keys (board/provision.py) ------------------------------------------------------------
 
     def add_key(self, db: sqlite3.Connection, device: str, key_id: str, key: bytes, name: str) -> None:
-        db.execute("INSERT INTO device_keys (device, key_id, key, name, created, current) "
-                   "VALUES (?, ?, ?, ?, ?, 0)", (device, key_id, key, name, now_iso()))
+        db.execute(
+            "INSERT INTO device_keys (device, key_id, key, name, created, current) VALUES (?, ?, ?, ?, ?, 0)",
+            (device, key_id, key, name, now_iso()),
+        )
 
     def remove_key(self, db: sqlite3.Connection, device: str, key_id: str) -> None:
         db.execute("DELETE FROM device_keys WHERE device = ? AND key_id = ?", (device, key_id))
@@ -458,8 +541,9 @@ class Store:
         return bytes(row[0]) if row else None
 
     def key_by_id(self, device: str, key_id: str) -> bytes | None:
-        row = self.db.execute("SELECT key FROM device_keys WHERE device = ? AND key_id = ?",
-                              (device, key_id)).fetchone()
+        row = self.db.execute(
+            "SELECT key FROM device_keys WHERE device = ? AND key_id = ?", (device, key_id)
+        ).fetchone()
         return bytes(row[0]) if row else None
 
     def keys(self, device: str) -> list[bytes]:
@@ -474,7 +558,8 @@ class Store:
         parts = []
         at = None
         for offset, chunk in self.db.execute(
-                "SELECT offset, data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset", (device, first)):
+            "SELECT offset, data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset", (device, first)
+        ):
             if at is not None and offset > at:
                 parts.append(bytes(offset - at))
             parts.append(bytes(chunk))
@@ -485,8 +570,10 @@ class Store:
         """The MAC chain (log.chain) of the chunks stored for a device: all segments, or the ones
         given and their link to the one before. Each segment is checked with the key its header
         names; a board never provisioned uses the empty key."""
-        stored = [r[0] for r in self.db.execute(
-            "SELECT DISTINCT segment FROM chunks WHERE device = ? ORDER BY segment", (device,))]
+        stored = [
+            r[0]
+            for r in self.db.execute("SELECT DISTINCT segment FROM chunks WHERE device = ? ORDER BY segment", (device,))
+        ]
         wanted = set(stored if segments is None else segments)
 
         def each() -> Iterator[tuple[str, bytes, bool]]:
@@ -494,8 +581,10 @@ class Store:
                 if first in wanted:
                     yield segment_name(first), self.segment_data(device, first), True
                 else:  # only the mac it ends on, for the link of the next one
-                    last = self.db.execute("SELECT data FROM chunks WHERE device = ? AND segment = ? "
-                                           "ORDER BY offset DESC LIMIT 1", (device, first)).fetchone()
+                    last = self.db.execute(
+                        "SELECT data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset DESC LIMIT 1",
+                        (device, first),
+                    ).fetchone()
                     yield segment_name(first), bytes(last[0]) if last else b"", False
 
         return verify_segments(each(), key_table(self.keys(device)), f"the store {self.path}")
@@ -511,23 +600,30 @@ class Store:
         device = ship["device"]
         rng = "seq >= ?" + (" AND seq < ?" if hi is not None else "")
         rng_args = [lo] + ([hi] if hi is not None else [])
-        segments = [r[0] for r in self.db.execute(
-            f"SELECT DISTINCT segment FROM records WHERE device = ? AND {rng} AND segment IS NOT NULL",
-            [device, *rng_args])]
+        segments = [
+            r[0]
+            for r in self.db.execute(
+                f"SELECT DISTINCT segment FROM records WHERE device = ? AND {rng} AND segment IS NOT NULL",
+                [device, *rng_args],
+            )
+        ]
         outside_log = self.db.execute(
-            f"SELECT COUNT(*) FROM records WHERE device = ? AND {rng} AND segment IS NULL",
-            [device, *rng_args]).fetchone()[0]
+            f"SELECT COUNT(*) FROM records WHERE device = ? AND {rng} AND segment IS NULL", [device, *rng_args]
+        ).fetchone()[0]
         log = self.verify(device, segments)
 
         # The key the segments name: a segment made with the empty key after the board got a key of
         # its own (before this shipment was configured) is a downgrade.
         empty_id = fw_record.key_id(b"").hex()
-        held = {kid: created for kid, created in self.db.execute(
-            "SELECT key_id, created FROM device_keys WHERE device = ?", (device,))}
+        held = {
+            kid: created
+            for kid, created in self.db.execute("SELECT key_id, created FROM device_keys WHERE device = ?", (device,))
+        }
         named = set()
         for seg in segments:
-            row = self.db.execute("SELECT header FROM segments WHERE device = ? AND first_seq = ?",
-                                (device, seg)).fetchone()
+            row = self.db.execute(
+                "SELECT header FROM segments WHERE device = ? AND first_seq = ?", (device, seg)
+            ).fetchone()
             header = bytes(row[0]) if row and row[0] is not None else None
             try:
                 kind, start, _, _ = fw_record.check_chunk(header, 0, len(header)) if header else (None, 0, 0, 0)
@@ -535,8 +631,9 @@ class Store:
                     named.add(fw_record.decode_header(header, start)["key_id"].hex())
             except (fw_record.RecordError, ValueError):
                 pass
-        provisioned_before = any(_iso_key(c) <= _iso_key(ship["configured_at"])
-                                 for kid, c in held.items() if kid != empty_id)
+        provisioned_before = any(
+            _iso_key(c) <= _iso_key(ship["configured_at"]) for kid, c in held.items() if kid != empty_id
+        )
         if empty_id in named and provisioned_before:
             key = KEY_DOWNGRADED
         elif named - {empty_id} - set(held):
@@ -545,10 +642,15 @@ class Store:
             key = KEY_EMPTY
         else:
             key = KEY_DEVICE
-        lost = tuple(SeqRange(int(a), int(b), str(reason)) for a, b, reason in self.db.execute(
-            "SELECT first_seq, end_seq, reason FROM lost WHERE device = ? AND end_seq > ?"
-            + (" AND first_seq < ?" if hi is not None else "") + " ORDER BY first_seq",
-            [device, lo] + ([hi] if hi is not None else [])))
+        lost = tuple(
+            SeqRange(int(a), int(b), str(reason))
+            for a, b, reason in self.db.execute(
+                "SELECT first_seq, end_seq, reason FROM lost WHERE device = ? AND end_seq > ?"
+                + (" AND first_seq < ?" if hi is not None else "")
+                + " ORDER BY first_seq",
+                [device, lo] + ([hi] if hi is not None else []),
+            )
+        )
         return Verification(
             method="mac_chain",
             verified=int(log.verified),
@@ -562,20 +664,49 @@ class Store:
             note=f"MAC chain of {len(segments)} stored segment(s) of device {device}",
         )
 
-    def add_shipment(self, device: str, ship_id: str, toml_text: str, board_config: dict[str, Any], first_seq: int,
-                     first_seq_max: int, board: str | None = None, firmware: str | None = None) -> None:
+    def add_shipment(
+        self,
+        device: str,
+        ship_id: str,
+        toml_text: str,
+        board_config: dict[str, Any],
+        first_seq: int,
+        first_seq_max: int,
+        board: str | None = None,
+        firmware: str | None = None,
+    ) -> None:
         with self.transaction() as db:
             self.touch_device(db, device, board, firmware, 0)
-            db.execute("INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, "
-                       "first_seq_max, host_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (ship_id, device, toml_text, json.dumps(board_config, sort_keys=True), now_iso(), first_seq,
-                        first_seq_max, host_user()))
-            self.audit(db, device, "configure", {"shipment": ship_id, "board_config": board_config,
-                                                 "first_seq": first_seq})
+            db.execute(
+                "INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, "
+                "first_seq_max, host_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ship_id,
+                    device,
+                    toml_text,
+                    json.dumps(board_config, sort_keys=True),
+                    now_iso(),
+                    first_seq,
+                    first_seq_max,
+                    host_user(),
+                ),
+            )
+            self.audit(
+                db, device, "configure", {"shipment": ship_id, "board_config": board_config, "first_seq": first_seq}
+            )
 
     def shipments(self, device: str | None = None) -> list[dict[str, Any]]:
-        cols = ("rowid", "id", "device", "toml", "board_config", "configured_at", "first_seq", "first_seq_max",
-                "host_user")
+        cols = (
+            "rowid",
+            "id",
+            "device",
+            "toml",
+            "board_config",
+            "configured_at",
+            "first_seq",
+            "first_seq_max",
+            "host_user",
+        )
         q = f"SELECT {', '.join(cols)} FROM shipments"
         args: tuple = ()
         if device:
@@ -595,19 +726,22 @@ class Store:
         if not rows:
             where = f" for device {device}" if device else ""
             known = sorted({s["id"] for s in self.shipments(device)})
-            hint = (f" (stored: {', '.join(known)})" if known
-                    else " (none stored: configure boards with isolog configure)")
+            hint = (
+                f" (stored: {', '.join(known)})" if known else " (none stored: configure boards with isolog configure)"
+            )
             raise UserError(f"no shipment {ship_id!r} in the store {self.path}{where}{hint}")
         devices = sorted({s["device"] for s in rows})
         if len(devices) > 1:
-            raise UserError(f"shipment {ship_id!r} was configured on several boards ({', '.join(devices)}): "
-                            "choose one with --device")
+            raise UserError(
+                f"shipment {ship_id!r} was configured on several boards ({', '.join(devices)}): "
+                "choose one with --device"
+            )
         dev = devices[0]
         all_rows = self.shipments(dev)
         first_row = rows[0]
         latest = first_row
         end: int | None = None
-        for s in all_rows[all_rows.index(first_row) + 1:]:
+        for s in all_rows[all_rows.index(first_row) + 1 :]:
             if s["id"] != ship_id:
                 end = self._refined_first(s)
                 break
@@ -679,8 +813,9 @@ def write_records(recs: Iterable[dict[str, Any]], fmt: str, output: str | Path |
             w = csv.writer(f, lineterminator="\n")
             w.writerow(RECORD_FIELDS)
             for r in recs:
-                w.writerow([";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k])
-                            for k in RECORD_FIELDS])
+                w.writerow(
+                    [";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k]) for k in RECORD_FIELDS]
+                )
                 n += 1
     finally:
         if f is not output:
@@ -706,11 +841,15 @@ def load_for_check(db: Path | str | None, ship_id: str, device: str | None = Non
         ship, recs = st.shipment_records(ship_id, device)
         where = f"store {st.path}"
     if not recs:
-        raise UserError(f"shipment {ship_id!r} ({where}) has no records yet: sync its board first "
-                        f"(isolog sync PORT), device {ship['device']}")
+        raise UserError(
+            f"shipment {ship_id!r} ({where}) has no records yet: sync its board first "
+            f"(isolog sync PORT), device {ship['device']}"
+        )
     text = jsonl_text(recs)
-    rec = records.loads(text, source=f"{where}, shipment {ship_id} (device {ship['device']}, records "
-                                     f"{recs[0]['seq']}..{recs[-1]['seq']})")
+    rec = records.loads(
+        text,
+        source=f"{where}, shipment {ship_id} (device {ship['device']}, records {recs[0]['seq']}..{recs[-1]['seq']})",
+    )
     rec.sha256 = hashlib.sha256(text.encode()).hexdigest()
     ship_obj = shipment.loads(ship["toml"], source=f"{where}, shipment {ship_id} as configured {ship['configured_at']}")
     return rec, ship_obj

@@ -37,9 +37,7 @@ def parse_activity_bq(text: str | float | int) -> float:
     """'7.4GBq', '200 mCi', '370MBq', '5e9Bq' -> becquerel. A bare number is refused: an activity
     without a unit is the classic factor-of-a-million error."""
     if isinstance(text, bool) or not isinstance(text, str):
-        raise UserError(
-            f"activity {text!r} has no unit: write it with one, e.g. '7.4GBq', '200mCi' or '5e9Bq'"
-        )
+        raise UserError(f"activity {text!r} has no unit: write it with one, e.g. '7.4GBq', '200mCi' or '5e9Bq'")
     m = _ACTIVITY_RE.match(text)
     if not m:
         raise UserError(

@@ -59,7 +59,7 @@ def test_deploy_argument_errors(tmp_path, capsys):
 def _uf2(path: Path, family: int = deploy.RP2040_FAMILY) -> Path:
     block = bytearray(512)
     for i, v in enumerate((deploy.UF2_MAGIC0, deploy.UF2_MAGIC1, 0x2000, 0x10000000, 256, 0, 1, family)):
-        block[i * 4:i * 4 + 4] = v.to_bytes(4, "little")
+        block[i * 4 : i * 4 + 4] = v.to_bytes(4, "little")
     block[508:512] = deploy.UF2_MAGIC_END.to_bytes(4, "little")
     path.write_bytes(bytes(block))
     return path
@@ -79,15 +79,18 @@ def test_flash_pico_copies_the_uf2_to_the_boot_drive(tmp_path, capsys):
     assert (drive / fw.name).read_bytes() == fw.read_bytes()
 
 
-@pytest.mark.parametrize("board,make,message", [
-    ("pico", lambda p: _uf2(p / "x.uf2", family=0x1C5F21B0), "another chip family"),
-    ("pico", lambda p: _write(p / "x.uf2", b"\0" * 512), "bad magic"),
-    ("pico", lambda p: _write(p / "x.bin", b"\xe9" * 512), "not a UF2"),
-    ("esp32s3", lambda p: _uf2(p / "x.uf2"), "not an ESP32 firmware image"),
-    ("esp32s3", lambda p: _write(p / "x.bin", b"\xe9" + b"\0" * 31), "another ESP32 chip"),
-    ("esp32s3", lambda p: p / "missing.bin", "not found"),
-    ("sim", lambda p: p / "x.bin", "nothing to flash"),
-])
+@pytest.mark.parametrize(
+    "board,make,message",
+    [
+        ("pico", lambda p: _uf2(p / "x.uf2", family=0x1C5F21B0), "another chip family"),
+        ("pico", lambda p: _write(p / "x.uf2", b"\0" * 512), "bad magic"),
+        ("pico", lambda p: _write(p / "x.bin", b"\xe9" * 512), "not a UF2"),
+        ("esp32s3", lambda p: _uf2(p / "x.uf2"), "not an ESP32 firmware image"),
+        ("esp32s3", lambda p: _write(p / "x.bin", b"\xe9" + b"\0" * 31), "another ESP32 chip"),
+        ("esp32s3", lambda p: p / "missing.bin", "not found"),
+        ("sim", lambda p: p / "x.bin", "nothing to flash"),
+    ],
+)
 def test_flash_refuses_wrong_files(tmp_path, capsys, board, make, message):
     fw = make(tmp_path)
     assert cli.main(["flash", str(tmp_path), "--board", board, "--firmware", str(fw)]) == 2

@@ -21,8 +21,8 @@ def parse_frame(data: bytes) -> tuple[int, int, bytes]:
     assert data[:2] == b"IL" and data[2] == 1
     length = data[3] | data[4] << 8
     assert len(data) == 5 + length + 4
-    assert struct.unpack("<I", data[-4:])[0] == crc32(data[2:5 + length])
-    return data[5], data[6], data[7:5 + length]
+    assert struct.unpack("<I", data[-4:])[0] == crc32(data[2 : 5 + length])
+    return data[5], data[6], data[7 : 5 + length]
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ def test_cable_pulled_in_the_middle_of_a_pipelined_read_keeps_the_pieces_before(
     with pytest.raises(LinkError):
         for piece in link.read_pieces(first, 0, len(data), piece=256, window=2):
             got += piece.data
-    assert 0 < len(got) < len(data) and got == data[:len(got)]
+    assert 0 < len(got) < len(data) and got == data[: len(got)]
 
 
 def test_board_answers_a_new_connection_after_a_torn_request(board):

@@ -67,8 +67,12 @@ def test_plain_state_changes_are_refused_once_provisioned(board):
         with pytest.raises(BoardError) as err:
             plain.set_config(dict(before, id="FORGED"))
         assert err.value.code == "unauthenticated"
-        for call in (lambda: plain.set_clock(1795000000000), lambda: plain.acknowledge(10**6),
-                     plain.acknowledge_alarms, lambda: plain.set_test_mode(True)):
+        for call in (
+            lambda: plain.set_clock(1795000000000),
+            lambda: plain.acknowledge(10**6),
+            plain.acknowledge_alarms,
+            lambda: plain.set_test_mode(True),
+        ):
             with pytest.raises(BoardError, match="needs the device key"):
                 call()
         # nothing changed, and reads stay open

@@ -37,13 +37,21 @@ def expected_records(n: int, boot: int = 1, t_config_ms: int = 0) -> list[dict]:
         m = ic / 60  # observed counts per second, dead-time corrected (non-paralyzable), to uSv/h
         true = m / (1 - m * CONFIG["dead_time_us"] * 1e-6)
         dose = max(0.0, true * 60 / CONFIG["cal_cpm_per_usv_h"] - CONFIG["background_usv_h"])
-        out.append({
-            "device": fakes.DEVICE_ID.hex(), "seq": k, "boot": boot,
-            "time": (EPOCH0 + timedelta(milliseconds=t)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "uptime_s": t / 1000, "counts": fakes.default_counts(t) - c0, "interval_s": 60.0,
-            "interval_counts": ic, "dose_rate_usv_h": pytest.approx(dose, abs=1e-6),
-            "temperature_c": 4.25, "flags": ["boot", "time_valid"] if k == 0 else ["time_valid"],
-        })
+        out.append(
+            {
+                "device": fakes.DEVICE_ID.hex(),
+                "seq": k,
+                "boot": boot,
+                "time": (EPOCH0 + timedelta(milliseconds=t)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "uptime_s": t / 1000,
+                "counts": fakes.default_counts(t) - c0,
+                "interval_s": 60.0,
+                "interval_counts": ic,
+                "dose_rate_usv_h": pytest.approx(dose, abs=1e-6),
+                "temperature_c": 4.25,
+                "flags": ["boot", "time_valid"] if k == 0 else ["time_valid"],
+            }
+        )
     return out
 
 
@@ -58,13 +66,17 @@ def stored(db) -> list[dict]:
 def stored_tuples(db) -> list[tuple]:
     """The store's records in the firmware's record tuple order, to compare with the flash."""
     with Store(db) as st:
-        return [(r["seq"], r["boot"], r["uptime_s"], r["counts"], r["interval_s"], r["interval_counts"],
-                 r["temperature_c"]) for r in st.records(fakes.DEVICE_ID.hex())]
+        return [
+            (r["seq"], r["boot"], r["uptime_s"], r["counts"], r["interval_s"], r["interval_counts"], r["temperature_c"])
+            for r in st.records(fakes.DEVICE_ID.hex())
+        ]
 
 
 def board_tuples(board: FakeBoard) -> list[tuple]:
-    return [(seq, boot, up / 1000, counts, iv / 1000, ic, temp)
-            for seq, boot, _t, up, counts, iv, ic, temp, _f in flash_records(board)]
+    return [
+        (seq, boot, up / 1000, counts, iv / 1000, ic, temp)
+        for seq, boot, _t, up, counts, iv, ic, temp, _f in flash_records(board)
+    ]
 
 
 def contiguous_from_zero(db) -> int:
@@ -123,8 +135,9 @@ def test_second_sync_adds_nothing(board, ports, tmp_path):
     assert stored(db) == expected_records(300)
     with Store(db) as st:
         assert [s["status"] for s in st.sessions()] == ["ok", "ok"]
-        assert st.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == len(chunks_of(board.fs.read(
-            board.segment_paths()[0])))
+        assert st.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == len(
+            chunks_of(board.fs.read(board.segment_paths()[0]))
+        )
 
 
 def test_next_sync_takes_only_the_new_records(board, ports, tmp_path):
@@ -293,8 +306,7 @@ def test_damage_in_a_segment_is_reported_and_not_acknowledged(board, ports, tmp_
     board.fs.write(path, data)
     db = tmp_path / "store.sqlite3"
     result = run_sync(db)
-    assert f"/{path}: bytes {off}..{off + size - 1} damaged (CRC mismatch): skipped" \
-        in result.problems
+    assert f"/{path}: bytes {off}..{off + size - 1} damaged (CRC mismatch): skipped" in result.problems
     assert any(f"records {first}..{first + count - 1} are missing" in p for p in result.problems)
     assert result.acked_upto == first and board.synced() == first
     seqs = [r["seq"] for r in stored(db)]
@@ -347,7 +359,7 @@ def test_forged_chunk_is_caught_and_nothing_acknowledged(monkeypatch, tmp_path):
     data[off + 4 + 6] ^= 0x01
     from binascii import crc32
 
-    data[off + size - 4:off + size] = (crc32(data[off + 1:off + size - 4]) & 0xFFFFFFFF).to_bytes(4, "little")
+    data[off + size - 4 : off + size] = (crc32(data[off + 1 : off + size - 4]) & 0xFFFFFFFF).to_bytes(4, "little")
     board.fs.write(path, data)
     before = board.synced()
     result = run_sync(db)

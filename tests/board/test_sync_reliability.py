@@ -119,8 +119,9 @@ def store_state(db: Path, device: str) -> tuple[int, int]:
         dev = st.device(device)
         if dev is None:
             return 0, 0
-        lo, hi, n = st.db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM records WHERE device = ?",
-                                  (device,)).fetchone()
+        lo, hi, n = st.db.execute(
+            "SELECT MIN(seq), MAX(seq), COUNT(*) FROM records WHERE device = ?", (device,)
+        ).fetchone()
     if n:
         assert lo == 0 and hi == n - 1, f"{db.name}: records {lo}..{hi} but {n} stored: a gap"
     assert dev["next_seq"] == n, f"{db.name}: next_seq {dev['next_seq']} with {n} records stored"
@@ -145,8 +146,14 @@ class Worker:
         # A one-day log, written at full speed; then the board logs on while being synced and cut.
         with VirtualBoard(scenario(duration="1d"), self.flash, speed=0, until_end=True, device_id=self.device) as b:
             b.run()
-        self.board = VirtualBoard(scenario(duration="60d"), self.flash, speed=SPEED, until_end=False,
-                                  link_rate=LINK_RATE, device_id=self.device)
+        self.board = VirtualBoard(
+            scenario(duration="60d"),
+            self.flash,
+            speed=SPEED,
+            until_end=False,
+            link_rate=LINK_RATE,
+            device_id=self.device,
+        )
         self.board_thread = self.board.start()
         self.main_db = tmp / "main.sqlite3"
         self.snapshot: list[dict] = read_log(self.flash).records  # the board's log at its last power cut
@@ -237,12 +244,18 @@ class Worker:
         self.board.link_rate = SLOW_LINK_RATE  # the transfer, not Python's start-up, takes most of the time
         try:
             seen = len(self.board.events)
-            proc = subprocess.Popen([sys.executable, "-m", "isolog", "sync", self.board.port, "--db", str(db)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "isolog", "sync", self.board.port, "--db", str(db)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             # From the sync's first request on (the board's LED turns to "syncing"), not from Python's start.
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and proc.poll() is None and not any(
-                    e.kind == "led" and e.words[:1] == ["syncing"] for e in self.board.events[seen:]):
+            while (
+                time.monotonic() < deadline
+                and proc.poll() is None
+                and not any(e.kind == "led" and e.words[:1] == ["syncing"] for e in self.board.events[seen:])
+            ):
                 time.sleep(0.002)
             time.sleep(self.rng.uniform(0.0, 1.2))
             proc.send_signal(signal.SIGKILL)
@@ -327,6 +340,8 @@ def test_sync_survives_cuts(tmp_path: Path, monkeypatch):
             raise w.failures[0]
     cuts = sum(w.cuts for w in workers)
     assert cuts >= 100
-    print(f"\n{cuts} cuts in {elapsed:.0f} s; where they landed: "
-          f"{[w.outcomes for w in workers]}; in-process syncs ended by: {[w.errors for w in workers]}; "
-          f"records per board at the end: {[w.final_records for w in workers]}")
+    print(
+        f"\n{cuts} cuts in {elapsed:.0f} s; where they landed: "
+        f"{[w.outcomes for w in workers]}; in-process syncs ended by: {[w.errors for w in workers]}; "
+        f"records per board at the end: {[w.final_records for w in workers]}"
+    )

@@ -101,8 +101,10 @@ def test_store_keeps_chunks_and_refuses_duplicates(synced_day):
         (chunks,) = db.execute("SELECT COUNT(*) FROM chunks").fetchone()
         assert chunks >= 1440 // 32
         with pytest.raises(sqlite3.IntegrityError):
-            db.execute("INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, flags) "
-                       "VALUES ('15010c0000000001', 5, 1, 0, 0, 60, 0, '[]')")
+            db.execute(
+                "INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, flags) "
+                "VALUES ('15010c0000000001', 5, 1, 0, 0, 60, 0, '[]')"
+            )
         (version,) = db.execute("SELECT version FROM schema_version").fetchone()
         assert version == 1
     finally:
@@ -134,6 +136,7 @@ def test_interrupted_sync_resumes_without_gap_or_duplicate(tmp_path):
         def progress(p):
             if p.pieces >= n:
                 raise Stop()
+
         return progress
 
     with pytest.raises(Stop):
@@ -282,8 +285,9 @@ def test_configure_round_trip_and_errors(tmp_path, capsys):
 def test_export_matches_log_dump(synced_day, tmp_path, capsys):
     db = synced_day["db"]
     out = tmp_path / "r.jsonl"
-    assert cli.main(["export", "--db", str(db), "--device", "15010c0000000001", "--format", "jsonl",
-                     "-o", str(out)]) == 0
+    assert (
+        cli.main(["export", "--db", str(db), "--device", "15010c0000000001", "--format", "jsonl", "-o", str(out)]) == 0
+    )
     capsys.readouterr()
     assert cli.main(["log", "dump", "--flash", str(synced_day["flash"]), "--json"]) == 0
     dump = capsys.readouterr().out
@@ -292,8 +296,19 @@ def test_export_matches_log_dump(synced_day, tmp_path, capsys):
     csv_path = tmp_path / "r.csv"
     assert cli.main(["export", "--db", str(db), "--device", "15010c0000000001", "-o", str(csv_path)]) == 0
     rows = list(csv.reader(csv_path.open()))
-    assert rows[0] == ["device", "seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts",
-                       "dose_rate_usv_h", "temperature_c", "flags"]
+    assert rows[0] == [
+        "device",
+        "seq",
+        "boot",
+        "time",
+        "uptime_s",
+        "counts",
+        "interval_s",
+        "interval_counts",
+        "dose_rate_usv_h",
+        "temperature_c",
+        "flags",
+    ]
     assert len(rows) == 1441
     first = json.loads(dump.splitlines()[0])
     assert rows[1][1] == "0" and rows[1][10] == ";".join(first["flags"]) and ";" in rows[1][10]
@@ -392,8 +407,19 @@ def test_same_board_with_an_erased_log_is_refused(tmp_path, capsys):
 
 
 def test_a_record_that_comes_again_with_other_data_is_reported(tmp_path):
-    rec = {"device": "ab", "seq": 7, "boot": 1, "time": None, "uptime_s": 60.0, "counts": 10, "interval_s": 60.0,
-           "interval_counts": 10, "dose_rate_usv_h": 1.5, "temperature_c": 5.0, "flags": ["boot"]}
+    rec = {
+        "device": "ab",
+        "seq": 7,
+        "boot": 1,
+        "time": None,
+        "uptime_s": 60.0,
+        "counts": 10,
+        "interval_s": 60.0,
+        "interval_counts": 10,
+        "dose_rate_usv_h": 1.5,
+        "temperature_c": 5.0,
+        "flags": ["boot"],
+    }
     with Store(tmp_path / "s.sqlite3") as st:
         with st.transaction() as db:
             st.touch_device(db, "ab", "sim", "0", 7)

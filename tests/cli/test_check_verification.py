@@ -64,9 +64,9 @@ def test_an_edited_batch_fails_the_mac_check(synced, tmp_path, capsys):
         while (got := reader.next()) is not None:
             kind, start, length = got
             if kind == record.KIND_BATCH:
-                at = data.find(bytes(reader.buf[start - 4:start + length + 4]), pos)
+                at = data.find(bytes(reader.buf[start - 4 : start + length + 4]), pos)
                 data[at + 4 + 8] ^= 0x01
-                crc = record.crc32(memoryview(data)[at + 1:at + 4 + length]) & 0xFFFFFFFF
+                crc = record.crc32(memoryview(data)[at + 1 : at + 4 + length]) & 0xFFFFFFFF
                 struct.pack_into("<I", data, at + 4 + length, crc)
                 done = True
                 break

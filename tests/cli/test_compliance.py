@@ -18,11 +18,17 @@ def files(tmp_path_factory):
     ship_path.write_text(to_toml(shipment_doc()))
     ship = shipment.load(ship_path)
     good = d / "good.jsonl"
-    write_records(good, synthetic.generate(ship, 70 * 3600, 60.0, seed=11,
-                                           temperature_c=lambda t: 8 + 3 * np.sin(t / 86400 * 6.283)))
+    write_records(
+        good,
+        synthetic.generate(ship, 70 * 3600, 60.0, seed=11, temperature_c=lambda t: 8 + 3 * np.sin(t / 86400 * 6.283)),
+    )
     hot = d / "hot.jsonl"
-    write_records(hot, synthetic.generate(ship, 70 * 3600, 60.0, seed=12,
-                                          temperature_c=lambda t: np.where((t > 7200) & (t < 10800), 30.0, 8.0)))
+    write_records(
+        hot,
+        synthetic.generate(
+            ship, 70 * 3600, 60.0, seed=12, temperature_c=lambda t: np.where((t > 7200) & (t < 10800), 30.0, 8.0)
+        ),
+    )
     return {"ship": ship_path, "good": good, "hot": hot, "dir": d}
 
 
@@ -42,8 +48,10 @@ def test_decay_json_chain(capsys):
 
 
 def test_decay_iso_to(capsys):
-    assert main(["decay", "lu177", "200mCi", "--from", "2026-11-26T08:00:00Z", "--to", "2026-11-29T08:00:00Z",
-                 "--json"]) == 0
+    assert (
+        main(["decay", "lu177", "200mCi", "--from", "2026-11-26T08:00:00Z", "--to", "2026-11-29T08:00:00Z", "--json"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["members"][0]["activity_bq"] == pytest.approx(0.2 * 3.7e10 * 5.4114 / 7.4, rel=1e-5)
 
@@ -80,8 +88,15 @@ def test_check_json(files, capsys):
     assert [r["name"] for r in out["rules"] if r["verdict"] != "pass"] == ["data_verification"]
     assert out["verification"]["method"] == "none"
     s = out["summary"]
-    for key in ("transport_index", "required_category", "max_dose_rate_usv_h", "temperature_min_c",
-                "temperature_max_c", "mkt_c", "effective_half_life_h"):
+    for key in (
+        "transport_index",
+        "required_category",
+        "max_dose_rate_usv_h",
+        "temperature_min_c",
+        "temperature_max_c",
+        "mkt_c",
+        "effective_half_life_h",
+    ):
         assert s[key] is not None, key
     assert s["transport_index"] == 0.3 and s["required_category"] == "II-YELLOW"
     assert {r["verdict"] for r in out["rules"] if r["name"] != "data_verification"} <= {"pass", "n/a"}

@@ -43,8 +43,12 @@ def test_too_short_to_decide():
 
 
 def test_chain_expected_from_equilibrium():
-    ship = _ship(shipment__nuclide="Mo-99", shipment__activity="10GBq", shipment__prescribed_activity=None,
-                 shipment__expiry_time=None)
+    ship = _ship(
+        shipment__nuclide="Mo-99",
+        shipment__activity="10GBq",
+        shipment__prescribed_activity=None,
+        shipment__expiry_time=None,
+    )
     res = check(synthetic.generate(ship, 48 * 3600, 60.0, seed=6), ship)
     r = res.rule("decay_consistency")
     assert r.verdict == "pass"
@@ -76,9 +80,15 @@ def test_records_without_time_are_placed_within_their_boot():
 
 # --- low count rates: zero and clamped readings must not bias the fit ----------------------------
 
+
 def _tc99m(**changes):
-    return _ship(shipment__nuclide="Tc-99m", shipment__activity="1GBq", shipment__prescribed_activity=None,
-                 shipment__expiry_time=None, **changes)
+    return _ship(
+        shipment__nuclide="Tc-99m",
+        shipment__activity="1GBq",
+        shipment__prescribed_activity=None,
+        shipment__expiry_time=None,
+        **changes,
+    )
 
 
 def test_poisson_fit_recovers_a_known_decay_constant_exactly():

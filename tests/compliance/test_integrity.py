@@ -19,8 +19,12 @@ def test_seq_gap_fails():
     rec.seq[60:] += 5
     r = check(rec, _ship()).rule("data_integrity")
     assert r.verdict == "fail"
-    assert r.evidence["seq_gaps"]["items"][0] == {"after_seq": 59, "before_seq": 65, "missing": 5,
-                                                 "at": "2026-11-26T09:01:00Z"}
+    assert r.evidence["seq_gaps"]["items"][0] == {
+        "after_seq": 59,
+        "before_seq": 65,
+        "missing": 5,
+        "at": "2026-11-26T09:01:00Z",
+    }
 
 
 def test_time_gap_warns_and_other_rules_say_so():

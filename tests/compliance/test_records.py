@@ -8,9 +8,19 @@ from isolog.errors import UserError
 
 
 def _line(**changes):
-    rec = {"device": "abc", "seq": 0, "boot": 1, "time": "2026-11-26T08:01:00Z", "uptime_s": 60.0,
-           "counts": 100, "interval_s": 60.0, "interval_counts": 100, "dose_rate_usv_h": 0.5,
-           "temperature_c": 4.5, "flags": ["time_valid", "boot"]}
+    rec = {
+        "device": "abc",
+        "seq": 0,
+        "boot": 1,
+        "time": "2026-11-26T08:01:00Z",
+        "uptime_s": 60.0,
+        "counts": 100,
+        "interval_s": 60.0,
+        "interval_counts": 100,
+        "dose_rate_usv_h": 0.5,
+        "temperature_c": 4.5,
+        "flags": ["time_valid", "boot"],
+    }
     rec.update(changes)
     return json.dumps(rec)
 
@@ -36,8 +46,10 @@ def test_round_trip(tmp_path, ship):
 
 
 def test_nulls(tmp_path):
-    p = _write(tmp_path, [_line(time=None, temperature_c=None, dose_rate_usv_h=None,
-                                flags=["boot", "temp_fault", "gm_silent"])])
+    p = _write(
+        tmp_path,
+        [_line(time=None, temperature_c=None, dose_rate_usv_h=None, flags=["boot", "temp_fault", "gm_silent"])],
+    )
     r = records.load(p)
     assert np.isnan(r.time_s[0]) and np.isnan(r.temperature_c[0]) and np.isnan(r.dose_rate_usv_h[0])
     assert r.has("temp_fault")[0] and r.has("gm_silent")[0] and not r.has("time_valid")[0]

@@ -198,8 +198,7 @@ def test_log_cut_during_an_excursion_is_unknown_when_records_are_known_missing()
 
     temp = _temps([(60, 20), (10, 27)])
     rec = make_records(temp=temp)
-    ver = Verification(method="mac_chain", verified=70, key="device_key", expected_first_seq=0,
-                       expected_end_seq=200)
+    ver = Verification(method="mac_chain", verified=70, key="device_key", expected_first_seq=0, expected_end_seq=200)
     res = check(rec, _rules(HIGH_SINGLE), ver)
     r = res.rule("temperature.high")
     assert r.verdict == "unknown" and "records missing after seq 69" in r.detail

@@ -89,8 +89,13 @@ def test_missing_one_metre_factor_is_unknown_not_a_guess():
 def test_surface_limit():
     res = _check(2100.0, shipment__declared_category="III-YELLOW", sensor__one_metre_factor=0.001)
     assert res.rule("transport.surface_dose_rate").verdict == "fail"
-    res = _check(2100.0, shipment__declared_category="III-YELLOW", shipment__exclusive_use=True,
-                 shipment__transport_mode="road", sensor__one_metre_factor=0.001)
+    res = _check(
+        2100.0,
+        shipment__declared_category="III-YELLOW",
+        shipment__exclusive_use=True,
+        shipment__transport_mode="road",
+        sensor__one_metre_factor=0.001,
+    )
     assert res.rule("transport.surface_dose_rate").verdict == "warn"  # relies on the vehicle conditions
     assert res.rule("transport.category").verdict == "warn"
 
@@ -159,8 +164,7 @@ def test_saturation_near_the_limit_fails_not_warns():
     dose = np.concatenate([readings, np.full(10, np.nan)])
     counts = np.concatenate([[_observed_counts(d) for d in readings], np.full(10, _observed_counts(2100.0))])
     rec = make_records(dose=dose, counts=counts, flags={"over_range": np.arange(50, 60)})
-    ship = shipment.from_dict(shipment_doc(shipment__declared_category="III-YELLOW",
-                                           sensor__one_metre_factor=0.001))
+    ship = shipment.from_dict(shipment_doc(shipment__declared_category="III-YELLOW", sensor__one_metre_factor=0.001))
     res = check(rec, ship)
     m = _observed_counts(2100.0) / 60.0
     assert m * 190e-6 >= 0.5  # really over range for the board
@@ -177,11 +181,11 @@ def test_saturation_below_the_limit_is_unknown():
     # uSv/h) is under the 2 mSv/h limit: the maximum is not known, so no rule may pass.
     tau = 1e-3
     dose = np.concatenate([np.full(50, 300.0), np.full(10, np.nan)])
-    counts = np.concatenate([np.full(50, _observed_counts(300.0, tau_s=tau)),
-                             np.full(10, _observed_counts(500.0, tau_s=tau))])
+    counts = np.concatenate(
+        [np.full(50, _observed_counts(300.0, tau_s=tau)), np.full(10, _observed_counts(500.0, tau_s=tau))]
+    )
     rec = make_records(dose=dose, counts=counts, flags={"over_range": np.arange(50, 60)})
-    ship = shipment.from_dict(shipment_doc(sensor__dead_time_us=1000.0,
-                                           shipment__declared_category="III-YELLOW"))
+    ship = shipment.from_dict(shipment_doc(sensor__dead_time_us=1000.0, shipment__declared_category="III-YELLOW"))
     res = check(rec, ship)
     m = _observed_counts(500.0, tau_s=tau) / 60.0
     bound = 2 * m * 60 / 153.8 - 0.1
@@ -217,9 +221,9 @@ def test_missing_readings_downgrade_pass_to_warn():
 # 10 mSv/h (and TI > 10) only under exclusive use by road or rail with the vehicle conditions, by
 # sea or air only under special arrangement (whose approval sets the limits).
 
+
 def _excl(dose, **changes):
-    base = dict(shipment__declared_category="III-YELLOW", shipment__exclusive_use=True,
-                sensor__one_metre_factor=0.001)
+    base = dict(shipment__declared_category="III-YELLOW", shipment__exclusive_use=True, sensor__one_metre_factor=0.001)
     base.update(changes)
     return _check(dose, **base)
 
@@ -269,8 +273,7 @@ def test_below_2_msv_h_exclusive_use_needs_no_mode():
 )
 def test_ti_above_10(changes, verdict):
     # 1,500 uSv/h x 0.1 = 150 uSv/h = 0.15 mSv/h at 1 m: TI 15 > 10.
-    base = dict(shipment__declared_category="III-YELLOW", shipment__exclusive_use=True,
-                sensor__one_metre_factor=0.1)
+    base = dict(shipment__declared_category="III-YELLOW", shipment__exclusive_use=True, sensor__one_metre_factor=0.1)
     base.update(changes)
     res = _check(1500.0, **base)
     assert res.summary["transport_index"] == 15.0
@@ -283,9 +286,14 @@ def test_ti_above_10(changes, verdict):
 #   liquid 1e-4 x 0.7 TBq = 70 MBq; solid and gas 1e-3 x 0.7 TBq = 700 MBq;
 #   special form 1e-3 x 30 TBq = 30 GBq.
 
+
 def _excepted(activity, form, **changes):
-    doc = dict(shipment__declared_category="excepted", shipment__activity=activity,
-               shipment__prescribed_activity=None, shipment__physical_form=form)
+    doc = dict(
+        shipment__declared_category="excepted",
+        shipment__activity=activity,
+        shipment__prescribed_activity=None,
+        shipment__physical_form=form,
+    )
     doc.update(changes)
     return _check(1.0, **doc)  # 1 uSv/h on the surface: within 5 uSv/h
 
@@ -345,9 +353,17 @@ def test_nuclides_a_values_match_49_cfr_173_435():
     # Read in 49 CFR 173.435 (2015 ed.): A1 / A2 in TBq.
     from isolog import nuclides
 
-    table = {"Lu-177": (30, 0.7), "Mo-99": (1, 0.6), "Tc-99m": (10, 4), "Ga-68": (0.5, 0.5),
-             "Ge-68": (0.5, 0.5), "I-131": (3, 0.7), "F-18": (1, 0.6), "Y-90": (0.3, 0.3),
-             "Ac-225": (0.8, 6e-3)}
+    table = {
+        "Lu-177": (30, 0.7),
+        "Mo-99": (1, 0.6),
+        "Tc-99m": (10, 4),
+        "Ga-68": (0.5, 0.5),
+        "Ge-68": (0.5, 0.5),
+        "I-131": (3, 0.7),
+        "F-18": (1, 0.6),
+        "Y-90": (0.3, 0.3),
+        "Ac-225": (0.8, 6e-3),
+    }
     for name, (a1, a2) in table.items():
         n = nuclides.get(name)
         assert (n.a1_tbq, n.a2_tbq) == (a1, a2) and n.a_values_verified, name

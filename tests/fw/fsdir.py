@@ -1,6 +1,7 @@
 """A fresh, empty data folder for log-store tests under either interpreter: a littlefs
 filesystem on a RAM block device under MicroPython (like a board), a temporary folder under
 CPython."""
+
 import sys
 
 _count = [0]

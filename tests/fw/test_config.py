@@ -6,8 +6,13 @@ from fwcheck import raises
 
 def _good():
     return {
-        "id": "LU-1", "interval_s": 60, "cal_cpm_per_usv_h": 153.8, "dead_time_us": 190.0,
-        "background_usv_h": 0.1, "dose_warn_usv_h": 1500.0, "dose_alarm_usv_h": 2000.0,
+        "id": "LU-1",
+        "interval_s": 60,
+        "cal_cpm_per_usv_h": 153.8,
+        "dead_time_us": 190.0,
+        "background_usv_h": 0.1,
+        "dose_warn_usv_h": 1500.0,
+        "dose_alarm_usv_h": 2000.0,
         "temp_rules": [["high", 25, "above", 1800, "single"]],
     }
 

@@ -13,7 +13,7 @@ def _all(dec):
         if got is None:
             return out
         cmd, req, start, length = got
-        out.append((cmd, req, bytes(dec.buf[start:start + length])))
+        out.append((cmd, req, bytes(dec.buf[start : start + length])))
 
 
 def test_round_trip():
@@ -57,6 +57,7 @@ def test_other_version_is_flagged():
     raw[2] = 9
     import struct
     from binascii import crc32
+
     struct.pack_into("<I", raw, len(raw) - 4, crc32(bytes(raw[2:-4])) & 0xFFFFFFFF)
     dec = frame.Decoder()
     dec.feed(raw)

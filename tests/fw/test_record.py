@@ -137,6 +137,7 @@ def test_mac_chain_shows_edits_and_reordering():
     crc_end = 4 + la
     import struct
     from binascii import crc32
+
     struct.pack_into("<I", edited, crc_end, crc32(bytes(edited[1:crc_end])) & 0xFFFFFFFF)
     record.check_chunk(edited, 0, len(edited))
     assert not record.verify_chunk(KEY, CHAIN, edited, sa, la)

@@ -85,9 +85,9 @@ def forged_with(key: bytes, claimed_key: bytes) -> SegmentBuilder:
     """A whole segment made with another key, its header claiming the real key's id."""
     seg = SegmentBuilder(first_seq=0, key=key)
     buf = bytearray(2 * record.MAX_CHUNK)
-    buf[:seg.chunks[0][1]] = seg.chunk(0)
+    buf[: seg.chunks[0][1]] = seg.chunk(0)
     kid_at = 4 + record.HEADER_SIZE - 4  # key_id: the last 4 bytes of the header payload
-    buf[kid_at:kid_at + 4] = record.key_id(claimed_key)
+    buf[kid_at : kid_at + 4] = record.key_id(claimed_key)
     size, mac = record.seal_chunk(buf, record.KIND_HEADER, record.HEADER_SIZE, key, record.CHAIN_START)
     seg.data = bytearray(buf[:size])
     seg.chunks = [(0, size, 0, 0)]
@@ -198,7 +198,7 @@ def store_segment(store: Store, first_seq: int, data: bytes | bytearray, device:
     framing, fakes.chunks_of)."""
     with store.transaction() as db:
         for off, _kind, size in fakes.chunks_of(bytes(data)):
-            store.add_chunk(db, device, first_seq, off, bytes(data[off:off + size]), None)
+            store.add_chunk(db, device, first_seq, off, bytes(data[off : off + size]), None)
 
 
 def test_stored_intact_chain_verifies(keyed):
@@ -211,12 +211,16 @@ def test_stored_intact_chain_verifies(keyed):
     assert check.problems == []
 
 
-@pytest.mark.parametrize("tamper, bad", [
-    (lambda a: edited(a, 2), "records 5..9"),
-    (lambda a: dropped(a, 2), "records 10..14"),
-    (lambda a: swapped(a, 2, 3), ""),
-    (lambda a: inserted(a, 3, a.chunk(1)), ""),
-], ids=["edited", "dropped", "reordered", "inserted"])
+@pytest.mark.parametrize(
+    "tamper, bad",
+    [
+        (lambda a: edited(a, 2), "records 5..9"),
+        (lambda a: dropped(a, 2), "records 10..14"),
+        (lambda a: swapped(a, 2, 3), ""),
+        (lambda a: inserted(a, 3, a.chunk(1)), ""),
+    ],
+    ids=["edited", "dropped", "reordered", "inserted"],
+)
 def test_stored_chain_catches_tampering(keyed, tamper, bad):
     store, key = keyed
     a, c = segments(key)
@@ -262,8 +266,10 @@ def test_stored_segment_written_with_a_key_the_store_lacks(keyed):
     store_segment(store, 0, a.data)
     check = store.verify(DEV)
     assert check.verified == 0 and check.unverified == 20
-    assert any(f"written with another device key (key id {record.key_id(OTHER_KEY).hex()}, not in the store"
-               in m for m in messages(check))
+    assert any(
+        f"written with another device key (key id {record.key_id(OTHER_KEY).hex()}, not in the store" in m
+        for m in messages(check)
+    )
 
 
 def test_stored_segment_made_with_another_key_claiming_the_boards_is_caught(keyed):
@@ -279,7 +285,8 @@ def test_stored_chain_of_an_unprovisioned_board_uses_the_empty_key(keyed):
     a, _ = segments(b"")
     store_segment(store, 0, a.data, device=other)
     assert store.verify(other).verified == 20
-    store_segment(store, 20, edited(SegmentBuilder(first_seq=20, chain=a.chain).batch(20, [(60_000, 1, 1.0, 0)]), 1),
-                  device=other)
+    store_segment(
+        store, 20, edited(SegmentBuilder(first_seq=20, chain=a.chain).batch(20, [(60_000, 1, 1.0, 0)]), 1), device=other
+    )
     check = store.verify(other)
     assert (check.verified, check.failed) == (20, 1)

@@ -44,7 +44,7 @@ def _chunks(data: bytes) -> list[bytes]:
     out = []
     while (got := reader.next()) is not None:
         _, start, length = got
-        out.append(bytes(reader.buf[start - 4:start + length + 4]))
+        out.append(bytes(reader.buf[start - 4 : start + length + 4]))
     return out
 
 

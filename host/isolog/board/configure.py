@@ -44,8 +44,10 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
             stored = link.set_config(cfg)
         except BoardError as exc:
             if exc.code == "bad_config":
-                raise UserError(f"the board refused {shipment_path}: {exc.board_message} "
-                                "(the board checks its own limits; fix the file and configure again)") from None
+                raise UserError(
+                    f"the board refused {shipment_path}: {exc.board_message} "
+                    "(the board checks its own limits; fix the file and configure again)"
+                ) from None
             raise
         after = link.identify()
         alog = after["log"]
@@ -70,6 +72,10 @@ def acknowledge_alarms(port: str, db: Path | None = None) -> Acknowledged:
         authorize(link, store, ident)
         before: dict[str, Any] = link.status()
         after = link.acknowledge_alarms()
-        store.audit(None, device, "ack_alarms", {"alarms": before.get("alarms"), "active": before.get("active"),
-                                                 "alarms_after": after.get("alarms")})
+        store.audit(
+            None,
+            device,
+            "ack_alarms",
+            {"alarms": before.get("alarms"), "active": before.get("active"), "alarms_after": after.get("alarms")},
+        )
     return Acknowledged(device, list(before.get("alarms") or []), list(after.get("active") or []))

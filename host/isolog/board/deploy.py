@@ -34,11 +34,14 @@ ESP_IMAGE_MAGIC = 0xE9
 
 # --- flash: MicroPython itself ------------------------------------------------------------------
 
+
 def check_esp32_image(path: Path) -> None:
     data = _read_start(path, 32)
     if path.suffix.lower() != ".bin" or not data or data[0] != ESP_IMAGE_MAGIC:
-        raise UserError(f"{path} is not an ESP32 firmware image (.bin starting with 0xE9): download the "
-                        "ESP32_GENERIC_S3 .bin from micropython.org/download")
+        raise UserError(
+            f"{path} is not an ESP32 firmware image (.bin starting with 0xE9): download the "
+            "ESP32_GENERIC_S3 .bin from micropython.org/download"
+        )
     # Byte 12 of the image header is the chip id: ESP32-S3 is 9.
     if len(data) > 13 and data[12] != 9:
         raise UserError(f"{path} is built for another ESP32 chip (chip id {data[12]}), not the ESP32-S3")
@@ -49,7 +52,8 @@ def check_uf2(path: Path) -> None:
     if path.suffix.lower() != ".uf2" or len(data) < 512:
         raise UserError(f"{path} is not a UF2 file: download the RPI_PICO .uf2 from micropython.org/download")
     m0, m1, flags, _addr, _size, _block, _count, family = (
-        int.from_bytes(data[i:i + 4], "little") for i in range(0, 32, 4))
+        int.from_bytes(data[i : i + 4], "little") for i in range(0, 32, 4)
+    )
     end = int.from_bytes(data[508:512], "little")
     if (m0, m1, end) != (UF2_MAGIC0, UF2_MAGIC1, UF2_MAGIC_END):
         raise UserError(f"{path} is not a valid UF2 file (bad magic numbers)")
@@ -85,14 +89,18 @@ def find_pico_boot_drive(hint: str | None = None) -> Path:
                 return c
         except OSError:
             continue
-    raise UserError("no Pico in boot mode found: hold BOOTSEL while plugging it in, wait for the RPI-RP2 "
-                    "drive to appear, then run this again (or give the drive's path as PORT)")
+    raise UserError(
+        "no Pico in boot mode found: hold BOOTSEL while plugging it in, wait for the RPI-RP2 "
+        "drive to appear, then run this again (or give the drive's path as PORT)"
+    )
 
 
 def flash(port: str, board: str, firmware: Path) -> str:
     if board == "sim":
-        raise UserError("the virtual board runs the MicroPython unix port: there is nothing to flash; "
-                        "use `isolog deploy` to install isolog on it")
+        raise UserError(
+            "the virtual board runs the MicroPython unix port: there is nothing to flash; "
+            "use `isolog deploy` to install isolog on it"
+        )
     if board == "esp32s3":
         check_esp32_image(firmware)
         cmd = [sys.executable, "-m", "esptool", "--chip", "esp32s3", "--port", port, "write-flash", "0", str(firmware)]
@@ -101,13 +109,17 @@ def flash(port: str, board: str, firmware: Path) -> str:
         if proc.returncode != 0:
             if "Wrong --chip" in out or "This chip is" in out:
                 chip = re.search(r"This chip is (\S+)", out)
-                raise UserError(f"wrong chip on {port}: {chip.group(1) if chip else 'not an ESP32-S3'}, "
-                                "this firmware is for the ESP32-S3")
+                raise UserError(
+                    f"wrong chip on {port}: {chip.group(1) if chip else 'not an ESP32-S3'}, "
+                    "this firmware is for the ESP32-S3"
+                )
             if "could not open port" in out or "No such file" in out:
                 raise UserError(f"cannot open {port}: is the board plugged in? (`isolog devices` lists boards)")
             if "Failed to connect" in out or "No serial data received" in out:
-                raise UserError(f"the board on {port} is not in download mode: hold BOOT, press RESET, "
-                                "release BOOT, then run this again")
+                raise UserError(
+                    f"the board on {port} is not in download mode: hold BOOT, press RESET, "
+                    "release BOOT, then run this again"
+                )
             raise UserError("esptool failed: " + (out.strip().splitlines() or ["(no output)"])[-1])
         return f"MicroPython written to the ESP32-S3 on {port}"
     if board == "pico":
@@ -120,13 +132,16 @@ def flash(port: str, board: str, firmware: Path) -> str:
 
 # --- deploy: isolog onto a board running MicroPython ---------------------------------------------
 
+
 def _mpremote(port: str, *args: str, timeout: float = MPREMOTE_TIMEOUT_S) -> str:
     cmd = [sys.executable, "-m", "mpremote", "connect", port, "resume", *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise UserError(f"mpremote got no answer from {port} within {timeout:.0f} s: is MicroPython's REPL "
-                        "running there? (a board running isolog is put into maintenance first)") from None
+        raise UserError(
+            f"mpremote got no answer from {port} within {timeout:.0f} s: is MicroPython's REPL "
+            "running there? (a board running isolog is put into maintenance first)"
+        ) from None
     if proc.returncode != 0:
         msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
         raise UserError(f"mpremote failed on {port}: {msg[-1] if msg else 'no output'}")
@@ -161,8 +176,10 @@ def stop_firmware(port: str, key: bytes | None) -> dict | None:
             return None  # no isolog firmware answering: MicroPython's REPL, or a fresh board
         if ident.get("provisioned"):
             if key is None:
-                raise UserError(f"the board on {port} ({ident.get('name') or ident['device']}) is provisioned: "
-                                "deploying needs its key from the store that provisioned it (--db)")
+                raise UserError(
+                    f"the board on {port} ({ident.get('name') or ident['device']}) is provisioned: "
+                    "deploying needs its key from the store that provisioned it (--db)"
+                )
             link.use_key(key, ident.get("auth_counter", 0))
         link.call(frame.CMD_MAINTENANCE)
         return ident
@@ -170,8 +187,7 @@ def stop_firmware(port: str, key: bytes | None) -> dict | None:
         link.close()
 
 
-def deploy(port: str, board: str, key: bytes | None = None, test_mode: bool = False,
-           say=print) -> dict:
+def deploy(port: str, board: str, key: bytes | None = None, test_mode: bool = False, say=print) -> dict:
     with tempfile.TemporaryDirectory(prefix="isolog-deploy-") as tmp:
         files = build.build(board, Path(tmp))
         say(f"built {len(files)} files for {board} with mpy-cross ({sum(f.stat().st_size for f in files)} bytes)")
@@ -192,8 +208,10 @@ def deploy(port: str, board: str, key: bytes | None = None, test_mode: bool = Fa
         remote = dict(_parse_sha256sum(out))
         bad = [f.name for f in files if remote.get(f.name) != hashlib.sha256(f.read_bytes()).hexdigest()]
         if bad:
-            raise UserError(f"verification failed: {', '.join(bad)} on the board differ from the build; "
-                            "nothing was restarted, run deploy again")
+            raise UserError(
+                f"verification failed: {', '.join(bad)} on the board differ from the build; "
+                "nothing was restarted, run deploy again"
+            )
         say(f"verified {len(files)} files by SHA-256 read back from the board")
         # A hard reset (machine.reset() via `mpremote reset`): after a soft reset from the raw REPL,
         # which is how mpremote performs `soft-reset`, the rp2 and esp32 ports do not run main.py
@@ -228,8 +246,10 @@ def confirm(port: str, timeout_s: float = 30.0) -> dict:
                 return link.identify()
         except (LinkError, UserError):
             time.sleep(0.5)
-    raise UserError(f"the firmware does not answer on {port} after the restart: check the board's serial output "
-                    "with `mpremote connect PORT repl`")
+    raise UserError(
+        f"the firmware does not answer on {port} after the restart: check the board's serial output "
+        "with `mpremote connect PORT repl`"
+    )
 
 
 def deploy_port(port: str, board: str, db: Path | None = None, test_mode: bool = False) -> dict:

@@ -27,12 +27,26 @@ def find_devices(identify: bool = False) -> list[dict[str, Any]]:
         ports = []
     for p in sorted(ports, key=lambda p: p.device):
         if p.vid in USB_VENDORS:
-            found.append({"port": p.device, "kind": "usb", "name": USB_VENDORS[p.vid],
-                          "usb": f"{p.vid:04x}:{p.pid or 0:04x}", "serial_number": p.serial_number,
-                          "description": p.description})
+            found.append(
+                {
+                    "port": p.device,
+                    "kind": "usb",
+                    "name": USB_VENDORS[p.vid],
+                    "usb": f"{p.vid:04x}:{p.pid or 0:04x}",
+                    "serial_number": p.serial_number,
+                    "description": p.description,
+                }
+            )
     for v in launcher.running_boards():
-        found.append({"port": v["port"], "kind": "virtual", "name": "virtual board (isolog sim)",
-                      "flash": v.get("flash"), "pid": v.get("pid")})
+        found.append(
+            {
+                "port": v["port"],
+                "kind": "virtual",
+                "name": "virtual board (isolog sim)",
+                "flash": v.get("flash"),
+                "pid": v.get("pid"),
+            }
+        )
     if identify:
         for d in found:
             try:

@@ -113,8 +113,10 @@ class Link:
                 if rcmd != (frame.REPLY | cmd):
                     raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{cmd:02x}")
                 return rcmd, rbody
-        raise LinkError(f"no answer to command 0x{cmd:02x} from the board on {self.port} after {self.retries + 1} "
-                        "tries (is it an isolog board, and is the firmware running?)")
+        raise LinkError(
+            f"no answer to command 0x{cmd:02x} from the board on {self.port} after {self.retries + 1} "
+            "tries (is it an isolog board, and is the firmware running?)"
+        )
 
     def _write(self, data: bytes) -> None:
         import serial
@@ -133,7 +135,7 @@ class Link:
             while got is not None:
                 cmd, rid, start, length = got
                 if rid == req and (cmd_sent is None or cmd in (frame.REPLY | cmd_sent, frame.ERROR)):
-                    return cmd, bytes(self.dec.buf[start:start + length])
+                    return cmd, bytes(self.dec.buf[start : start + length])
                 got = self.dec.next()  # a late reply to an earlier request (or connection): dropped
             if time.monotonic() > deadline:
                 return None
@@ -152,8 +154,9 @@ class Link:
             self.bytes_in += len(chunk)
             self.dec.feed(chunk)
 
-    def request_many(self, requests: Iterable[tuple[int, bytes]], window: int = 4,
-                     timeout_s: float | None = None) -> Iterator[bytes]:
+    def request_many(
+        self, requests: Iterable[tuple[int, bytes]], window: int = 4, timeout_s: float | None = None
+    ) -> Iterator[bytes]:
         """Send requests with up to `window` of them in flight and yield each reply body in request
         order: the board works on the next request while the host digests a reply. A request that
         got no reply in time is sent again (they are idempotent), `retries` times at most."""
@@ -180,8 +183,10 @@ class Link:
             if got is None:
                 if time.monotonic() > head[3]:
                     if head[4] > self.retries:
-                        raise LinkError(f"no answer from the board on {self.port} after {head[4]} tries "
-                                        "(is it an isolog board, and is the firmware running?)")
+                        raise LinkError(
+                            f"no answer from the board on {self.port} after {head[4]} tries "
+                            "(is it an isolog board, and is the firmware running?)"
+                        )
                     head[4] += 1
                     self.retried += 1
                     self._write(head[2])
@@ -206,18 +211,21 @@ class Link:
             while got is not None:
                 cmd, rid, start, length = got
                 if rid in wanted and cmd in (frame.REPLY | wanted[rid], frame.ERROR):
-                    replies[rid] = (cmd, bytes(self.dec.buf[start:start + length]))
+                    replies[rid] = (cmd, bytes(self.dec.buf[start : start + length]))
                     found = True
                 got = self.dec.next()
             if found or time.monotonic() > deadline:
                 return
             self._pump()
 
-    def read_pieces(self, first: int, offset: int, end: int, piece: int = frame.MAX_READ,
-                    window: int = 4) -> Iterator[ReadResult]:
+    def read_pieces(
+        self, first: int, offset: int, end: int, piece: int = frame.MAX_READ, window: int = 4
+    ) -> Iterator[ReadResult]:
         """READ segment `first` from offset up to end in pieces, pipelined (request_many)."""
-        reqs = ((frame.CMD_READ, struct.pack("<IIH", first, off, min(piece, end - off)))
-                for off in range(offset, end, piece))
+        reqs = (
+            (frame.CMD_READ, struct.pack("<IIH", first, off, min(piece, end - off)))
+            for off in range(offset, end, piece)
+        )
         for body in self.request_many(reqs, window):
             yield self._read_result(first, body)
 

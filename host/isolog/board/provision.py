@@ -38,8 +38,10 @@ def provision(port: str, name: str, db: Path | None = None, force: bool = False)
         if ident.get("provisioned"):
             old = store.current_key(device)
             if old is None:
-                raise UserError(f"board {device} ({ident.get('name')}) was provisioned from another store: "
-                                "re-provisioning needs its current key (use that store with --db)")
+                raise UserError(
+                    f"board {device} ({ident.get('name')}) was provisioned from another store: "
+                    "re-provisioning needs its current key (use that store with --db)"
+                )
             link.use_key(old, ident.get("auth_counter", 0))
         key = secrets.token_bytes(32)
         key_id = record.key_id(key).hex()
@@ -54,8 +56,12 @@ def provision(port: str, name: str, db: Path | None = None, force: bool = False)
             raise
         with store.transaction() as tx:
             store.make_key_current(tx, device, key_id)
-            store.audit(tx, device, "provision", {"name": name, "key_id": key_id, "forced": force,
-                                                  "previous_key_id": ident.get("key_id")})
+            store.audit(
+                tx,
+                device,
+                "provision",
+                {"name": name, "key_id": key_id, "forced": force, "previous_key_id": ident.get("key_id")},
+            )
         return reply
 
 
@@ -66,6 +72,8 @@ def authorize(link: Link, store: Store, ident: dict[str, Any]) -> None:
     device = str(ident["device"])
     key = store.key_by_id(device, str(ident.get("key_id", ""))) or store.current_key(device)
     if key is None:
-        raise UserError(f"board {device} ({ident.get('name') or 'unnamed'}) is provisioned, and this store "
-                        f"({store.path}) does not hold its key: use the store that provisioned it (--db)")
+        raise UserError(
+            f"board {device} ({ident.get('name') or 'unnamed'}) is provisioned, and this store "
+            f"({store.path}) does not hold its key: use the store that provisioned it (--db)"
+        )
     link.use_key(key, int(ident.get("auth_counter", 0)))

@@ -76,8 +76,9 @@ class SyncResult:
         return self.bytes_read / self.duration_s if self.duration_s > 0 else 0.0
 
 
-def sync(port: str, db: Path | None = None, progress: Callable[[SyncProgress], Any] | None = None,
-         set_clock: bool = True) -> SyncResult:
+def sync(
+    port: str, db: Path | None = None, progress: Callable[[SyncProgress], Any] | None = None, set_clock: bool = True
+) -> SyncResult:
     """Sync one board into the store at db (default: the user's store). Raises UserError
     (link.LinkError) when the link fails; the store then holds everything committed before."""
     store = Store(db)
@@ -91,19 +92,29 @@ def sync(port: str, db: Path | None = None, progress: Callable[[SyncProgress], A
         store.close()
 
 
-def set_board_clock(link: Link, store: Store, device: str, by: str, session: int | None = None
-                    ) -> tuple[int | None, int]:
+def set_board_clock(
+    link: Link, store: Store, device: str, by: str, session: int | None = None
+) -> tuple[int | None, int]:
     """Set the board's clock to host UTC; audit the board's value before and the host's.
     Returns (board time before or None if it had none, host time sent), epoch ms."""
     before = link.get_clock()
     host_ms = int(time.time() * 1000)
     after = link.set_clock(host_ms)
     board_ms = before.get("time_ms") if before.get("valid") else None
-    store.audit(None, device, "clock_set", {
-        "board_before_ms": board_ms, "host_ms": host_ms,
-        "offset_ms": board_ms - host_ms if board_ms is not None else None,
-        "board_after_ms": after.get("time_ms"), "uptime_ms": after.get("uptime_ms"), "by": by, "session": session,
-    })
+    store.audit(
+        None,
+        device,
+        "clock_set",
+        {
+            "board_before_ms": board_ms,
+            "host_ms": host_ms,
+            "offset_ms": board_ms - host_ms if board_ms is not None else None,
+            "board_after_ms": after.get("time_ms"),
+            "uptime_ms": after.get("uptime_ms"),
+            "by": by,
+            "session": session,
+        },
+    )
     return board_ms, host_ms
 
 
@@ -126,8 +137,9 @@ class _Pending:
 
 
 class _Sync:
-    def __init__(self, store: Store, link: Link, port: str, progress: Callable[[SyncProgress], Any] | None,
-                 set_clock: bool):
+    def __init__(
+        self, store: Store, link: Link, port: str, progress: Callable[[SyncProgress], Any] | None, set_clock: bool
+    ):
         self.store = store
         self.link = link
         self.port = port
@@ -163,8 +175,11 @@ class _Sync:
                 status = f"interrupted: {type(exc).__name__} {exc}".rstrip()
             self._end_session(status, None)
             if isinstance(exc, LinkError):
-                done = (f"; {self.added} new records were stored before, `isolog sync` resumes from there"
-                        if self.added else "")
+                done = (
+                    f"; {self.added} new records were stored before, `isolog sync` resumes from there"
+                    if self.added
+                    else ""
+                )
                 raise LinkError(f"{exc}{done}") from None
             raise
         self._end_session("problems" if result.problems else "ok", result.acked_upto)
@@ -183,8 +198,9 @@ class _Sync:
             in_ram = int(log.get("in_ram", 0))
             clock = ident.get("clock") or {}
         except (KeyError, TypeError, ValueError):
-            raise LinkError("the board's IDENTIFY reply lacks fields "
-                            "(firmware too old or not an isolog board?)") from None
+            raise LinkError(
+                "the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)"
+            ) from None
         self.device = device
         authorize(link, store, ident)  # a provisioned board takes clock and ACK signed only
         known = store.device(device) is not None
@@ -192,17 +208,27 @@ class _Sync:
             dev = store.touch_device(db, device, ident.get("board"), ident.get("firmware"), board_first)
             store.update_session(db, self.session, device=device)
             if clock.get("uptime_ms") is not None:
-                store.add_clock_anchor(db, device, boot, int(clock["uptime_ms"]), int((h0 + h1) * 500),
-                                       clock.get("time_ms") if clock.get("valid") else None, self.session)
+                store.add_clock_anchor(
+                    db,
+                    device,
+                    boot,
+                    int(clock["uptime_ms"]),
+                    int((h0 + h1) * 500),
+                    clock.get("time_ms") if clock.get("valid") else None,
+                    self.session,
+                )
         if not known and board_first > 0:
-            self.notes.append(f"new board {device}: this store starts at record {board_first}; the records before "
-                              "were acknowledged by another host and are no longer on the board")
+            self.notes.append(
+                f"new board {device}: this store starts at record {board_first}; the records before "
+                "were acknowledged by another host and are no longer on the board"
+            )
         next_seq = dev["next_seq"]
         if board_next + in_ram < next_seq:
             self.problems.append(
                 f"the board's log restarted: its next record is {board_next + in_ram} but this store holds "
                 f"records of {device} up to {next_seq - 1} (flash erased or replaced?). Nothing was read or "
-                "acknowledged: ask an engineer before syncing this board")
+                "acknowledged: ask an engineer before syncing this board"
+            )
             return self._result(None, next_seq, board_next)
 
         if self.set_clock:
@@ -211,8 +237,10 @@ class _Sync:
         segments, board_next = link.list_all(next_seq)
         if segments and segments[0][0] > next_seq:
             gone = segments[0][0]
-            msg = (f"records {next_seq}..{gone - 1} are not on the board any more (reclaimed after another host "
-                   "acknowledged them) and not in this store")
+            msg = (
+                f"records {next_seq}..{gone - 1} are not on the board any more (reclaimed after another host "
+                "acknowledged them) and not in this store"
+            )
             self.problems.append(msg)
             with store.transaction() as db:
                 store.add_lost(db, device, next_seq, gone, msg, self.session)
@@ -223,8 +251,10 @@ class _Sync:
             got = store.segment(device, first)
             offset, header = got if got else (0, None)
             if offset > size:
-                self.problems.append(f"{flash_image.segment_name(first)}: the board has {size} bytes, {offset} were "
-                                     "stored before: the segment was rewritten; reading it again from its start")
+                self.problems.append(
+                    f"{flash_image.segment_name(first)}: the board has {size} bytes, {offset} were "
+                    "stored before: the segment was rewritten; reading it again from its start"
+                )
                 offset, header = 0, None
             if offset < size:
                 plan.append((first, size, offset, header, i == len(segments) - 1))
@@ -234,11 +264,14 @@ class _Sync:
 
         with store.transaction() as db:
             next_seq = store.advance_next_seq(db, device)
-        after = store.db.execute("SELECT MIN(seq) FROM records WHERE device = ? AND seq > ?",
-                                 (device, next_seq)).fetchone()[0]
+        after = store.db.execute(
+            "SELECT MIN(seq) FROM records WHERE device = ? AND seq > ?", (device, next_seq)
+        ).fetchone()[0]
         if after is not None:
-            self.problems.append(f"records {next_seq}..{after - 1} are missing (damaged on the board): records are "
-                                 f"acknowledged only up to {next_seq}, the board keeps the rest for investigation")
+            self.problems.append(
+                f"records {next_seq}..{after - 1} are missing (damaged on the board): records are "
+                f"acknowledged only up to {next_seq}, the board keeps the rest for investigation"
+            )
         # The MAC chain of what this sync stored, with the board's key (Store.verify). Records
         # that fail it stay acknowledged-not on the board: it keeps its copy as evidence.
         check = store.verify(device, sorted(self.touched)) if self.touched else None
@@ -250,21 +283,45 @@ class _Sync:
             self.problems.append("records fail the MAC check: nothing acknowledged, the board keeps its log")
         elif next_seq > board_synced:
             acked = link.acknowledge(next_seq)
-            store.audit(None, device, "ack_records", {"upto": next_seq, "board_synced_before": board_synced,
-                                                       "board_synced": acked, "session": self.session})
+            store.audit(
+                None,
+                device,
+                "ack_records",
+                {"upto": next_seq, "board_synced_before": board_synced, "board_synced": acked, "session": self.session},
+            )
         return self._result(acked, next_seq, board_next)
 
     def _result(self, acked: int | None, next_seq: int, board_next: int) -> SyncResult:
-        r = SyncResult(self.device, self.added, self.bytes, time.monotonic() - self.t0, acked, self.problems,
-                       self.notes, self.session, next_seq, board_next, self.link.bytes_in, self.link.retried)
+        r = SyncResult(
+            self.device,
+            self.added,
+            self.bytes,
+            time.monotonic() - self.t0,
+            acked,
+            self.problems,
+            self.notes,
+            self.session,
+            next_seq,
+            board_next,
+            self.link.bytes_in,
+            self.link.retried,
+        )
         r.verification = self.verification
         return r
 
     def _end_session(self, status: str, acked: int | None) -> None:
         try:
             with self.store.transaction() as db:
-                self.store.update_session(db, self.session, ended=_now(), status=status, records_added=self.added,
-                                          bytes=self.bytes, acked_upto=acked, problems=self.problems)
+                self.store.update_session(
+                    db,
+                    self.session,
+                    ended=_now(),
+                    status=status,
+                    records_added=self.added,
+                    bytes=self.bytes,
+                    acked_upto=acked,
+                    problems=self.problems,
+                )
         except Exception:
             pass  # the session row is bookkeeping: never hide the real outcome
 
@@ -273,8 +330,10 @@ class _Sync:
     def _set_clock(self, device: str) -> None:
         board_ms, host_ms = set_board_clock(self.link, self.store, device, "sync", self.session)
         if board_ms is None:
-            self.notes.append("the board's clock was not set: set to host UTC now (earlier records without time "
-                              "can be placed from the clock anchors in the store)")
+            self.notes.append(
+                "the board's clock was not set: set to host UTC now (earlier records without time "
+                "can be placed from the clock anchors in the store)"
+            )
         elif abs(board_ms - host_ms) > 2000:
             self.notes.append(f"the board's clock was {(board_ms - host_ms) / 1000:+.1f} s off host UTC: corrected")
 
@@ -296,8 +355,10 @@ class _Sync:
                     self.notes.append(f"{name}: gone from the board while syncing")
                     return
                 if again != header:
-                    self.problems.append(f"{name}: the segment was rewritten on the board since the last sync: "
-                                         "reading it again from its start")
+                    self.problems.append(
+                        f"{name}: the segment was rewritten on the board since the last sync: "
+                        "reading it again from its start"
+                    )
                     offset, header, hdr = 0, None, None
         # CRC-32 verifies every chunk here. The MAC chain needs the device key, which this store does
         # not hold (yet): the chunks are kept as evidence, so the chain can be checked from the store.
@@ -380,8 +441,13 @@ class _Sync:
             if at_end:
                 if pos < n or bad_at >= 0:
                     start_bad = bad_at if bad_at >= 0 else base + pos
-                    self._damage(first, name, start_bad, base + n - start_bad,
-                                 reason or "truncated chunk at the end of the segment")
+                    self._damage(
+                        first,
+                        name,
+                        start_bad,
+                        base + n - start_bad,
+                        reason or "truncated chunk at the end of the segment",
+                    )
                     bad_at = -1
                     if not live:  # an older segment does not grow: past its damaged tail
                         p = self.pending
@@ -398,8 +464,11 @@ class _Sync:
             if self._commit_due() or at_end:
                 self._flush()
             if self.progress is not None:
-                self.progress(SyncProgress(self.device, self.added, self.bytes, self.total, self.pieces,
-                                           time.monotonic() - self.t0))
+                self.progress(
+                    SyncProgress(
+                        self.device, self.added, self.bytes, self.total, self.pieces, time.monotonic() - self.t0
+                    )
+                )
             if at_end:
                 break
 

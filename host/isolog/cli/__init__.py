@@ -48,11 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS:
         spec = importlib.import_module(f"isolog.cli.{module}").COMMANDS[name]
-        p = sub.add_parser(name, help=spec.help,
-                           description=spec.description or spec.help[0].upper() + spec.help[1:] + ".",
-                           epilog=spec.epilog,
-                           formatter_class=(argparse.RawDescriptionHelpFormatter if spec.epilog
-                                            else argparse.HelpFormatter))
+        p = sub.add_parser(
+            name,
+            help=spec.help,
+            description=spec.description or spec.help[0].upper() + spec.help[1:] + ".",
+            epilog=spec.epilog,
+            formatter_class=(argparse.RawDescriptionHelpFormatter if spec.epilog else argparse.HelpFormatter),
+        )
         spec.add(p)
         p.set_defaults(func=spec.run)
     return parser

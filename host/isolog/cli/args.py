@@ -20,10 +20,12 @@ class Spec:
 
 
 def port(p: argparse.ArgumentParser) -> None:
-    p.add_argument("port", metavar="PORT", help="the board's serial port, e.g. /dev/ttyACM0 or COM3 "
-                                                "(`isolog devices` lists them)")
+    p.add_argument(
+        "port", metavar="PORT", help="the board's serial port, e.g. /dev/ttyACM0 or COM3 (`isolog devices` lists them)"
+    )
 
 
 def db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, metavar="PATH",
-                   help="the store (default: isolog.sqlite3 in the user's data directory)")
+    p.add_argument(
+        "--db", type=Path, metavar="PATH", help="the store (default: isolog.sqlite3 in the user's data directory)"
+    )

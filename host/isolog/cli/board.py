@@ -24,6 +24,7 @@ exit status: 0 synced, 1 synced but damage or other problems were found (read th
 
 # --- devices ---------------------------------------------------------------------------------------
 
+
 def _devices_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identify", action="store_true", help="ask each board for its id and log bounds")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -37,8 +38,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
         print(json.dumps(found, indent=2))
         return 0
     if not found:
-        print("no boards found: plug the board in with a data USB cable (its status LED blinks), "
-              "or start a virtual board with `isolog sim`", file=sys.stderr)
+        print(
+            "no boards found: plug the board in with a data USB cable (its status LED blinks), "
+            "or start a virtual board with `isolog sim`",
+            file=sys.stderr,
+        )
         return 0
     for d in found:
         line = f"{d['port']:<16} {d['name']}"
@@ -48,8 +52,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
             line += f"  [flash {d.get('flash')}]"
         if "device" in d:
             log = d.get("log") or {}
-            line += (f"\n{'':16} device {d['device']}, shipment {d.get('shipment') or '(none)'}, "
-                     f"records {log.get('first')}..{(log.get('next') or 1) - 1}, synced up to {log.get('synced')}")
+            line += (
+                f"\n{'':16} device {d['device']}, shipment {d.get('shipment') or '(none)'}, "
+                f"records {log.get('first')}..{(log.get('next') or 1) - 1}, synced up to {log.get('synced')}"
+            )
         elif "error" in d:
             line += f"\n{'':16} not answering: {d['error']}"
         print(line)
@@ -57,6 +63,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 # --- configure -------------------------------------------------------------------------------------
+
 
 def _configure_args(p: argparse.ArgumentParser) -> None:
     common.port(p)
@@ -69,22 +76,29 @@ def cmd_configure(args: argparse.Namespace) -> int:
     from isolog.board.configure import configure
 
     r = configure(args.port, args.shipment, args.db, set_clock=not args.no_clock)
-    print(f"{args.port}: board {r.device} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
-          f"logging every {int(r.shipment.interval_s)} s); records from {r.first_seq} on belong to it")
+    print(
+        f"{args.port}: board {r.device} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
+        f"logging every {int(r.shipment.interval_s)} s); records from {r.first_seq} on belong to it"
+    )
     if r.replaced:
         print(f"replaced the configuration of shipment {r.replaced}")
     if r.unsynced > 0:
-        print(f"note: the board still holds {r.unsynced} records not synced to any store "
-              f"(run `isolog sync {args.port}`): they are kept", file=sys.stderr)
+        print(
+            f"note: the board still holds {r.unsynced} records not synced to any store "
+            f"(run `isolog sync {args.port}`): they are kept",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
 # --- status, ack-alarms ----------------------------------------------------------------------------
 
+
 def format_status(s: dict[str, Any]) -> str:
     dose = s.get("dose_rate_usv_h")
-    dose_text = "--" if dose is None else (
-        f"{dose:.3f} uSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
+    dose_text = (
+        "--" if dose is None else (f"{dose:.3f} uSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
+    )
     temp = s.get("temperature_c")
     temp_text = "--" if temp is None else f"{temp:.2f} C"
     batt = s.get("battery_v")
@@ -144,14 +158,17 @@ def cmd_ack_alarms(args: argparse.Namespace) -> int:
     from isolog.board.configure import acknowledge_alarms
 
     r = acknowledge_alarms(args.port, args.db)
-    print(f"{args.port}: board {r.device}: " + (f"acknowledged {', '.join(r.cleared)}" if r.cleared
-                                                 else "no alarms latched"))
+    print(
+        f"{args.port}: board {r.device}: "
+        + (f"acknowledged {', '.join(r.cleared)}" if r.cleared else "no alarms latched")
+    )
     if r.still_active:
         print(f"still active (will latch again): {', '.join(r.still_active)}")
     return EXIT_OK
 
 
 # --- sync ------------------------------------------------------------------------------------------
+
 
 class _ProgressLine:
     def __init__(self, stream: Any = None):
@@ -167,9 +184,13 @@ class _ProgressLine:
         self.last = now
         self.shown = True
         pct = f"{100 * p.bytes / p.total_bytes:3.0f}% " if p.total_bytes else ""
-        print(f"\r\x1b[Ksync {p.device}: {pct}{p.records} records, {p.bytes / 1024:.1f} KB "
-              f"({p.records_per_s:,.0f} records/s, {p.bytes_per_s / 1024:,.1f} KB/s)",
-              end="", file=self.stream, flush=True)
+        print(
+            f"\r\x1b[Ksync {p.device}: {pct}{p.records} records, {p.bytes / 1024:.1f} KB "
+            f"({p.records_per_s:,.0f} records/s, {p.bytes_per_s / 1024:,.1f} KB/s)",
+            end="",
+            file=self.stream,
+            flush=True,
+        )
 
     def done(self) -> None:
         if self.shown:
@@ -192,11 +213,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     finally:
         line.done()
     db = args.db or default_path()
-    print(f"{args.port}: board {r.device}: {r.records_added} new records, {r.bytes_read / 1024:.1f} KB in "
-          f"{r.duration_s:.2f} s ({r.records_per_s:,.0f} records/s, {r.bytes_per_s / 1024:,.1f} KB/s)")
+    print(
+        f"{args.port}: board {r.device}: {r.records_added} new records, {r.bytes_read / 1024:.1f} KB in "
+        f"{r.duration_s:.2f} s ({r.records_per_s:,.0f} records/s, {r.bytes_per_s / 1024:,.1f} KB/s)"
+    )
     if r.acked_upto is not None:
-        print(f"stored up to record {r.next_seq - 1}; the board may now reuse the space of records before "
-              f"{r.acked_upto}" if r.next_seq > 0 else "no records on the board yet")
+        print(
+            f"stored up to record {r.next_seq - 1}; the board may now reuse the space of records before {r.acked_upto}"
+            if r.next_seq > 0
+            else "no records on the board yet"
+        )
     print(f"store: {db}")
     print(f"data: {r.verification}")
     for n in r.notes:
@@ -204,13 +230,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for p in r.problems:
         print(f"isolog: problem: {p}", file=sys.stderr)
     if r.problems:
-        print(f"{len(r.problems)} problems: the records that could be read are stored; keep the board "
-              "and tell an engineer", file=sys.stderr)
+        print(
+            f"{len(r.problems)} problems: the records that could be read are stored; keep the board "
+            "and tell an engineer",
+            file=sys.stderr,
+        )
         return EXIT_PROBLEMS
     return EXIT_OK
 
 
 # --- export ----------------------------------------------------------------------------------------
+
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", metavar="ID", help="device id (16 hex digits; see `isolog export --list`)")
@@ -231,8 +261,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UserError("--device ID or --shipment ID required (see `isolog export --list`)")
         if not args.output:
             raise UserError("-o FILE required ('-' for standard output)")
-        fmt = args.format or ("csv" if str(args.output).lower().endswith(".csv") else
-                              "jsonl" if str(args.output).lower().endswith((".jsonl", ".json")) else None)
+        fmt = args.format or (
+            "csv"
+            if str(args.output).lower().endswith(".csv")
+            else "jsonl"
+            if str(args.output).lower().endswith((".jsonl", ".json"))
+            else None
+        )
         if fmt is None:
             raise UserError(f"--format csv|jsonl required (the extension of {args.output} does not say)")
         if args.shipment:
@@ -247,8 +282,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             recs = store.records(device)
         n = write_records(recs, fmt, sys.stdout if args.output == "-" else args.output)
     if args.output != "-":
-        print(f"{args.output}: {n} records of {device}" + (f", shipment {args.shipment}" if args.shipment else ""),
-              file=sys.stderr)
+        print(
+            f"{args.output}: {n} records of {device}" + (f", shipment {args.shipment}" if args.shipment else ""),
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -256,30 +293,57 @@ def _list_store(store: Any) -> int:
     print(f"store: {store.path}")
     for d in store.devices():
         n = store.count_records(d["id"])
-        print(f"device {d['id']} ({d['board'] or '?'}): {n} records, stored contiguously up to {d['next_seq'] - 1}, "
-              f"last seen {d['last_seen']}")
+        print(
+            f"device {d['id']} ({d['board'] or '?'}): {n} records, stored contiguously up to {d['next_seq'] - 1}, "
+            f"last seen {d['last_seen']}"
+        )
         for s in store.shipments(d["id"]):
-            print(f"  shipment {s['id']}: configured {s['configured_at']} by {s['host_user']}, from record "
-                  f"{s['first_seq']}")
+            print(
+                f"  shipment {s['id']}: configured {s['configured_at']} by {s['host_user']}, from record "
+                f"{s['first_seq']}"
+            )
     return EXIT_OK
 
 
 COMMANDS = {
-    "devices": Spec("list connected boards and running virtual boards", _devices_args, cmd_devices,
-                    "List serial ports of isolog boards (by USB vendor id) and virtual boards running on this "
-                    "computer."),
-    "configure": Spec("send a shipment configuration to a board", _configure_args, cmd_configure,
-                      "Validate SHIPMENT.toml, set the board's clock, store the configuration on the board "
-                      "(atomically) and in the sync store, with an audit entry."),
-    "status": Spec("live view of a board: dose rate, temperature, LED, alarms", _status_args, cmd_status,
-                   "Show the board's live status, refreshed every second until Ctrl-C."),
-    "sync": Spec("copy a board's new records into the store", _sync_args, cmd_sync,
-                 "Copy the records logged since the last sync into the store, verified; set the board's\n"
-                 "clock; then tell the board which records are stored (it may reuse their space).",
-                 _SYNC_EPILOG),
-    "ack-alarms": Spec("acknowledge (clear) a board's latched alarms", _ack_args, cmd_ack_alarms,
-                       "Clear the latched alarms; the next record carries alarm_ack. Audited in the store."),
-    "export": Spec("write stored records as CSV or JSON lines", _export_args, cmd_export,
-                   "Write records from the store: JSON lines with the fields of `isolog log dump --json`, or "
-                   "CSV with the same columns (flags joined by ';')."),
+    "devices": Spec(
+        "list connected boards and running virtual boards",
+        _devices_args,
+        cmd_devices,
+        "List serial ports of isolog boards (by USB vendor id) and virtual boards running on this computer.",
+    ),
+    "configure": Spec(
+        "send a shipment configuration to a board",
+        _configure_args,
+        cmd_configure,
+        "Validate SHIPMENT.toml, set the board's clock, store the configuration on the board "
+        "(atomically) and in the sync store, with an audit entry.",
+    ),
+    "status": Spec(
+        "live view of a board: dose rate, temperature, LED, alarms",
+        _status_args,
+        cmd_status,
+        "Show the board's live status, refreshed every second until Ctrl-C.",
+    ),
+    "sync": Spec(
+        "copy a board's new records into the store",
+        _sync_args,
+        cmd_sync,
+        "Copy the records logged since the last sync into the store, verified; set the board's\n"
+        "clock; then tell the board which records are stored (it may reuse their space).",
+        _SYNC_EPILOG,
+    ),
+    "ack-alarms": Spec(
+        "acknowledge (clear) a board's latched alarms",
+        _ack_args,
+        cmd_ack_alarms,
+        "Clear the latched alarms; the next record carries alarm_ack. Audited in the store.",
+    ),
+    "export": Spec(
+        "write stored records as CSV or JSON lines",
+        _export_args,
+        cmd_export,
+        "Write records from the store: JSON lines with the fields of `isolog log dump --json`, or "
+        "CSV with the same columns (flags joined by ';').",
+    ),
 }

@@ -21,18 +21,31 @@ exit status: 0 compliant (every rule pass or warn), 1 a rule fails or cannot be 
 def _decay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("nuclide", help="e.g. Lu-177, Mo-99, Ge-68")
     p.add_argument("activity", help="activity at T0 with a unit: 7.4GBq, 200mCi, 5e9Bq")
-    p.add_argument("--from", dest="t_from", metavar="T0",
-                   help="ISO 8601 time of the activity (with a zone); omit for a relative calculation")
-    p.add_argument("--to", dest="t_to", metavar="T1", required=True,
-                   help="ISO 8601 time, or a duration after T0: 72h, 3d, 90min")
-    p.add_argument("--daughters", choices=("none", "equilibrium"), default="none",
-                   help="daughters at T0: none (clean parent, default) or equilibrium (grown in)")
+    p.add_argument(
+        "--from",
+        dest="t_from",
+        metavar="T0",
+        help="ISO 8601 time of the activity (with a zone); omit for a relative calculation",
+    )
+    p.add_argument(
+        "--to", dest="t_to", metavar="T1", required=True, help="ISO 8601 time, or a duration after T0: 72h, 3d, 90min"
+    )
+    p.add_argument(
+        "--daughters",
+        choices=("none", "equilibrium"),
+        default="none",
+        help="daughters at T0: none (clean parent, default) or equilibrium (grown in)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _shipment_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("stored", nargs="?", metavar="SHIPMENT_ID",
-                   help="a shipment from the sync store (isolog configure + isolog sync)")
+    p.add_argument(
+        "stored",
+        nargs="?",
+        metavar="SHIPMENT_ID",
+        help="a shipment from the sync store (isolog configure + isolog sync)",
+    )
     common.db(p)
     p.add_argument("--records", metavar="FILE.jsonl", help="records as JSON lines (isolog log dump --json)")
     p.add_argument("--shipment", metavar="SHIPMENT.toml", help="shipment configuration (docs/shipment.md)")
@@ -45,8 +58,13 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 
 def _report_args(p: argparse.ArgumentParser) -> None:
     _shipment_args(p)
-    p.add_argument("-o", "--output", required=True, metavar="report.pdf|report.html",
-                   help="output file; the format follows the extension")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="report.pdf|report.html",
+        help="output file; the format follows the extension",
+    )
 
 
 def _load(args):
@@ -87,21 +105,40 @@ def cmd_decay(args) -> int:
     members = []
     for name, a in acts.items():
         m = nuclides.get(name)
-        members.append({"nuclide": name, "activity_bq": float(a[0]), "half_life_s": m.half_life_s,
-                        "half_life_unc_s": m.half_life_unc_s, "half_life_source": m.half_life_source})
+        members.append(
+            {
+                "nuclide": name,
+                "activity_bq": float(a[0]),
+                "half_life_s": m.half_life_s,
+                "half_life_unc_s": m.half_life_unc_s,
+                "half_life_source": m.half_life_source,
+            }
+        )
     if args.json:
-        out = {"nuclide": nuc.name, "initial_activity_bq": a0, "daughters_at_t0": args.daughters,
-               "from": format_time(t0) if t0 is not None else None,
-               "to": format_time(t1) if t0 is not None else None,
-               "elapsed_s": elapsed, "members": members}
+        out = {
+            "nuclide": nuc.name,
+            "initial_activity_bq": a0,
+            "daughters_at_t0": args.daughters,
+            "from": format_time(t0) if t0 is not None else None,
+            "to": format_time(t1) if t0 is not None else None,
+            "elapsed_s": elapsed,
+            "members": members,
+        }
         print(json.dumps(out, indent=2))
         return 0
-    when = (f"{format_time(t0)} -> {format_time(t1)} ({format_duration(elapsed)} later)" if t0 is not None
-            else f"after {format_duration(elapsed)}" if elapsed >= 0 else f"{format_duration(-elapsed)} before")
+    when = (
+        f"{format_time(t0)} -> {format_time(t1)} ({format_duration(elapsed)} later)"
+        if t0 is not None
+        else f"after {format_duration(elapsed)}"
+        if elapsed >= 0
+        else f"{format_duration(-elapsed)} before"
+    )
     print(f"{nuc.name} {format_activity(a0)}, {when}:")
     for m in members:
-        print(f"  {m['nuclide']:<8} {format_activity(m['activity_bq']):>14}   "
-              f"T1/2 {_half_life_text(m['half_life_s'])}  ({m['half_life_source']})")
+        print(
+            f"  {m['nuclide']:<8} {format_activity(m['activity_bq']):>14}   "
+            f"T1/2 {_half_life_text(m['half_life_s'])}  ({m['half_life_source']})"
+        )
     untracked = [d for n in acts for d in nuclides.get(n).untracked_daughters]
     if untracked:
         print(f"  not tracked: {', '.join(dict.fromkeys(untracked))}")
@@ -124,7 +161,8 @@ def _verification(args):
     if not args.stored:
         return Verification.not_checked(
             "a records file carries no MACs (check the flash image with isolog log dump, or a synced "
-            "shipment by its id)")
+            "shipment by its id)"
+        )
     from isolog.store import Store
 
     with Store(args.db) as st:
@@ -173,8 +211,9 @@ def print_table(result, out) -> None:
     if sm.get("required_category"):
         facts.append(f"category {sm['required_category']}")
     if sm.get("mkt_c") is not None:
-        facts.append(f"temperature {sm['temperature_min_c']:.1f}..{sm['temperature_max_c']:.1f} °C, "
-                     f"MKT {sm['mkt_c']:.2f} °C")
+        facts.append(
+            f"temperature {sm['temperature_min_c']:.1f}..{sm['temperature_max_c']:.1f} °C, MKT {sm['mkt_c']:.2f} °C"
+        )
     hl = sm.get("effective_half_life_h")
     if hl is not None and math.isfinite(hl):
         facts.append(f"effective half-life {hl:.4g} h")
@@ -204,9 +243,18 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {
-    "check": Spec("check a shipment's records against the rules", _check_args, cmd_check,
-                  "Check a shipment's records against the rules.", _CHECK_EPILOG),
+    "check": Spec(
+        "check a shipment's records against the rules",
+        _check_args,
+        cmd_check,
+        "Check a shipment's records against the rules.",
+        _CHECK_EPILOG,
+    ),
     "report": Spec("write a shipment certificate (PDF or HTML)", _report_args, cmd_report),
-    "decay": Spec("activity of a nuclide and its daughters at another time", _decay_args, cmd_decay,
-                  "Decay an activity from T0 to T1 (closed-form Bateman, nuclide data with provenance)."),
+    "decay": Spec(
+        "activity of a nuclide and its daughters at another time",
+        _decay_args,
+        cmd_decay,
+        "Decay an activity from T0 to T1 (closed-form Bateman, nuclide data with provenance).",
+    ),
 }

@@ -1,13 +1,13 @@
 """`isolog demo`: the main job on the virtual board, start to end, with the real commands.
 
-  1. A blank board (isolog deployed, nothing configured) is plugged in at dispatch: it is
-     provisioned with its own key and configured for a 7.4 GBq Lu-177 shipment (`isolog provision`,
-     `isolog configure`).
-  2. The trip: 7 days at one record a minute, accelerated, with a warm hour on the tarmac, a
-     temperature sensor drop-out and a power cut (the built-in scenario).
-  3. Arrival: the board is plugged in again: `isolog sync` copies its log into the store, verified
-     by CRC and by the MAC chain made with its key, then `isolog check` and `isolog report` give
-     the verdict per rule and the certificate, and `isolog ack-alarms` clears the latched alarm.
+1. A blank board (isolog deployed, nothing configured) is plugged in at dispatch: it is
+   provisioned with its own key and configured for a 7.4 GBq Lu-177 shipment (`isolog provision`,
+   `isolog configure`).
+2. The trip: 7 days at one record a minute, accelerated, with a warm hour on the tarmac, a
+   temperature sensor drop-out and a power cut (the built-in scenario).
+3. Arrival: the board is plugged in again: `isolog sync` copies its log into the store, verified
+   by CRC and by the MAC chain made with its key, then `isolog check` and `isolog report` give
+   the verdict per rule and the certificate, and `isolog ack-alarms` clears the latched alarm.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ from isolog.sim.launcher import VirtualBoard, describe
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the flash image, the store "
-                                                                      "and the report (default demo-out)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-out"),
+        help="folder for the flash image, the store and the report (default demo-out)",
+    )
 
 
 def _say(text: str = "") -> None:
@@ -76,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
         if ev.kind == "end":
             ended.set()
 
-    board = VirtualBoard(sc, flash, speed=0.0, hold_at_end=True, firmware="keep", on_event=on_event,
-                         on_stderr=events.append)
+    board = VirtualBoard(
+        sc, flash, speed=0.0, hold_at_end=True, firmware="keep", on_event=on_event, on_stderr=events.append
+    )
     thread = board.start()
     try:
         while not ended.wait(0.2):
@@ -89,19 +94,21 @@ def run(args: argparse.Namespace) -> int:
         sync_code = _isolog("sync", board.port, "--db", str(db))
         check_code = _isolog("check", ship_id, "--db", str(db))
         _isolog("report", ship_id, "--db", str(db), "-o", str(report))
-        _isolog("export", "--db", str(db), "--shipment", ship_id, "--format", "jsonl", "-o",
-                str(out / "records.jsonl"))
+        _isolog("export", "--db", str(db), "--shipment", ship_id, "--format", "jsonl", "-o", str(out / "records.jsonl"))
         _isolog("ack-alarms", board.port, "--db", str(db))
     finally:
         board.close()
     _say()
-    _say(f"== Done in {time.monotonic() - t_start:.1f} s. In {out}/: the board's flash image, the store, "
-         f"the records, and the certificate {report.name}.")
+    _say(
+        f"== Done in {time.monotonic() - t_start:.1f} s. In {out}/: the board's flash image, the store, "
+        f"the records, and the certificate {report.name}."
+    )
     _say("   The verdict fails on purpose: the scenario's warm hour breaks the 25 C rule (see the report).")
     return 0 if sync_code == 0 and check_code in (0, 1) else 1
 
 
 COMMANDS = {
-    "demo": Spec("a whole shipment on the virtual board: provision, configure, trip, sync, check, report",
-                 _demo_args, run),
+    "demo": Spec(
+        "a whole shipment on the virtual board: provision, configure, trip, sync, check, report", _demo_args, run
+    ),
 }

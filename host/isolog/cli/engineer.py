@@ -20,8 +20,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
     from isolog.board.provision import provision
 
     reply = provision(args.port, args.name, args.db, args.force)
-    print(f"board {reply['device']} provisioned as {reply['name']!r} (key id {reply['key_id']}); "
-          "the key is in the store, never shown")
+    print(
+        f"board {reply['device']} provisioned as {reply['name']!r} (key id {reply['key_id']}); "
+        "the key is in the store, never shown"
+    )
     return 0
 
 
@@ -32,8 +34,9 @@ def _boards() -> list[str]:
 
 
 def _flash_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("port", metavar="PORT", help="the board's serial port (ESP32-S3), or the Pico's boot drive "
-                                                "or 'auto'")
+    p.add_argument(
+        "port", metavar="PORT", help="the board's serial port (ESP32-S3), or the Pico's boot drive or 'auto'"
+    )
     p.add_argument("--board", required=True, choices=_boards())
     p.add_argument("--firmware", required=True, type=Path, metavar="FILE")
 
@@ -56,20 +59,34 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from isolog.board.deploy import deploy_port
 
     ident = deploy_port(args.port, args.board, args.db, args.test_mode)
-    print(f"isolog {ident['firmware']} answers on {args.port}: device {ident['device']}, board {ident['board']}, "
-          f"protocol {ident['protocol']}")
+    print(
+        f"isolog {ident['firmware']} answers on {args.port}: device {ident['device']}, board {ident['board']}, "
+        f"protocol {ident['protocol']}"
+    )
     return 0
 
 
 COMMANDS = {
-    "provision": Spec("give a board its name and a new device key", _provision_args, cmd_provision,
-                      "Generates a random 256-bit key, stores it in the host store and on the board. From then "
-                      "on the board accepts state changes only when signed with it, and its log carries a MAC "
-                      "chain made with it. Refused while the board holds unsynced records, unless --force."),
-    "flash": Spec("install MicroPython on a board from a downloaded firmware file", _flash_args, cmd_flash,
-                  "ESP32-S3: writes the .bin with esptool (board in download mode). Pico: copies the .uf2 to the "
-                  "boot drive (hold BOOTSEL while plugging in; PORT is the drive's path, or 'auto')."),
-    "deploy": Spec("install isolog on a board running MicroPython", _deploy_args, cmd_deploy,
-                   "Compiles the firmware and the board module with mpy-cross, copies them with mpremote, "
-                   "verifies them by SHA-256, restarts the board and checks that isolog answers."),
+    "provision": Spec(
+        "give a board its name and a new device key",
+        _provision_args,
+        cmd_provision,
+        "Generates a random 256-bit key, stores it in the host store and on the board. From then "
+        "on the board accepts state changes only when signed with it, and its log carries a MAC "
+        "chain made with it. Refused while the board holds unsynced records, unless --force.",
+    ),
+    "flash": Spec(
+        "install MicroPython on a board from a downloaded firmware file",
+        _flash_args,
+        cmd_flash,
+        "ESP32-S3: writes the .bin with esptool (board in download mode). Pico: copies the .uf2 to the "
+        "boot drive (hold BOOTSEL while plugging in; PORT is the drive's path, or 'auto').",
+    ),
+    "deploy": Spec(
+        "install isolog on a board running MicroPython",
+        _deploy_args,
+        cmd_deploy,
+        "Compiles the firmware and the board module with mpy-cross, copies them with mpremote, "
+        "verifies them by SHA-256, restarts the board and checks that isolog answers.",
+    ),
 }

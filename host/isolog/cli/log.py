@@ -36,11 +36,18 @@ def _log_args(p: argparse.ArgumentParser) -> None:
     )
     d.add_argument("--flash", type=Path, required=True, metavar="IMAGE", help="littlefs image file")
     d.add_argument("--json", action="store_true", help="one JSON object a line (fields in docs/shipment.md)")
-    d.add_argument("--block-size", type=_block_size, default=flash_image.BLOCK_SIZE,
-                   help=f"flash block size (default {flash_image.BLOCK_SIZE})")
-    d.add_argument("--key-file", type=Path, metavar="FILE",
-                   help="the device key (hex) to verify the MAC chain with; default: the empty key of an "
-                        "unprovisioned board")
+    d.add_argument(
+        "--block-size",
+        type=_block_size,
+        default=flash_image.BLOCK_SIZE,
+        help=f"flash block size (default {flash_image.BLOCK_SIZE})",
+    )
+    d.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="FILE",
+        help="the device key (hex) to verify the MAC chain with; default: the empty key of an unprovisioned board",
+    )
     p.set_defaults(log_parser=p)
 
 

@@ -28,15 +28,25 @@ def _speed(text: str) -> float:
 def _sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="scenario TOML file (default: a built-in 7-day Lu-177 shipment)")
     p.add_argument("--flash", type=Path, help="flash image file (created if missing; default: a temporary file)")
-    p.add_argument("--flash-size", type=int, default=1024, metavar="KIB",
-                   help="size of a new flash image (default 1024)")
-    p.add_argument("--heap", type=int, default=64, metavar="KIB",
-                   help="MicroPython heap as on a 32-bit board, in KiB (default 64)")
-    p.add_argument("--speed", type=_speed, default=1.0, metavar="FACTOR",
-                   help="simulated seconds per real second, or 'max' (default 1)")
+    p.add_argument(
+        "--flash-size", type=int, default=1024, metavar="KIB", help="size of a new flash image (default 1024)"
+    )
+    p.add_argument(
+        "--heap", type=int, default=64, metavar="KIB", help="MicroPython heap as on a 32-bit board, in KiB (default 64)"
+    )
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="FACTOR",
+        help="simulated seconds per real second, or 'max' (default 1)",
+    )
     p.add_argument("--until-end", action="store_true", help="stop when the scenario ends and exit 0")
-    p.add_argument("--hold-at-end", action="store_true",
-                   help="at the scenario's end stop the clock but keep the board up for a sync")
+    p.add_argument(
+        "--hold-at-end",
+        action="store_true",
+        help="at the scenario's end stop the clock but keep the board up for a sync",
+    )
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--device-id", default="15010c0000000001", help="16 hex digits")
     p.add_argument("--quiet", action="store_true", help="do not print board events")
@@ -54,8 +64,14 @@ def run(args: argparse.Namespace) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="isolog-flash-")
         flash = Path(tmp.name) / "flash.img"
     board = VirtualBoard(
-        sc, flash, heap_kib=args.heap, speed=args.speed, until_end=args.until_end, hold_at_end=args.hold_at_end,
-        seed=args.seed if args.seed is not None else sc["seed"], device_id=args.device_id.lower(),
+        sc,
+        flash,
+        heap_kib=args.heap,
+        speed=args.speed,
+        until_end=args.until_end,
+        hold_at_end=args.hold_at_end,
+        seed=args.seed if args.seed is not None else sc["seed"],
+        device_id=args.device_id.lower(),
         flash_size_kib=args.flash_size,
         on_event=None if args.quiet else lambda ev: print(describe(ev), file=sys.stderr, flush=True),
         on_stderr=lambda line: print(f"board: {line}", file=sys.stderr, flush=True),
@@ -77,8 +93,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "sim": Spec("run the firmware on the virtual board", _sim_args, run,
-                "Run the unchanged firmware in the MicroPython unix port with simulated sensors, flash in a "
-                "littlefs image file and the USB link on a pseudo-terminal. The scenario format is described "
-                "in scenarios/README.md."),
+    "sim": Spec(
+        "run the firmware on the virtual board",
+        _sim_args,
+        run,
+        "Run the unchanged firmware in the MicroPython unix port with simulated sensors, flash in a "
+        "littlefs image file and the USB link on a pseudo-terminal. The scenario format is described "
+        "in scenarios/README.md.",
+    ),
 }

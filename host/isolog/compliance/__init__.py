@@ -21,5 +21,16 @@ from isolog.compliance.model import (
     Verification,
 )
 
-__all__ = ["check", "CheckResult", "RuleResult", "VERDICTS", "PASS", "WARN", "FAIL", "UNKNOWN", "NOT_APPLICABLE",
-           "Verification", "SeqRange"]
+__all__ = [
+    "check",
+    "CheckResult",
+    "RuleResult",
+    "VERDICTS",
+    "PASS",
+    "WARN",
+    "FAIL",
+    "UNKNOWN",
+    "NOT_APPLICABLE",
+    "Verification",
+    "SeqRange",
+]

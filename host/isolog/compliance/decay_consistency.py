@@ -50,9 +50,11 @@ REL_UNCERTAINTY_MAX = 0.25
 CHI2_WARN = 5.0
 CHI2_MIN_DOF = 10
 
-_SRC = ("decay law with the nuclide data of isolog.nuclides (ENSDF/DDEP); Poisson likelihood of the "
-        "raw counts with non-paralyzable dead time (Knoll ch. 4) and background; isolog thresholds "
-        "|z| > 3 and |dlambda/lambda| > 10 %")
+_SRC = (
+    "decay law with the nuclide data of isolog.nuclides (ENSDF/DDEP); Poisson likelihood of the "
+    "raw counts with non-paralyzable dead time (Knoll ch. 4) and background; isolog thresholds "
+    "|z| > 3 and |dlambda/lambda| > 10 %"
+)
 
 _H = 3600.0
 
@@ -88,8 +90,7 @@ class CountModel:
         return self.dt * n / den, self.dt * self.c / (den * den)
 
 
-def poisson_exp_fit(x: np.ndarray, k: np.ndarray, model: CountModel, a0: float, lam0: float,
-                    max_iter: int = 100):
+def poisson_exp_fit(x: np.ndarray, k: np.ndarray, model: CountModel, a0: float, lam0: float, max_iter: int = 100):
     """Maximum-likelihood fit of D = exp(a - lam * x) to counts k (Poisson, with the count model).
     x is centred by the caller. Returns (a, lam, covariance 2x2, pearson_chi2, converged)."""
     a, lam = a0, lam0
@@ -104,8 +105,9 @@ def poisson_exp_fit(x: np.ndarray, k: np.ndarray, model: CountModel, a0: float, 
         r = k / mu - 1.0
         grad = np.array([np.dot(r, g_a), np.dot(r, g_l)])
         wi = 1.0 / mu
-        info = np.array([[np.dot(wi, g_a * g_a), np.dot(wi, g_a * g_l)],
-                         [np.dot(wi, g_a * g_l), np.dot(wi, g_l * g_l)]])
+        info = np.array(
+            [[np.dot(wi, g_a * g_a), np.dot(wi, g_a * g_l)], [np.dot(wi, g_a * g_l), np.dot(wi, g_l * g_l)]]
+        )
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
@@ -192,22 +194,42 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray) -> tuple[list[RuleResul
         "decay_z": None,
     }
     plot: dict = {}
-    evidence = {"points_used": n, "points_excluded": excluded, "nuclide": nuc.name,
-                "half_life_source": nuc.half_life_source, "daughters_at_reference": ship.daughters,
-                "method": "Poisson maximum likelihood on the raw interval counts, dead time and background"}
+    evidence = {
+        "points_used": n,
+        "points_excluded": excluded,
+        "nuclide": nuc.name,
+        "half_life_source": nuc.half_life_source,
+        "daughters_at_reference": ship.daughters,
+        "method": "Poisson maximum likelihood on the raw interval counts, dead time and background",
+    }
     name, title = "decay_consistency", "Decay consistency"
     if n < 3 or float(np.ptp(x)) <= 0 or k.sum() <= 0:
-        return [RuleResult(name, title, UNKNOWN,
-                           f"{n} usable record(s) with a known time: at least 3 over a time span, with counts, "
-                           "are needed", _SRC, evidence)], summary, plot
+        return (
+            [
+                RuleResult(
+                    name,
+                    title,
+                    UNKNOWN,
+                    f"{n} usable record(s) with a known time: at least 3 over a time span, with counts, are needed",
+                    _SRC,
+                    evidence,
+                )
+            ],
+            summary,
+            plot,
+        )
 
     sen = ship.sensor
-    model = CountModel(rec.interval_s[usable], sen.calibration_cpm_per_usv_h, sen.background_usv_h,
-                       sen.dead_time_us * 1e-6)
+    model = CountModel(
+        rec.interval_s[usable], sen.calibration_cpm_per_usv_h, sen.background_usv_h, sen.dead_time_us * 1e-6
+    )
     shape, notes = expected_dose_shape(ship, tm)
     if not np.all(shape > 0):
-        return [RuleResult(name, title, UNKNOWN, "no expected dose-rate curve: " + "; ".join(notes),
-                           _SRC, evidence)], summary, plot
+        return (
+            [RuleResult(name, title, UNKNOWN, "no expected dose-rate curve: " + "; ".join(notes), _SRC, evidence)],
+            summary,
+            plot,
+        )
     xbar = float(np.mean(x))
     xc = x - xbar
     lam_parent = nuc.decay_constant_per_s * _H
@@ -239,45 +261,58 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray) -> tuple[list[RuleResul
 
     t_half_exp = math.log(2) / lam_exp if lam_exp > 0 else math.inf
     t_half_fit = math.log(2) / lam_fit if lam_fit > 0 else math.inf
-    t_half_unc = math.log(2) * sb_scaled / lam_fit ** 2 if lam_fit > 0 else math.inf
-    summary.update({
-        "effective_half_life_h": t_half_fit if math.isfinite(t_half_fit) else None,
-        "effective_half_life_unc_h": t_half_unc if math.isfinite(t_half_unc) else None,
-        "expected_half_life_h": t_half_exp if math.isfinite(t_half_exp) else None,
-        "decay_z": z,
-    })
-    evidence.update({
-        "fit_decay_constant_per_h": lam_fit,
-        "fit_decay_constant_unc_per_h": sb_scaled if math.isfinite(sb_scaled) else None,
-        "expected_decay_constant_per_h": lam_exp,
-        "expected_decay_constant_unc_per_h": s_lam_exp,
-        "effective_half_life_h": summary["effective_half_life_h"],
-        "effective_half_life_unc_h": summary["effective_half_life_unc_h"],
-        "expected_half_life_h": summary["expected_half_life_h"],
-        "z": z,
-        "relative_difference": rel,
-        "reduced_chi2": red_chi2,
-        "birge_factor": birge,
-        "time_span_h": float(np.ptp(x)),
-        "counts": int(k.sum()),
-        "notes": notes,
-    })
+    t_half_unc = math.log(2) * sb_scaled / lam_fit**2 if lam_fit > 0 else math.inf
+    summary.update(
+        {
+            "effective_half_life_h": t_half_fit if math.isfinite(t_half_fit) else None,
+            "effective_half_life_unc_h": t_half_unc if math.isfinite(t_half_unc) else None,
+            "expected_half_life_h": t_half_exp if math.isfinite(t_half_exp) else None,
+            "decay_z": z,
+        }
+    )
+    evidence.update(
+        {
+            "fit_decay_constant_per_h": lam_fit,
+            "fit_decay_constant_unc_per_h": sb_scaled if math.isfinite(sb_scaled) else None,
+            "expected_decay_constant_per_h": lam_exp,
+            "expected_decay_constant_unc_per_h": s_lam_exp,
+            "effective_half_life_h": summary["effective_half_life_h"],
+            "effective_half_life_unc_h": summary["effective_half_life_unc_h"],
+            "expected_half_life_h": summary["expected_half_life_h"],
+            "z": z,
+            "relative_difference": rel,
+            "reduced_chi2": red_chi2,
+            "birge_factor": birge,
+            "time_span_h": float(np.ptp(x)),
+            "counts": int(k.sum()),
+            "notes": notes,
+        }
+    )
 
     # Curve for the report: the expected shape with its fitted amplitude; band = +-2 sigma of a
     # single reading at that rate (Poisson), combined with the amplitude uncertainty.
-    plot = {"tm": tm, "ln_amp": ln_c, "s_ln_amp": s_ln_c * birge,
-            "shape_fn": lambda tt: expected_dose_shape(ship, tt)[0],
-            "counts_per_usv_h": float(np.median(model.dt)) * model.c}
+    plot = {
+        "tm": tm,
+        "ln_amp": ln_c,
+        "s_ln_amp": s_ln_c * birge,
+        "shape_fn": lambda tt: expected_dose_shape(ship, tt)[0],
+        "counts_per_usv_h": float(np.median(model.dt)) * model.c,
+    }
 
     tf = f"{t_half_fit:.4g} ± {t_half_unc:.2g} h" if math.isfinite(t_half_fit) else "no decay"
-    detail = (f"effective half-life {tf}, expected {t_half_exp:.4g} h ({nuc.name}); "
-              f"z = {z:+.2f}, {rel * 100:+.2f} % in decay constant, chi2/dof {red_chi2:.2f}, {n} records, "
-              f"{int(k.sum())} counts")
+    detail = (
+        f"effective half-life {tf}, expected {t_half_exp:.4g} h ({nuc.name}); "
+        f"z = {z:+.2f}, {rel * 100:+.2f} % in decay constant, chi2/dof {red_chi2:.2f}, {n} records, "
+        f"{int(k.sum())} counts"
+    )
     if not converged or not math.isfinite(sb_scaled) or sb_scaled > REL_UNCERTAINTY_MAX * lam_parent:
         verdict = UNKNOWN
         unc = f"±{sb_scaled / lam_parent * 100:.0f} %" if math.isfinite(sb_scaled) else "unbounded"
-        detail += (f"; the fit's uncertainty ({unc} of the decay constant) is too large to decide: record longer"
-                   if converged else "; the fit did not converge")
+        detail += (
+            f"; the fit's uncertainty ({unc} of the decay constant) is too large to decide: record longer"
+            if converged
+            else "; the fit did not converge"
+        )
     elif abs(z) <= Z_SIGNIFICANT:
         verdict = PASS
     elif abs(rel) <= REL_FAIL:

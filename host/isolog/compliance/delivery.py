@@ -16,24 +16,37 @@ from isolog.compliance.model import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, RuleRes
 from isolog.shipment import Shipment
 from isolog.units import format_activity, format_duration, format_time
 
-_SRC_ACT = ("decay law with the nuclide data of isolog.nuclides (ENSDF/DDEP); prescribed activity "
-            "and tolerance from the shipment (product prescription)")
+_SRC_ACT = (
+    "decay law with the nuclide data of isolog.nuclides (ENSDF/DDEP); prescribed activity "
+    "and tolerance from the shipment (product prescription)"
+)
 _SRC_EXP = "product shelf life (expiry_time of the shipment)"
 
 
 def activity_at(ship: Shipment, when: float) -> float:
-    return float(decay.decay(ship.nuclide, ship.activity_bq, [when - ship.reference_time],
-                             daughters=ship.daughters)[ship.nuclide][0])
+    return float(
+        decay.decay(ship.nuclide, ship.activity_bq, [when - ship.reference_time], daughters=ship.daughters)[
+            ship.nuclide
+        ][0]
+    )
 
 
 def analyse(ship: Shipment, t: np.ndarray) -> tuple[list[RuleResult], dict]:
     known = np.isfinite(t)
     arrival = float(np.nanmax(t)) if known.any() else None
-    summary: dict = {"arrival_time": format_time(arrival) if arrival is not None else None,
-                     "activity_at_arrival_bq": None, "activity_at_administration_bq": None}
+    summary: dict = {
+        "arrival_time": format_time(arrival) if arrival is not None else None,
+        "activity_at_arrival_bq": None,
+        "activity_at_administration_bq": None,
+    }
     nuc = nuclides.get(ship.nuclide)
-    ev: dict = {"nuclide": nuc.name, "half_life_h": nuc.half_life_h, "half_life_source": nuc.half_life_source,
-                "reference_activity_bq": ship.activity_bq, "reference_time": format_time(ship.reference_time)}
+    ev: dict = {
+        "nuclide": nuc.name,
+        "half_life_h": nuc.half_life_h,
+        "half_life_source": nuc.half_life_source,
+        "reference_activity_bq": ship.activity_bq,
+        "reference_time": format_time(ship.reference_time),
+    }
     if arrival is not None:
         a_arr = activity_at(ship, arrival)
         summary["activity_at_arrival_bq"] = a_arr
@@ -51,8 +64,9 @@ def analyse(ship: Shipment, t: np.ndarray) -> tuple[list[RuleResult], dict]:
             detail += f"; {format_activity(summary['activity_at_arrival_bq'])} at arrival {format_time(arrival)}"
         rules.append(RuleResult(name, title, NOT_APPLICABLE, detail, _SRC_ACT, ev))
     elif ship.administration_time is None:
-        rules.append(RuleResult(name, title, UNKNOWN,
-                                "prescribed_activity is set but administration_time is not", _SRC_ACT, ev))
+        rules.append(
+            RuleResult(name, title, UNKNOWN, "prescribed_activity is set but administration_time is not", _SRC_ACT, ev)
+        )
     else:
         a_adm = activity_at(ship, ship.administration_time)
         summary["activity_at_administration_bq"] = a_adm
@@ -60,17 +74,26 @@ def analyse(ship: Shipment, t: np.ndarray) -> tuple[list[RuleResult], dict]:
         lo, hi = p * (1 - tol), p * (1 + tol)
         dev = a_adm / p - 1
         verdict = PASS if lo <= a_adm <= hi else FAIL
-        ev.update({"administration_time": format_time(ship.administration_time),
-                   "activity_at_administration_bq": a_adm, "prescribed_activity_bq": p,
-                   "tolerance": tol, "deviation": dev})
-        detail = (f"{format_activity(a_adm)} at administration {format_time(ship.administration_time)}, "
-                  f"prescribed {format_activity(p)} ± {tol * 100:g} % ({dev * 100:+.1f} %)")
+        ev.update(
+            {
+                "administration_time": format_time(ship.administration_time),
+                "activity_at_administration_bq": a_adm,
+                "prescribed_activity_bq": p,
+                "tolerance": tol,
+                "deviation": dev,
+            }
+        )
+        detail = (
+            f"{format_activity(a_adm)} at administration {format_time(ship.administration_time)}, "
+            f"prescribed {format_activity(p)} ± {tol * 100:g} % ({dev * 100:+.1f} %)"
+        )
         if arrival is not None:
             detail += f"; {format_activity(summary['activity_at_arrival_bq'])} at arrival"
             if arrival > ship.administration_time:
                 verdict = FAIL
-                detail += (f"; arrived {format_duration(arrival - ship.administration_time)} "
-                           "after the planned administration")
+                detail += (
+                    f"; arrived {format_duration(arrival - ship.administration_time)} after the planned administration"
+                )
         rules.append(RuleResult(name, title, verdict, detail, _SRC_ACT, ev))
 
     # Expiry.
@@ -79,8 +102,11 @@ def analyse(ship: Shipment, t: np.ndarray) -> tuple[list[RuleResult], dict]:
         rules.append(RuleResult(name, title, NOT_APPLICABLE, "no expiry_time in the shipment", _SRC_EXP, {}))
     else:
         exp = ship.expiry_time
-        eev = {"expiry_time": format_time(exp), "arrival_time": summary["arrival_time"],
-               "administration_time": format_time(ship.administration_time) if ship.administration_time else None}
+        eev = {
+            "expiry_time": format_time(exp),
+            "arrival_time": summary["arrival_time"],
+            "administration_time": format_time(ship.administration_time) if ship.administration_time else None,
+        }
         problems = []
         if arrival is not None and arrival > exp:
             problems.append(f"arrived {format_duration(arrival - exp)} after expiry")

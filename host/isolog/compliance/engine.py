@@ -18,8 +18,10 @@ def check(rec: Records, ship: Shipment, verification: Verification | None = None
     integ_rules, integ_summary = integrity.analyse(rec, ship, tb, ver)
     uncovered = integ_summary["uncovered_s"]
     tr_rules, tr_summary = transport.analyse(rec, ship, tb.t, uncovered)
-    missing_at = (ver.expected_first_seq is not None and int(rec.seq[0]) > ver.expected_first_seq,
-                  ver.expected_end_seq is not None and int(rec.seq[-1]) < ver.expected_end_seq - 1)
+    missing_at = (
+        ver.expected_first_seq is not None and int(rec.seq[0]) > ver.expected_first_seq,
+        ver.expected_end_seq is not None and int(rec.seq[-1]) < ver.expected_end_seq - 1,
+    )
     te_rules, te_summary, te_plot = temperature.analyse(rec, ship, tb, missing_at)
     dc_rules, dc_summary, dc_plot = decay_consistency.analyse(rec, ship, tb.t)
     de_rules, de_summary = delivery.analyse(ship, tb.t)

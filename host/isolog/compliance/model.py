@@ -41,6 +41,7 @@ class RuleResult:
 @dataclass(frozen=True)
 class SeqRange:
     """Records [first, end) the source knows to be missing, and why (lost before a sync, damaged)."""
+
     first: int
     end: int
     reason: str = ""
@@ -96,8 +97,9 @@ class Verification:
         if self.failed:
             parts.append(f"{self.failed} records fail the MAC check (edited, inserted, reordered or forged)")
         if self.unverified:
-            parts.append(f"{self.unverified} records could not be checked (after damage, or a key this store "
-                         "does not hold)")
+            parts.append(
+                f"{self.unverified} records could not be checked (after damage, or a key this store does not hold)"
+            )
         if self.key == KEY_DOWNGRADED:
             parts.append("segments signed with the empty key although the board has a key of its own")
         if self.key == KEY_MISSING:
@@ -105,17 +107,24 @@ class Verification:
         if parts:
             return "NOT VERIFIED: " + "; ".join(parts) + f"; {self.verified} verified"
         if self.key == KEY_EMPTY:
-            return (f"verified against damage only: {self.verified} records carry an intact MAC chain made "
-                    "with the empty key (board never provisioned: authorship not shown)")
+            return (
+                f"verified against damage only: {self.verified} records carry an intact MAC chain made "
+                "with the empty key (board never provisioned: authorship not shown)"
+            )
         return f"verified: {self.verified} records carry an intact MAC chain"
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "method": self.method, "verified": self.verified, "failed": self.failed,
-            "unverified": self.unverified, "key": self.key,
-            "expected_first_seq": self.expected_first_seq, "expected_end_seq": self.expected_end_seq,
+            "method": self.method,
+            "verified": self.verified,
+            "failed": self.failed,
+            "unverified": self.unverified,
+            "key": self.key,
+            "expected_first_seq": self.expected_first_seq,
+            "expected_end_seq": self.expected_end_seq,
             "missing": [{"first": m.first, "end": m.end, "reason": m.reason} for m in self.missing],
-            "problems": list(self.problems), "note": self.note,
+            "problems": list(self.problems),
+            "note": self.note,
         }
 
 

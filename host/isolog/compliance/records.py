@@ -207,20 +207,25 @@ def from_objects(objs: list[dict], source: str = "<records>", line_no: list[int]
     uptime = _floats(_column(objs, "uptime_s", source, line_no, num_t), "uptime_s", source, line_no)
     counts = np.array(_column(objs, "counts", source, line_no, int_t, what="an integer"), dtype=np.int64)
     interval = _floats(_column(objs, "interval_s", source, line_no, num_t), "interval_s", source, line_no)
-    icounts = np.array(
-        _column(objs, "interval_counts", source, line_no, int_t, what="an integer"), dtype=np.int64
-    )
+    icounts = np.array(_column(objs, "interval_counts", source, line_no, int_t, what="an integer"), dtype=np.int64)
     dose = _floats(
         _column(objs, "dose_rate_usv_h", source, line_no, num_t, nullable=True),
-        "dose_rate_usv_h", source, line_no, nullable=True,
+        "dose_rate_usv_h",
+        source,
+        line_no,
+        nullable=True,
     )
     temp = _floats(
         _column(objs, "temperature_c", source, line_no, num_t, nullable=True),
-        "temperature_c", source, line_no, nullable=True,
+        "temperature_c",
+        source,
+        line_no,
+        nullable=True,
     )
     times = _parse_times(
         _column(objs, "time", source, line_no, (str,), nullable=True, what="an ISO 8601 string"),
-        source, line_no,
+        source,
+        line_no,
     )
     flag_lists = _column(objs, "flags", source, line_no, (list,), what="a list of strings")
 

@@ -49,21 +49,34 @@ def shipment_rows(result: CheckResult) -> list[tuple[str, str]]:
     sen = s.sensor
     rows = [
         ("Shipment", s.id),
-        ("Nuclide", f"{s.nuclide}, {format_activity(s.activity_bq)} at {format_time(s.reference_time)}"
-                    f" (daughters: {s.daughters})"),
+        (
+            "Nuclide",
+            f"{s.nuclide}, {format_activity(s.activity_bq)} at {format_time(s.reference_time)}"
+            f" (daughters: {s.daughters})",
+        ),
     ]
     if s.prescribed_activity_bq is not None:
-        rows.append(("Prescribed", f"{format_activity(s.prescribed_activity_bq)} ± {s.prescribed_tolerance * 100:g} %"
-                     + (f" at {format_time(s.administration_time)}" if s.administration_time else "")))
+        rows.append(
+            (
+                "Prescribed",
+                f"{format_activity(s.prescribed_activity_bq)} ± {s.prescribed_tolerance * 100:g} %"
+                + (f" at {format_time(s.administration_time)}" if s.administration_time else ""),
+            )
+        )
     if s.expiry_time is not None:
         rows.append(("Expiry", format_time(s.expiry_time)))
     rows += [
         ("Declared category", (s.declared_category or "not declared") + (", exclusive use" if s.exclusive_use else "")),
-        ("Sensor", f"{sen.position}; surface factor {_opt(sen.surface_factor)}, "
-                   f"1 m factor {_opt(sen.one_metre_factor)}"),
-        ("Calibration", f"{sen.calibration_cpm_per_usv_h:g} cpm per uSv/h "
-                        f"({sen.calibration_nuclide or 'nuclide not stated'}), "
-                        f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} uSv/h"),
+        (
+            "Sensor",
+            f"{sen.position}; surface factor {_opt(sen.surface_factor)}, 1 m factor {_opt(sen.one_metre_factor)}",
+        ),
+        (
+            "Calibration",
+            f"{sen.calibration_cpm_per_usv_h:g} cpm per uSv/h "
+            f"({sen.calibration_nuclide or 'nuclide not stated'}), "
+            f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} uSv/h",
+        ),
         ("Logging interval", format_duration(s.interval_s)),
         ("Temperature rules", "; ".join(f"{r.name}: {r.describe()}" for r in s.temperature_rules) or "none"),
         ("Configuration file", s.source),
@@ -89,17 +102,29 @@ def summary_rows(result: CheckResult) -> list[tuple[str, str]]:
     return [
         ("Records", f"{sm.get('records')} from {sm.get('first_time')} to {sm.get('last_time')}"),
         ("Max dose rate (sensor)", num("max_dose_rate_usv_h", "{:.4g}", " uSv/h")),
-        ("Max surface / 1 m", f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' uSv/h')} / "
-                              f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' uSv/h')}"),
-        ("Transport index / category", f"{num('transport_index', '{:g}')} / "
-                                       f"{sm.get('required_category') or 'unknown'}"),
-        ("Temperature min / mean / max", f"{num('temperature_min_c', '{:.2f}')} / "
-                                         f"{num('temperature_mean_c', '{:.2f}')} / "
-                                         f"{num('temperature_max_c', '{:.2f}')} °C"),
+        (
+            "Max surface / 1 m",
+            f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' uSv/h')} / "
+            f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' uSv/h')}",
+        ),
+        (
+            "Transport index / category",
+            f"{num('transport_index', '{:g}')} / {sm.get('required_category') or 'unknown'}",
+        ),
+        (
+            "Temperature min / mean / max",
+            f"{num('temperature_min_c', '{:.2f}')} / "
+            f"{num('temperature_mean_c', '{:.2f}')} / "
+            f"{num('temperature_max_c', '{:.2f}')} °C",
+        ),
         ("Mean kinetic temperature", num("mkt_c", "{:.2f}", " °C") + " (dH/R 10,000 K)"),
         ("Effective half-life", hl_text),
-        ("Activity at arrival", "unknown" if sm.get("activity_at_arrival_bq") is None
-                                else f"{format_activity(sm['activity_at_arrival_bq'])} at {sm.get('arrival_time')}"),
+        (
+            "Activity at arrival",
+            "unknown"
+            if sm.get("activity_at_arrival_bq") is None
+            else f"{format_activity(sm['activity_at_arrival_bq'])} at {sm.get('arrival_time')}",
+        ),
         ("Time without records", format_duration(sm.get("uncovered_s") or 0.0)),
     ]
 
@@ -125,18 +150,35 @@ def plot_temperature(result: CheckResult, ax) -> None:
     for t0, t1, _name, violation in result.series["temperature"].get("excursions", []):
         if shaded >= _MAX_SHADED or not (math.isfinite(t0) and math.isfinite(t1)):
             continue
-        ax.axvspan(_dates([t0])[0], _dates([t1])[0], color="#c62828" if violation else "#f0a030",
-                   alpha=0.30 if violation else 0.20, lw=0)
+        ax.axvspan(
+            _dates([t0])[0],
+            _dates([t1])[0],
+            color="#c62828" if violation else "#f0a030",
+            alpha=0.30 if violation else 0.20,
+            lw=0,
+        )
         shaded += 1
     for r in result.shipment.temperature_rules:
         ax.axhline(r.threshold_c, color="#c62828" if r.direction == "above" else "#1565c0", lw=0.8, ls="--")
-        ax.annotate(f"{r.name} {'>' if r.direction == 'above' else '<'} {r.threshold_c:g} °C",
-                    xy=(1.0, r.threshold_c), xycoords=("axes fraction", "data"), fontsize=7,
-                    ha="right", va="bottom", color="#444444")
-    lo = min(float(np.nanmin(rec.temperature_c[ok])), *(r.threshold_c for r in result.shipment.temperature_rules)) \
-        if result.shipment.temperature_rules else float(np.nanmin(rec.temperature_c[ok]))
-    hi = max(float(np.nanmax(rec.temperature_c[ok])), *(r.threshold_c for r in result.shipment.temperature_rules)) \
-        if result.shipment.temperature_rules else float(np.nanmax(rec.temperature_c[ok]))
+        ax.annotate(
+            f"{r.name} {'>' if r.direction == 'above' else '<'} {r.threshold_c:g} °C",
+            xy=(1.0, r.threshold_c),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            ha="right",
+            va="bottom",
+            color="#444444",
+        )
+    lo = (
+        min(float(np.nanmin(rec.temperature_c[ok])), *(r.threshold_c for r in result.shipment.temperature_rules))
+        if result.shipment.temperature_rules
+        else float(np.nanmin(rec.temperature_c[ok]))
+    )
+    hi = (
+        max(float(np.nanmax(rec.temperature_c[ok])), *(r.threshold_c for r in result.shipment.temperature_rules))
+        if result.shipment.temperature_rules
+        else float(np.nanmax(rec.temperature_c[ok]))
+    )
     pad = max(1.0, 0.08 * (hi - lo))
     ax.set_ylim(lo - pad, hi + pad)
     ax.grid(True, alpha=0.3)
@@ -160,8 +202,14 @@ def plot_dose(result: CheckResult, ax) -> None:
     over = np.isfinite(t) & rec.has("over_range")
     if over.any():
         ymax = float(np.nanmax(dose[ok]))
-        ax.plot(_dates(t[over]), np.full(int(over.sum()), ymax), "^", color="#c62828", ms=4,
-                label="over range (lower bound)")
+        ax.plot(
+            _dates(t[over]),
+            np.full(int(over.sum()), ymax),
+            "^",
+            color="#c62828",
+            ms=4,
+            label="over range (lower bound)",
+        )
     dc = result.series.get("decay") or {}
     if dc:
         grid = np.linspace(float(np.nanmin(t[ok])) - float(rec.interval_s[0]), float(np.nanmax(t[ok])), 400)
@@ -172,8 +220,15 @@ def plot_dose(result: CheckResult, ax) -> None:
         counts = np.maximum(dc["counts_per_usv_h"] * (expected + bg), 1.0)
         rel = np.sqrt((2.0 * (expected + bg) / (expected * np.sqrt(counts))) ** 2 + (2.0 * dc["s_ln_amp"]) ** 2)
         nuc = result.shipment.nuclide
-        ax.fill_between(_dates(grid), expected * np.exp(-rel), expected * np.exp(rel), color="#f0a030",
-                        alpha=0.25, lw=0, label="95 % band of a single reading")
+        ax.fill_between(
+            _dates(grid),
+            expected * np.exp(-rel),
+            expected * np.exp(rel),
+            color="#f0a030",
+            alpha=0.25,
+            lw=0,
+            label="95 % band of a single reading",
+        )
         ax.plot(_dates(grid), expected, color="#c62828", lw=1.2, label=f"expected decay ({nuc})")
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
@@ -206,8 +261,7 @@ def _shade_gaps(result: CheckResult, ax, label: str | None = None) -> None:
     rec = result.series["records"]
     for n, i in enumerate(np.flatnonzero(tb.gap_before > 0)[:_MAX_SHADED]):
         t0, t1 = tb.t[i - 1], tb.t[i] - rec.interval_s[i]
-        ax.axvspan(_dates([t0])[0], _dates([t1])[0], color="#9e9e9e", alpha=0.35, lw=0,
-                   label=label if n == 0 else None)
+        ax.axvspan(_dates([t0])[0], _dates([t1])[0], color="#9e9e9e", alpha=0.35, lw=0, label=label if n == 0 else None)
 
 
 def _time_axis(ax) -> None:
@@ -221,8 +275,13 @@ def figure_plots(result: CheckResult):
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8.27, 7.0), constrained_layout=True)
     plot_temperature(result, a1)
     plot_dose(result, a2)
-    fig.text(0.01, 0.003, "Times in UTC. Records whose time is unknown are not drawn (see data integrity).",
-             fontsize=7, color="#555555")
+    fig.text(
+        0.01,
+        0.003,
+        "Times in UTC. Records whose time is unknown are not drawn (see data integrity).",
+        fontsize=7,
+        color="#555555",
+    )
     return fig
 
 
@@ -257,8 +316,9 @@ def _generated() -> str:
 def write_pdf(result: CheckResult, path: str | Path) -> None:
     path = Path(path)
     pages = _text_pages(result)
-    with PdfPages(path, metadata={"Title": f"Shipment certificate {result.shipment.id}",
-                                  "Creator": f"isolog {__version__}"}) as pdf:
+    with PdfPages(
+        path, metadata={"Title": f"Shipment certificate {result.shipment.id}", "Creator": f"isolog {__version__}"}
+    ) as pdf:
         total = len(pages) + 1
         for i, fig in enumerate(pages, 1):
             _footer(fig, result, i, total)
@@ -273,11 +333,21 @@ def write_pdf(result: CheckResult, path: str | Path) -> None:
 def _footer(fig, result: CheckResult, page: int, total: int) -> None:
     x = 0.06
     fig.text(x, 0.045, f"Records: {result.records_source}", fontsize=7, color="#333333")
-    fig.text(x, 0.03, "SHA-256 of the records file: "
-             + (result.records_sha256 or "not computed (records not from a file)"),
-             fontsize=7, family="monospace", color="#333333")
-    fig.text(x, 0.015, f"Shipment {result.shipment.id}. Generated {_generated()} by isolog {__version__}. "
-             f"Page {page} of {total}.", fontsize=7, color="#666666")
+    fig.text(
+        x,
+        0.03,
+        "SHA-256 of the records file: " + (result.records_sha256 or "not computed (records not from a file)"),
+        fontsize=7,
+        family="monospace",
+        color="#333333",
+    )
+    fig.text(
+        x,
+        0.015,
+        f"Shipment {result.shipment.id}. Generated {_generated()} by isolog {__version__}. Page {page} of {total}.",
+        fontsize=7,
+        color="#666666",
+    )
 
 
 class _Flow:
@@ -319,8 +389,14 @@ def _text_pages(result: CheckResult):
     left = 0.06
     overall = result.overall
     f.text(left, "Shipment certificate", size=16, weight="bold", dy=0.03)
-    f.text(left, f"{result.shipment.id}  ·  verdict: {overall.upper()}", size=12, weight="bold",
-           color=VERDICT_COLOURS.get(overall, "black"), dy=0.03)
+    f.text(
+        left,
+        f"{result.shipment.id}  ·  verdict: {overall.upper()}",
+        size=12,
+        weight="bold",
+        color=VERDICT_COLOURS.get(overall, "black"),
+        dy=0.03,
+    )
     f.text(left, "Shipment", size=10.5, weight="bold", dy=0.022)
     for k, v in shipment_rows(result):
         f.row(left, k, left + 0.22, textwrap.wrap(v, 88))
@@ -329,8 +405,15 @@ def _text_pages(result: CheckResult):
     for r in result.rules:
         detail = textwrap.wrap(r.detail, 100)[:4]
         f.need(0.015 + 0.0135 * len(detail) + 0.0145)
-        f.fig.text(left, f.y, r.verdict.upper(), fontsize=8, weight="bold",
-                   color=VERDICT_COLOURS.get(r.verdict, "black"), va="top")
+        f.fig.text(
+            left,
+            f.y,
+            r.verdict.upper(),
+            fontsize=8,
+            weight="bold",
+            color=VERDICT_COLOURS.get(r.verdict, "black"),
+            va="top",
+        )
         f.text(left + 0.09, r.title, weight="bold", dy=0.015)
         for part in detail:
             f.text(left + 0.09, part, size=7.5, dy=0.0135)
@@ -377,7 +460,7 @@ def render_html(result: CheckResult) -> str:
 <style>
 body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
 h1 {{ margin-bottom: 0.2em; }}
-.verdict {{ font-size: 1.3em; font-weight: bold; color: {VERDICT_COLOURS.get(overall, '#000')}; }}
+.verdict {{ font-size: 1.3em; font-weight: bold; color: {VERDICT_COLOURS.get(overall, "#000")}; }}
 table {{ border-collapse: collapse; width: 100%; margin: 0.5em 0 1.2em; }}
 th, td {{ text-align: left; vertical-align: top; padding: 0.25em 0.6em; border-bottom: 1px solid #ddd;
           font-size: 0.9em; }}
@@ -395,7 +478,7 @@ img {{ width: 100%; }}
 <h2>Measurements</h2><img alt="temperature and dose-rate plots" src="{img}">
 <h2>Data integrity</h2><ul>{notes}</ul>
 <p>Records: {e(result.records_source)}<br>
-SHA-256 of the records file: <code>{e(result.records_sha256 or 'not computed (records not from a file)')}</code><br>
+SHA-256 of the records file: <code>{e(result.records_sha256 or "not computed (records not from a file)")}</code><br>
 Generated {e(_generated())} by isolog {e(__version__)}.</p>
 </body></html>
 """

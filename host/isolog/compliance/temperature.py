@@ -34,8 +34,10 @@ MKT_DELTA_H_OVER_R_K = 10_000.0
 KELVIN_OFFSET = 273.15  # 0 degC in K (SI definition)
 
 _SRC_MKT = "USP <1160>: mean kinetic temperature, dH/R = 10,000 K, time-weighted"
-_SRC_RULE = ("shipment temperature rule (product labelling); excursion semantics of cold-chain "
-             "loggers (WHO PQS E006 type single/cumulative alarms)")
+_SRC_RULE = (
+    "shipment temperature rule (product labelling); excursion semantics of cold-chain "
+    "loggers (WHO PQS E006 type single/cumulative alarms)"
+)
 
 
 def mean_kinetic_temperature(temps_c, weights=None, delta_h_over_r_k: float = MKT_DELTA_H_OVER_R_K) -> float:
@@ -84,8 +86,9 @@ class _Pieces:
     record covers (if any), then the record's own interval. Each piece is beyond the rule's
     threshold (a reading beyond it), unknown (no record, or a record without a reading), or in range."""
 
-    def __init__(self, rec: Records, gap_s: np.ndarray, beyond: np.ndarray, no_reading: np.ndarray,
-                 tail_s: float = 0.0):
+    def __init__(
+        self, rec: Records, gap_s: np.ndarray, beyond: np.ndarray, no_reading: np.ndarray, tail_s: float = 0.0
+    ):
         n = len(rec)
         dur = np.empty(2 * n + 1)
         dur[0:-1:2] = gap_s
@@ -145,13 +148,15 @@ def _describe_unknown(rec: Records, tb: Timebase, pieces: _Pieces, gap_s: np.nda
         more = f" and {gaps.size - 3} more" if gaps.size > 3 else ""
         parts.append(f"{gaps.size} gap(s) without records ({'; '.join(shown)}{more})")
     if noread.size:
-        parts.append(f"{noread.size} record(s) without a temperature "
-                     f"({format_duration(float(pieces.dur[noread].sum()))})")
+        parts.append(
+            f"{noread.size} record(s) without a temperature ({format_duration(float(pieces.dur[noread].sum()))})"
+        )
     return ", ".join(parts)
 
 
-def analyse(rec: Records, ship: Shipment, tb: Timebase,
-            missing_at: tuple[bool, bool] = (False, False)) -> tuple[list[RuleResult], dict, dict]:
+def analyse(
+    rec: Records, ship: Shipment, tb: Timebase, missing_at: tuple[bool, bool] = (False, False)
+) -> tuple[list[RuleResult], dict, dict]:
     """Rules (one per configured excursion rule), summary figures, and the excursion periods for
     the report's plot. Time without records and records without a reading count as possibly beyond
     every threshold (docs/shipment.md): a rule the known readings do not break, but that the
@@ -181,16 +186,28 @@ def analyse(rec: Records, ship: Shipment, tb: Timebase,
     if n_missing:
         missing_notes.append(f"{n_missing} record(s) without a temperature ({format_duration(missing_s)})")
     if uncovered_s > 0:
-        missing_notes.append(("time of unknown length" if math.isinf(uncovered_s)
-                              else format_duration(uncovered_s)) + " without records")
+        missing_notes.append(
+            ("time of unknown length" if math.isinf(uncovered_s) else format_duration(uncovered_s)) + " without records"
+        )
 
     if not ok.any():
-        rules = [RuleResult(f"temperature.{r.name}", f"Temperature rule '{r.name}'", UNKNOWN,
-                            "no temperature reading in the records", _SRC_RULE, {"rule": r.describe()})
-                 for r in ship.temperature_rules]
+        rules = [
+            RuleResult(
+                f"temperature.{r.name}",
+                f"Temperature rule '{r.name}'",
+                UNKNOWN,
+                "no temperature reading in the records",
+                _SRC_RULE,
+                {"rule": r.describe()},
+            )
+            for r in ship.temperature_rules
+        ]
         if not rules:
-            rules = [RuleResult("temperature", "Temperature", UNKNOWN, "no temperature reading in the records",
-                                _SRC_RULE, {})]
+            rules = [
+                RuleResult(
+                    "temperature", "Temperature", UNKNOWN, "no temperature reading in the records", _SRC_RULE, {}
+                )
+            ]
         return rules, summary, plot
 
     tv = temp[ok]
@@ -198,12 +215,14 @@ def analyse(rec: Records, ship: Shipment, tb: Timebase,
     i_min = int(np.argmin(tv))
     i_max = int(np.argmax(tv))
     idx_ok = np.flatnonzero(ok)
-    summary.update({
-        "temperature_min_c": float(tv[i_min]),
-        "temperature_max_c": float(tv[i_max]),
-        "temperature_mean_c": float(np.dot(tv, wv) / wv.sum()),
-        "mkt_c": mean_kinetic_temperature(tv, wv),
-    })
+    summary.update(
+        {
+            "temperature_min_c": float(tv[i_min]),
+            "temperature_max_c": float(tv[i_max]),
+            "temperature_mean_c": float(np.dot(tv, wv) / wv.sum()),
+            "mkt_c": mean_kinetic_temperature(tv, wv),
+        }
+    )
 
     def where(i: int) -> str:
         return format_time(float(t[i])) if math.isfinite(t[i]) else f"seq {int(rec.seq[i])} (time unknown)"
@@ -214,12 +233,17 @@ def analyse(rec: Records, ship: Shipment, tb: Timebase,
 
     rules: list[RuleResult] = []
     if not ship.temperature_rules:
-        rules.append(RuleResult(
-            "temperature", "Temperature", NOT_APPLICABLE,
-            f"no temperature rules configured; min {summary['temperature_min_c']:.2f} °C, "
-            f"max {summary['temperature_max_c']:.2f} °C, MKT {summary['mkt_c']:.2f} °C",
-            _SRC_MKT, {"mkt_c": summary["mkt_c"]},
-        ))
+        rules.append(
+            RuleResult(
+                "temperature",
+                "Temperature",
+                NOT_APPLICABLE,
+                f"no temperature rules configured; min {summary['temperature_min_c']:.2f} °C, "
+                f"max {summary['temperature_max_c']:.2f} °C, MKT {summary['mkt_c']:.2f} °C",
+                _SRC_MKT,
+                {"mkt_c": summary["mkt_c"]},
+            )
+        )
         return rules, summary, plot
 
     for rule in ship.temperature_rules:
@@ -248,55 +272,71 @@ def analyse(rec: Records, ship: Shipment, tb: Timebase,
             if rule.type == "single":
                 k = int(np.argmax(p_durations))
                 named = _describe_unknown(rec, tb, pieces, gap_s, int(p_starts[k]), int(p_ends[k]))
-                unknown_note = (f"cannot be shown: up to {_dur(possible)} may have been beyond the threshold "
-                                f"without interruption, joining {named}")
+                unknown_note = (
+                    f"cannot be shown: up to {_dur(possible)} may have been beyond the threshold "
+                    f"without interruption, joining {named}"
+                )
             else:
                 named = _describe_unknown(rec, tb, pieces, gap_s, 0, len(pieces.dur) - 1)
-                unknown_note = (f"cannot be shown: up to {_dur(possible)} may have been beyond the threshold "
-                                f"in all, counting {named}")
+                unknown_note = (
+                    f"cannot be shown: up to {_dur(possible)} may have been beyond the threshold "
+                    f"in all, counting {named}"
+                )
         else:
             verdict = WARN if missing_notes else PASS
         periods = []
         for s, e, d, v in zip(first, last, durations, violating):
             t0 = t[s] - rec.interval_s[s]
             t1 = t[e]
-            periods.append({
-                "start": format_time(float(t0)) if math.isfinite(t0) else None,
-                "end": format_time(float(t1)) if math.isfinite(t1) else None,
-                "start_seq": int(rec.seq[s]),
-                "end_seq": int(rec.seq[e]),
-                "duration_s": float(d),
-                "extreme_c": float(np.nanmax(temp[s:e + 1]) if rule.direction == "above" else np.nanmin(temp[s:e + 1])),
-                "violation": bool(v),
-            })
+            periods.append(
+                {
+                    "start": format_time(float(t0)) if math.isfinite(t0) else None,
+                    "end": format_time(float(t1)) if math.isfinite(t1) else None,
+                    "start_seq": int(rec.seq[s]),
+                    "end_seq": int(rec.seq[e]),
+                    "duration_s": float(d),
+                    "extreme_c": float(
+                        np.nanmax(temp[s : e + 1]) if rule.direction == "above" else np.nanmin(temp[s : e + 1])
+                    ),
+                    "violation": bool(v),
+                }
+            )
             plot["excursions"].append((float(t0), float(t1), rule.name, bool(v)))
         kind = "longest excursion" if rule.type == "single" else "time beyond the limit"
         sign = ">" if rule.direction == "above" else "<"
-        detail = (f"{sign} {rule.threshold_c:g} °C: {kind} {format_duration(decided_by)}, allowed "
-                  f"{format_duration(rule.allowed_s)} ({rule.type}); {len(periods)} excursion(s)")
+        detail = (
+            f"{sign} {rule.threshold_c:g} °C: {kind} {format_duration(decided_by)}, allowed "
+            f"{format_duration(rule.allowed_s)} ({rule.type}); {len(periods)} excursion(s)"
+        )
         if unknown_note:
             detail += "; " + unknown_note
         elif missing_notes:
             detail += "; " + "; ".join(missing_notes)
-        rules.append(RuleResult(
-            f"temperature.{rule.name}", f"Temperature rule '{rule.name}'", verdict, detail, _SRC_RULE,
-            {
-                "rule": rule.describe(),
-                "threshold_c": rule.threshold_c,
-                "direction": rule.direction,
-                "type": rule.type,
-                "allowed_s": rule.allowed_s,
-                "time_beyond_s": total,
-                "longest_excursion_s": longest,
-                # Upper bound with every unknown piece of time counted as beyond (None: unbounded).
-                "possible_beyond_s": possible if math.isfinite(possible) else None,
-                "unknown_s": unknown_total if math.isfinite(unknown_total) else None,
-                "excursions": capped(periods),
-                "records_without_temperature": n_missing,
-                "time_without_temperature_s": missing_s,
-                "board_temp_alarm_records": board_alarms,
-            },
-        ))
+        rules.append(
+            RuleResult(
+                f"temperature.{rule.name}",
+                f"Temperature rule '{rule.name}'",
+                verdict,
+                detail,
+                _SRC_RULE,
+                {
+                    "rule": rule.describe(),
+                    "threshold_c": rule.threshold_c,
+                    "direction": rule.direction,
+                    "type": rule.type,
+                    "allowed_s": rule.allowed_s,
+                    "time_beyond_s": total,
+                    "longest_excursion_s": longest,
+                    # Upper bound with every unknown piece of time counted as beyond (None: unbounded).
+                    "possible_beyond_s": possible if math.isfinite(possible) else None,
+                    "unknown_s": unknown_total if math.isfinite(unknown_total) else None,
+                    "excursions": capped(periods),
+                    "records_without_temperature": n_missing,
+                    "time_without_temperature_s": missing_s,
+                    "board_temp_alarm_records": board_alarms,
+                },
+            )
+        )
     return rules, summary, plot
 
 

@@ -82,13 +82,18 @@ def exclusive_use_limits(ship: Shipment) -> tuple[str, str]:
     if mode is None:
         return "unknown", "exclusive use, but no transport_mode: the higher limits apply by road or rail only"
     if mode in ("road", "rail"):
-        return "yes", (f"exclusive use by {mode}: only with the vehicle conditions (closed vehicle, package "
-                       "secured, no loading or unloading en route; <= 2 mSv/h on the vehicle, 0.1 mSv/h at "
-                       "2 m), which the logger does not show")
+        return "yes", (
+            f"exclusive use by {mode}: only with the vehicle conditions (closed vehicle, package "
+            "secured, no loading or unloading en route; <= 2 mSv/h on the vehicle, 0.1 mSv/h at "
+            "2 m), which the logger does not show"
+        )
     if ship.special_arrangement:
-        return "unknown", (f"by {mode} under special arrangement: the competent authority's approval sets the "
-                           "limits, which isolog does not know")
+        return "unknown", (
+            f"by {mode} under special arrangement: the competent authority's approval sets the "
+            "limits, which isolog does not know"
+        )
     return "no", f"by {mode}, exclusive use allows no more than 2 mSv/h and TI 10 without a special arrangement"
+
 
 # Category table (SSR-6, categories of packages). Index = rank; the higher rank wins.
 CATEGORIES = ("I-WHITE", "II-YELLOW", "III-YELLOW", "III-YELLOW (exclusive use)")
@@ -182,8 +187,14 @@ def analyse(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float) -> 
     peak = _peak(rec, ship, t, uncovered_s, summary)
     if peak is None:
         return [
-            RuleResult(name, title, UNKNOWN, "no dose-rate reading in the records", src,
-                       dict(_common_evidence(rec, ship, uncovered_s, None)))
+            RuleResult(
+                name,
+                title,
+                UNKNOWN,
+                "no dose-rate reading in the records",
+                src,
+                dict(_common_evidence(rec, ship, uncovered_s, None)),
+            )
             for name, title, src in (
                 ("transport.surface_dose_rate", "Surface dose rate", _SRC_SURFACE),
                 ("transport.transport_index", "Transport index", _SRC_TI),
@@ -234,8 +245,9 @@ def over_range_lower_bound(rec: Records, ship: Shipment) -> float | None:
     idx = np.flatnonzero(over)
     rates = rec.interval_counts[idx] / rec.interval_s[idx]
     k = int(idx[int(np.argmax(rates))])
-    rate_cps, _ = counting.true_rate_cps(int(rec.interval_counts[k]), float(rec.interval_s[k]),
-                                         sensor.dead_time_us * 1e-6)
+    rate_cps, _ = counting.true_rate_cps(
+        int(rec.interval_counts[k]), float(rec.interval_s[k]), sensor.dead_time_us * 1e-6
+    )
     return float(counting.dose_rate_usv_h(rate_cps, sensor.calibration_cpm_per_usv_h, sensor.background_usv_h))
 
 
@@ -256,8 +268,9 @@ def _peak(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float, summa
         over = rec.has("over_range")
         silent = rec.has("gm_silent") | (~np.isfinite(dose) & ~over)
         dur = float(rec.interval_s[silent].sum())
-        missing_notes.append(f"{evidence['records_without_reading']} record(s) without a dose reading "
-                             f"({format_duration(dur)})")
+        missing_notes.append(
+            f"{evidence['records_without_reading']} record(s) without a dose reading ({format_duration(dur)})"
+        )
     if uncovered_s > 0:
         missing_notes.append(f"{format_duration(uncovered_s)} without records")
     # Saturated: some readings are over range, so the maximum dose rate is not known, only a lower
@@ -269,8 +282,9 @@ def _peak(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float, summa
         at = _where(rec, t, i_max)
         summary["max_dose_rate_usv_h"] = max_reading
         summary["max_dose_rate_time"] = at if math.isfinite(t[i_max]) else None
-        evidence.update({"max_reading_usv_h": max_reading, "max_reading_at": at,
-                         "max_reading_seq": int(rec.seq[i_max])})
+        evidence.update(
+            {"max_reading_usv_h": max_reading, "max_reading_at": at, "max_reading_seq": int(rec.seq[i_max])}
+        )
     else:
         max_reading, at = 0.0, "over-range records"
     assert lower_bound is not None or not saturated
@@ -284,9 +298,12 @@ def surface_dose_rate_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, flo
     sensor = ship.sensor
     if sensor.surface_factor is None:
         return RuleResult(
-            "transport.surface_dose_rate", "Surface dose rate", UNKNOWN,
+            "transport.surface_dose_rate",
+            "Surface dose rate",
+            UNKNOWN,
             "surface_factor is not configured: the surface dose rate is not known",
-            _SRC_SURFACE, dict(peak.evidence),
+            _SRC_SURFACE,
+            dict(peak.evidence),
         ), None
     surface = peak.effective_max * sensor.surface_factor
     allowed, why = exclusive_use_limits(ship)
@@ -314,12 +331,20 @@ def surface_dose_rate_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, flo
         detail += "; " + note
     if peak.saturated and verdict == UNKNOWN:
         detail += "; over range: the maximum is not known"
-    ev = dict(peak.evidence, surface_factor=sensor.surface_factor,
-              max_surface_usv_h=surface, limit_usv_h=limit, limit_applies_to=label,
-              exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
-              special_arrangement=ship.special_arrangement, exclusive_use_limits=allowed)
-    return RuleResult("transport.surface_dose_rate", "Surface dose rate", verdict, peak.with_notes(detail),
-                      _SRC_SURFACE, ev), surface
+    ev = dict(
+        peak.evidence,
+        surface_factor=sensor.surface_factor,
+        max_surface_usv_h=surface,
+        limit_usv_h=limit,
+        limit_applies_to=label,
+        exclusive_use=ship.exclusive_use,
+        transport_mode=ship.transport_mode,
+        special_arrangement=ship.special_arrangement,
+        exclusive_use_limits=allowed,
+    )
+    return RuleResult(
+        "transport.surface_dose_rate", "Surface dose rate", verdict, peak.with_notes(detail), _SRC_SURFACE, ev
+    ), surface
 
 
 def transport_index_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float | None, float | None]:
@@ -327,11 +352,18 @@ def transport_index_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float
     the sensor's one-metre factor is not configured)."""
     sensor = ship.sensor
     if sensor.one_metre_factor is None:
-        return RuleResult(
-            "transport.transport_index", "Transport index", UNKNOWN,
-            "one_metre_factor is not configured: the dose rate at 1 m, hence the TI, is not known",
-            _SRC_TI, dict(peak.evidence),
-        ), None, None
+        return (
+            RuleResult(
+                "transport.transport_index",
+                "Transport index",
+                UNKNOWN,
+                "one_metre_factor is not configured: the dose rate at 1 m, hence the TI, is not known",
+                _SRC_TI,
+                dict(peak.evidence),
+            ),
+            None,
+            None,
+        )
     at_1m = peak.effective_max * sensor.one_metre_factor
     ti = transport_index(at_1m / 1000.0)
     allowed, why = exclusive_use_limits(ship)
@@ -344,34 +376,53 @@ def transport_index_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float
         verdict, note = (UNKNOWN if peak.saturated else WARN), why
     else:
         verdict, note = UNKNOWN, why
-    detail = (f"TI {peak.qual}{ti:g} from max {peak.qual}{at_1m:.4g} uSv/h at 1 m"
-              f" (limit {TI_LIMIT:g} unless exclusive use by road or rail)")
+    detail = (
+        f"TI {peak.qual}{ti:g} from max {peak.qual}{at_1m:.4g} uSv/h at 1 m"
+        f" (limit {TI_LIMIT:g} unless exclusive use by road or rail)"
+    )
     if note:
         detail += "; " + note
-    ev = dict(peak.evidence, one_metre_factor=sensor.one_metre_factor,
-              max_dose_rate_1m_usv_h=at_1m, transport_index=ti, ti_limit=TI_LIMIT,
-              exclusive_use=ship.exclusive_use, transport_mode=ship.transport_mode,
-              exclusive_use_limits=allowed)
-    return RuleResult("transport.transport_index", "Transport index", verdict, peak.with_notes(detail),
-                      _SRC_TI, ev), at_1m, ti
+    ev = dict(
+        peak.evidence,
+        one_metre_factor=sensor.one_metre_factor,
+        max_dose_rate_1m_usv_h=at_1m,
+        transport_index=ti,
+        ti_limit=TI_LIMIT,
+        exclusive_use=ship.exclusive_use,
+        transport_mode=ship.transport_mode,
+        exclusive_use_limits=allowed,
+    )
+    return (
+        RuleResult("transport.transport_index", "Transport index", verdict, peak.with_notes(detail), _SRC_TI, ev),
+        at_1m,
+        ti,
+    )
 
 
-def excepted_rules(ship: Shipment, rec: Records, t: np.ndarray, peak: _Peak,
-                   surface_rule: RuleResult) -> list[RuleResult]:
+def excepted_rules(
+    ship: Shipment, rec: Records, t: np.ndarray, peak: _Peak, surface_rule: RuleResult
+) -> list[RuleResult]:
     """An excepted package carries no category label: its limits are the surface dose rate and
     the activity (SSR-6 Table 4). The category rule sums the two up."""
     act = excepted_activity_rule(ship, rec, t)
     verdicts = (surface_rule.verdict, act.verdict)
     worst = FAIL if FAIL in verdicts else UNKNOWN if UNKNOWN in verdicts else WARN if WARN in verdicts else PASS
-    return [act, RuleResult(
-        "transport.category", "Package category", worst,
-        f"declared excepted: surface {surface_rule.verdict}, activity {act.verdict} (see those rules)",
-        _SRC_CAT, dict(peak.evidence, declared_category=ship.declared_category),
-    )]
+    return [
+        act,
+        RuleResult(
+            "transport.category",
+            "Package category",
+            worst,
+            f"declared excepted: surface {surface_rule.verdict}, activity {act.verdict} (see those rules)",
+            _SRC_CAT,
+            dict(peak.evidence, declared_category=ship.declared_category),
+        ),
+    ]
 
 
-def category_rule(ship: Shipment, peak: _Peak, ti: float | None,
-                  surface: float | None) -> tuple[RuleResult, str | None]:
+def category_rule(
+    ship: Shipment, peak: _Peak, ti: float | None, surface: float | None
+) -> tuple[RuleResult, str | None]:
     """The package category required by the TI and the surface dose rate (the higher wins),
     against the declared one; and the required category (None: not known)."""
     declared = ship.declared_category
@@ -381,24 +432,40 @@ def category_rule(ship: Shipment, peak: _Peak, ti: float | None,
             partial.append(f"TI alone requires at least {CATEGORIES[category_rank_from_ti(ti)]}")
         if surface is not None:
             r = category_rank_from_surface(surface / 1000.0)
-            partial.append("surface alone requires at least "
-                           + (CATEGORIES[r] if r is not None else "more than any category allows"))
+            partial.append(
+                "surface alone requires at least "
+                + (CATEGORIES[r] if r is not None else "more than any category allows")
+            )
         return RuleResult(
-            "transport.category", "Package category", UNKNOWN,
+            "transport.category",
+            "Package category",
+            UNKNOWN,
             "needs both the TI and the surface dose rate" + ("; " + "; ".join(partial) if partial else ""),
-            _SRC_CAT, dict(peak.evidence, declared_category=declared),
+            _SRC_CAT,
+            dict(peak.evidence, declared_category=declared),
         ), None
     qual = peak.qual
     required = required_category(ti, surface / 1000.0)
     rank_surface = category_rank_from_surface(surface / 1000.0)
-    ev = dict(peak.evidence, transport_index=ti, max_surface_usv_h=surface,
-              category_from_ti=CATEGORIES[category_rank_from_ti(ti)],
-              category_from_surface=None if rank_surface is None else CATEGORIES[rank_surface],
-              required_category=required, declared_category=declared, required_is_lower_bound=peak.saturated)
+    ev = dict(
+        peak.evidence,
+        transport_index=ti,
+        max_surface_usv_h=surface,
+        category_from_ti=CATEGORIES[category_rank_from_ti(ti)],
+        category_from_surface=None if rank_surface is None else CATEGORIES[rank_surface],
+        required_category=required,
+        declared_category=declared,
+        required_is_lower_bound=peak.saturated,
+    )
     if required is None:
-        return RuleResult("transport.category", "Package category", FAIL,
-                          f"surface dose rate {qual}{surface:.4g} uSv/h exceeds every category (10 mSv/h)",
-                          _SRC_CAT, ev), None
+        return RuleResult(
+            "transport.category",
+            "Package category",
+            FAIL,
+            f"surface dose rate {qual}{surface:.4g} uSv/h exceeds every category (10 mSv/h)",
+            _SRC_CAT,
+            ev,
+        ), None
     req_rank = CATEGORIES.index(required)
     if declared is None:
         verdict, detail = UNKNOWN, f"required {qual}{required}; no declared_category to compare with"
@@ -439,31 +506,57 @@ def excepted_activity_rule(ship: Shipment, rec: Records, t: np.ndarray) -> RuleR
 
     name, title = "transport.excepted_activity", "Excepted package activity"
     nuc = nuclides.get(ship.nuclide)
-    ev: dict = {"nuclide": nuc.name, "physical_form": ship.physical_form, "a1_tbq": nuc.a1_tbq,
-                "a2_tbq": nuc.a2_tbq, "a_values_source": nuc.a_values_source,
-                "a_values_verified": nuc.a_values_verified}
+    ev: dict = {
+        "nuclide": nuc.name,
+        "physical_form": ship.physical_form,
+        "a1_tbq": nuc.a1_tbq,
+        "a2_tbq": nuc.a2_tbq,
+        "a_values_source": nuc.a_values_source,
+        "a_values_verified": nuc.a_values_verified,
+    }
     if ship.physical_form is None:
-        return RuleResult(name, title, UNKNOWN,
-                          "physical_form is not given (solid, liquid, gas, special_form): the limit is not known",
-                          _SRC_EXCEPTED, ev)
+        return RuleResult(
+            name,
+            title,
+            UNKNOWN,
+            "physical_form is not given (solid, liquid, gas, special_form): the limit is not known",
+            _SRC_EXCEPTED,
+            ev,
+        )
     which, fraction = EXCEPTED_MATERIAL_LIMITS[ship.physical_form]
     a_value = nuc.a1_tbq if which == "A1" else nuc.a2_tbq
     if a_value is None:
-        return RuleResult(name, title, UNKNOWN, f"{nuc.name} has no {which} value in isolog's table",
-                          _SRC_EXCEPTED, ev)
+        return RuleResult(name, title, UNKNOWN, f"{nuc.name} has no {which} value in isolog's table", _SRC_EXCEPTED, ev)
     limit_bq = fraction * a_value * 1e12
     starts = t - rec.interval_s
     if not np.isfinite(starts).any():
-        return RuleResult(name, title, UNKNOWN, "no record has a known time: the start of transport is not known",
-                          _SRC_EXCEPTED, dict(ev, limit_bq=limit_bq))
+        return RuleResult(
+            name,
+            title,
+            UNKNOWN,
+            "no record has a known time: the start of transport is not known",
+            _SRC_EXCEPTED,
+            dict(ev, limit_bq=limit_bq),
+        )
     t0 = float(np.nanmin(starts))
-    activity = float(decay.decay(nuc.name, ship.activity_bq, [t0 - ship.reference_time],
-                                 daughters=ship.daughters)[nuc.name][0])
-    ev.update({"limit": f"{fraction:g} {which}", "limit_bq": limit_bq, "activity_bq": activity,
-               "at": format_time(t0), "ratio": activity / limit_bq})
-    detail = (f"{format_activity(activity)} {nuc.name} at {format_time(t0)} (start of logging), limit "
-              f"{fraction:g} {which} = {format_activity(limit_bq)} ({ship.physical_form}; {which} = {a_value:g} TBq)")
+    activity = float(
+        decay.decay(nuc.name, ship.activity_bq, [t0 - ship.reference_time], daughters=ship.daughters)[nuc.name][0]
+    )
+    ev.update(
+        {
+            "limit": f"{fraction:g} {which}",
+            "limit_bq": limit_bq,
+            "activity_bq": activity,
+            "at": format_time(t0),
+            "ratio": activity / limit_bq,
+        }
+    )
+    detail = (
+        f"{format_activity(activity)} {nuc.name} at {format_time(t0)} (start of logging), limit "
+        f"{fraction:g} {which} = {format_activity(limit_bq)} ({ship.physical_form}; {which} = {a_value:g} TBq)"
+    )
     if not nuc.a_values_verified:
-        return RuleResult(name, title, UNKNOWN, detail + f"; the {which} value is not verified against a source",
-                          _SRC_EXCEPTED, ev)
+        return RuleResult(
+            name, title, UNKNOWN, detail + f"; the {which} value is not verified against a source", _SRC_EXCEPTED, ev
+        )
     return RuleResult(name, title, FAIL if activity > limit_bq else PASS, detail, _SRC_EXCEPTED, ev)

@@ -33,8 +33,10 @@ def mac_failure(first: int | None, last: int | None, header: bool = False) -> st
     return f"{what} fail the MAC check: edited, inserted, reordered, or written without this device's key"
 
 
-BROKEN_LINK = ("the MAC chain does not continue from the previous segment: a segment or chunks between them "
-               "were dropped, inserted or reordered")
+BROKEN_LINK = (
+    "the MAC chain does not continue from the previous segment: a segment or chunks between them "
+    "were dropped, inserted or reordered"
+)
 
 
 class ChainCheck:
@@ -44,8 +46,14 @@ class ChainCheck:
     record counts as unverified). Records are counted as verified, failed, or unverified (no key
     for the segment's key id, or right after damage, where the chain cannot be followed)."""
 
-    def __init__(self, name: str, keys: Mapping[bytes, bytes] | None, chain: bytes | None = None,
-                 header: dict[str, Any] | None = None, keys_from: str = "the keys given"):
+    def __init__(
+        self,
+        name: str,
+        keys: Mapping[bytes, bytes] | None,
+        chain: bytes | None = None,
+        header: dict[str, Any] | None = None,
+        keys_from: str = "the keys given",
+    ):
         self.name = name
         self.keys = keys
         self.chain = chain  # mac of the previous chunk; None at the start or after damage
@@ -74,11 +82,23 @@ class ChainCheck:
         key_id = bytes(header["key_id"])
         self.key = None if self.keys is None else self.keys.get(key_id)
         if self.keys is not None and self.key is None:
-            self.problems.append(Problem(self.name, f"written with another device key (key id {key_id.hex()}, "
-                                                    f"not in {self.keys_from}): not checked"))
+            self.problems.append(
+                Problem(
+                    self.name,
+                    f"written with another device key (key id {key_id.hex()}, not in {self.keys_from}): not checked",
+                )
+            )
 
-    def chunk(self, kind: int, buf: Any, start: int, length: int, first: int | None = None, count: int = 0,
-              header: dict[str, Any] | None = None) -> None:
+    def chunk(
+        self,
+        kind: int,
+        buf: Any,
+        start: int,
+        length: int,
+        first: int | None = None,
+        count: int = 0,
+        header: dict[str, Any] | None = None,
+    ) -> None:
         """One chunk that passed its CRC check. For a header chunk give its decoded header; for a
         batch the sequence number of its first record and the number of records."""
         if kind == record.KIND_HEADER:
@@ -128,13 +148,16 @@ def verification_text(verified: int, failed: int, unverified: int, key_known: bo
     if not key_known:
         return "not verified: no device key given"
     if unverified:
-        return (f"NOT VERIFIED: {unverified} records could not be checked (after damage, or written "
-                f"with another device key); {verified} verified")
+        return (
+            f"NOT VERIFIED: {unverified} records could not be checked (after damage, or written "
+            f"with another device key); {verified} verified"
+        )
     return f"verified: {verified} records carry an intact MAC chain"
 
 
-def verify_segments(segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[bytes, bytes],
-                    keys_from: str = "the keys given") -> ChainResult:
+def verify_segments(
+    segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[bytes, bytes], keys_from: str = "the keys given"
+) -> ChainResult:
     """Check the chain through segments given in log order as (name, bytes, check): chunk by chunk,
     without decoding records (this runs after every sync). A segment given with check False is
     not checked; its bytes (its last chunk is enough) give the mac the next segment must link to."""
@@ -142,8 +165,9 @@ def verify_segments(segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[b
     previous: bytes | None = None
     for name, data, check_it in segments:
         if not check_it:
-            previous = bytes(data[-4 - record.MAC_LEN:-4]) if len(data) >= record.CHUNK_OVERHEAD + record.MAC_LEN \
-                else None
+            previous = (
+                bytes(data[-4 - record.MAC_LEN : -4]) if len(data) >= record.CHUNK_OVERHEAD + record.MAC_LEN else None
+            )
             continue
         check = ChainCheck(name, keys, keys_from=keys_from)
         reader = record.ChunkReader(io.BytesIO(data))
@@ -155,7 +179,7 @@ def verify_segments(segments: Iterable[tuple[str, bytes, bool]], keys: Mapping[b
                 check.resync()
             first, count = None, 0
             if kind == record.KIND_BATCH:  # first_seq u32, count u8 (the batch's fixed start)
-                first, count = int.from_bytes(reader.buf[start:start + 4], "little"), reader.buf[start + 4]
+                first, count = int.from_bytes(reader.buf[start : start + 4], "little"), reader.buf[start + 4]
             try:
                 check.chunk(kind, reader.buf, start, length, first, count)
             except (record.RecordError, ValueError) as exc:  # a header that passed its CRC, yet malformed

@@ -53,12 +53,31 @@ def record_dict(rec: tuple, header: dict[str, Any] | None, device: str) -> dict[
     dose: float | None = None
     if header is not None and interval_ms > 0 and not flags & (record.F_OVER_RANGE | record.F_GM_SILENT):
         dose, _ = counting.reading(
-            interval_counts, interval_ms, header["cal_cpm_per_usv_h"], header["dead_time_us"],
+            interval_counts,
+            interval_ms,
+            header["cal_cpm_per_usv_h"],
+            header["dead_time_us"],
             header["background_usv_h"],
         )
         dose = round(dose, 6)
-    return dict(zip(RECORD_FIELDS, (device, seq, boot, iso_utc(epoch_ms), uptime_ms / 1000, counts,
-                                     interval_ms / 1000, interval_counts, dose, temp_c, record.flag_names(flags))))
+    return dict(
+        zip(
+            RECORD_FIELDS,
+            (
+                device,
+                seq,
+                boot,
+                iso_utc(epoch_ms),
+                uptime_ms / 1000,
+                counts,
+                interval_ms / 1000,
+                interval_counts,
+                dose,
+                temp_c,
+                record.flag_names(flags),
+            ),
+        )
+    )
 
 
 class SegmentDecoder:
@@ -68,8 +87,9 @@ class SegmentDecoder:
     Shared by decode_segment (whole files) and `isolog sync` (chunks arriving piece by piece):
     the same records, the same problem messages."""
 
-    def __init__(self, name: str, header: dict[str, Any] | None = None, key: bytes | None = b"",
-                 chain: bytes | None = None):
+    def __init__(
+        self, name: str, header: dict[str, Any] | None = None, key: bytes | None = b"", chain: bytes | None = None
+    ):
         self.name = name
         self.header = header
         self.device = header["device_id"].hex() if header is not None else ""
@@ -104,8 +124,13 @@ class SegmentDecoder:
                 if recs:
                     self.check.chunk(kind, buf, start, length, recs[0][0], len(recs))
                 if self.header is None and recs:
-                    problems.append(Problem(name, f"records {recs[0][0]}..{recs[-1][0]} have no segment header: "
-                                                  "device and calibration unknown, dose rate not computed"))
+                    problems.append(
+                        Problem(
+                            name,
+                            f"records {recs[0][0]}..{recs[-1][0]} have no segment header: "
+                            "device and calibration unknown, dose rate not computed",
+                        )
+                    )
                 out = [record_dict(r, self.header, self.device) for r in recs]
             else:
                 problems.append(Problem(name, f"unknown chunk kind 0x{kind:02x} skipped"))
@@ -166,8 +191,11 @@ def check_sequence(log: Log) -> None:
     for rec in log.records:
         if kept and rec["seq"] == kept[-1]["seq"]:
             if rec != kept[-1]:
-                log.problems.append(Problem("log", f"sequence number {rec['seq']} appears twice with different data: "
-                                                   "the first copy is kept"))
+                log.problems.append(
+                    Problem(
+                        "log", f"sequence number {rec['seq']} appears twice with different data: the first copy is kept"
+                    )
+                )
             continue
         if kept and rec["seq"] != kept[-1]["seq"] + 1:
             log.problems.append(Problem("log", f"records {kept[-1]['seq'] + 1}..{rec['seq'] - 1} are missing"))

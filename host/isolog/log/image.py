@@ -24,8 +24,15 @@ def littlefs_over(data: bytearray, block_size: int = BLOCK_SIZE):
     uses (read, prog and lookahead sizes 32): what the boards and the virtual board write."""
     from littlefs import LittleFS, UserContext
 
-    return LittleFS(context=UserContext(buffer=data), block_size=block_size, block_count=len(data) // block_size,
-                    read_size=32, prog_size=32, lookahead_size=32, mount=False)
+    return LittleFS(
+        context=UserContext(buffer=data),
+        block_size=block_size,
+        block_count=len(data) // block_size,
+        read_size=32,
+        prog_size=32,
+        lookahead_size=32,
+        mount=False,
+    )
 
 
 def open_image(path: Path, block_size: int = BLOCK_SIZE):
@@ -78,5 +85,3 @@ def read_image(path: Path, block_size: int = BLOCK_SIZE, key: bytes | None = b""
         previous = dec.chain
     check_sequence(log)
     return log
-
-

@@ -50,7 +50,8 @@ CTRL_C = b"\x03"
 # What the unix port lacks of a board's `machine` module, for the REPL: machine.reset() (what
 # `mpremote reset` calls) is a hard reset, after which main.py runs. The firmware never imports
 # machine on the virtual board (boards/sim.py has its own reset).
-_MACHINE_PY = """\
+_MACHINE_PY = (
+    """\
 # machine.reset() of the virtual board (written by isolog's launcher; the unix port has none)
 import sys
 
@@ -58,7 +59,9 @@ import sys
 def reset():
     sys.stderr.write("@sim reset repl\\n")
     raise SystemExit(%d)
-""" % RESET_EXIT
+"""
+    % RESET_EXIT
+)
 
 
 def _interrupt_if_enabled(pid: int) -> bool:
@@ -230,7 +233,7 @@ class VirtualBoard:
     link_rate: float = 0.0  # bytes per second in each direction; 0: unlimited
     test_mode: bool = False  # answer the diagnostic commands (hil_tests/)
     firmware: str = "install"  # install: flash the current build before starting; keep: run what
-                               # the image holds (after `isolog deploy`); none: an empty board
+    # the image holds (after `isolog deploy`); none: an empty board
     start_faults: int = 0  # the first N power-ups raise in board.Board() (a start-up fault; tests)
     start_delay_ms: int = 0  # board.Board() takes this long (real time), like a slow board's start-up
     on_event: Callable[[SimEvent], None] | None = None
@@ -280,20 +283,22 @@ class VirtualBoard:
 
     def _env(self, tear_at: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ISOLOG_SIM_")}
-        env.update({
-            "HOME": str(self._dir),  # the unix port reads ~/.micropython: keep the user's out
-            "MICROPYPATH": str(self._build),
-            "ISOLOG_SIM_FLASH": str(self.flash),
-            "ISOLOG_SIM_SCENARIO": str(self._dir / "scenario.json"),
-            "ISOLOG_SIM_SPEED": repr(self.speed),
-            "ISOLOG_SIM_T0_S": repr(self.t0_s),
-            "ISOLOG_SIM_UNTIL_END": "1" if self.until_end else ("hold" if self.hold_at_end else "0"),
-            "ISOLOG_SIM_TEAR_AT": str(tear_at),
-            "ISOLOG_SIM_SEED": str(self.seed),
-            "ISOLOG_SIM_ID": self.device_id,
-            "ISOLOG_SIM_START_FAULT": "1" if self.boots <= self.start_faults else "0",
-            "ISOLOG_SIM_START_DELAY_MS": str(self.start_delay_ms),
-        })
+        env.update(
+            {
+                "HOME": str(self._dir),  # the unix port reads ~/.micropython: keep the user's out
+                "MICROPYPATH": str(self._build),
+                "ISOLOG_SIM_FLASH": str(self.flash),
+                "ISOLOG_SIM_SCENARIO": str(self._dir / "scenario.json"),
+                "ISOLOG_SIM_SPEED": repr(self.speed),
+                "ISOLOG_SIM_T0_S": repr(self.t0_s),
+                "ISOLOG_SIM_UNTIL_END": "1" if self.until_end else ("hold" if self.hold_at_end else "0"),
+                "ISOLOG_SIM_TEAR_AT": str(tear_at),
+                "ISOLOG_SIM_SEED": str(self.seed),
+                "ISOLOG_SIM_ID": self.device_id,
+                "ISOLOG_SIM_START_FAULT": "1" if self.boots <= self.start_faults else "0",
+                "ISOLOG_SIM_START_DELAY_MS": str(self.start_delay_ms),
+            }
+        )
         port_lib = self._dir / "port"
         if not (port_lib / "machine.py").exists():
             port_lib.mkdir(exist_ok=True)
@@ -311,11 +316,17 @@ class VirtualBoard:
         self._maintenance = repl
         # sim_boot runs precompiled (-m, from the build on MICROPYPATH), like a board's boot code.
         cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (
-            ["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"])
+            ["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"]
+        )
         dev, child = os.openpty()  # the board's own end of the USB cable
         try:
             proc = subprocess.Popen(
-                cmd, stdin=child, stdout=child, stderr=subprocess.PIPE, env=self._env(tear), cwd=self._dir,
+                cmd,
+                stdin=child,
+                stdout=child,
+                stderr=subprocess.PIPE,
+                env=self._env(tear),
+                cwd=self._dir,
             )
         finally:
             os.close(child)  # only the board holds it: its exit ends the relay with EIO
@@ -359,7 +370,7 @@ class VirtualBoard:
                 self.interrupts += data.count(CTRL_C)
                 data = data.replace(CTRL_C, b"")
             for i in range(0, len(data), 256):
-                piece = data[i:i + 256]
+                piece = data[i : i + 256]
                 try:
                     os.write(dev, piece)
                 except OSError:

@@ -67,8 +67,9 @@ def load(path: str | Path | None) -> dict[str, Any]:
         raise UserError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 
-def _num(table: dict, key: str, where: str, default: float | None = None, lo: float = -math.inf,
-         hi: float = math.inf) -> float:
+def _num(
+    table: dict, key: str, where: str, default: float | None = None, lo: float = -math.inf, hi: float = math.inf
+) -> float:
     value = table.get(key, default)
     if value is None:
         raise UserError(f"{where}.{key}: required")
@@ -105,8 +106,20 @@ def _profile(points: Any, where: str, lo: float, hi: float) -> list[list[float]]
 
 
 def normalise(doc: dict[str, Any], base: Path, source: str = "<scenario>") -> dict[str, Any]:
-    known = {"name", "duration", "start", "rtc_backup", "seed", "shipment", "tube", "dose", "temperature", "battery",
-             "events", "ticks_wrap_after"}
+    known = {
+        "name",
+        "duration",
+        "start",
+        "rtc_backup",
+        "seed",
+        "shipment",
+        "tube",
+        "dose",
+        "temperature",
+        "battery",
+        "events",
+        "ticks_wrap_after",
+    }
     unknown = sorted(set(doc) - known)
     if unknown:
         raise UserError(f"unknown key(s): {', '.join(unknown)}")
