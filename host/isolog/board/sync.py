@@ -118,6 +118,54 @@ def set_board_clock(
     return board_ms, host_ms
 
 
+class _Pieces:
+    """A segment's bytes on the board from offset to its listed size, as a stream (readinto) of
+    pipelined READ pieces. A segment shorter than listed ends the stream there; one gone from the
+    board (deleted while syncing) ends it with gone set."""
+
+    def __init__(self, sync: _Sync, first: int, offset: int, size: int):
+        self.sync = sync
+        self.pieces = sync.link.read_pieces(first, offset, size, PIECE, WINDOW)
+        self.read_off = offset
+        self.size = size
+        self.gone = False
+        self.error: LinkError | None = None
+        self.data = b""  # the rest of the last piece
+
+    def readinto(self, buf: memoryview) -> int:
+        if not self.data:
+            if self.read_off >= self.size:
+                return 0
+            try:
+                got = next(self.pieces)
+            except BoardError as exc:
+                if exc.code != "no_segment":
+                    raise
+                self.gone = True
+                return 0
+            except LinkError as exc:
+                # The link failed: end the stream here, so the complete chunks read so far are
+                # still stored (a sync cut at any point keeps what it verified); raised after.
+                self.error = exc
+                return 0
+            except StopIteration:
+                return 0
+            want = min(PIECE, self.size - self.read_off)
+            if not got.data:  # shorter than listed
+                self.size = self.read_off
+                return 0
+            self.read_off += len(got.data)
+            self.sync.bytes += len(got.data)
+            self.sync.pieces += 1
+            if len(got.data) < want:  # shorter than listed: the file was replaced
+                self.size = self.read_off
+            self.data = got.data
+        n = min(len(buf), len(self.data))
+        buf[:n] = self.data[:n]
+        self.data = self.data[n:]
+        return n
+
+
 class _Pending:
     """Verified chunks and their records not yet committed, with the segment offset after them."""
 
@@ -365,112 +413,63 @@ class _Sync:
         dec = decode.SegmentDecoder(name, hdr, key=None)
         if hdr is not None and dec.device and dec.device != self.device:
             self.problems.append(f"{name}: written by device {dec.device}, read from {self.device}")
-        buf = bytearray()
-        base = offset  # segment offset of buf[0]
-        read_off = offset
-        good_end = offset  # end of the last complete, verified chunk
-        bad_at = -1  # segment offset where an undecodable stretch began
-        reason = ""
+        # The segment's bytes as a stream of pipelined READ pieces (the board reads the next pieces
+        # from flash while this one is decoded and stored), scanned by the firmware's own chunk
+        # reader: every chunk verified by its CRC, damage skipped and reported with its byte range.
+        stream = _Pieces(self, first, offset, size)
+        reader = record.ChunkReader(stream)
         checked_device = hdr is not None
-        # Pipelined: the board reads the next pieces from flash while this one is decoded and stored.
-        pieces = link.read_pieces(first, offset, size, PIECE, WINDOW)
+        seen_damage = 0
         while True:
-            at_end = read_off >= size
-            if not at_end:
-                try:
-                    got = next(pieces)
-                except BoardError as exc:
-                    if exc.code != "no_segment":
-                        raise
-                    self.notes.append(f"{name}: gone from the board while syncing")
-                    break
-                except StopIteration:
-                    got = None
-                want = min(PIECE, size - read_off)
-                if got is None or not got.data:  # shorter than listed
-                    size = read_off
-                    at_end = True
-                else:
-                    buf += got.data
-                    read_off += len(got.data)
-                    self.bytes += len(got.data)
-                    self.pieces += 1
-                    if len(got.data) < want:  # shorter than listed: the file was replaced
-                        size = read_off
-                    at_end = read_off >= size
-            # Take every complete chunk out of buf.
-            pos = 0
-            n = len(buf)
-            while n - pos >= record.CHUNK_OVERHEAD:
-                length = buf[pos + 2] | (buf[pos + 3] << 8)
-                if buf[pos] == record.SYNC and length <= record.MAX_PAYLOAD and pos + 8 + length > n and not at_end:
-                    break  # cut by the READ boundary: wait for the next piece
-                try:
-                    kind, start, length, nxt = record.check_chunk(buf, pos, n)
-                except record.RecordError as exc:
-                    if bad_at < 0:
-                        bad_at, reason = base + pos, str(exc)
-                        dec.resync()
-                    pos += 1
-                    continue
-                if bad_at >= 0:
-                    self._damage(first, name, bad_at, base + pos - bad_at, reason)
-                    bad_at = -1
-                chunk = bytes(buf[pos:nxt])
-                problems: list[decode.Problem] = []
-                recs = dec.chunk(kind, buf, start, length, problems)
-                self.problems.extend(str(p) for p in problems)
-                if kind == record.KIND_HEADER and header is None:
-                    header = chunk
-                    if not checked_device:
-                        checked_device = True
-                        if dec.device != self.device:
-                            self.problems.append(f"{name}: written by device {dec.device}, read from {self.device}")
-                p = self.pending
-                if p.segment is not None and p.segment != first:
-                    self._flush()
-                p = self.pending
-                p.segment = first
-                p.header = header
-                p.chunks.append((base + pos, chunk))
-                if recs:
-                    p.records.append((base + pos, recs))
-                pos = nxt
-                good_end = base + pos
-                p.offset = good_end
-            if at_end:
-                if pos < n or bad_at >= 0:
-                    start_bad = bad_at if bad_at >= 0 else base + pos
-                    self._damage(
-                        first,
-                        name,
-                        start_bad,
-                        base + n - start_bad,
-                        reason or "truncated chunk at the end of the segment",
-                    )
-                    bad_at = -1
-                    if not live:  # an older segment does not grow: past its damaged tail
-                        p = self.pending
-                        if p.segment is not None and p.segment != first:
-                            self._flush()
-                        self.pending.segment = first
-                        self.pending.header = header
-                        self.pending.offset = base + n
-                del buf[:]
-                base += n
-            else:
-                del buf[:pos]
-                base += pos
-            if self._commit_due() or at_end:
-                self._flush()
-            if self.progress is not None:
-                self.progress(
-                    SyncProgress(
-                        self.device, self.added, self.bytes, self.total, self.pieces, time.monotonic() - self.t0
-                    )
-                )
-            if at_end:
+            got = reader.next()
+            while seen_damage < len(reader.damage):
+                at, skipped, reason = reader.damage[seen_damage]
+                seen_damage += 1
+                if got is None and stream.error is not None:
+                    break  # not damage: the rest of the segment never came
+                dec.resync()
+                self._damage(first, name, offset + at, skipped, reason)
+                if got is None and not live:  # an older segment does not grow: past its damaged tail
+                    self.pending.header = header
+                    self.pending.offset = offset + at + skipped
+            if got is None:
                 break
+            kind, start, length = got
+            chunk = bytes(reader.buf[start - 4 : start + length + 4])
+            chunk_at = offset + reader.offset - len(chunk)
+            problems: list[decode.Problem] = []
+            recs = dec.chunk(kind, reader.buf, start, length, problems)
+            self.problems.extend(str(p) for p in problems)
+            if kind == record.KIND_HEADER and header is None:
+                header = chunk
+                if not checked_device:
+                    checked_device = True
+                    if dec.device != self.device:
+                        self.problems.append(f"{name}: written by device {dec.device}, read from {self.device}")
+            if self.pending.segment is not None and self.pending.segment != first:
+                self._flush()
+            p = self.pending
+            p.segment = first
+            p.header = header
+            p.chunks.append((chunk_at, chunk))
+            if recs:
+                p.records.append((chunk_at, recs))
+            p.offset = chunk_at + len(chunk)
+            if self._commit_due():
+                self._flush()
+            self._report()
+        if stream.gone:
+            self.notes.append(f"{name}: gone from the board while syncing")
+        self._flush()
+        self._report()
+        if stream.error is not None:
+            raise stream.error
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(
+                SyncProgress(self.device, self.added, self.bytes, self.total, self.pieces, time.monotonic() - self.t0)
+            )
 
     def _damage(self, first: int, name: str, offset: int, length: int, reason: str) -> None:
         self.problems.append(str(decode.damage_problem(name, offset, length, reason)))
