@@ -222,6 +222,12 @@ class Dut:
     def board_to_real_s(self, board_s: float) -> float:
         return board_s
 
+    def next_unlogged(self) -> int:
+        """The sequence number the board's next record will get: committed plus in RAM, from one
+        read (two reads could straddle a commit, which moves records from RAM to flash)."""
+        d = self.read()
+        return int(d["next_seq"]) + int(d["in_ram"])
+
     def led(self) -> str:
         """The LED state the board shows when no host is talking: every request turns the LEDs to
         "syncing" for 3 s of board time, so wait until 3 s passed since the previous request."""

@@ -256,7 +256,7 @@ def test_clock_loss_and_set_clock(make_dut, faults):
     host_ms = 1_796_000_000_000  # 2026-11-30
     got = dut.link.set_clock(host_ms)
     assert got["valid"] and got["time_ms"] >= host_ms
-    mark = dut.read()["next_seq"] + dut.read()["in_ram"]
+    mark = dut.next_unlogged()
     dut.next_record(mark + 3, timeout_s=120)
     log = dut.records()
     assert_intact(log, before, start=0)
@@ -287,15 +287,17 @@ def test_temperature_sensor_faults(make_dut, faults, mode):
     dut = make_dut()
     grow_log(dut, 2)
     for cycle in range(8):
-        seq = dut.read()["next_seq"] + dut.read()["in_ram"]
+        # the mark after the change: at full speed the board logs many records while a request
+        # travels, so a mark taken before could leave every checked record before the fault
         dut.set_sensor(fault=mode)
+        seq = dut.next_unlogged()
         bad = _committed_after(dut, seq + 1)
         assert any("temp_fault" in r["flags"] for r in bad), (mode, cycle)
         assert all(r["temperature_c"] is None for r in bad if "temp_fault" in r["flags"])
         assert all(r["temperature_c"] != 85.0 for r in bad)
         assert dut.led() == "fault"
         dut.set_sensor(fault=None)
-        seq = dut.read()["next_seq"] + dut.read()["in_ram"]
+        seq = dut.next_unlogged()
         good = _committed_after(dut, seq + 1)
         assert good[-1]["temperature_c"] is not None and "temp_fault" not in good[-1]["flags"]
         dut.link.acknowledge_alarms()
@@ -309,7 +311,7 @@ def test_gm_tube_silent_is_a_fault(make_dut, faults):
     dut = make_dut()
     grow_log(dut, 2)
     for cycle in range(3):
-        seq = dut.read()["next_seq"] + dut.read()["in_ram"]
+        seq = dut.next_unlogged()
         dut.set_sensor(dose_usv_h=0.0)
         dut.wait_for("gm fault", lambda d: "gm_fault" in d["alarms"])
         assert dut.led() == "fault"
@@ -318,7 +320,7 @@ def test_gm_tube_silent_is_a_fault(make_dut, faults):
         # flagged once 10 minutes passed without a pulse, never reported as a low dose rate
         assert silent and all(r["dose_rate_usv_h"] is None for r in silent)
         dut.set_sensor(dose_usv_h=None)
-        seq = dut.read()["next_seq"] + dut.read()["in_ram"]
+        seq = dut.next_unlogged()
         back = _committed_after(dut, seq + 1)
         assert "gm_silent" not in back[-1]["flags"] and back[-1]["dose_rate_usv_h"] > 1.0
         dut.link.acknowledge_alarms()
@@ -332,8 +334,8 @@ def test_saturated_tube_is_over_range_and_alarms(make_dut, faults):
     dut = make_dut()
     grow_log(dut, 2)
     for cycle in range(3):
-        seq = dut.read()["next_seq"] + dut.read()["in_ram"]
         dut.set_sensor(dose_usv_h=1e6)
+        seq = dut.next_unlogged()  # after the change (see test_temperature_sensor_faults)
         recs = _committed_after(dut, seq + 2)
         over = [r for r in recs[1:] if "over_range" in r["flags"]]
         assert over, (cycle, recs)
@@ -342,7 +344,7 @@ def test_saturated_tube_is_over_range_and_alarms(make_dut, faults):
         st = dut.status()
         assert st["over_range"] and "dose_alarm" in st["alarms"]
         dut.set_sensor(dose_usv_h=None)
-        seq = dut.read()["next_seq"] + dut.read()["in_ram"]
+        seq = dut.next_unlogged()
         back = _committed_after(dut, seq + 1)
         assert "over_range" not in back[-1]["flags"]
         dut.link.acknowledge_alarms()
