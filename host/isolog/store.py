@@ -27,7 +27,9 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import math
 import os
+import re
 import sqlite3
 import sys
 from datetime import datetime, timezone
@@ -199,6 +201,10 @@ def record_row(rec: dict[str, Any], device: str, segment: int | None, offset: in
 
 
 _RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
+# The columns of a record row as record_rows() gives them: RECORD_FIELDS without "device".
+ROW_FIELDS = RECORD_FIELDS[1:]
+_ROW_COLUMNS = ", ".join(ROW_FIELDS)
+ROWS_PER_FETCH = 16384
 
 
 def row_record(row: tuple) -> dict[str, Any]:
@@ -378,6 +384,20 @@ class Store:
             args.append(hi)
         for row in self.db.execute(q + " ORDER BY seq", args):
             yield row_record(row)
+
+    def record_rows(
+        self, device: str, lo: int = 0, hi: int | None = None, size: int = ROWS_PER_FETCH
+    ) -> Iterator[list[tuple]]:
+        """Stored records of a device with lo <= seq < hi, in seq order, as rows of ROW_FIELDS
+        (flags as their JSON text), `size` rows a fetch: what export and check stream."""
+        q = f"SELECT {_ROW_COLUMNS} FROM records WHERE device = ? AND seq >= ?"
+        args: list[Any] = [device, lo]
+        if hi is not None:
+            q += " AND seq < ?"
+            args.append(hi)
+        cur = self.db.execute(q + " ORDER BY seq", args)
+        while rows := cur.fetchmany(size):
+            yield rows
 
     def count_records(self, device: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM records WHERE device = ?", (device,)).fetchone()[0]
@@ -763,6 +783,11 @@ class Store:
         ship, lo, hi = self.shipment_range(ship_id, device)
         return ship, list(self.records(ship["device"], lo, hi))
 
+    def shipment_rows(self, ship_id: str, device: str | None = None) -> tuple[dict[str, Any], Iterator[list[tuple]]]:
+        """A shipment and its records as record_rows() streams them."""
+        ship, lo, hi = self.shipment_range(ship_id, device)
+        return ship, self.record_rows(ship["device"], lo, hi)
+
 
 def _short(rec: dict[str, Any]) -> str:
     return f"boot {rec['boot']} time {rec['time']} counts {rec['counts']}"
@@ -793,9 +818,94 @@ def open_store(path: Path | str | None) -> Store:
     return Store(path)
 
 
+# --- records as JSON lines and CSV, streaming -------------------------------------------------------
+
+_JSON_UNSAFE = re.compile(r'[\x00-\x1f"\\\x7f-\U0010ffff]')
+_INF = (math.inf, -math.inf)
+
+
+class JsonLines:
+    """Stored rows (ROW_FIELDS, as SELECT gives them) as JSON lines: exactly the bytes of
+    json.dumps(row_record(row)) for every row (the definition of `isolog export --format jsonl`
+    and of the records' SHA-256), made with one %-format a row. A row the format cannot make
+    exactly (a null, a value of an unexpected type, an infinity, flags not in json.dumps form) is
+    made with json.dumps."""
+
+    def __init__(self, device: str):
+        self.device = device
+        dev = json.dumps(device).replace("%", "%%")
+        self.fmt = (
+            '{"device": ' + dev + ', "seq": %s, "boot": %s, "time": "%s", "uptime_s": %s, "counts": %s, '
+            '"interval_s": %s, "interval_counts": %s, "dose_rate_usv_h": %s, "temperature_c": %s, "flags": %s}\n'
+        )
+        self._flags: dict[str, bool] = {}  # flags text -> it is json.dumps(json.loads(text))
+
+    def exact(self, row: tuple) -> str:
+        return json.dumps(dict(zip(RECORD_FIELDS, (self.device, *row[:-1], _flags_list(row[-1]))))) + "\n"
+
+    def text(self, rows: list[tuple], exact: Iterable[int] | None = None, checked: bool = False) -> str:
+        """The JSON lines of rows. exact: the rows known to need json.dumps (with nulls); checked:
+        the rows' types were checked (compliance.records.row_chunk) and times are plain ISO text."""
+        if not rows:
+            return ""
+        cols = list(zip(*rows))
+        special = set(exact) if exact is not None else set()
+        if exact is None:
+            for k in (2, 7, 8):
+                if None in cols[k]:
+                    special.update(i for i, v in enumerate(cols[k]) if v is None)
+        if not checked:
+            ints = {int}
+            floats = {float}
+            ok = (
+                all(set(map(type, cols[k])) <= ints for k in (0, 1, 4, 6))
+                and all(set(map(type, cols[k])) <= floats for k in (3, 5))
+                and all(set(map(type, cols[k])) <= floats | {type(None)} for k in (7, 8))
+                and set(map(type, cols[2])) <= {str, type(None)}
+                and set(map(type, cols[9])) <= {str}
+                and not _JSON_UNSAFE.search("".join(t for t in cols[2] if t is not None))
+            )
+            if not ok:
+                return "".join(map(self.exact, rows))
+        for k in (3, 5, 7, 8):
+            if _INF[0] in cols[k] or _INF[1] in cols[k]:
+                special.update(i for i, v in enumerate(cols[k]) if v in _INF)
+        known = self._flags
+        for t in set(cols[9]) - known.keys():
+            try:
+                known[t] = json.dumps(json.loads(t)) == t
+            except ValueError:
+                known[t] = False
+        if not all(map(known.__getitem__, set(cols[9]))):
+            special.update(i for i, t in enumerate(cols[9]) if not known[t])
+        if not special:
+            return "".join(map(self.fmt.__mod__, rows))
+        lines = list(map(self.fmt.__mod__, rows))
+        for i in special:
+            lines[i] = self.exact(rows[i])
+        return "".join(lines)
+
+
+def _flags_list(text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text  # not JSON: exported as the text it is
+
+
 def write_records(recs: Iterable[dict[str, Any]], fmt: str, output: str | Path | IO[str]) -> int:
     """Write records as JSON lines (the fields of `isolog log dump --json`) or CSV with the same
     columns (flags joined by ';') to a file or an open text stream; returns how many."""
+    return _write(fmt, output, lambda f: _write_dicts(recs, fmt, f))
+
+
+def write_rows(device: str, chunks: Iterable[list[tuple]], fmt: str, output: str | Path | IO[str]) -> tuple[int, str]:
+    """Write stored rows (Store.record_rows) streaming, as write_records would write them; returns
+    (how many, the SHA-256 of the bytes written for JSON lines, of the JSON lines for CSV)."""
+    return _write(fmt, output, lambda f: _write_row_chunks(device, chunks, fmt, f))
+
+
+def _write(fmt: str, output: str | Path | IO[str], body: Any) -> Any:
     if isinstance(output, (str, Path)):
         try:
             f: IO[str] = open(output, "w", newline="", encoding="utf-8")
@@ -803,24 +913,69 @@ def write_records(recs: Iterable[dict[str, Any]], fmt: str, output: str | Path |
             raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         f = output
-    n = 0
     try:
-        if fmt == "jsonl":
-            for r in recs:
-                f.write(json.dumps(r) + "\n")
-                n += 1
-        else:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(RECORD_FIELDS)
-            for r in recs:
-                w.writerow(
-                    [";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k]) for k in RECORD_FIELDS]
-                )
-                n += 1
-    finally:
+        try:
+            result = body(f)
+            if f is not output:
+                f.close()
+        except OSError as exc:
+            if f is output or isinstance(exc, BrokenPipeError):
+                raise
+            raise UserError(f"cannot write {output}: {exc.strerror or exc} (the file is incomplete: removed)") from None
+    except BaseException:
         if f is not output:
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass
+            try:
+                os.unlink(output)  # type: ignore[arg-type]
+            except OSError:
+                pass
+        raise
+    return result
+
+
+def _write_dicts(recs: Iterable[dict[str, Any]], fmt: str, f: IO[str]) -> int:
+    n = 0
+    if fmt == "jsonl":
+        for r in recs:
+            f.write(json.dumps(r) + "\n")
+            n += 1
+    else:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(RECORD_FIELDS)
+        for r in recs:
+            w.writerow(
+                [";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k]) for k in RECORD_FIELDS]
+            )
+            n += 1
     return n
+
+
+def _write_row_chunks(device: str, chunks: Iterable[list[tuple]], fmt: str, f: IO[str]) -> tuple[int, str]:
+    import hashlib
+
+    n = 0
+    h = hashlib.sha256()
+    if fmt == "jsonl":
+        lines = JsonLines(device)
+        for rows in chunks:
+            text = lines.text(rows)
+            f.write(text)
+            h.update(text.encode())
+            n += len(rows)
+        return n, h.hexdigest()
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(RECORD_FIELDS)
+    joined: dict[str, str] = {}
+    for rows in chunks:
+        for t in {r[-1] for r in rows} - joined.keys():
+            names = _flags_list(t)
+            joined[t] = ";".join(names) if isinstance(names, list) and all(isinstance(x, str) for x in names) else t
+        w.writerows((device, *r[:-1], joined[r[-1]]) for r in rows)  # None is written as ""
+        n += len(rows)
+    return n, ""
 
 
 def jsonl_text(recs: Iterable[dict[str, Any]]) -> str:
@@ -831,25 +986,67 @@ def jsonl_text(recs: Iterable[dict[str, Any]]) -> str:
 def load_for_check(db: Path | str | None, ship_id: str, device: str | None = None):
     """(records.Records, shipment.Shipment) of a stored shipment for `isolog check/report SHIPMENT_ID`:
     the device's records from the shipment's configuration up to the next shipment's, and the TOML
-    stored by `isolog configure`. The records' SHA-256 is that of `isolog export --format jsonl`."""
-    import hashlib
+    stored by `isolog configure`. The records are read as columns straight from the store, a fetch
+    at a time; their SHA-256 is that of `isolog export --format jsonl` (the same lines, made and
+    hashed as they are read, on another thread)."""
+    import gc
 
     from isolog import shipment
     from isolog.compliance import records
 
     with Store(db) as st:
-        ship, recs = st.shipment_records(ship_id, device)
+        ship, lo, hi = st.shipment_range(ship_id, device)
+        dev = ship["device"]
         where = f"store {st.path}"
-    if not recs:
+        source_at = f"{where}, shipment {ship_id} (device {dev}"
+        lines = JsonLines(dev)
+        chunks = []
+        hasher = _Hasher()
+        gc_was = gc.isenabled()
+        gc.disable()  # rows are tuples of plain values: nothing for the cycle collector to find
+        try:
+            for rows in st.record_rows(dev, lo, hi):
+                chunk = records.row_chunk(rows, source_at + ")")
+                hasher.update(lines.text(rows, chunk.exact.nonzero()[0].tolist(), checked=True).encode())
+                chunks.append(chunk)
+        finally:
+            digest = hasher.hexdigest()
+            if gc_was:
+                gc.enable()
+    if not chunks:
         raise UserError(
-            f"shipment {ship_id!r} ({where}) has no records yet: sync its board first "
-            f"(isolog sync PORT), device {ship['device']}"
+            f"shipment {ship_id!r} ({where}) has no records yet: sync its board first (isolog sync PORT), device {dev}"
         )
-    text = jsonl_text(recs)
-    rec = records.loads(
-        text,
-        source=f"{where}, shipment {ship_id} (device {ship['device']}, records {recs[0]['seq']}..{recs[-1]['seq']})",
-    )
-    rec.sha256 = hashlib.sha256(text.encode()).hexdigest()
+    first = int(chunks[0].cols["seq"][0])
+    last = int(chunks[-1].cols["seq"][-1])
+    rec = records.from_row_chunks(dev, chunks, f"{source_at}, records {first}..{last})")
+    rec.sha256 = digest
     ship_obj = shipment.loads(ship["toml"], source=f"{where}, shipment {ship_id} as configured {ship['configured_at']}")
     return rec, ship_obj
+
+
+class _Hasher:
+    """SHA-256 on a thread: hashlib releases the GIL on large buffers, so the hash of one fetch
+    runs while the next is read. At most two buffers wait (memory stays bounded)."""
+
+    def __init__(self) -> None:
+        import hashlib
+        import queue
+        import threading
+
+        self.h = hashlib.sha256()
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self) -> None:
+        while (data := self.q.get()) is not None:
+            self.h.update(data)
+
+    def update(self, data: bytes) -> None:
+        self.q.put(data)
+
+    def hexdigest(self) -> str:
+        self.q.put(None)
+        self.t.join()
+        return self.h.hexdigest()
