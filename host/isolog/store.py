@@ -214,22 +214,126 @@ def row_record(row: tuple) -> dict[str, Any]:
     return rec
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# The tables every isolog store has had since schema version 1, with columns isolog reads.
+_CORE_TABLES = {
+    "devices": {"id", "next_seq"},
+    "shipments": {"id", "device", "toml", "first_seq"},
+    "records": set(RECORD_FIELDS[1:]) | {"device"},
+}
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> UserError:
+    """What an SQLite error on the store means to a user, in one line (exit 2)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        try:
+            import shutil
+
+            free = f" ({shutil.disk_usage(path.parent).free / 1e6:.0f} MB free)"
+        except OSError:
+            free = ""
+        return UserError(
+            f"the store {path}: the disk is full{free}: the last change was not stored (everything "
+            "before it is, and a board is never told to reuse the space of records not stored); "
+            "free some space and run the command again"
+        )
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or name.startswith("SQLITE_CORRUPT"):
+        return UserError(
+            f"the store {path} is damaged ({exc}): restore it from a backup "
+            f"(`sqlite3 {path} .recover` may save what is readable)"
+        )
+    if name.startswith("SQLITE_READONLY") or name == "SQLITE_PERM":
+        return UserError(f"the store {path} cannot be written ({exc}): check its permissions")
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return UserError(f"the store {path} is busy ({exc}): another isolog is using it; run again when it is done")
+    if name.startswith("SQLITE_IOERR") or name.startswith("SQLITE_CANTOPEN") or name == "SQLITE_NOMEM":
+        return UserError(f"the store {path} cannot be read or written ({exc}): check the disk")
+    return UserError(f"the store {path}: {exc}")
+
+
+class _Connection(sqlite3.Connection):
+    """Every SQLite error that is about the file (full disk, damaged pages, locked, read-only)
+    becomes one line naming the store (store_error); errors in isolog's own SQL stay as they are."""
+
+    store_path: Path = Path()
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.Error as exc:
+            raise _translated(self.store_path, exc) from None
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.Error as exc:
+            raise _translated(self.store_path, exc) from None
+
+
+def _translated(path: Path, exc: sqlite3.Error) -> Exception:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_ERROR" or name.startswith("SQLITE_CONSTRAINT"):
+        return exc  # isolog's own statement or a constraint: not the file's fault
+    return store_error(path, exc)
+
+
 class Store:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path is not None else default_path()
+        self._refuse_foreign_file()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, factory=_Connection)
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot open the store {self.path}: {exc}") from None
+        self.db.store_path = self.path  # type: ignore[attr-defined]
         try:
+            self._refuse_foreign_tables()  # before anything writes to the file
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=OFF")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UserError) as exc:
             self.db.close()
+            if isinstance(exc, UserError):
+                raise
             raise UserError(f"{self.path} is not a usable isolog store: {exc}") from None
+
+    def _refuse_foreign_file(self) -> None:
+        """A file that is not an SQLite database is never opened as one (SQLite would refuse it
+        anyway, but only after the store's folder was made)."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise UserError(f"{self.path} is a folder, not an isolog store (give the store file)") from None
+        except OSError as exc:
+            raise UserError(f"cannot open the store {self.path}: {exc.strerror or exc}") from None
+        if head and head != _SQLITE_MAGIC:
+            raise UserError(f"{self.path} is not a usable isolog store: not an SQLite database (left untouched)")
+
+    def _refuse_foreign_tables(self) -> None:
+        """An SQLite file of another application is refused and left as it was: isolog creates its
+        tables only in a new file or in a database without tables."""
+        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not names:
+            return
+        missing = [t for t in ("schema_version", *_CORE_TABLES) if t not in names]
+        if not missing:
+            for table, needed in _CORE_TABLES.items():
+                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                if not needed <= have:
+                    missing.append(f"{table}({', '.join(sorted(needed - have))})")
+        if missing:
+            shown = ", ".join(sorted(names)[:6]) + (", ..." if len(names) > 6 else "")
+            raise UserError(
+                f"{self.path} is an SQLite database of another application (tables: {shown}), not an "
+                f"isolog store (no {', '.join(missing)}): refused and left untouched; give --db a new "
+                "file or an isolog store"
+            )
 
     def _migrate(self) -> None:
         with self.transaction():
@@ -251,8 +355,12 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):  # raised while reading rows (a damaged page found late)
+            translated = _translated(self.path, exc)
+            if translated is not exc:
+                raise translated from None
 
     # --- transactions ----------------------------------------------------------------------------
 
@@ -266,12 +374,19 @@ class Store:
 
         def __exit__(self, exc_type, exc, tb) -> None:
             if exc_type is None:
-                self.db.execute("COMMIT")
-            else:
                 try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+
+        def _rollback(self) -> None:
+            try:
+                sqlite3.Connection.execute(self.db, "ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def transaction(self) -> "Store._Tx":
         """BEGIN IMMEDIATE .. COMMIT (durable on return: WAL, synchronous=FULL), ROLLBACK on error."""
@@ -396,7 +511,13 @@ class Store:
             q += " AND seq < ?"
             args.append(hi)
         cur = self.db.execute(q + " ORDER BY seq", args)
-        while rows := cur.fetchmany(size):
+        while True:
+            try:
+                rows = cur.fetchmany(size)
+            except sqlite3.Error as exc:  # a damaged page in the middle of the records
+                raise _translated(self.path, exc) from None
+            if not rows:
+                return
             yield rows
 
     def count_records(self, device: str) -> int:

@@ -134,7 +134,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             while True:
                 s = link.status()
                 if args.json:
-                    print(json.dumps(s), flush=True)
+                    print(common.json_text(s), flush=True)
                 elif tty:
                     line = time.strftime("%H:%M:%S ") + format_status(s)
                     print("\r\x1b[K" + line, end="", flush=True)
