@@ -19,7 +19,8 @@ EXIT_PROBLEMS = 1
 
 _SYNC_EPILOG = """\
 exit status: 0 synced, 1 synced but damage or other problems were found (read the messages),
-2 the board could not be reached or the link failed (run it again: a sync resumes where it stopped)."""
+2 the board could not be reached, the link failed, or the store cannot be used (disk full, damaged,
+not an isolog store): run it again once fixed, a sync resumes where it stopped; 3 a bug in isolog."""
 
 
 # --- devices ---------------------------------------------------------------------------------------
