@@ -13,8 +13,9 @@ from isolog.errors import UserError
 
 _CHECK_EPILOG = """\
 exit status: 0 compliant (every rule pass or warn), 1 a rule fails or cannot be decided
-(unknown), 2 bad input (one line naming the file), 3 a bug in isolog (details in a crash file). Verdicts: pass, warn (compliant, read the note), fail, unknown
-(the data or configuration cannot decide), n/a (not asked for by the shipment)."""
+(unknown), 2 bad input (one line naming the file), 3 a bug in isolog (details in a crash file).
+Verdicts: pass, warn (compliant, read the note), fail, unknown (the data or configuration cannot
+decide), n/a (not asked for by the shipment)."""
 
 
 def _decay_args(p: argparse.ArgumentParser) -> None:
