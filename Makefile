@@ -33,9 +33,10 @@ test: $(STAMP) $(STUBS)/.installed
 	mkdir -p $(HOME_FOR_TESTS)
 	HOME=$(HOME_FOR_TESTS) MICROPYPATH= $(PY) -m pytest -q
 
+# make bench: every bench; make bench BENCH=commands: only bench/commands.py (names of bench/ modules)
 bench: $(STAMP)
 	mkdir -p $(HOME_FOR_TESTS)
-	HOME=$(HOME_FOR_TESTS) $(PY) -m bench
+	HOME=$(HOME_FOR_TESTS) $(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf .pytest_cache build *.egg-info host/*.egg-info $(HOME_FOR_TESTS) demo-out

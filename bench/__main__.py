@@ -6,7 +6,7 @@ import importlib.util
 import pkgutil
 from pathlib import Path
 
-ORDER = ["firmware", "compliance", "sync"]
+ORDER = ["firmware", "compliance", "commands", "sync"]
 
 
 def modules() -> list[str]:
@@ -15,7 +15,12 @@ def modules() -> list[str]:
 
 
 def main() -> None:
+    import sys
+
+    wanted = sys.argv[1:]  # `python -m bench commands sync`: only those (make bench BENCH="...")
     for name in modules():
+        if wanted and name not in wanted:
+            continue
         module = importlib.import_module(f"bench.{name}")
         run = getattr(module, "main", None)
         if callable(run):

@@ -161,3 +161,63 @@ def test_files_at_the_board_limits_are_accepted():
     doc["temperature"] = {"rules": _rules(8, threshold_c=-80.0, allowed="30d")}
     s = shipment.from_dict(doc)
     assert len(s.temperature_rules) == 8 and s.temperature_rules[0].threshold_c == -80.0
+
+
+# --- random TOML: a Shipment or one UserError, never another exception ----------------------------------
+
+
+def test_random_toml_text_and_documents_give_a_shipment_or_one_user_error():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from compliance_helpers import shipment_doc, to_toml
+    from isolog import shipment
+    from isolog.errors import UserError
+
+    leaves = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**64), max_value=2**64),
+        st.floats(),
+        st.text(max_size=12),
+        st.sampled_from(["7.4GBq", "1e400Bq", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00", "30min", "Lu-177"]),
+    )
+    values = st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        max_leaves=6,
+    )
+    base = shipment_doc()
+    docs = st.sampled_from([(t, f) for t, body in base.items() if isinstance(body, dict) for f in body]).flatmap(
+        lambda tf: values.map(lambda v: (tf, v))
+    )
+
+    def ok_or_user_error(fn):
+        try:
+            fn()
+        except UserError as exc:
+            assert "\n" not in str(exc).strip() or "TOML" in str(exc)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(docs, max_size=3))
+    def check_docs(changes):
+        doc = shipment_doc()
+        for (table, fld), v in changes:
+            doc[table][fld] = v
+        ok_or_user_error(lambda: shipment.from_dict(doc, "fuzz.toml"))
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.text(max_size=200), st.integers(0, 400))
+    def check_text(noise, at):
+        text = to_toml(base)
+        ok_or_user_error(lambda: shipment.loads(text[:at] + noise + text[at:], "fuzz.toml"))
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.integers(1, 20000), st.sampled_from(["[", "{a=", "[[", "{a={b="]))
+    def check_nesting(depth, opener):
+        closer = {"[": "]", "{a=": "}", "[[": "]]", "{a={b=": "}}"}[opener]
+        ok_or_user_error(lambda: shipment.loads("x = " + opener * depth + "1" + closer * depth, "fuzz.toml"))
+
+    check_docs()
+    check_text()
+    check_nesting()

@@ -5,6 +5,7 @@ that leave nothing behind when they fail."""
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import subprocess
 import sys
@@ -348,3 +349,131 @@ def test_a_commit_is_visible_to_another_connection_at_once(store, tmp_path):
         assert json.loads(other.execute("SELECT flags FROM records WHERE seq = 0").fetchone()[0]) == ["time_valid"]
     finally:
         other.close()
+
+
+# --- records as JSON lines and columns, streaming (check, report, export) --------------------------------
+
+
+def _json_line(device: str, row: tuple) -> str:
+    """The definition, written out independently: json.dumps of the record dict of that row."""
+    fields = ("seq", "boot", "time", "uptime_s", "counts", "interval_s", "interval_counts")
+    fields += ("dose_rate_usv_h", "temperature_c")
+    obj = {"device": device, **dict(zip(fields, row[:-1])), "flags": json.loads(row[-1])}
+    return json.dumps(obj) + "\n"
+
+
+def _row_strategy():
+    from hypothesis import strategies as st
+
+    finite = st.floats(allow_nan=False, allow_infinity=False)
+    reading = st.one_of(st.none(), finite, st.sampled_from([0.0, 1e-5, 1e15, 1e16, 123.456789, -4.25]))
+    time = st.one_of(
+        st.none(),
+        st.datetimes().map(lambda d: d.isoformat(timespec="seconds") + "Z"),
+        st.text(max_size=8),  # not a time: export writes what the store holds
+    )
+    flags = st.lists(st.one_of(st.sampled_from(["time_valid", "boot", "over_range"]), st.text(max_size=6)))
+    flags_text = st.one_of(flags.map(json.dumps), flags.map(lambda f: json.dumps(f, separators=(",", ":"))))
+    return st.tuples(
+        st.integers(0, 2**63 - 1),
+        st.integers(0, 2**40),
+        time,
+        st.one_of(finite, st.just(math.inf)),
+        st.integers(0, 2**63 - 1),
+        finite,
+        st.integers(0, 2**31),
+        reading,
+        reading,
+        flags_text,
+    )
+
+
+def test_json_lines_are_exactly_json_dumps_of_every_row():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from isolog.store import JsonLines
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=20), st.lists(_row_strategy(), max_size=20))
+    def check(device, rows):
+        want = "".join(_json_line(device, r) for r in rows)
+        assert JsonLines(device).text(rows) == want
+
+    check()
+
+
+def _stored_shipment(tmp_path, n=500):
+    """A store with one shipment of n records (with nulls), and the shipment file."""
+    from compliance_helpers import BASE, to_toml
+
+    db = tmp_path / "s.sqlite3"
+    toml = to_toml(BASE)
+    with Store(db) as st:
+        st.add_shipment(DEV, BASE["shipment"]["id"], toml, {}, 0, 0)
+        recs = [
+            rec(
+                i,
+                time=f"2026-11-26T{8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z" if i % 97 else None,
+                temperature_c=None if i % 50 == 7 else 4.25 + i / 100,
+                dose_rate_usv_h=None if i % 61 == 3 else 1.0 / (i + 1),
+                flags=["time_valid", "boot"] if i == 0 else ["time_valid"],
+            )
+            for i in range(n)
+        ]
+        with st.transaction() as tx:
+            st.insert_records(tx, DEV, recs, None, None, None)
+    return db, recs
+
+
+def test_the_certificate_hash_is_the_sha256_of_the_export_file(tmp_path, capsys):
+    import hashlib
+
+    from isolog import cli
+    from isolog.compliance.records import sha256_file
+
+    db, recs = _stored_shipment(tmp_path)
+    out = tmp_path / "r.jsonl"
+    ship_id = "LU-TEST-0001"
+    assert cli.main(["export", "--db", str(db), "--shipment", ship_id, "--format", "jsonl", "-o", str(out)]) == 0
+    assert out.read_text() == "".join(json.dumps(r) + "\n" for r in recs)
+    cli.main(["check", ship_id, "--db", str(db), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["records"]["sha256"] == sha256_file(out) == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert result["summary"]["records"] == len(recs)
+    pdf = tmp_path / "c.html"
+    assert cli.main(["report", ship_id, "--db", str(db), "-o", str(pdf)]) == 0
+    assert sha256_file(out) in pdf.read_text()
+
+
+def test_columns_from_the_store_are_those_of_the_export_file(tmp_path):
+    import numpy as np
+
+    from isolog.compliance import records
+    from isolog.store import Store, load_for_check, write_rows
+
+    db, _ = _stored_shipment(tmp_path, 2000)
+    with Store(db) as st:
+        ship, rows = st.shipment_rows("LU-TEST-0001")
+        out = tmp_path / "r.jsonl"
+        n, digest = write_rows(DEV, rows, "jsonl", out)
+    from_file = records.load(out)
+    from_store, _ = load_for_check(db, "LU-TEST-0001")
+    assert n == 2000 and from_store.sha256 == from_file.sha256 == digest
+    for name in ("seq", "boot", "time_s", "uptime_s", "counts", "interval_s", "interval_counts"):
+        np.testing.assert_array_equal(getattr(from_store, name), getattr(from_file, name), err_msg=name)
+    for name in ("dose_rate_usv_h", "temperature_c", "flags"):
+        np.testing.assert_array_equal(getattr(from_store, name), getattr(from_file, name), err_msg=name)
+
+
+def test_a_store_row_of_the_wrong_type_is_named_by_its_seq(tmp_path, capsys):
+    from isolog import cli
+
+    db, _ = _stored_shipment(tmp_path, 50)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE records SET counts = 'many' WHERE seq = 17")
+    con.commit()
+    con.close()
+    assert cli.main(["check", "LU-TEST-0001", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "record seq 17: field 'counts' must be an integer, not 'many'" in err and err.count("\n") == 1

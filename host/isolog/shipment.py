@@ -130,7 +130,7 @@ class _Table:
 
     def raw(self, key: str, required: bool) -> Any:
         self.used.add(key)
-        if key not in self.data:
+        if self.data.get(key) is None:  # TOML has no null; a document given as a dict may
             if required:
                 self.fail(key, "missing (required)")
             return None
@@ -225,14 +225,32 @@ def _printable_id(value: str) -> bool:
     return 1 <= len(value) <= 32 and all(0x20 < ord(c) < 0x7F for c in value)
 
 
-def load(path: str | Path) -> Shipment:
-    """Read and validate a shipment TOML file."""
+# Times a shipment names (reference, administration, expiry): 1970-01-01 to 2199-12-31 UTC, the
+# range of the records' times (compliance/records.py).
+TIME_MIN_S = 0.0
+TIME_END_S = 7258118400.0  # 2200-01-01T00:00:00Z
+
+
+def read_text(path: str | Path) -> str:
+    """A shipment file's text: UTF-8, as TOML requires (a byte that is not names its line)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read shipment file {p}: {exc.strerror or exc}") from None
-    return loads(raw.decode("utf-8", errors="replace"), source=str(p))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(
+            f"{p} line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text (a TOML file is UTF-8: "
+            "save it as UTF-8, e.g. a character typed in another encoding in a comment)"
+        ) from None
+
+
+def load(path: str | Path) -> Shipment:
+    """Read and validate a shipment TOML file."""
+    return loads(read_text(path), source=str(path))
 
 
 def loads(text: str, source: str = "<shipment>") -> Shipment:
@@ -241,7 +259,16 @@ def loads(text: str, source: str = "<shipment>") -> Shipment:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UserError(f"{source}: not a shipment file: arrays or tables nested too deeply") from None
     return from_dict(doc, source)
+
+
+def _shipment_time(value: Any) -> float:
+    t = parse_time(value)
+    if not TIME_MIN_S <= t < TIME_END_S:
+        raise UserError(f"time {value!r} is out of range: a shipment's times are within 1970..2199")
+    return t
 
 
 def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
@@ -261,11 +288,11 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
     activity = s.parsed("activity", parse_activity_bq)
     if activity <= 0:
         s.fail("activity", "must be greater than zero")
-    reference_time = s.parsed("reference_time", parse_time)
+    reference_time = s.parsed("reference_time", _shipment_time)
     prescribed = s.parsed("prescribed_activity", parse_activity_bq, required=False)
     tolerance = s.number("prescribed_tolerance", required=False, minimum=0.0, maximum=1.0)
-    administration = s.parsed("administration_time", parse_time, required=False)
-    expiry = s.parsed("expiry_time", parse_time, required=False)
+    administration = s.parsed("administration_time", _shipment_time, required=False)
+    expiry = s.parsed("expiry_time", _shipment_time, required=False)
     declared = s.string("declared_category", required=False, choices=CATEGORIES)
     exclusive = s.boolean("exclusive_use", False)
     physical_form = s.string("physical_form", required=False, choices=PHYSICAL_FORMS)

@@ -27,7 +27,9 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import math
 import os
+import re
 import sqlite3
 import sys
 from datetime import datetime, timezone
@@ -199,6 +201,10 @@ def record_row(rec: dict[str, Any], device: str, segment: int | None, offset: in
 
 
 _RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
+# The columns of a record row as record_rows() gives them: RECORD_FIELDS without "device".
+ROW_FIELDS = RECORD_FIELDS[1:]
+_ROW_COLUMNS = ", ".join(ROW_FIELDS)
+ROWS_PER_FETCH = 16384
 
 
 def row_record(row: tuple) -> dict[str, Any]:
@@ -208,22 +214,126 @@ def row_record(row: tuple) -> dict[str, Any]:
     return rec
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# The tables every isolog store has had since schema version 1, with columns isolog reads.
+_CORE_TABLES = {
+    "devices": {"id", "next_seq"},
+    "shipments": {"id", "device", "toml", "first_seq"},
+    "records": set(RECORD_FIELDS[1:]) | {"device"},
+}
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> UserError:
+    """What an SQLite error on the store means to a user, in one line (exit 2)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        try:
+            import shutil
+
+            free = f" ({shutil.disk_usage(path.parent).free / 1e6:.0f} MB free)"
+        except OSError:
+            free = ""
+        return UserError(
+            f"the store {path}: the disk is full{free}: the last change was not stored (everything "
+            "before it is, and a board is never told to reuse the space of records not stored); "
+            "free some space and run the command again"
+        )
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or name.startswith("SQLITE_CORRUPT"):
+        return UserError(
+            f"the store {path} is damaged ({exc}): restore it from a backup "
+            f"(`sqlite3 {path} .recover` may save what is readable)"
+        )
+    if name.startswith("SQLITE_READONLY") or name == "SQLITE_PERM":
+        return UserError(f"the store {path} cannot be written ({exc}): check its permissions")
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return UserError(f"the store {path} is busy ({exc}): another isolog is using it; run again when it is done")
+    if name.startswith("SQLITE_IOERR") or name.startswith("SQLITE_CANTOPEN") or name == "SQLITE_NOMEM":
+        return UserError(f"the store {path} cannot be read or written ({exc}): check the disk")
+    return UserError(f"the store {path}: {exc}")
+
+
+class _Connection(sqlite3.Connection):
+    """Every SQLite error that is about the file (full disk, damaged pages, locked, read-only)
+    becomes one line naming the store (store_error); errors in isolog's own SQL stay as they are."""
+
+    store_path: Path = Path()
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.Error as exc:
+            raise _translated(self.store_path, exc) from None
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.Error as exc:
+            raise _translated(self.store_path, exc) from None
+
+
+def _translated(path: Path, exc: sqlite3.Error) -> Exception:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_ERROR" or name.startswith("SQLITE_CONSTRAINT"):
+        return exc  # isolog's own statement or a constraint: not the file's fault
+    return store_error(path, exc)
+
+
 class Store:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path is not None else default_path()
+        self._refuse_foreign_file()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, factory=_Connection)
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot open the store {self.path}: {exc}") from None
+        self.db.store_path = self.path  # type: ignore[attr-defined]
         try:
+            self._refuse_foreign_tables()  # before anything writes to the file
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=OFF")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UserError) as exc:
             self.db.close()
+            if isinstance(exc, UserError):
+                raise
             raise UserError(f"{self.path} is not a usable isolog store: {exc}") from None
+
+    def _refuse_foreign_file(self) -> None:
+        """A file that is not an SQLite database is never opened as one (SQLite would refuse it
+        anyway, but only after the store's folder was made)."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise UserError(f"{self.path} is a folder, not an isolog store (give the store file)") from None
+        except OSError as exc:
+            raise UserError(f"cannot open the store {self.path}: {exc.strerror or exc}") from None
+        if head and head != _SQLITE_MAGIC:
+            raise UserError(f"{self.path} is not a usable isolog store: not an SQLite database (left untouched)")
+
+    def _refuse_foreign_tables(self) -> None:
+        """An SQLite file of another application is refused and left as it was: isolog creates its
+        tables only in a new file or in a database without tables."""
+        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not names:
+            return
+        missing = [t for t in ("schema_version", *_CORE_TABLES) if t not in names]
+        if not missing:
+            for table, needed in _CORE_TABLES.items():
+                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                if not needed <= have:
+                    missing.append(f"{table}({', '.join(sorted(needed - have))})")
+        if missing:
+            shown = ", ".join(sorted(names)[:6]) + (", ..." if len(names) > 6 else "")
+            raise UserError(
+                f"{self.path} is an SQLite database of another application (tables: {shown}), not an "
+                f"isolog store (no {', '.join(missing)}): refused and left untouched; give --db a new "
+                "file or an isolog store"
+            )
 
     def _migrate(self) -> None:
         with self.transaction():
@@ -245,8 +355,12 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):  # raised while reading rows (a damaged page found late)
+            translated = _translated(self.path, exc)
+            if translated is not exc:
+                raise translated from None
 
     # --- transactions ----------------------------------------------------------------------------
 
@@ -260,12 +374,19 @@ class Store:
 
         def __exit__(self, exc_type, exc, tb) -> None:
             if exc_type is None:
-                self.db.execute("COMMIT")
-            else:
                 try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+
+        def _rollback(self) -> None:
+            try:
+                sqlite3.Connection.execute(self.db, "ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def transaction(self) -> "Store._Tx":
         """BEGIN IMMEDIATE .. COMMIT (durable on return: WAL, synchronous=FULL), ROLLBACK on error."""
@@ -378,6 +499,26 @@ class Store:
             args.append(hi)
         for row in self.db.execute(q + " ORDER BY seq", args):
             yield row_record(row)
+
+    def record_rows(
+        self, device: str, lo: int = 0, hi: int | None = None, size: int = ROWS_PER_FETCH
+    ) -> Iterator[list[tuple]]:
+        """Stored records of a device with lo <= seq < hi, in seq order, as rows of ROW_FIELDS
+        (flags as their JSON text), `size` rows a fetch: what export and check stream."""
+        q = f"SELECT {_ROW_COLUMNS} FROM records WHERE device = ? AND seq >= ?"
+        args: list[Any] = [device, lo]
+        if hi is not None:
+            q += " AND seq < ?"
+            args.append(hi)
+        cur = self.db.execute(q + " ORDER BY seq", args)
+        while True:
+            try:
+                rows = cur.fetchmany(size)
+            except sqlite3.Error as exc:  # a damaged page in the middle of the records
+                raise _translated(self.path, exc) from None
+            if not rows:
+                return
+            yield rows
 
     def count_records(self, device: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM records WHERE device = ?", (device,)).fetchone()[0]
@@ -763,6 +904,11 @@ class Store:
         ship, lo, hi = self.shipment_range(ship_id, device)
         return ship, list(self.records(ship["device"], lo, hi))
 
+    def shipment_rows(self, ship_id: str, device: str | None = None) -> tuple[dict[str, Any], Iterator[list[tuple]]]:
+        """A shipment and its records as record_rows() streams them."""
+        ship, lo, hi = self.shipment_range(ship_id, device)
+        return ship, self.record_rows(ship["device"], lo, hi)
+
 
 def _short(rec: dict[str, Any]) -> str:
     return f"boot {rec['boot']} time {rec['time']} counts {rec['counts']}"
@@ -793,9 +939,94 @@ def open_store(path: Path | str | None) -> Store:
     return Store(path)
 
 
+# --- records as JSON lines and CSV, streaming -------------------------------------------------------
+
+_JSON_UNSAFE = re.compile(r'[\x00-\x1f"\\\x7f-\U0010ffff]')
+_INF = (math.inf, -math.inf)
+
+
+class JsonLines:
+    """Stored rows (ROW_FIELDS, as SELECT gives them) as JSON lines: exactly the bytes of
+    json.dumps(row_record(row)) for every row (the definition of `isolog export --format jsonl`
+    and of the records' SHA-256), made with one %-format a row. A row the format cannot make
+    exactly (a null, a value of an unexpected type, an infinity, flags not in json.dumps form) is
+    made with json.dumps."""
+
+    def __init__(self, device: str):
+        self.device = device
+        dev = json.dumps(device).replace("%", "%%")
+        self.fmt = (
+            '{"device": ' + dev + ', "seq": %s, "boot": %s, "time": "%s", "uptime_s": %s, "counts": %s, '
+            '"interval_s": %s, "interval_counts": %s, "dose_rate_usv_h": %s, "temperature_c": %s, "flags": %s}\n'
+        )
+        self._flags: dict[str, bool] = {}  # flags text -> it is json.dumps(json.loads(text))
+
+    def exact(self, row: tuple) -> str:
+        return json.dumps(dict(zip(RECORD_FIELDS, (self.device, *row[:-1], _flags_list(row[-1]))))) + "\n"
+
+    def text(self, rows: list[tuple], exact: Iterable[int] | None = None, checked: bool = False) -> str:
+        """The JSON lines of rows. exact: the rows known to need json.dumps (with nulls); checked:
+        the rows' types were checked (compliance.records.row_chunk) and times are plain ISO text."""
+        if not rows:
+            return ""
+        cols = list(zip(*rows))
+        special = set(exact) if exact is not None else set()
+        if exact is None:
+            for k in (2, 7, 8):
+                if None in cols[k]:
+                    special.update(i for i, v in enumerate(cols[k]) if v is None)
+        if not checked:
+            ints = {int}
+            floats = {float}
+            ok = (
+                all(set(map(type, cols[k])) <= ints for k in (0, 1, 4, 6))
+                and all(set(map(type, cols[k])) <= floats for k in (3, 5))
+                and all(set(map(type, cols[k])) <= floats | {type(None)} for k in (7, 8))
+                and set(map(type, cols[2])) <= {str, type(None)}
+                and set(map(type, cols[9])) <= {str}
+                and not _JSON_UNSAFE.search("".join(t for t in cols[2] if t is not None))
+            )
+            if not ok:
+                return "".join(map(self.exact, rows))
+        for k in (3, 5, 7, 8):
+            if _INF[0] in cols[k] or _INF[1] in cols[k]:
+                special.update(i for i, v in enumerate(cols[k]) if v in _INF)
+        known = self._flags
+        for t in set(cols[9]) - known.keys():
+            try:
+                known[t] = json.dumps(json.loads(t)) == t
+            except ValueError:
+                known[t] = False
+        if not all(map(known.__getitem__, set(cols[9]))):
+            special.update(i for i, t in enumerate(cols[9]) if not known[t])
+        if not special:
+            return "".join(map(self.fmt.__mod__, rows))
+        lines = list(map(self.fmt.__mod__, rows))
+        for i in special:
+            lines[i] = self.exact(rows[i])
+        return "".join(lines)
+
+
+def _flags_list(text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text  # not JSON: exported as the text it is
+
+
 def write_records(recs: Iterable[dict[str, Any]], fmt: str, output: str | Path | IO[str]) -> int:
     """Write records as JSON lines (the fields of `isolog log dump --json`) or CSV with the same
     columns (flags joined by ';') to a file or an open text stream; returns how many."""
+    return _write(fmt, output, lambda f: _write_dicts(recs, fmt, f))
+
+
+def write_rows(device: str, chunks: Iterable[list[tuple]], fmt: str, output: str | Path | IO[str]) -> tuple[int, str]:
+    """Write stored rows (Store.record_rows) streaming, as write_records would write them; returns
+    (how many, the SHA-256 of the bytes written for JSON lines, of the JSON lines for CSV)."""
+    return _write(fmt, output, lambda f: _write_row_chunks(device, chunks, fmt, f))
+
+
+def _write(fmt: str, output: str | Path | IO[str], body: Any) -> Any:
     if isinstance(output, (str, Path)):
         try:
             f: IO[str] = open(output, "w", newline="", encoding="utf-8")
@@ -803,24 +1034,69 @@ def write_records(recs: Iterable[dict[str, Any]], fmt: str, output: str | Path |
             raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         f = output
-    n = 0
     try:
-        if fmt == "jsonl":
-            for r in recs:
-                f.write(json.dumps(r) + "\n")
-                n += 1
-        else:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(RECORD_FIELDS)
-            for r in recs:
-                w.writerow(
-                    [";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k]) for k in RECORD_FIELDS]
-                )
-                n += 1
-    finally:
+        try:
+            result = body(f)
+            if f is not output:
+                f.close()
+        except OSError as exc:
+            if f is output or isinstance(exc, BrokenPipeError):
+                raise
+            raise UserError(f"cannot write {output}: {exc.strerror or exc} (the file is incomplete: removed)") from None
+    except BaseException:
         if f is not output:
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass
+            try:
+                os.unlink(output)  # type: ignore[arg-type]
+            except OSError:
+                pass
+        raise
+    return result
+
+
+def _write_dicts(recs: Iterable[dict[str, Any]], fmt: str, f: IO[str]) -> int:
+    n = 0
+    if fmt == "jsonl":
+        for r in recs:
+            f.write(json.dumps(r) + "\n")
+            n += 1
+    else:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(RECORD_FIELDS)
+        for r in recs:
+            w.writerow(
+                [";".join(r["flags"]) if k == "flags" else ("" if r[k] is None else r[k]) for k in RECORD_FIELDS]
+            )
+            n += 1
     return n
+
+
+def _write_row_chunks(device: str, chunks: Iterable[list[tuple]], fmt: str, f: IO[str]) -> tuple[int, str]:
+    import hashlib
+
+    n = 0
+    h = hashlib.sha256()
+    if fmt == "jsonl":
+        lines = JsonLines(device)
+        for rows in chunks:
+            text = lines.text(rows)
+            f.write(text)
+            h.update(text.encode())
+            n += len(rows)
+        return n, h.hexdigest()
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(RECORD_FIELDS)
+    joined: dict[str, str] = {}
+    for rows in chunks:
+        for t in {r[-1] for r in rows} - joined.keys():
+            names = _flags_list(t)
+            joined[t] = ";".join(names) if isinstance(names, list) and all(isinstance(x, str) for x in names) else t
+        w.writerows((device, *r[:-1], joined[r[-1]]) for r in rows)  # None is written as ""
+        n += len(rows)
+    return n, ""
 
 
 def jsonl_text(recs: Iterable[dict[str, Any]]) -> str:
@@ -831,25 +1107,67 @@ def jsonl_text(recs: Iterable[dict[str, Any]]) -> str:
 def load_for_check(db: Path | str | None, ship_id: str, device: str | None = None):
     """(records.Records, shipment.Shipment) of a stored shipment for `isolog check/report SHIPMENT_ID`:
     the device's records from the shipment's configuration up to the next shipment's, and the TOML
-    stored by `isolog configure`. The records' SHA-256 is that of `isolog export --format jsonl`."""
-    import hashlib
+    stored by `isolog configure`. The records are read as columns straight from the store, a fetch
+    at a time; their SHA-256 is that of `isolog export --format jsonl` (the same lines, made and
+    hashed as they are read, on another thread)."""
+    import gc
 
     from isolog import shipment
     from isolog.compliance import records
 
     with Store(db) as st:
-        ship, recs = st.shipment_records(ship_id, device)
+        ship, lo, hi = st.shipment_range(ship_id, device)
+        dev = ship["device"]
         where = f"store {st.path}"
-    if not recs:
+        source_at = f"{where}, shipment {ship_id} (device {dev}"
+        lines = JsonLines(dev)
+        chunks = []
+        hasher = _Hasher()
+        gc_was = gc.isenabled()
+        gc.disable()  # rows are tuples of plain values: nothing for the cycle collector to find
+        try:
+            for rows in st.record_rows(dev, lo, hi):
+                chunk = records.row_chunk(rows, source_at + ")")
+                hasher.update(lines.text(rows, chunk.exact.nonzero()[0].tolist(), checked=True).encode())
+                chunks.append(chunk)
+        finally:
+            digest = hasher.hexdigest()
+            if gc_was:
+                gc.enable()
+    if not chunks:
         raise UserError(
-            f"shipment {ship_id!r} ({where}) has no records yet: sync its board first "
-            f"(isolog sync PORT), device {ship['device']}"
+            f"shipment {ship_id!r} ({where}) has no records yet: sync its board first (isolog sync PORT), device {dev}"
         )
-    text = jsonl_text(recs)
-    rec = records.loads(
-        text,
-        source=f"{where}, shipment {ship_id} (device {ship['device']}, records {recs[0]['seq']}..{recs[-1]['seq']})",
-    )
-    rec.sha256 = hashlib.sha256(text.encode()).hexdigest()
+    first = int(chunks[0].cols["seq"][0])
+    last = int(chunks[-1].cols["seq"][-1])
+    rec = records.from_row_chunks(dev, chunks, f"{source_at}, records {first}..{last})")
+    rec.sha256 = digest
     ship_obj = shipment.loads(ship["toml"], source=f"{where}, shipment {ship_id} as configured {ship['configured_at']}")
     return rec, ship_obj
+
+
+class _Hasher:
+    """SHA-256 on a thread: hashlib releases the GIL on large buffers, so the hash of one fetch
+    runs while the next is read. At most two buffers wait (memory stays bounded)."""
+
+    def __init__(self) -> None:
+        import hashlib
+        import queue
+        import threading
+
+        self.h = hashlib.sha256()
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self) -> None:
+        while (data := self.q.get()) is not None:
+            self.h.update(data)
+
+    def update(self, data: bytes) -> None:
+        self.q.put(data)
+
+    def hexdigest(self) -> str:
+        self.q.put(None)
+        self.t.join()
+        return self.h.hexdigest()

@@ -139,14 +139,20 @@ def parse_time(text: str) -> float:
         ) from None
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise UserError(f"time {text!r} has no time zone: add 'Z' for UTC or an offset like '+01:00'")
-    return dt.timestamp()
+    try:
+        return dt.timestamp()
+    except (ValueError, OverflowError):
+        raise UserError(f"time {text!r} is outside the years 1..9999") from None
 
 
 def format_time(epoch_s: float) -> str:
     """Epoch seconds -> '2026-11-26T08:00:00Z' (sub-second part only when there is one)."""
     if epoch_s is None or not math.isfinite(epoch_s):
         return "unknown"
-    dt = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    try:
+        dt = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):  # beyond the years 1..9999
+        return f"{epoch_s:.6g} s from 1970-01-01T00:00:00Z (outside the years 1..9999)"
     if dt.microsecond:
         return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return dt.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -139,3 +139,73 @@ def test_two_objects_on_one_line(tmp_path):
     p = _write(tmp_path, [_line(seq=0) + " " + _line(seq=1)])
     with pytest.raises(UserError, match="line 1: not a JSON object"):
         records.load(p)
+
+
+# --- random JSON lines: a Records or one UserError, never another exception ----------------------------
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.just(10**30),
+        st.floats(),
+        st.sampled_from([1e308, -1e308, 5e-324, 0.0]),
+        st.text(max_size=30),
+        st.sampled_from(["2026-11-26T08:01:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z", "x"]),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=8,
+    )
+
+
+def test_random_json_lines_give_records_or_one_user_error():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    base = json.loads(_line())
+    field_names = st.sampled_from(sorted(base))
+    record = st.dictionaries(field_names, _json_values(), max_size=4).map(lambda ch: {**base, **ch})
+    lines = st.lists(
+        st.one_of(
+            record.map(lambda r: json.dumps(r, allow_nan=True)),
+            st.text(max_size=40),
+            _json_values().map(lambda v: json.dumps(v, allow_nan=True)),
+        ),
+        max_size=6,
+    )
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(lines, st.sampled_from(["\n", "\r\n"]))
+    def check(lines, sep):
+        data = sep.join(lines).encode("utf-8", errors="surrogatepass")
+        try:
+            r = records.loads(data, source="fuzz.jsonl")
+        except UserError as exc:
+            assert str(exc).startswith("fuzz.jsonl") and "\n" not in str(exc)
+        else:
+            assert len(r) >= 1 and r.seq.dtype == np.int64
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"seq": 10**30}, r"field 'seq' must be an integer in 0\.\.9007199254740991"),
+        ({"counts": 2**63}, r"field 'counts' must be an integer in 0\.\.9007199254740991"),
+        ({"device": ["abc"]}, r"field 'device' must be a string or null"),
+        ({"flags": [{"a": 1}]}, r"field 'flags' must hold strings, not \{'a': 1\}"),
+        ({"time": "9999-12-31T23:59:59Z"}, r"field 'time' is out of range \(1970\.\.2199\)"),
+        ({"uptime_s": 10**400}, r"field 'uptime_s' is not finite"),
+    ],
+)
+def test_values_out_of_range_name_their_line(tmp_path, changes, message):
+    p = _write(tmp_path, [_line(seq=0), _line(**{"seq": 1, **changes})])
+    with pytest.raises(UserError, match="line 2: " + message):
+        records.load(p)

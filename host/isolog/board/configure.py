@@ -28,8 +28,8 @@ class Configured:
 def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock: bool = True) -> Configured:
     """Validate the shipment file, set the board's clock, store the configuration on the board
     (atomically) and in the store, with an audit entry."""
-    ship = shipment.load(shipment_path)  # host validation: errors name the file and field
-    text = shipment_path.read_text(encoding="utf-8")
+    text = shipment.read_text(shipment_path)  # UTF-8 or refused, naming the line
+    ship = shipment.loads(text, source=str(shipment_path))  # host validation: errors name the file and field
     cfg = ship.to_board_dict()
     with Store(db) as store, Link(port) as link:
         before = link.identify()

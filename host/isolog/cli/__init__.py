@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 from isolog import __version__
 from isolog.errors import UserError
@@ -60,12 +62,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERNAL = 3  # a bug in isolog: one line on the terminal, the traceback in a crash file
+
+
+def crash_dir() -> Path:
+    """Where crash files go: the user's log directory (platformdirs), e.g. ~/.local/state/isolog/log."""
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("isolog"))
+
+
+def _crash_file(command: str, argv: list[str]) -> Path | None:
+    import tempfile
+    import time
+    import traceback
+
+    text = (
+        f"isolog {__version__}, Python {sys.version.split()[0]} on {sys.platform}\n"
+        f"command: isolog {' '.join(argv)}\n\n{traceback.format_exc()}"
+    )
+    name = f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{command}.txt"
+    for folder in (crash_dir, lambda: Path(tempfile.gettempdir())):
+        try:
+            d = folder()
+            d.mkdir(parents=True, exist_ok=True)
+            path = d / name
+            path.write_text(text, encoding="utf-8")
+            return path
+        except Exception:
+            continue
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    command = str(args.command)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
@@ -76,3 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the computer, not the data: a full disk, a file that cannot be written
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"isolog: error: isolog {command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # last resort: a bug. One line here, the traceback in a file.
+        path = _crash_file(command, sys.argv[1:] if argv is None else list(argv))
+        details = f"the details are in {path}" if path else "the details could not be saved"
+        print(
+            f"isolog: internal error in `isolog {command}` ({type(exc).__name__}): a bug in isolog, "
+            f"not in your data; {details} (please send it with a report)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

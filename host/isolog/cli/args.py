@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,3 +31,25 @@ def db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db", type=Path, metavar="PATH", help="the store (default: isolog.sqlite3 in the user's data directory)"
     )
+
+
+def finite(obj: Any) -> Any:
+    """obj with every number that is not finite (NaN, an overflow to infinity) as None: JSON has no
+    such numbers, and `--json` output writes them as null."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float):  # numpy's float64 too
+        return obj if math.isfinite(obj) else None
+    if getattr(getattr(obj, "dtype", None), "kind", "") == "f" and getattr(obj, "ndim", 1) == 0:
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    return obj
+
+
+def json_text(obj: Any, **kw: Any) -> str:
+    """`--json` output: numbers that are not finite are null (docs/shipment.md)."""
+    import json
+
+    return json.dumps(finite(obj), allow_nan=False, **kw)

@@ -19,7 +19,8 @@ EXIT_PROBLEMS = 1
 
 _SYNC_EPILOG = """\
 exit status: 0 synced, 1 synced but damage or other problems were found (read the messages),
-2 the board could not be reached or the link failed (run it again: a sync resumes where it stopped)."""
+2 the board could not be reached, the link failed, or the store cannot be used (disk full, damaged,
+not an isolog store): run it again once fixed, a sync resumes where it stopped; 3 a bug in isolog."""
 
 
 # --- devices ---------------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             while True:
                 s = link.status()
                 if args.json:
-                    print(json.dumps(s), flush=True)
+                    print(common.json_text(s), flush=True)
                 elif tty:
                     line = time.strftime("%H:%M:%S ") + format_status(s)
                     print("\r\x1b[K" + line, end="", flush=True)
@@ -252,7 +253,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from isolog.store import Store, write_records
+    from isolog.store import Store, write_rows
 
     with Store(args.db) as store:
         if args.list:
@@ -271,16 +272,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if fmt is None:
             raise UserError(f"--format csv|jsonl required (the extension of {args.output} does not say)")
         if args.shipment:
-            ship, recs_list = store.shipment_records(args.shipment, args.device)
-            recs = iter(recs_list)
+            ship, rows = store.shipment_rows(args.shipment, args.device)
             device = ship["device"]
         else:
             device = args.device.lower()
             if store.device(device) is None:
                 known = ", ".join(d["id"] for d in store.devices()) or "none"
                 raise UserError(f"no device {device} in the store {store.path} (devices: {known})")
-            recs = store.records(device)
-        n = write_records(recs, fmt, sys.stdout if args.output == "-" else args.output)
+            rows = store.record_rows(device)
+        n, _ = write_rows(device, rows, fmt, sys.stdout if args.output == "-" else args.output)
     if args.output != "-":
         print(
             f"{args.output}: {n} records of {device}" + (f", shipment {args.shipment}" if args.shipment else ""),

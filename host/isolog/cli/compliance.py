@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -14,8 +13,9 @@ from isolog.errors import UserError
 
 _CHECK_EPILOG = """\
 exit status: 0 compliant (every rule pass or warn), 1 a rule fails or cannot be decided
-(unknown), 2 bad input. Verdicts: pass, warn (compliant, read the note), fail, unknown
-(the data or configuration cannot decide), n/a (not asked for by the shipment)."""
+(unknown), 2 bad input (one line naming the file), 3 a bug in isolog (details in a crash file).
+Verdicts: pass, warn (compliant, read the note), fail, unknown (the data or configuration cannot
+decide), n/a (not asked for by the shipment)."""
 
 
 def _decay_args(p: argparse.ArgumentParser) -> None:
@@ -124,7 +124,7 @@ def cmd_decay(args) -> int:
             "elapsed_s": elapsed,
             "members": members,
         }
-        print(json.dumps(out, indent=2))
+        print(common.json_text(out, indent=2))
         return 0
     when = (
         f"{format_time(t0)} -> {format_time(t1)} ({format_duration(elapsed)} later)"
@@ -175,7 +175,7 @@ def cmd_check(args) -> int:
     rec, ship = _load(args)
     result = check(rec, ship, _verification(args))
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=_json_default, allow_nan=False))
+        print(common.json_text(result.to_dict(), indent=2, default=_json_default))
     else:
         print_table(result, sys.stdout)
     return result.exit_code
