@@ -114,7 +114,7 @@ class Decoder:
         """A memoryview of the free room at the end of the buffer, compacting first."""
         if self.lo:
             n = self.hi - self.lo
-            self.buf[0:n] = self.buf[self.lo : self.hi]
+            self.mv[0:n] = self.mv[self.lo : self.hi]  # in place: a slice of buf would be a heap copy
             self.lo = 0
             self.hi = n
         if self.hi == len(self.buf):  # full of garbage that is not a frame: drop it

@@ -19,6 +19,7 @@
 # single accumulating record (counts and time add up, so the dose integral is not lost) that is
 # written with F_DATA_DROPPED as soon as space returns; the board shows "fault" and every record
 # carries F_STORAGE_LOW from STORAGE_LOW_FRACTION on. Unsynced records are never overwritten.
+import json
 import os
 
 import config
@@ -117,7 +118,7 @@ class LogStore:
         self.file = None  # the open segment of this boot
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments
-        self.config_blob = None  # the configuration as JSON bytes: a "C" chunk after each header
+        self.config = None  # the configuration (dict): a "C" chunk after each header
         self.hwm_path = data_dir + "/seq"
         self.skipped = 0  # sequence numbers the high-water mark skipped at boot (lost records)
         self.full = False
@@ -195,15 +196,15 @@ class LogStore:
 
     # --- logging -------------------------------------------------------------------------------
 
-    def set_header(self, interval_s, cal, dead_time_us, background, config_blob=None):
+    def set_header(self, interval_s, cal, dead_time_us, background, cfg=None):
         """Calibration the records of this boot are written with (stored in each segment header,
         so a dump computes the same dose rates as the board), and the whole configuration (a "C"
         chunk after each header: the thresholds and rules are covered by the MAC too)."""
         header = (interval_s, cal, dead_time_us, background)
-        if header != self.header or config_blob != self.config_blob:
+        if header != self.header or cfg != self.config:
             self.commit()
             self.header = header
-            self.config_blob = config_blob
+            self.config = cfg
             self._close_segment()
 
     def append(
@@ -311,8 +312,9 @@ class LogStore:
         size, mac = record.encode_header(
             self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain
         )
-        if self.config_blob is not None:  # in the same write: the header and what it was made under
-            more, mac = record.encode_config(memoryview(self.buf)[size:], self.config_blob, self.key, mac)
+        if self.config is not None:  # in the same write: the header and what it was made under
+            blob = json.dumps(self.config).encode()  # transient: a segment opens once per 32 KiB or boot
+            more, mac = record.encode_config(memoryview(self.buf)[size:], blob, self.key, mac)
             size += more
         try:
             # Append, never truncate: a segment that a power cut left with only its header gets

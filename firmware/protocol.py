@@ -57,7 +57,6 @@ _LIST_PAGE = const(16)  # a LIST reply stays small: the board may hold hundreds 
 _CHALLENGE_LEN = const(8)
 _RETRY_MS = const(10000)  # a host's retry of its last request comes within this (link.py: 6 x 1 s)
 _NONCE_LEN = const(16)  # a host's nonce in IDENTIFY, answered with a proof of the key
-AUTH_SCHEME = const(2)  # signed requests bound to the device id and the board's challenge (mac.py)
 
 
 class ProtocolError(Exception):
@@ -205,9 +204,7 @@ class Server:
         cmd = wire_cmd
         again = self.repeat  # an exact repeat of the last accepted request: the state as it is
         if cmd_in == CMD_IDENTIFY:
-            if len(body) not in (0, _NONCE_LEN):
-                raise ProtocolError("bad_request", "IDENTIFY takes nothing or a %d-byte nonce" % _NONCE_LEN)
-            self.reply_json(cmd, req, self.identify(bytes(body) if body else None))
+            self.reply_json(cmd, req, self.identify(bytes(body) if len(body) == _NONCE_LEN else None))
         elif cmd_in == CMD_GET_CLOCK:
             self.reply_json(cmd, req, self.clock())
         elif cmd_in == CMD_SET_CLOCK:
@@ -315,13 +312,11 @@ class Server:
             "provisioned": bool(app.key),
             "key_id": logstore.key_id_hex(app.key),
             "auth_counter": self.auth_counter,
-            "auth": AUTH_SCHEME,
-            "challenge": self.challenge.hex(),
+            "challenge": self.challenge.hex(),  # its presence: challenge-bound signed requests
             # the answer to the host's nonce: only a board holding the key can make it
             "proof": mac.identify_proof(app.key, app.device_id, nonce, self.challenge).hex()
             if nonce is not None and app.key
             else None,
-            "key_store": getattr(self.board, "KEY_STORE", "flash"),
             "test_mode": app.test_mode,
             "boot": app.boot,
             "log": {"first": first, "next": nxt, "in_ram": store.count, "synced": synced},

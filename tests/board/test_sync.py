@@ -114,7 +114,10 @@ def test_full_sync_stores_every_record_field_by_field(board, ports, tmp_path):
     assert stored(db) == expected_records(300)
     assert result.acked_upto == 300 and result.next_seq == 300
     assert board.synced() == 300  # the board was told, and keeps it on flash
-    assert result.verification == "verified: 300 records carry an intact MAC chain"
+    assert (
+        result.verification
+        == "NOT AUTHENTICATED (board never provisioned): verified: 300 records carry an intact MAC chain"
+    )
     with Store(db) as st:
         assert st.device(fakes.DEVICE_ID.hex())["next_seq"] == 300
         (session,) = st.sessions()

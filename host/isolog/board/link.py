@@ -22,6 +22,10 @@ _READ_MAX = 65536  # bytes per serial read
 RETRIES = 5
 
 
+# Errors with which a board refuses a signed request's signature (its challenge stays as it was).
+_AUTH_ERRORS = ("unauthenticated", "bad_mac", "replayed", "version")
+
+
 class LinkError(UserError):
     """The board did not answer, or answered with an error."""
 
@@ -74,9 +78,11 @@ class Signer:
         m = mac.request_mac(self.key, cmd, trailer, self.device_id, self.challenge, body)
         return body + trailer + m, m
 
-    def accepted(self, cmd: int, m: bytes) -> None:
+    def accepted(self, cmd: int, m: bytes, done: bool = True) -> None:
+        """The board took the signature (done: and acted on the request; else it refused what the
+        request asked, e.g. a bad configuration): its challenge moved on either way."""
         self.challenge = m[:8]  # the board's next challenge (firmware/protocol.py)
-        if self.on_accepted is not None:
+        if done and self.on_accepted is not None:
             self.on_accepted(cmd, self.counter)
 
 
@@ -185,6 +191,8 @@ class Link:
                 rcmd, rbody = got
                 if rcmd == frame.ERROR:
                     err = _loads(rbody)
+                    if signed is not None and self.signer is not None and err.get("error") not in _AUTH_ERRORS:
+                        self.signer.accepted(base, signed, done=False)  # signature taken, request refused
                     if signed is not None and err.get("error") == "replayed":
                         raise BoardError(
                             "replayed",

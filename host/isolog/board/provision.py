@@ -122,7 +122,7 @@ def authorize(link: Link, store: Store, ident: dict[str, Any]) -> dict[str, Any]
     key = store.key_by_id(device, prov["key_id"])
     if key is None:
         raise UserError(f"board {device}: this store lost key {prov['key_id']} (device_keys): restore the store")
-    if ident.get("auth") != 2:
+    if not ident.get("challenge"):
         raise UserError(
             f"board {device} runs firmware {ident.get('firmware')} without challenge-bound requests: "
             "deploy the current firmware (isolog deploy) first"
