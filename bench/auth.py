@@ -53,15 +53,17 @@ record.mac.mac = real_mac
 
 body = b'{"time_ms": 1795000000000}'
 trailer = b"\x05\0\0\0"
-m = mac.mac(KEY, b"\x03", trailer, body)
+DEV = b"\x15\x01\x0c\x00\x00\x00\x00\x01"
+CHALLENGE = b"\x01" * 8
+m = mac.request_mac(KEY, 3, trailer, DEV, CHALLENGE, body)  # bound to the board and its challenge
 gc.collect(); gc.disable()
 a0 = gc.mem_alloc()
-ok = mac.equal(mac.mac(KEY, b"\x03", trailer, body), m)
+ok = mac.equal(mac.request_mac(KEY, 3, trailer, DEV, CHALLENGE, body), m)
 alloc = gc.mem_alloc() - a0
 gc.enable()
 t0 = time.ticks_us()
 for _ in range(N):
-    mac.equal(mac.mac(KEY, b"\x03", trailer, body), m)
+    mac.equal(mac.request_mac(KEY, 3, trailer, DEV, CHALLENGE, body), m)
 print("RESULT check_request", "%.1f" % (time.ticks_diff(time.ticks_us(), t0) / N), alloc, len(body) + 20)
 """
 

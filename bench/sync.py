@@ -107,7 +107,7 @@ def run_sync(image: Path, tmp: Path, rate: int, speed: float, tag: str = "") -> 
         r = sync(board.port, db, progress=lambda p: marks.append((time.monotonic(), p.bytes)))
         t1, u1 = _clock(board.port)
         with Link(board.port) as link:
-            link.list_segments(0)  # commits the records in RAM
+            link.commit()  # the records in RAM (LIST does not commit)
         board.stop()
         if board.proc is not None:
             board.proc.wait(timeout=10)

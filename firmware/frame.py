@@ -39,10 +39,13 @@ CMD_ACK_ALARMS = const(0x0A)
 CMD_PROVISION = const(0x0B)
 CMD_TEST_MODE = const(0x0C)
 CMD_MAINTENANCE = const(0x0D)  # reset into the REPL for a deploy
+CMD_COMMIT = const(0x0E)  # write the records in RAM now (a sync's first step; LIST/READ never commit)
 CMD_DIAG = const(0x20)  # diagnostics, answered only in test mode (hil_tests/)
 # A state-changing command with this bit set carries an authentication trailer: its body is
-# payload | counter (4, LE) | mac (16), mac = HMAC-SHA256(device key, command | counter | payload)
-# truncated to 16 bytes (mac.py). A provisioned board refuses state changes without it.
+# payload | counter (4, LE) | mac (16), mac = mac.request_mac(device key, command, counter, device
+# id, challenge, payload): HMAC-SHA256 truncated to 16 bytes, bound to the board (device id) and to
+# its current challenge (IDENTIFY; new at every boot and after every accepted signed request), so a
+# request is good for one board, once. A provisioned board refuses state changes without it.
 AUTH = const(0x40)
 STATE_CHANGING = (
     CMD_SET_CLOCK,
@@ -52,6 +55,7 @@ STATE_CHANGING = (
     CMD_PROVISION,
     CMD_TEST_MODE,
     CMD_MAINTENANCE,
+    CMD_COMMIT,
 )
 REPLY = const(0x80)
 ERROR = const(0x7F)
@@ -110,7 +114,7 @@ class Decoder:
         """A memoryview of the free room at the end of the buffer, compacting first."""
         if self.lo:
             n = self.hi - self.lo
-            self.buf[0:n] = self.buf[self.lo : self.hi]
+            self.mv[0:n] = self.mv[self.lo : self.hi]  # in place: a slice of buf would be a heap copy
             self.lo = 0
             self.hi = n
         if self.hi == len(self.buf):  # full of garbage that is not a frame: drop it

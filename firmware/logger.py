@@ -111,7 +111,13 @@ class Logger:
         ]
         self.alarms = alarms.Alarms(rules, cfg["dose_warn_usv_h"], cfg["dose_alarm_usv_h"])
         self._restore_alarms(cfg["id"])
-        self.store.set_header(cfg["interval_s"], cfg["cal_cpm_per_usv_h"], cfg["dead_time_us"], cfg["background_usv_h"])
+        self.store.set_header(
+            cfg["interval_s"],
+            cfg["cal_cpm_per_usv_h"],
+            cfg["dead_time_us"],
+            cfg["background_usv_h"],
+            cfg,  # MAC'd into the log ("C" chunk): a host compares it with what it configured
+        )
         self.interval_ms = cfg["interval_s"] * 1000
         # A new configuration starts a new interval: counts before it used other settings.
         self.last_sample_ms = self.uptime_ms

@@ -9,12 +9,17 @@
 # number of its first record ("%08x.seg"), each starting with a header chunk (record.py).
 # Sequence numbers are assigned at commit, so the numbers on flash stay contiguous across power
 # cuts. <data>/synced holds the first sequence number the host has not yet acknowledged.
+# <data>/seq holds the sequence number after the last commit (the high-water mark, written
+# atomically after each commit): at boot the next number is the larger of it and what the scan of
+# the segments finds, so a damaged tail, a copied or deleted segment never make the board issue a
+# sequence number twice (the host would see two different records under one number).
 #
 # Flash-full policy: a segment is deleted only when every record in it has been acknowledged by a
 # host (synced). When the flash is full and nothing can be reclaimed, logging goes on in RAM as a
 # single accumulating record (counts and time add up, so the dose integral is not lost) that is
 # written with F_DATA_DROPPED as soon as space returns; the board shows "fault" and every record
 # carries F_STORAGE_LOW from STORAGE_LOW_FRACTION on. Unsynced records are never overwritten.
+import json
 import os
 
 import config
@@ -113,6 +118,9 @@ class LogStore:
         self.file = None  # the open segment of this boot
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments
+        self.config = None  # the configuration (dict): a "C" chunk after each header
+        self.hwm_path = data_dir + "/seq"
+        self.skipped = 0  # sequence numbers the high-water mark skipped at boot (lost records)
         self.full = False
         self.low = False
         self.block_size = 4096
@@ -135,10 +143,24 @@ class LogStore:
                 break
             # An empty or unreadable last segment: its name still says where it started.
             self.next_seq = max(self.next_seq, first)
+        if self.segments and self.segments[-1] > self.next_seq:
+            self.next_seq = self.segments[-1]  # a segment never holds numbers below its name
+        hwm = _read_int(self.hwm_path, 0)
+        if hwm > self.next_seq:
+            # Records up to the mark were issued (damaged tail, copied or removed segment): go on
+            # after them; the host sees the numbers in between as missing.
+            self.skipped = hwm - self.next_seq
+            self.next_seq = hwm
         if self.synced > self.next_seq:
             self.synced = self.next_seq
         self.update_space()
         return self.next_seq
+
+    def _save_hwm(self):
+        try:
+            config.atomic_write(self.hwm_path, str(self.next_seq))
+        except OSError:
+            self.write_errors += 1  # the scan at boot still finds the committed records
 
     def _scan_last_seq(self, first):
         """(highest sequence number, mac of the last intact chunk) in a segment; None if none."""
@@ -174,13 +196,15 @@ class LogStore:
 
     # --- logging -------------------------------------------------------------------------------
 
-    def set_header(self, interval_s, cal, dead_time_us, background):
+    def set_header(self, interval_s, cal, dead_time_us, background, cfg=None):
         """Calibration the records of this boot are written with (stored in each segment header,
-        so a dump computes the same dose rates as the board)."""
+        so a dump computes the same dose rates as the board), and the whole configuration (a "C"
+        chunk after each header: the thresholds and rules are covered by the MAC too)."""
         header = (interval_s, cal, dead_time_us, background)
-        if header != self.header:
+        if header != self.header or cfg != self.config:
             self.commit()
             self.header = header
+            self.config = cfg
             self._close_segment()
 
     def append(
@@ -276,6 +300,7 @@ class LogStore:
         self.next_seq += n
         self.count = 0
         self.dropped = 0
+        self._save_hwm()
         return n
 
     def _open_segment(self):
@@ -287,6 +312,10 @@ class LogStore:
         size, mac = record.encode_header(
             self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain
         )
+        if self.config is not None:  # in the same write: the header and what it was made under
+            blob = json.dumps(self.config).encode()  # transient: a segment opens once per 32 KiB or boot
+            more, mac = record.encode_config(memoryview(self.buf)[size:], blob, self.key, mac)
+            size += more
         try:
             # Append, never truncate: a segment that a power cut left with only its header gets
             # this boot's header after it (same first sequence number). A host that already read

@@ -34,7 +34,27 @@ def hmac_sha256(key, *parts):
 
 
 def mac(key, *parts):
+    """key: bytes, or a key held in hardware (an object with .mac(*parts), e.g. the secure
+    element's slot, boards/atecc.py): the firmware never needs the key's bytes."""
+    if not isinstance(key, (bytes, bytearray)):
+        return key.mac(*parts)
     return hmac_sha256(key, *parts)[:MAC_LEN]
+
+
+# Signed requests (frame.py, protocol.py) and the board's proof of holding its key (IDENTIFY).
+_PROOF = b"isolog-identify"
+
+
+def request_mac(key, cmd, counter4, device_id, challenge, payload):
+    """The MAC of a state-changing request: bound to the command, the counter, the board and its
+    current challenge, so it is good once, on one board."""
+    return mac(key, bytes((cmd,)), counter4, device_id, challenge, payload)
+
+
+def identify_proof(key, device_id, nonce, challenge):
+    """The board's answer to a host's nonce: proves it holds the key (an impostor or a wiped board
+    cannot make it), and vouches for the challenge the host signs its next request with."""
+    return mac(key, _PROOF, device_id, nonce, challenge)
 
 
 def equal(a, b):

@@ -21,6 +21,7 @@ from frame import (
     AUTH,
     CMD_ACK,
     CMD_ACK_ALARMS,
+    CMD_COMMIT,
     CMD_DIAG,
     CMD_GET_CLOCK,
     CMD_GET_CONFIG,
@@ -53,6 +54,9 @@ FIRMWARE_VERSION = "0.1.0"
 MAX_REQUEST = const(1024)
 
 _LIST_PAGE = const(16)  # a LIST reply stays small: the board may hold hundreds of segments
+_CHALLENGE_LEN = const(8)
+_RETRY_MS = const(10000)  # a host's retry of its last request comes within this (link.py: 6 x 1 s)
+_NONCE_LEN = const(16)  # a host's nonce in IDENTIFY, answered with a proof of the key
 
 
 class ProtocolError(Exception):
@@ -78,10 +82,18 @@ class Server:
         self.requests = 0
         self.errors = 0
         self.maintenance_pending = False
-        # Replay protection: the counter of the last authenticated request, kept on flash.
+        # Replay protection: the counter of the last authenticated request, kept on flash, and a
+        # challenge every signed request is bound to: random at each boot, then the first bytes of
+        # the last accepted request's MAC. A request is good once, on this board, in this state.
         self.auth_path = app.data_dir + "/auth"
         self.auth_counter = logstore._read_int(self.auth_path, 0)
         self.auth_last = b""  # the mac of that request: an exact repeat is a retry, not a replay
+        self.auth_prev = b""  # the challenge it was made with
+        self.auth_at = 0  # uptime when it was accepted
+        self.challenge = _random(_CHALLENGE_LEN, app.device_id)
+        self.repeat = False  # this request repeats the last accepted one: answer, change nothing
+        self.authed = False  # this request came signed with the device key
+        self.forced_commit_ms = -logstore.COMMIT_AGE_MS  # uptime of the last unauthenticated COMMIT
         app.link = self
         # The link is binary: a 0x03 byte in a frame is data, not Ctrl-C.
         micropython.kbd_intr(-1)
@@ -105,6 +117,8 @@ class Server:
                 raise ProtocolError("version", "protocol version %d required" % frame.VERSION)
             body = self.rx.mv[start : start + length]
             base = cmd & ~AUTH
+            self.repeat = False
+            self.authed = False
             if base in STATE_CHANGING:
                 body = self.authenticate(cmd, base, body)
             elif cmd & AUTH:
@@ -140,28 +154,47 @@ class Server:
     # --- requests ------------------------------------------------------------------------------
 
     def authenticate(self, cmd, base, body):
-        """The payload of a state-changing request, once its MAC and counter check out. A board
-        with no key yet (factory state) also takes them unauthenticated."""
+        """The payload of a state-changing request, once its MAC, counter and challenge check out.
+        A board with no key yet (factory state) also takes them unauthenticated."""
         key = self.app.key
         if not cmd & AUTH:
             if key:
                 raise ProtocolError("unauthenticated", "this board is provisioned: the command needs the device key")
             return body
+        if not key:
+            raise ProtocolError("unauthenticated", "this board has no key: it takes no signed request")
         if len(body) < 4 + mac.MAC_LEN:
             raise ProtocolError("unauthenticated", "authentication trailer missing")
         end = len(body) - 4 - mac.MAC_LEN
         payload = body[:end]
-        counter = struct.unpack("<I", body[end : end + 4])[0]
+        counter4 = bytes(body[end : end + 4])
+        counter = struct.unpack("<I", counter4)[0]
         given = bytes(body[end + 4 :])
-        expected = mac.mac(key, bytes((base,)), body[end : end + 4], payload)
-        if not mac.equal(given, expected):
-            raise ProtocolError("bad_mac", "wrong MAC: not made with this board's key")
-        if counter < self.auth_counter or (counter == self.auth_counter and given != self.auth_last):
+        dev = self.app.device_id
+        if (
+            counter == self.auth_counter
+            and self.auth_prev
+            and given == self.auth_last
+            and self.app.tick() - self.auth_at < _RETRY_MS
+        ):
+            # The host sent its last request again (no reply reached it): answer, act not again.
+            if mac.equal(given, mac.request_mac(key, base, counter4, dev, self.auth_prev, payload)):
+                self.repeat = True
+                self.authed = True
+                return payload
+        if not mac.equal(given, mac.request_mac(key, base, counter4, dev, self.challenge, payload)):
+            if counter <= self.auth_counter:
+                raise ProtocolError("replayed", "counter %d already used (last %d)" % (counter, self.auth_counter))
+            raise ProtocolError("bad_mac", "wrong MAC: not made with this board's key for its current challenge")
+        if counter <= self.auth_counter:
             raise ProtocolError("replayed", "counter %d already used (last %d)" % (counter, self.auth_counter))
-        if counter > self.auth_counter:
-            config.atomic_write(self.auth_path, str(counter))  # before acting: a replay stays refused
-            self.auth_counter = counter
-            self.auth_last = given
+        config.atomic_write(self.auth_path, str(counter))  # before acting: a replay stays refused
+        self.auth_counter = counter
+        self.auth_last = given
+        self.auth_prev = self.challenge
+        self.auth_at = self.app.uptime_ms
+        self.challenge = given[:_CHALLENGE_LEN]
+        self.authed = True
         return payload
 
     def handle(self, cmd, wire_cmd, req, body):
@@ -169,20 +202,22 @@ class Server:
         app = self.app
         cmd_in = cmd
         cmd = wire_cmd
+        again = self.repeat  # an exact repeat of the last accepted request: the state as it is
         if cmd_in == CMD_IDENTIFY:
-            self.reply_json(cmd, req, self.identify())
+            self.reply_json(cmd, req, self.identify(bytes(body) if len(body) == _NONCE_LEN else None))
         elif cmd_in == CMD_GET_CLOCK:
             self.reply_json(cmd, req, self.clock())
         elif cmd_in == CMD_SET_CLOCK:
             t = _json(body).get("time_ms")
             if not isinstance(t, int) or not 946684800000 <= t < 4102444800000:  # 2000 .. 2100
                 raise ProtocolError("bad_request", "time_ms: epoch milliseconds between 2000 and 2100 required")
-            app.set_clock(t)
+            if not again:
+                app.set_clock(t)
             self.reply_json(cmd, req, self.clock())
         elif cmd_in == CMD_GET_CONFIG:
             self.reply_json(cmd, req, {"config": app.cfg})
         elif cmd_in == CMD_SET_CONFIG:
-            cfg = app.configure(_json(body))
+            cfg = app.cfg if again else app.configure(_json(body))
             self.reply_json(cmd, req, {"config": cfg})
         elif cmd_in == CMD_LIST:
             if len(body) != 4:
@@ -195,12 +230,15 @@ class Server:
             upto = _json(body).get("upto")
             if not isinstance(upto, int) or upto < 0:
                 raise ProtocolError("bad_request", "upto: a sequence number required")
-            self.reply_json(cmd, req, {"synced": app.store.acknowledge(upto)})
+            self.reply_json(cmd, req, {"synced": app.store.synced if again else app.store.acknowledge(upto)})
         elif cmd_in == CMD_STATUS:
             self.reply_json(cmd, req, self.status())
         elif cmd_in == CMD_ACK_ALARMS:
-            app.acknowledge_alarms()
+            if not again:
+                app.acknowledge_alarms()
             self.reply_json(cmd, req, self.status())
+        elif cmd_in == CMD_COMMIT:
+            self.reply_json(cmd, req, {"committed": 0 if again else self.commit(), "next": app.store.next_seq})
         elif cmd_in == CMD_DIAG:
             if not app.test_mode:
                 raise ProtocolError("not_test_mode", "diagnostics are answered only in test mode")
@@ -209,12 +247,14 @@ class Server:
             self.reply_json(cmd, req, self.provision(_json(body)))
         elif cmd_in == CMD_MAINTENANCE:
             self.reply_json(cmd, req, {"maintenance": True})
-            self.maintenance_pending = True  # after the reply is out (logger.step)
+            if not again:
+                self.maintenance_pending = True  # after the reply is out (logger.step)
         elif cmd_in == CMD_TEST_MODE:
             on = _json(body).get("on")
             if not isinstance(on, bool):
                 raise ProtocolError("bad_request", "on: true or false required")
-            app.set_test_mode(on)
+            if not again:
+                app.set_test_mode(on)
             self.reply_json(cmd, req, {"test_mode": app.test_mode})
         else:
             raise ProtocolError("unknown_command", "unknown command 0x%02x" % cmd)
@@ -240,10 +280,25 @@ class Server:
         app.provision(name, key)
         self.auth_counter = 0
         self.auth_last = b""
+        self.auth_prev = b""
+        self.challenge = _random(_CHALLENGE_LEN, self.challenge)
         config.atomic_write(self.auth_path, "0")
         return self.identify()
 
-    def identify(self):
+    def commit(self):
+        """COMMIT: the records in RAM to flash now, so a sync takes everything logged up to now.
+        Signed (a provisioned board) it commits at once; unsigned (a board never provisioned) at
+        most once per COMMIT_AGE_MS, so nothing on the link wears the flash faster than the batching
+        does. LIST, READ and STATUS never commit."""
+        app = self.app
+        now = app.tick()
+        if not self.authed:
+            if now - self.forced_commit_ms < logstore.COMMIT_AGE_MS:
+                return 0
+            self.forced_commit_ms = now
+        return app.store.commit()
+
+    def identify(self, nonce=None):
         app = self.app
         store = app.store
         first, nxt, synced = store.bounds()
@@ -257,6 +312,11 @@ class Server:
             "provisioned": bool(app.key),
             "key_id": logstore.key_id_hex(app.key),
             "auth_counter": self.auth_counter,
+            "challenge": self.challenge.hex(),  # its presence: challenge-bound signed requests
+            # the answer to the host's nonce: only a board holding the key can make it
+            "proof": mac.identify_proof(app.key, app.device_id, nonce, self.challenge).hex()
+            if nonce is not None and app.key
+            else None,
             "test_mode": app.test_mode,
             "boot": app.boot,
             "log": {"first": first, "next": nxt, "in_ram": store.count, "synced": synced},
@@ -325,10 +385,9 @@ class Server:
             raise ProtocolError("unsupported", str(exc))
 
     def list_segments(self, start):
-        """Segments holding records from `start` on. Records still in RAM are committed first, so
-        a sync takes everything logged up to now."""
+        """Segments holding records from `start` on. Records still in RAM stay there (a host that
+        wants them sends COMMIT first): an unauthenticated request never writes the flash."""
         store = self.app.store
-        store.commit()
         segs = store.segments
         i = 0
         while i + 1 < len(segs) and segs[i + 1] <= start:
@@ -371,3 +430,15 @@ def _json(body):
     if not isinstance(obj, dict):
         raise ProtocolError("bad_request", "body must be a JSON object")
     return obj
+
+
+def _random(n, seed):
+    """n unpredictable bytes (the challenge): os.urandom where the port has it (ESP32-S3, RP2040
+    and the unix port do), else derived from what changes (a test stand-in)."""
+    try:
+        return os.urandom(n)
+    except (AttributeError, OSError, NotImplementedError):
+        import hashlib
+        import time
+
+        return hashlib.sha256(bytes(seed) + str(time.ticks_ms()).encode()).digest()[:n]

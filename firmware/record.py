@@ -26,6 +26,11 @@
 #     zigzag(interval_ms - nominal interval), interval_counts,
 #     temperature (0 = no reading, else zigzag(centi-degC) + 1), flags
 #
+# kind "C" (the board's configuration, right after the header of every segment written under a
+#   configuration): the configuration as the board uses it (config.py's validated dict as JSON, at
+#   most MAX_PAYLOAD - 16 bytes), so the thresholds and rules, not only the calibration of the
+#   header, are covered by the MAC chain and a host compares them with what it configured.
+#
 # A record is therefore self-contained within its batch: a damaged batch loses only its own records
 # and the reader says which sequence numbers they were. Typical record: 1 + 2 + 2 + 1 = 6 bytes plus
 # ~3 bytes of batch overhead (head, MAC, CRC) at 16 records a batch (1-minute logging: logstore.py
@@ -49,6 +54,7 @@ except ImportError:  # CPython: the host shares this file (package isolog_fw) an
 SYNC = const(0xA5)
 KIND_HEADER = const(0x48)  # "H"
 KIND_BATCH = const(0x42)  # "B"
+KIND_CONFIG = const(0x43)  # "C"
 VERSION = const(1)
 MAC_LEN = const(16)
 CHAIN_START = b"\x00" * 16  # the chain value before the first chunk a board ever writes
@@ -189,6 +195,8 @@ def verify_chunk(key, chain, data, start, length):
 
 
 def key_id(key):
+    if not isinstance(key, (bytes, bytearray)):
+        return key.key_id  # a key held in hardware knows its id (mac.py)
     return hashlib.sha256(key).digest()[:4]
 
 
@@ -210,6 +218,16 @@ def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us
         key_id(key),
     )
     return seal_chunk(buf, KIND_HEADER, HEADER_SIZE, key, chain)
+
+
+def encode_config(buf, blob, key, chain):
+    """Configuration chunk (kind "C") into buf; blob: the configuration as JSON bytes. Returns
+    (its size, its mac)."""
+    n = len(blob)
+    if n + MAC_LEN > MAX_PAYLOAD:
+        raise RecordError("configuration too long")
+    buf[4 : 4 + n] = blob
+    return seal_chunk(buf, KIND_CONFIG, n, key, chain)
 
 
 def batch_payload_size(count):
@@ -365,14 +383,14 @@ class ChunkReader:
         self.damage = []
 
     def _fill(self):
+        mv = memoryview(self.buf)
         if self.lo:
             n = self.hi - self.lo
-            self.buf[0:n] = self.buf[self.lo : self.hi]
+            mv[0:n] = mv[self.lo : self.hi]  # moved in place: a slice of the buffer would be a copy on the heap
             self.lo = 0
             self.hi = n
         if self.progress is not None:
             self.progress()
-        mv = memoryview(self.buf)
         while not self.eof and self.hi < len(self.buf):
             got = self.stream.readinto(mv[self.hi :])
             if not got:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import builtins
 import errno
 import io
+import os as _os
 import time
 import types
 from pathlib import Path
@@ -256,6 +257,7 @@ class Firmware:
         self.os = types.ModuleType("os", "the fake board's os")
         for name in ("stat", "listdir", "ilistdir", "mkdir", "remove", "rename", "statvfs"):
             setattr(self.os, name, getattr(fs, name))
+        self.os.urandom = _os.urandom  # type: ignore[attr-defined]  # the ports have it (protocol.py)
         self.time = types.ModuleType("time", "the fake board's time")
         self.time.ticks_diff = lambda a, b: ((a - b + ticks_period // 2) % ticks_period) - ticks_period // 2  # type: ignore[attr-defined]
         self.time.ticks_add = lambda a, d: (a + d) % ticks_period  # type: ignore[attr-defined]

@@ -20,6 +20,12 @@ Tables (schema version in `schema_version`):
   device_keys      every key a board had (board/provision.py), so older log segments still verify;
                    the current one signs requests. Never printed, logged or exported.
   audit            configure, clock set, acknowledgements: time, host user, device, action, details
+  device_auth      per device provisioned from this store: the key id it must hold, the last counter
+                   this store signed a request with (the board's word is never taken for it), the
+                   first record written with the key, where the board keeps its key (docs/security.md)
+  segment_checks   the verification state of every stored segment (MAC chain, damage, configuration
+                   against the one stored at configure): nothing from a segment that did not check
+                   out is ever acknowledged (board/sync.py), in this sync or any later one
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
 from isolog.errors import UserError
-from isolog.log.chain import ChainResult, key_table, verify_segments
+from isolog.log.chain import ChainResult, Problem, key_table, verify_segments
 from isolog.log.image import segment_name
 from isolog.shipment import RECORD_FIELDS
 from isolog_fw import record as fw_record
@@ -160,6 +166,29 @@ CREATE TABLE IF NOT EXISTS audit (
     device TEXT,
     action TEXT NOT NULL,
     details TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_auth (
+    device TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    counter INTEGER,
+    keyed_from INTEGER NOT NULL,
+    key_store TEXT,
+    provisioned_at TEXT NOT NULL,
+    host_user TEXT
+);
+CREATE TABLE IF NOT EXISTS segment_checks (
+    device TEXT NOT NULL,
+    segment INTEGER NOT NULL,
+    verified INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    unverified INTEGER NOT NULL,
+    damaged INTEGER NOT NULL,
+    first_bad INTEGER,
+    config_differences TEXT NOT NULL,
+    problems TEXT NOT NULL,
+    checked_at TEXT NOT NULL,
+    session INTEGER,
+    PRIMARY KEY (device, segment)
 );
 """
 
@@ -348,6 +377,15 @@ class Store:
                     f"{self.path} was written by a newer isolog (store version {row[0]}, "
                     f"this isolog knows {SCHEMA_VERSION}): update isolog"
                 )
+            # Stores from before device_auth: every device with a current key was provisioned from
+            # here. Its counter is unknown (NULL: taken once from the board, audited); its keyed
+            # records start at most where the store stood.
+            self.db.execute(
+                "INSERT OR IGNORE INTO device_auth (device, key_id, counter, keyed_from, key_store, provisioned_at) "
+                "SELECT k.device, k.key_id, NULL, "
+                "COALESCE((SELECT d.next_seq FROM devices d WHERE d.id = k.device), 0), "
+                "NULL, k.created FROM device_keys k WHERE k.current = 1"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -730,6 +768,211 @@ class Store:
 
         return verify_segments(each(), key_table(self.keys(device)), f"the store {self.path}")
 
+    # --- provisioning, counters, segment checks (docs/security.md) -----------------------------------
+
+    def provisioning(self, device: str) -> dict[str, Any] | None:
+        """How this store provisioned the device (None: never): key_id, counter, keyed_from, ..."""
+        cols = ("device", "key_id", "counter", "keyed_from", "key_store", "provisioned_at", "host_user")
+        row = self.db.execute(f"SELECT {', '.join(cols)} FROM device_auth WHERE device = ?", (device,)).fetchone()
+        return dict(zip(cols, row)) if row else None
+
+    def set_provisioned(
+        self, db: sqlite3.Connection, device: str, key_id: str, keyed_from: int, key_store: str | None
+    ) -> None:
+        """Record (inside a transaction) that the device now holds key_id, from record keyed_from on;
+        its counter starts again at 0 (the board resets it with a new key)."""
+        db.execute(
+            "INSERT INTO device_auth (device, key_id, counter, keyed_from, key_store, provisioned_at, host_user) "
+            "VALUES (?, ?, 0, ?, ?, ?, ?) ON CONFLICT(device) DO UPDATE SET key_id = excluded.key_id, "
+            "counter = 0, keyed_from = excluded.keyed_from, key_store = excluded.key_store, "
+            "provisioned_at = excluded.provisioned_at, host_user = excluded.host_user",
+            (device, key_id, keyed_from, key_store, now_iso(), host_user()),
+        )
+
+    def next_counter(self, device: str, key_id: str, limit: int) -> int:
+        """The counter for the next signed request to the device, kept here and committed before
+        the request is sent (a crash never makes this store sign a counter twice). Beyond limit:
+        UserError (re-provision the board: a new key starts the counter again)."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT counter FROM device_auth WHERE device = ? AND key_id = ?", (device, key_id)
+            ).fetchone()
+            if row is None or row[0] is None:
+                raise UserError(f"board {device}: this store keeps no counter for key {key_id}")
+            counter = int(row[0]) + 1
+            if counter > limit:
+                raise UserError(
+                    f"board {device}: the authentication counter of key {key_id} is used up ({row[0]}): "
+                    "re-provision the board (isolog provision PORT --name NAME) to give it a new key"
+                )
+            db.execute("UPDATE device_auth SET counter = ? WHERE device = ?", (counter, device))
+        return counter
+
+    def adopt_counter(self, device: str, key_id: str, counter: int) -> None:
+        """A store from before device_auth does not know the counter: take the board's, once (audited)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE device_auth SET counter = ? WHERE device = ? AND key_id = ? AND counter IS NULL",
+                (counter, device, key_id),
+            )
+            self.audit(db, device, "counter_adopted", {"key_id": key_id, "counter": counter})
+
+    def unchecked_segments(self, device: str) -> list[int]:
+        """Stored segments whose verification state is not known yet (stores from before it)."""
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT c.segment FROM chunks c WHERE c.device = ? AND NOT EXISTS "
+                "(SELECT 1 FROM segment_checks s WHERE s.device = c.device AND s.segment = c.segment) "
+                "ORDER BY c.segment",
+                (device,),
+            )
+        ]
+
+    def check_segments(self, device: str, segments: Iterable[int], session: int | None = None) -> ChainResult:
+        """Verify the stored chunks of these segments (MAC chain, damage, configuration against the
+        one configured) and keep each segment's state (segment_checks). Returns the chain result,
+        with the configuration differences among its problems."""
+        wanted = sorted(set(segments))
+        result = self.verify(device, wanted)
+        by_name = {seg[0]: seg for seg in result.segments}
+        damage_rows = {
+            int(r[0]) for r in self.db.execute("SELECT DISTINCT segment FROM damage WHERE device = ?", (device,))
+        }
+        with self.transaction() as db:
+            for first in wanted:
+                name = segment_name(first)
+                _, verified, failed, unverified, damaged, first_bad, problems = by_name.get(
+                    name, (name, 0, 0, 0, 0, None, [])
+                )
+                diffs = self.config_differences(device, first)
+                if first_bad is not None and first_bad < 0:
+                    first_bad = first
+                if damaged or first in damage_rows:
+                    damaged = max(damaged, 1)
+                    # records stored from chunks before the first damage are intact
+                    at = db.execute(
+                        "SELECT MIN(offset) FROM damage WHERE device = ? AND segment = ?", (device, first)
+                    ).fetchone()[0]
+                    ok_end = db.execute(
+                        "SELECT MAX(seq) + 1 FROM records WHERE device = ? AND segment = ? AND chunk_offset < ?",
+                        (device, first, at if at is not None else 0),
+                    ).fetchone()[0]
+                    at_seq = ok_end if ok_end is not None else first
+                    first_bad = at_seq if first_bad is None else min(first_bad, at_seq)
+                if diffs:
+                    first_bad = first
+                texts = [str(p) for p in problems] + [f"{name}: {d}" for d in diffs]
+                for d in diffs:
+                    result.problems.append(Problem(name, d))
+                db.execute(
+                    "INSERT OR REPLACE INTO segment_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        device,
+                        first,
+                        verified,
+                        failed,
+                        unverified,
+                        damaged,
+                        first_bad,
+                        json.dumps(diffs),
+                        json.dumps(texts),
+                        now_iso(),
+                        session,
+                    ),
+                )
+        return result
+
+    def segment_checks(self, device: str) -> list[dict[str, Any]]:
+        cols = (
+            "segment",
+            "verified",
+            "failed",
+            "unverified",
+            "damaged",
+            "first_bad",
+            "config_differences",
+            "problems",
+            "checked_at",
+        )
+        out = []
+        for row in self.db.execute(
+            f"SELECT {', '.join(cols)} FROM segment_checks WHERE device = ? ORDER BY segment", (device,)
+        ):
+            d = dict(zip(cols, row))
+            d["config_differences"] = json.loads(d["config_differences"])
+            d["problems"] = json.loads(d["problems"])
+            out.append(d)
+        return out
+
+    def ack_bound(self, device: str, upto: int) -> tuple[int, list[str]]:
+        """How far records may be acknowledged to the board: up to `upto` (the first record not
+        stored contiguously), but never into a segment that failed its MAC check, holds damage or
+        records that could not be checked, or was written under a configuration other than the one
+        configured. Returns (bound, why it is lower than upto)."""
+        for c in self.segment_checks(device):
+            if c["segment"] >= upto:
+                break
+            why = []
+            if c["failed"]:
+                why.append("fails the MAC check")
+            if c["unverified"]:
+                why.append(f"holds {c['unverified']} records that could not be checked")
+            if c["damaged"]:
+                why.append("is damaged")
+            if c["config_differences"]:
+                why.append("was written under another configuration (" + "; ".join(c["config_differences"]) + ")")
+            if why:
+                bad = c["first_bad"] if c["first_bad"] is not None else c["segment"]
+                return min(upto, bad), [f"{segment_name(c['segment'])} " + ", ".join(why)]
+        return upto, []
+
+    def _segment_chunks(self, device: str, first: int, kind: int) -> list[bytes]:
+        out = []
+        for (data,) in self.db.execute(
+            "SELECT data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset", (device, first)
+        ):
+            data = bytes(data)
+            if len(data) > 1 and data[1] == kind:
+                out.append(data)
+        return out
+
+    def config_differences(self, device: str, first: int) -> list[str]:
+        """How the configuration a segment was written under (its header's calibration and its
+        "C" chunk, both covered by the MAC chain) differs from the board configuration stored at
+        `isolog configure` for its records; each difference names the field. Empty when they agree
+        or when no configuration of this store covers the segment."""
+        ships = [s for s in self.shipments(device) if s["first_seq"] <= first]
+        if not ships:
+            return []
+        candidates = [ships[-1]["board_config"]]
+        if len(ships) > 1 and first <= ships[-1]["first_seq_max"]:
+            candidates.append(ships[-2]["board_config"])  # sampled between IDENTIFY and SET_CONFIG
+        used: list[dict[str, Any]] = []
+        for data in self._segment_chunks(device, first, fw_record.KIND_HEADER):
+            try:
+                _, start, _, _ = fw_record.check_chunk(data, 0, len(data))
+                h = fw_record.decode_header(data, start)
+            except (fw_record.RecordError, ValueError):
+                continue
+            used.append({k: h[k] for k in _HEADER_FIELDS})
+        for data in self._segment_chunks(device, first, fw_record.KIND_CONFIG):
+            try:
+                _, start, length, _ = fw_record.check_chunk(data, 0, len(data))
+                cfg = json.loads(bytes(data[start : start + length - fw_record.MAC_LEN]).decode())
+            except (fw_record.RecordError, ValueError, UnicodeDecodeError):
+                used.append({"configuration": "unreadable"})
+                continue
+            used.append(cfg if isinstance(cfg, dict) else {"configuration": "unreadable"})
+        best: list[str] | None = None
+        for want in candidates:
+            diffs = []
+            for got in used:
+                diffs += [d for d in _config_diff(got, want) if d not in diffs]
+            if best is None or len(diffs) < len(best):
+                best = diffs
+        return best or []
+
     def shipment_verification(self, ship_id: str) -> "Verification":
         """What the store knows of a shipment's records [lo, hi) on its device, for the verdict
         (compliance.Verification): the MAC chain of the segments holding them, the key those
@@ -761,6 +1004,8 @@ class Store:
             for kid, created in self.db.execute("SELECT key_id, created FROM device_keys WHERE device = ?", (device,))
         }
         named = set()
+        prov = self.provisioning(device)
+        downgraded = False
         for seg in segments:
             row = self.db.execute(
                 "SELECT header FROM segments WHERE device = ? AND first_seq = ?", (device, seg)
@@ -769,13 +1014,17 @@ class Store:
             try:
                 kind, start, _, _ = fw_record.check_chunk(header, 0, len(header)) if header else (None, 0, 0, 0)
                 if kind == fw_record.KIND_HEADER:
-                    named.add(fw_record.decode_header(header, start)["key_id"].hex())
+                    kid = fw_record.decode_header(header, start)["key_id"].hex()
+                    named.add(kid)
+                    # after this store provisioned the board, its log names that key only
+                    if prov is not None and seg >= prov["keyed_from"] and kid == empty_id:
+                        downgraded = True
             except (fw_record.RecordError, ValueError):
                 pass
         provisioned_before = any(
             _iso_key(c) <= _iso_key(ship["configured_at"]) for kid, c in held.items() if kid != empty_id
         )
-        if empty_id in named and provisioned_before:
+        if downgraded or (empty_id in named and provisioned_before):
             key = KEY_DOWNGRADED
         elif named - {empty_id} - set(held):
             key = KEY_MISSING
@@ -803,6 +1052,9 @@ class Store:
             missing=lost,
             problems=tuple(str(p) for p in log.problems),
             note=f"MAC chain of {len(segments)} stored segment(s) of device {device}",
+            config_differences=tuple(
+                f"{segment_name(seg)}: {d}" for seg in sorted(segments) for d in self.config_differences(device, seg)
+            ),
         )
 
     def add_shipment(
@@ -928,6 +1180,32 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return a == b
+    # the board may hold single-precision floats (the header stores f32)
+    return abs(float(a) - float(b)) <= 1e-6 * max(abs(float(a)), abs(float(b))) + 1e-9
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return _same_number(a, b)
+
+
+_HEADER_FIELDS = ("interval_s", "cal_cpm_per_usv_h", "dead_time_us", "background_usv_h")
+
+
+def _config_diff(got: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """Fields of `got` (what the board logged under) that differ from `want` (what was configured)."""
+    out = []
+    keys = set(got) if set(got) <= set(_HEADER_FIELDS) else set(got) | set(want)  # a header: its fields
+    for k in sorted(keys):
+        if k not in got or k not in want or not _same(got[k], want[k]):
+            out.append(f"{k}: the board used {got.get(k)!r}, configured {want.get(k)!r}")
+    return out
 
 
 def _iso_key(text: str) -> str:

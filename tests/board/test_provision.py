@@ -89,11 +89,14 @@ def test_wrong_key_and_replays_are_refused(board):
         assert link.get_config()["id"] == "LU-SIGNED"
         # a request captured on the wire, sent again later: same counter, same MAC
         body = b'{"upto": 5}'
+        assert link.signer is not None
         trailer = struct.pack("<I", link.auth_counter + 1)
-        captured = body + trailer + mac.mac(KEY, bytes((frame.CMD_ACK,)), trailer, body)
+        device = bytes.fromhex(link.identify()["device"])
+        captured = body + trailer + mac.request_mac(KEY, frame.CMD_ACK, trailer, device, link.signer.challenge, body)
+        link.use_key(KEY, link.auth_counter + 1)  # sent by hand: the next request goes on from there
         link.request(frame.CMD_ACK | frame.AUTH, captured)
-        link.auth_counter += 1
-        link.set_clock(1795000000000)  # a later request moves the counter on
+        link.use_key(KEY, link.auth_counter)
+        link.set_clock(1795000000000)  # a later request moves the counter and the challenge on
         with pytest.raises(BoardError) as err:
             link.request(frame.CMD_ACK | frame.AUTH, captured)
         assert err.value.code == "replayed"
@@ -112,7 +115,7 @@ def test_wrong_key_and_replays_are_refused(board):
 def test_reprovisioning_needs_the_key_and_synced_records(board):
     with _provisioned(board) as link:
         _wait_records(link, 40)
-        link.list_segments(0)  # commits the records in RAM
+        link.commit()  # the records in RAM (LIST does not commit)
     with Link(board.port) as other:
         with pytest.raises(BoardError, match="needs the device key"):
             other.provision("thief", b"t" * 32)
@@ -147,7 +150,7 @@ def test_sync_signs_with_the_stored_key_and_verifies_the_chain(board, tmp_path, 
     with Link(board.port) as link:
         with Store(db) as store:
             provision.authorize(link, store, link.identify())
-        link.set_config(board.shipment)
+            link.set_config(board.shipment)
         _wait_records(link, 30)
     assert cli.main(["sync", board.port, "--db", str(db)]) == 0
     out = capsys.readouterr().out

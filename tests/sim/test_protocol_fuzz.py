@@ -80,8 +80,11 @@ def raw_frame(cmd: int, req: int, body: bytes, version: int = frame.VERSION, len
 class Fuzzer:
     """Generates the frames, and for every well-formed one the answer it must get."""
 
-    def __init__(self, rng: random.Random, config: dict, segments: list[int]):
+    def __init__(self, rng: random.Random, config: dict, segments: list[int], device: bytes, challenge: bytes):
         self.rng = rng
+        self.device = device
+        self.challenge = challenge  # the board's current challenge (firmware/protocol.py)
+        self.pending_mac = b""  # the MAC of the last well-signed request made
         self.config = config
         self.segments = segments
         self.req = 0
@@ -102,6 +105,7 @@ class Fuzzer:
             self.expected.append((req, cmd, expect))
             if version == frame.VERSION and counter > self.board_counter:
                 self.board_counter = counter
+                self.challenge = self.pending_mac[:8]  # the board takes it: its next challenge
         return raw_frame(cmd, req, body, version)
 
     # --- authentication (the board is provisioned with KEY) --------------------------------------
@@ -112,7 +116,9 @@ class Fuzzer:
             self.counter += 1
             counter = self.counter
         trailer = struct.pack("<I", counter)
-        return base | AUTH, body + trailer + mac.mac(KEY, bytes((base,)), trailer, body), counter
+        m = mac.request_mac(KEY, base, trailer, self.device, self.challenge, body)
+        self.pending_mac = m
+        return base | AUTH, body + trailer + m, counter
 
     def state_change(self, base: int, body: bytes) -> tuple[int, bytes, str, int]:
         """A state-changing request, signed well or badly or not at all: (command, body, what
@@ -353,7 +359,9 @@ class Fuzzer:
         if kind == "read_only":
             return self.well_formed(r.choice(READ_ONLY), b"", REPLY)
         if kind == "auth_bit":  # a signature on a command that takes none, known or not
-            base = r.choice(READS + (CMD_DIAG, 0x00, 0x3F, r.randint(0x0E, 0x1F), r.randint(0x80, 0xBF)))
+            base = r.choice(
+                READS + (CMD_DIAG, 0x00, 0x3F, r.randint(0x0F, 0x1F), r.randint(0x80, 0xBF))
+            )  # 0x0E: COMMIT
             return self.well_formed(base | AUTH, self.signed(base, self.body_for(base))[1], ERR_BAD_REQUEST)
         if kind == "unknown":
             cmd = CMD_DIAG
@@ -464,7 +472,7 @@ def blast(fd: int, fuzz: Fuzzer, n_frames: int) -> tuple[int, int, Replies]:
             burst.append(fuzz.one())
             sent += 1
             for _, cmd, _ in fuzz.expected[before:]:
-                budget -= 2100 if cmd == frame.CMD_READ else 450
+                budget -= 2100 if cmd == frame.CMD_READ else 600 if cmd == frame.CMD_IDENTIFY else 450
         data = b"".join(burst) + pad
         nbytes += len(data) - len(pad)
         write_all(fd, data, replies)
@@ -545,8 +553,9 @@ def test_protocol_survives_fuzzing(tmp_path: Path):
             before = read_segments(link)  # committed before the fuzzing: must survive unchanged
             assert before.records and not before.problems
             segments = [first for first, _ in link.list_segments(0)["segments"]]
+            ident = link.identify()
 
-        fuzz = Fuzzer(rng, config, segments)
+        fuzz = Fuzzer(rng, config, segments, bytes.fromhex(ident["device"]), bytes.fromhex(ident["challenge"]))
         fd = os.open(board.port, os.O_RDWR | os.O_NOCTTY)
         try:
             tty.setraw(fd)
@@ -611,7 +620,8 @@ def test_protocol_survives_fuzzing(tmp_path: Path):
             logged = ident["log"]["next"] + ident["log"]["in_ram"]
             after = wait_logged(link, logged + 40)
             assert after["log"]["next"] + after["log"]["in_ram"] >= logged + 40
-            committed = link.list_segments(0)["next"]  # LIST commits what was in RAM
+            link.commit()  # what was in RAM (LIST does not commit)
+            committed = link.list_segments(0)["next"]
         board.stop()
         board.proc.wait(timeout=10)
 
@@ -637,7 +647,7 @@ def test_far_future_clock_is_refused(tmp_path: Path):
             except Exception:
                 refused = True
             ident = wait_logged(link, 100)
-            link.list_segments(0)  # commits
+            link.commit()  # LIST does not commit
         board.stop()
         board.proc.wait(timeout=10)
     log = read_log(tmp_path / "flash.img")

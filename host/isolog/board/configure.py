@@ -23,6 +23,7 @@ class Configured:
     first_seq: int  # records from this one on belong to the shipment
     replaced: str | None  # the shipment the board was configured for before, if another
     unsynced: int  # records on the board not synced to any store (kept)
+    authenticated: bool = True  # False: never provisioned from this store (its log proves nothing)
 
 
 def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock: bool = True) -> Configured:
@@ -35,6 +36,7 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
         before = link.identify()
         device = before["device"]
         authorize(link, store, before)
+        store_authenticated = store.provisioning(device) is not None
         log = before["log"]
         lo = int(log["next"]) + int(log.get("in_ram", 0))
         unsynced = lo - int(log["synced"])
@@ -54,7 +56,14 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
         hi = int(alog["next"]) + int(alog.get("in_ram", 0))
         store.add_shipment(device, ship.id, text, stored, lo, max(lo, hi), before.get("board"), before.get("firmware"))
     previous = before.get("config_id")
-    return Configured(device, ship, lo, previous if previous and previous != ship.id else None, max(0, unsynced))
+    return Configured(
+        device,
+        ship,
+        lo,
+        previous if previous and previous != ship.id else None,
+        max(0, unsynced),
+        store_authenticated,
+    )
 
 
 @dataclass

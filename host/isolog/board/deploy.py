@@ -161,7 +161,7 @@ def _wait_repl(port: str, timeout_s: float = 20.0) -> None:
     raise UserError(f"the board on {port} did not come up in the REPL: {last}")
 
 
-def stop_firmware(port: str, key: bytes | None) -> dict | None:
+def stop_firmware(port: str, key: bytes | None, db: Path | None = None) -> dict | None:
     """If isolog answers on the port, ask it for a maintenance reset. Returns its identity."""
     from isolog.board.link import Link, LinkError
 
@@ -180,18 +180,28 @@ def stop_firmware(port: str, key: bytes | None) -> dict | None:
                     f"the board on {port} ({ident.get('name') or ident['device']}) is provisioned: "
                     "deploying needs its key from the store that provisioned it (--db)"
                 )
-            link.use_key(key, ident.get("auth_counter", 0))
+            from isolog.board.provision import authorize
+            from isolog.store import Store
+
+            with Store(db) as store:
+                if store.provisioning(ident["device"]) is not None:
+                    authorize(link, store, ident)  # the store's counter, the board's proof
+                    link.call(frame.CMD_MAINTENANCE)
+                    return ident
+            link.use_key(key)
         link.call(frame.CMD_MAINTENANCE)
         return ident
     finally:
         link.close()
 
 
-def deploy(port: str, board: str, key: bytes | None = None, test_mode: bool = False, say=print) -> dict:
+def deploy(
+    port: str, board: str, key: bytes | None = None, test_mode: bool = False, say=print, db: Path | None = None
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="isolog-deploy-") as tmp:
         files = build.build(board, Path(tmp))
         say(f"built {len(files)} files for {board} with mpy-cross ({sum(f.stat().st_size for f in files)} bytes)")
-        ident = stop_firmware(port, key)
+        ident = stop_firmware(port, key, db)
         if ident is not None:
             say(f"isolog {ident.get('firmware')} was running on {port}: reset into maintenance")
         _wait_repl(port)
@@ -261,4 +271,4 @@ def deploy_port(port: str, board: str, db: Path | None = None, test_mode: bool =
         raise UserError(f"no such port: {port} (`isolog devices` lists boards)")
     from isolog.board.provision import key_for_port
 
-    return deploy(port, board, key=key_for_port(db, port), test_mode=test_mode)
+    return deploy(port, board, key=key_for_port(db, port), test_mode=test_mode, db=db)

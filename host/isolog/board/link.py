@@ -12,7 +12,7 @@ import struct
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from isolog.errors import UserError
 from isolog_fw import frame, mac
@@ -20,6 +20,10 @@ from isolog_fw import frame, mac
 TIMEOUT_S = 1.0
 _READ_MAX = 65536  # bytes per serial read
 RETRIES = 5
+
+
+# Errors with which a board refuses a signed request's signature (its challenge stays as it was).
+_AUTH_ERRORS = ("unauthenticated", "bad_mac", "replayed", "version")
 
 
 class LinkError(UserError):
@@ -31,6 +35,68 @@ class BoardError(LinkError):
         super().__init__(f"the board refused the request: {message} ({code})")
         self.code = code
         self.board_message = message
+
+
+# Counters a signed request may carry (u32 on the wire). Ordinary commands stop short of the end
+# so that a re-key (PROVISION, signed with the old key) always has a counter left.
+COUNTER_MAX = 0xFFFFFFFF
+COUNTER_RESERVE = 16
+
+
+class CounterExhausted(UserError):
+    pass
+
+
+class Signer:
+    """Signs a link's state-changing requests for one board (firmware/protocol.py): the key, the
+    board's device id, its current challenge, and the counter. The counter comes from
+    next_counter(cmd) (the store keeps it per device and key: board/provision.py), never from the
+    board's word; accepted(cmd, counter) is told of every request the board took (the audit)."""
+
+    def __init__(
+        self,
+        key: bytes,
+        device_id: bytes,
+        challenge: bytes,
+        next_counter: Callable[[int], int],
+        accepted: Callable[[int, int], None] | None = None,
+    ):
+        self.key = key
+        self.device_id = device_id
+        self.challenge = challenge
+        self.next_counter = next_counter
+        self.on_accepted = accepted
+        self.counter = 0  # the last counter signed
+
+    def sign(self, cmd: int, body: bytes) -> tuple[bytes, bytes]:
+        """(signed body, its mac)."""
+        counter = self.next_counter(cmd)
+        if not 0 < counter <= COUNTER_MAX:
+            raise CounterExhausted(f"authentication counter {counter} out of range: re-provision the board")
+        self.counter = counter
+        trailer = struct.pack("<I", counter)
+        m = mac.request_mac(self.key, cmd, trailer, self.device_id, self.challenge, body)
+        return body + trailer + m, m
+
+    def accepted(self, cmd: int, m: bytes, done: bool = True) -> None:
+        """The board took the signature (done: and acted on the request; else it refused what the
+        request asked, e.g. a bad configuration): its challenge moved on either way."""
+        self.challenge = m[:8]  # the board's next challenge (firmware/protocol.py)
+        if done and self.on_accepted is not None:
+            self.on_accepted(cmd, self.counter)
+
+
+def memory_counter(start: int) -> Callable[[int], int]:
+    """A counter kept in memory from start (tests, tools without a store)."""
+    state = [start]
+
+    def nxt(cmd: int) -> int:
+        state[0] += 1
+        if state[0] > COUNTER_MAX - (0 if cmd == frame.CMD_PROVISION else COUNTER_RESERVE):
+            raise CounterExhausted("the board's authentication counter is used up: re-provision it (isolog provision)")
+        return state[0]
+
+    return nxt
 
 
 @dataclass
@@ -63,8 +129,7 @@ class Link:
         # A random first request id: replies still on their way to an earlier connection (an
         # interrupted sync) are unlikely to carry an id this one waits for.
         self._req = os.urandom(1)[0]
-        self.key: bytes | None = None  # the device key: state-changing requests are signed with it
-        self.auth_counter = 0
+        self.signer: Signer | None = None  # state-changing requests are signed with the device key
         self.bytes_in = 0
         self.bytes_out = 0
         self.retried = 0
@@ -83,18 +148,35 @@ class Link:
 
     # --- requests ------------------------------------------------------------------------------
 
+    @property
+    def key(self) -> bytes | None:
+        return self.signer.key if self.signer is not None else None
+
+    @property
+    def auth_counter(self) -> int:
+        return self.signer.counter if self.signer is not None else 0
+
+    def use_signer(self, signer: Signer | None) -> None:
+        self.signer = signer
+
     def use_key(self, key: bytes, counter: int | None = None) -> None:
-        """Sign state-changing requests with the device key, continuing the board's counter."""
-        self.key = key
-        self.auth_counter = self.identify()["auth_counter"] if counter is None else counter
+        """Sign with the device key and a counter kept in this Link's memory, starting after
+        `counter` (default: the board's own, as IDENTIFY reports it). For tests and tools: the
+        isolog commands keep the counter in the store (board/provision.py authorize)."""
+        ident = self.identify()
+        start = int(ident["auth_counter"]) if counter is None else counter
+        self.signer = Signer(
+            key, bytes.fromhex(ident["device"]), bytes.fromhex(ident.get("challenge") or ""), memory_counter(start)
+        )
+        self.signer.counter = start
 
     def request(self, cmd: int, body: bytes = b"", timeout_s: float | None = None) -> tuple[int, bytes]:
         """Send a request, return (reply command, body). Retries on silence (the same frame: the
         board takes an exact repeat of its last authenticated request as a retry)."""
-        if cmd in frame.STATE_CHANGING and self.key is not None:
-            self.auth_counter += 1
-            trailer = struct.pack("<I", self.auth_counter)
-            body = body + trailer + mac.mac(self.key, bytes((cmd,)), trailer, body)
+        signed = None
+        base = cmd
+        if cmd in frame.STATE_CHANGING and self.signer is not None:
+            body, signed = self.signer.sign(cmd, body)
             cmd |= frame.AUTH
         self._req = (self._req + 1) & 0xFF
         req = self._req
@@ -109,9 +191,21 @@ class Link:
                 rcmd, rbody = got
                 if rcmd == frame.ERROR:
                     err = _loads(rbody)
+                    if signed is not None and self.signer is not None and err.get("error") not in _AUTH_ERRORS:
+                        self.signer.accepted(base, signed, done=False)  # signature taken, request refused
+                    if signed is not None and err.get("error") == "replayed":
+                        raise BoardError(
+                            "replayed",
+                            f"{err.get('message')}: the board's counter is ahead of this store's. It took "
+                            "requests this store did not sign (another copy of the store, a restored "
+                            "backup, or a stolen key): do not use it; re-provision it from this store "
+                            "(isolog provision --force) after QA has seen it",
+                        )
                     raise BoardError(str(err.get("error")), str(err.get("message")))
                 if rcmd != (frame.REPLY | cmd):
                     raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{cmd:02x}")
+                if signed is not None and self.signer is not None:
+                    self.signer.accepted(base, signed)
                 return rcmd, rbody
         raise LinkError(
             f"no answer to command 0x{cmd:02x} from the board on {self.port} after {self.retries + 1} "
@@ -236,8 +330,16 @@ class Link:
 
     # --- the commands --------------------------------------------------------------------------
 
-    def identify(self) -> dict:
-        return self.call(frame.CMD_IDENTIFY)
+    def identify(self, nonce: bytes | None = None) -> dict:
+        """IDENTIFY; with a 16-byte nonce the board adds `proof` (mac.identify_proof) if it has a key."""
+        if nonce is None:
+            return self.call(frame.CMD_IDENTIFY)
+        _, body = self.request(frame.CMD_IDENTIFY, nonce)
+        return _loads(body)
+
+    def commit(self) -> int:
+        """COMMIT: the board writes the records in RAM now (signed on a provisioned board)."""
+        return int(self.call(frame.CMD_COMMIT).get("committed", 0))
 
     def status(self) -> dict:
         return self.call(frame.CMD_STATUS)
@@ -300,8 +402,8 @@ class Link:
     def provision(self, name: str, key: bytes, force: bool = False) -> dict:
         """Give the board a name and a new key (signed with the current key, if it has one)."""
         reply = self.call(frame.CMD_PROVISION, {"name": name, "key": key.hex(), "force": force})
-        self.key = key
-        self.auth_counter = 0
+        challenge = bytes.fromhex(reply.get("challenge") or "")
+        self.signer = Signer(key, bytes.fromhex(reply["device"]), challenge, memory_counter(0))
         return reply
 
     def set_test_mode(self, on: bool) -> bool:

@@ -13,10 +13,34 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from isolog.board.link import Link, LinkError
+from isolog.board.link import COUNTER_MAX, COUNTER_RESERVE, Link, LinkError, Signer
 from isolog.errors import UserError
 from isolog.store import Store
-from isolog_fw import record
+from isolog_fw import frame, mac, record
+
+_COMMAND_NAMES = {
+    frame.CMD_SET_CLOCK: "set_clock",
+    frame.CMD_SET_CONFIG: "set_config",
+    frame.CMD_ACK: "ack_records",
+    frame.CMD_ACK_ALARMS: "ack_alarms",
+    frame.CMD_PROVISION: "provision",
+    frame.CMD_TEST_MODE: "test_mode",
+    frame.CMD_MAINTENANCE: "maintenance",
+    frame.CMD_COMMIT: "commit",
+}
+
+
+class NotTheBoard(UserError):
+    """A board this store provisioned answers without its key (wiped, downgraded) or another board
+    claims its device id: refused before anything is stored, signed or acknowledged."""
+
+
+def not_the_board(device: str, prov: dict[str, Any], what: str) -> NotTheBoard:
+    return NotTheBoard(
+        f"board {device}: this board was wiped or is not the board you provisioned ({what}; this store "
+        f"provisioned it with key {prov['key_id']} on {prov['provisioned_at']}). Nothing was stored, signed "
+        "or acknowledged: keep the board aside, do not use its records, and call QA"
+    )
 
 
 def key_for_port(db: Path | None, port: str) -> bytes | None:
@@ -35,14 +59,18 @@ def provision(port: str, name: str, db: Path | None = None, force: bool = False)
     with Store(db) as store, Link(port) as link:
         ident = link.identify()
         device = ident["device"]
-        if ident.get("provisioned"):
-            old = store.current_key(device)
-            if old is None:
-                raise UserError(
-                    f"board {device} ({ident.get('name')}) was provisioned from another store: "
-                    "re-provisioning needs its current key (use that store with --db)"
-                )
-            link.use_key(old, ident.get("auth_counter", 0))
+        if ident.get("provisioned") and store.provisioning(device) is None:
+            raise UserError(
+                f"board {device} ({ident.get('name')}) was provisioned from another store: "
+                "re-provisioning needs its current key (use that store with --db)"
+            )
+        try:
+            authorize(link, store, ident)  # a board provisioned from here proves it holds its key first
+        except NotTheBoard:
+            if not (force and not ident.get("provisioned")):
+                raise
+            # An engineer gives a wiped board (repaired, flash replaced) a new key: forced, audited.
+            store.audit(None, device, "reprovision_wiped", {"reported": ident.get("key_id")})
         key = secrets.token_bytes(32)
         key_id = record.key_id(key).hex()
         # The key goes into the store first: a board must never hold a key the host has lost.
@@ -54,8 +82,11 @@ def provision(port: str, name: str, db: Path | None = None, force: bool = False)
             with store.transaction() as tx:
                 store.remove_key(tx, device, key_id)
             raise
+        log = ident.get("log") or {}
+        keyed_from = int(reply.get("log", {}).get("next", log.get("next", 0)))  # records from here on: the new key
         with store.transaction() as tx:
             store.make_key_current(tx, device, key_id)
+            store.set_provisioned(tx, device, key_id, keyed_from, reply.get("key_store"))
             store.audit(
                 tx,
                 device,
@@ -65,15 +96,56 @@ def provision(port: str, name: str, db: Path | None = None, force: bool = False)
         return reply
 
 
-def authorize(link: Link, store: Store, ident: dict[str, Any]) -> None:
-    """Sign this link's state changes with the board's key, if it is provisioned."""
-    if not ident.get("provisioned"):
-        return
+def authorize(link: Link, store: Store, ident: dict[str, Any]) -> dict[str, Any]:
+    """Before anything is stored or signed: is this the board this store provisioned?
+
+    A board this store never provisioned is unauthenticated (its log carries the empty key: the
+    commands say so); one provisioned from another store is refused (no key here). A board this
+    store provisioned must report the key id it was given and prove, with an IDENTIFY answered to a
+    fresh nonce, that it holds that key; otherwise it was wiped or is an impostor (NotTheBoard).
+    Then the link signs with the key and this store's counter (never the board's), bound to the
+    device id and the board's challenge; every accepted request is audited. Returns the identity
+    the proof came with."""
     device = str(ident["device"])
-    key = store.key_by_id(device, str(ident.get("key_id", ""))) or store.current_key(device)
+    prov = store.provisioning(device)
+    if prov is None:
+        if ident.get("provisioned"):
+            raise UserError(
+                f"board {device} ({ident.get('name') or 'unnamed'}) is provisioned, and this store "
+                f"({store.path}) does not hold its key: use the store that provisioned it (--db)"
+            )
+        return ident
+    if not ident.get("provisioned"):
+        raise not_the_board(device, prov, "it reports no key")
+    if ident.get("key_id") != prov["key_id"]:
+        raise not_the_board(device, prov, f"it reports key {ident.get('key_id')}")
+    key = store.key_by_id(device, prov["key_id"])
     if key is None:
+        raise UserError(f"board {device}: this store lost key {prov['key_id']} (device_keys): restore the store")
+    if not ident.get("challenge"):
         raise UserError(
-            f"board {device} ({ident.get('name') or 'unnamed'}) is provisioned, and this store "
-            f"({store.path}) does not hold its key: use the store that provisioned it (--db)"
+            f"board {device} runs firmware {ident.get('firmware')} without challenge-bound requests: "
+            "deploy the current firmware (isolog deploy) first"
         )
-    link.use_key(key, int(ident.get("auth_counter", 0)))
+    nonce = secrets.token_bytes(16)
+    proved = link.identify(nonce)
+    device_id = bytes.fromhex(device)
+    try:
+        challenge = bytes.fromhex(str(proved.get("challenge")))
+        proof = bytes.fromhex(str(proved.get("proof")))
+    except ValueError:
+        raise not_the_board(device, prov, "it gave no proof of its key") from None
+    if proved.get("device") != device or not mac.equal(proof, mac.identify_proof(key, device_id, nonce, challenge)):
+        raise not_the_board(device, prov, "it cannot prove that it holds the key")
+    if prov["counter"] is None:  # a store from before device_auth: the board's counter, once (audited)
+        store.adopt_counter(device, prov["key_id"], int(proved.get("auth_counter", 0)))
+
+    def next_counter(cmd: int) -> int:
+        limit = COUNTER_MAX if cmd == frame.CMD_PROVISION else COUNTER_MAX - COUNTER_RESERVE
+        return store.next_counter(device, prov["key_id"], limit)
+
+    def accepted(cmd: int, counter: int) -> None:
+        store.audit(None, device, "signed_request", {"command": _COMMAND_NAMES.get(cmd, cmd), "counter": counter})
+
+    link.use_signer(Signer(key, device_id, challenge, next_counter, accepted))
+    return proved

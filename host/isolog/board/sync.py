@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from isolog.board.link import BoardError, Link, LinkError
-from isolog.board.provision import authorize
+from isolog.board.provision import NotTheBoard, authorize, not_the_board
 from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
@@ -66,6 +66,8 @@ class SyncResult:
     link_bytes_in: int = 0  # every byte received on the link (frames, replies)
     retries: int = 0
     verification: str = "nothing new to verify"  # the MAC chain of the records this sync stored
+    authenticated: bool = True  # False: a board never provisioned from this store (empty key)
+    held_from: int | None = None  # records from here on are kept on the board for QA (not acknowledged)
 
     @property
     def records_per_s(self) -> float:
@@ -204,6 +206,10 @@ class _Sync:
         self.notes: list[str] = []
         self.touched: set[int] = set()  # segments read by this sync
         self.verification = "nothing new to verify"
+        self.authenticated = True
+        self.held_from: int | None = None
+        self.prov: dict[str, Any] | None = None
+        self.keys: set[str] = set()  # key ids this store holds for the device
         self.pending = _Pending()
         self.last_commit = time.monotonic()
 
@@ -214,7 +220,10 @@ class _Sync:
         try:
             result = self._run()
         except BaseException as exc:
-            self._flush_quietly()
+            if isinstance(exc, NotTheBoard):
+                self.pending.clear()  # a wiped or forged log: nothing of it is stored
+            else:
+                self._flush_quietly()
             if isinstance(exc, UserError):
                 status = f"failed: {exc}"
             elif isinstance(exc, KeyboardInterrupt):
@@ -250,7 +259,17 @@ class _Sync:
                 "the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)"
             ) from None
         self.device = device
-        authorize(link, store, ident)  # a provisioned board takes clock and ACK signed only
+        # A board this store provisioned must prove it holds its key before anything is stored;
+        # one never provisioned is synced, its records flagged unauthenticated.
+        authorize(link, store, ident)
+        self.prov = store.provisioning(device)
+        self.authenticated = self.prov is not None
+        self.keys = {k for (k,) in store.db.execute("SELECT key_id FROM device_keys WHERE device = ?", (device,))}
+        if not self.authenticated:
+            self.notes.append(
+                f"unauthenticated: board {device} was never provisioned from this store: its records carry "
+                "no device key (anyone with the board could have written them); provision it (isolog provision)"
+            )
         known = store.device(device) is not None
         with store.transaction() as db:
             dev = store.touch_device(db, device, ident.get("board"), ident.get("firmware"), board_first)
@@ -281,6 +300,11 @@ class _Sync:
 
         if self.set_clock:
             self._set_clock(device)
+        try:
+            link.commit()  # the records in RAM to flash (LIST does not commit: docs/security.md)
+        except BoardError as exc:
+            if exc.code != "unknown_command":
+                raise
 
         segments, board_next = link.list_all(next_seq)
         if segments and segments[0][0] > next_seq:
@@ -307,6 +331,7 @@ class _Sync:
             if offset < size:
                 plan.append((first, size, offset, header, i == len(segments) - 1))
                 self.total += size - offset
+        self._check_headers(plan)  # before anything is stored: the keys the new segments name
         for first, size, offset, header, live in plan:
             self._read_segment(first, size, offset, header, live)
 
@@ -320,24 +345,64 @@ class _Sync:
                 f"records {next_seq}..{after - 1} are missing (damaged on the board): records are "
                 f"acknowledged only up to {next_seq}, the board keeps the rest for investigation"
             )
-        # The MAC chain of what this sync stored, with the board's key (Store.verify). Records
-        # that fail it stay acknowledged-not on the board: it keeps its copy as evidence.
-        check = store.verify(device, sorted(self.touched)) if self.touched else None
+        # The MAC chain, damage and configuration of what this sync stored (and of any stored
+        # segment never checked), kept per segment in the store (Store.check_segments). Nothing
+        # from a segment that did not check out is acknowledged, now or in any later sync: the
+        # board keeps it as evidence.
+        todo = set(self.touched) | set(store.unchecked_segments(device))
+        check = store.check_segments(device, todo, self.session) if todo else None
         if check is not None:
             self.verification = check.verification()
-            self.problems += [str(p) for p in check.problems]
+            if not self.authenticated:
+                self.verification = "NOT AUTHENTICATED (board never provisioned): " + self.verification
+            self.problems += [str(p) for p in check.problems if str(p) not in self.problems]
+        upto, why = store.ack_bound(device, next_seq)
         acked = board_synced
-        if check is not None and check.failed:
-            self.problems.append("records fail the MAC check: nothing acknowledged, the board keeps its log")
-        elif next_seq > board_synced:
-            acked = link.acknowledge(next_seq)
+        if upto < next_seq:
+            self.held_from = upto
+            self.problems.append(
+                f"records from {upto} on are NOT acknowledged: {'; '.join(why)}. The board keeps them as "
+                "evidence: keep the board aside (do not reuse or wipe it) and call QA"
+            )
+        if upto > board_synced:
+            acked = link.acknowledge(upto)
             store.audit(
                 None,
                 device,
                 "ack_records",
-                {"upto": next_seq, "board_synced_before": board_synced, "board_synced": acked, "session": self.session},
+                {"upto": upto, "board_synced_before": board_synced, "board_synced": acked, "session": self.session},
             )
         return self._result(acked, next_seq, board_next)
+
+    def _check_headers(self, plan: list[tuple[int, int, int, bytes | None, bool]]) -> None:
+        """A board this store provisioned writes its log with its key: a new segment whose header
+        names the empty key (after the key was given) or a key this store never gave is a wiped or
+        forged log. Checked on the headers before anything is stored."""
+        if self.prov is None:
+            return
+        for first, size, offset, header, _ in plan:
+            if header is not None or offset > 0:
+                continue
+            want = min(size, record.CHUNK_OVERHEAD + record.HEADER_SIZE + record.MAC_LEN)
+            try:
+                data = self.link.read(first, 0, want).data
+            except BoardError as exc:
+                if exc.code == "no_segment":
+                    continue
+                raise
+            self._check_key(first, _decode_header(data))
+
+    def _check_key(self, first: int, hdr: dict[str, Any] | None) -> None:
+        prov = self.prov
+        if prov is None or hdr is None:
+            return
+        kid = bytes(hdr["key_id"]).hex()
+        empty = record.key_id(b"").hex()
+        name = flash_image.segment_name(first)
+        if kid == empty and first >= prov["keyed_from"]:
+            raise not_the_board(self.device, prov, f"{name} is written without the device key (empty key)")
+        if kid != empty and kid not in self.keys:
+            raise not_the_board(self.device, prov, f"{name} is written with key {kid}, never given by this store")
 
     def _result(self, acked: int | None, next_seq: int, board_next: int) -> SyncResult:
         r = SyncResult(
@@ -355,6 +420,8 @@ class _Sync:
             self.link.retried,
         )
         r.verification = self.verification
+        r.authenticated = self.authenticated
+        r.held_from = self.held_from
         return r
 
     def _end_session(self, status: str, acked: int | None) -> None:
@@ -440,6 +507,8 @@ class _Sync:
             problems: list[decode.Problem] = []
             recs = dec.chunk(kind, reader.buf, start, length, problems)
             self.problems.extend(str(p) for p in problems)
+            if kind == record.KIND_HEADER:
+                self._check_key(first, dec.header)
             if kind == record.KIND_HEADER and header is None:
                 header = chunk
                 if not checked_device:

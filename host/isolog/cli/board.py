@@ -65,6 +65,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 # --- configure -------------------------------------------------------------------------------------
 
+UNAUTHENTICATED = (
+    "NOT AUTHENTICATED: this board was never provisioned: nothing it logs or reports can be attributed "
+    "to it (isolog provision PORT --name NAME gives it a key)"
+)
+
 
 def _configure_args(p: argparse.ArgumentParser) -> None:
     common.port(p)
@@ -81,6 +86,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
         f"{args.port}: board {r.device} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
         f"logging every {int(r.shipment.interval_s)} s); records from {r.first_seq} on belong to it"
     )
+    if not r.authenticated:
+        print(UNAUTHENTICATED)
     if r.replaced:
         print(f"replaced the configuration of shipment {r.replaced}")
     if r.unsynced > 0:
@@ -131,6 +138,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     tty = sys.stdout.isatty() and not args.json and not args.once
     with Link(args.port) as link:
+        if not link.identify().get("provisioned") and not args.json:
+            print(UNAUTHENTICATED, flush=True)
         try:
             while True:
                 s = link.status()

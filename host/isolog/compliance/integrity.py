@@ -274,6 +274,11 @@ def verification_rule(rec: Records, ver: Verification) -> RuleResult:
         fails.append("segments signed with the empty key although the board has a key of its own (downgrade)")
     if ver.key == KEY_MISSING:
         fails.append("a segment names a key this store does not hold")
+    if ver.config_differences:
+        fails.append(
+            "the board logged under a configuration other than the one configured: "
+            + "; ".join(ver.config_differences[:5])
+        )
     fails += [p for p in ver.problems if p not in fails][:5]
     if fails:
         return RuleResult(name, title, FAIL, "NOT VERIFIED: " + "; ".join(fails), _SRC_VER, ev)

@@ -75,6 +75,9 @@ class Verification:
     missing: tuple[SeqRange, ...] = ()  # ranges the source knows are missing (lost, damaged)
     problems: tuple[str, ...] = ()  # the source's own words (damage, chain breaks), for the evidence
     note: str = ""  # how it was checked, for people
+    # where the configuration the board logged under (MAC'd: segment header and "C" chunk) differs
+    # from the one configured, each naming the field
+    config_differences: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.method not in ("mac_chain", "none"):
@@ -104,12 +107,14 @@ class Verification:
             parts.append("segments signed with the empty key although the board has a key of its own")
         if self.key == KEY_MISSING:
             parts.append("a segment names a key this store does not hold")
+        if self.config_differences:
+            parts.append("the board logged under another configuration: " + "; ".join(self.config_differences[:3]))
         if parts:
             return "NOT VERIFIED: " + "; ".join(parts) + f"; {self.verified} verified"
         if self.key == KEY_EMPTY:
             return (
-                f"verified against damage only: {self.verified} records carry an intact MAC chain made "
-                "with the empty key (board never provisioned: authorship not shown)"
+                f"NOT AUTHENTICATED: board never provisioned; {self.verified} records carry an intact MAC "
+                "chain made with the empty key (shows damage, not who wrote them)"
             )
         return f"verified: {self.verified} records carry an intact MAC chain"
 
@@ -125,6 +130,7 @@ class Verification:
             "missing": [{"first": m.first, "end": m.end, "reason": m.reason} for m in self.missing],
             "problems": list(self.problems),
             "note": self.note,
+            "config_differences": list(self.config_differences),
         }
 
 

@@ -63,6 +63,9 @@ class ChainCheck:
         self.verified = 0
         self.failed = 0
         self.unverified = 0
+        # the first record that did not verify (failed or unchecked); -1: a header or configuration
+        # chunk did not, so nothing after the segment's start can be trusted
+        self.first_bad: int | None = None
         self.problems: list[Problem] = []
         self._failing: tuple[Problem, int | None, bool] | None = None  # one message per failing stretch
         if header is not None:  # resuming inside a segment: its header was read before
@@ -106,10 +109,12 @@ class ChainCheck:
         mac_ = record.chunk_mac(buf, start, length)
         if self.key is None or self.chain is None:
             self.unverified += count
+            self._bad(first)
         elif record.verify_chunk(self.key, self.chain, buf, start, length):
             self.verified += count
             self._failing = None
         else:
+            self._bad(first)
             self.failed += count
             last = None if first is None else first + count - 1
             if self._failing is not None:
@@ -122,6 +127,11 @@ class ChainCheck:
                 self.problems.append(problem)
             self._failing = (problem, first, with_header)
         self.chain = mac_
+
+    def _bad(self, first: int | None) -> None:
+        at = -1 if first is None else first
+        if self.first_bad is None or at < self.first_bad:
+            self.first_bad = at
 
     def links_to(self, previous: bytes | None) -> bool:
         """Whether this segment continues the chain from the mac its predecessor ended on."""
@@ -136,6 +146,9 @@ class ChainResult:
     failed: int = 0
     unverified: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # per segment checked, in order: (name, verified, failed, unverified, damaged stretches, first
+    # record that did not verify (-1: the segment's start; None: none), problems)
+    segments: list[tuple[str, int, int, int, int, int | None, list[Problem]]] = field(default_factory=list)
 
     def verification(self) -> str:
         return verification_text(self.verified, self.failed, self.unverified, True)
@@ -185,10 +198,18 @@ def verify_segments(
             except (record.RecordError, ValueError) as exc:  # a header that passed its CRC, yet malformed
                 check.problems.append(Problem(name, f"undecodable chunk: {exc}"))
                 check.resync()
+        own: list[Problem] = []
+        broken = 0
         if not check.links_to(previous):
-            out.problems.append(Problem(name, BROKEN_LINK))
+            own.append(Problem(name, BROKEN_LINK))
+            broken = 1
             out.failed += 1
-        out.problems.extend(check.problems)
+        own.extend(check.problems)
+        first_bad = -1 if broken else check.first_bad
+        out.segments.append(
+            (name, check.verified, check.failed + broken, check.unverified, len(reader.damage), first_bad, own)
+        )
+        out.problems.extend(own)
         out.verified += check.verified
         out.failed += check.failed
         out.unverified += check.unverified

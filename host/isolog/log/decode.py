@@ -132,6 +132,8 @@ class SegmentDecoder:
                         )
                     )
                 out = [record_dict(r, self.header, self.device) for r in recs]
+            elif kind == record.KIND_CONFIG:  # the configuration: no records, in the MAC chain
+                self.check.chunk(kind, buf, start, length)
             else:
                 problems.append(Problem(name, f"unknown chunk kind 0x{kind:02x} skipped"))
         except (record.RecordError, ValueError) as exc:  # struct errors are ValueError too
