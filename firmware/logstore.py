@@ -84,9 +84,22 @@ def bump_boot_counter(data_dir):
     return boot
 
 
+def allocate_buffer():
+    """The log store's one buffer (batch encoding, recovery window): 2 chunks."""
+    return bytearray(2 * record.MAX_CHUNK)
+
+
 class LogStore:
     def __init__(
-        self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS, key=b"", feed=None
+        self,
+        data_dir,
+        boot,
+        device_id,
+        batch_records=BATCH_RECORDS,
+        segment_blocks=SEGMENT_BLOCKS,
+        key=b"",
+        feed=None,
+        buf=None,
     ):
         self.data_dir = data_dir
         # Called through long work (the recovery scan of every damaged segment) to feed the
@@ -113,8 +126,9 @@ class LogStore:
         self.batch_base_uptime = 0
         self.batch_base_counts = 0
         self.batch_started_ms = 0
-        # One buffer for encoding batches and, at boot, as the window of the recovery scan.
-        self.buf = bytearray(2 * record.MAX_CHUNK)
+        # One buffer for encoding batches and, at boot, as the window of the recovery scan; main.py
+        # allocates it first on an unfragmented heap (allocate_buffer), like the link's buffers.
+        self.buf = buf if buf is not None else allocate_buffer()
         self.file = None  # the open segment of this boot
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments

@@ -29,15 +29,18 @@ def main():
     import gc
 
     import logger
+    import logstore
     import protocol
 
     import board
 
-    buffers = protocol.allocate()  # first, before start-up's temporary buffers fragment the heap
+    # The long-lived buffers first, before start-up's temporary allocations fragment the heap.
+    buffers = protocol.allocate()
+    store_buf = logstore.allocate_buffer()
     b = board.Board()
     if logger.maintenance_requested(b):
         return  # `isolog deploy` asked for the REPL: no logging, no watchdog until the next reset
-    app = logger.Logger(b)
+    app = logger.Logger(b, store_buf)
     protocol.Server(app, board.NAME, buffers)
     gc.collect()
     app.run()
