@@ -48,7 +48,8 @@ INTERVAL_S = 60  # the logging interval of the shipment the test scenarios insta
 
 # Cuts per chain (each chain is one flash image): 2 x 48 + 20 + 2 x 45 + 8 = 214 cuts.
 KILL_CHAINS = {"kill-a": 48, "kill-b": 48}
-FULL_CHAIN_CUTS = 20  # about half of them torn writes
+FULL_CHAIN_CUTS = 12  # cuts once the flash is full, about half of them torn writes
+FILL_CUTS_MAX = 40  # kill -9 cuts to fill the flash first: how many depends on this machine's speed
 FULL_FLASH_KIB = 192  # the firmware takes ~40 KiB of it: room for ~5,000 records
 TORN_CHAINS = {"torn-a": 45, "torn-b": 45}
 ROLLOVER_TEARS = 8
@@ -323,6 +324,9 @@ def kill_chain(chain: Chain, cuts: int) -> Chain:
     points: list[tuple[float, int]] = []  # (delay, records committed) of the cuts so far
     per_segment = SEGMENT_RECORDS
     aim: float | None = None
+    # How long a power-up takes before it logs depends on this machine and its load: learnt from
+    # the cuts that landed in boot, so the cuts meant for logging land after it.
+    boot_s = 0.15
     for i in range(cuts):
         aimed = i % 16 == 15
         if aimed:
@@ -330,9 +334,9 @@ def kill_chain(chain: Chain, cuts: int) -> Chain:
                 aim = _aim(points, per_segment * 1.1) or 3.0
             delay = min(aim * chain.rng.uniform(1.0, 1.15), 6.0)
         elif chain.rng.random() < 0.33:
-            delay = chain.rng.uniform(0.0, 0.15)  # interpreter start, mount, recovery, first segment
+            delay = chain.rng.uniform(0.0, boot_s)  # interpreter start, mount, recovery, first segment
         else:
-            delay = chain.rng.uniform(0.15, 0.45)  # logging: a few thousand records a second
+            delay = boot_s + chain.rng.uniform(0.0, 0.3)  # logging: a few thousand records a second
         cut = Cut("kill", i, f"delay={delay:.3f}s")
         first = _first_seq(chain)
         chain.kill_after(cut, delay)
@@ -340,6 +344,8 @@ def kill_chain(chain: Chain, cuts: int) -> Chain:
         segs = chain.boot_segments(first)
         if cut.added == 0:
             cut.phase = "boot"
+            if not aimed:
+                boot_s = min(max(boot_s, delay * 1.2), 3.0)
         elif len(segs) > 1:
             cut.phase = "rollover"
             per_segment = int(segs[1][:8], 16) - int(segs[0][:8], 16)
@@ -358,7 +364,13 @@ def full_chain(chain: Chain, cuts: int) -> Chain:
     chain.power_on(SHORT, FULL_FLASH_KIB)  # the kills run on past its end
     full_at = None
     ops = 0
-    for i in range(cuts):
+    i = -1
+    # Kills until the flash is full (as many as this machine's speed needs), then `cuts` more on
+    # the full flash, kills and torn writes alternating.
+    while full_at is None or i - full_at < cuts:
+        i += 1
+        if full_at is None and i >= FILL_CUTS_MAX:
+            break
         if full_at is None or i % 2:
             delay = chain.rng.uniform(0.8, 2.0) if full_at is None else chain.rng.uniform(0.0, 0.5)
             cut = Cut("kill", i, f"delay={delay:.3f}s")
@@ -521,8 +533,7 @@ def test_kill9_and_torn_writes_on_a_full_flash(chains):
     chain = _get(chains, "full")
     phases = _phases(chain)
     ctx = f"seed={chain.seed} chain=full phases={phases} leds={sorted(chain.leds)}"
-    assert len(chain.cuts) == FULL_CHAIN_CUTS, ctx
-    assert phases.get("logging", 0) >= 1 and phases.get("full", 0) >= 10, ctx
+    assert phases.get("logging", 0) >= 1 and phases.get("full", 0) >= FULL_CHAIN_CUTS - 2, ctx
     assert sum(1 for c in chain.cuts if c.kind == "torn") >= 5, ctx
     # The policy: unsynced records are never overwritten (checked after every cut), the last ones
     # say storage is low, and the board shows "fault".
@@ -552,7 +563,10 @@ def test_torn_writes_at_segment_rollover(chains):
     ctx = f"seed={chain.seed} chain=rollover phases={phases} added={[c.added for c in chain.cuts]}"
     assert len(chain.cuts) == ROLLOVER_TEARS, ctx
     assert phases.get("rollover", 0) >= len(chain.cuts) // 2, ctx
-    assert all(c.lost_ram for c in chain.cuts), ctx
+    # Coverage: most tears land while records wait in RAM (a tear right after a commit, e.g. at
+    # the configuration chunk written when the next segment opens, correctly loses nothing; that
+    # nothing committed is ever lost is checked after every cut).
+    assert sum(1 for c in chain.cuts if c.lost_ram) >= len(chain.cuts) // 2, ctx
 
 
 @pytest.mark.slow
