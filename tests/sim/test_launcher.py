@@ -15,6 +15,7 @@ from isolog.log import image as flash_image
 from isolog.sim import launcher
 from isolog.sim import scenario as scenario_mod
 from isolog.sim.launcher import VirtualBoard
+from isolog_fw import record
 from sim_helpers import assert_intact, read_log, scenario
 
 
@@ -145,9 +146,16 @@ def test_log_dump_reports_damage_and_keeps_the_rest(shipment_run, tmp_path, caps
     name = sorted(fs.listdir(flash_image.LOG_DIR))[1]
     with fs.open(f"{flash_image.LOG_DIR}/{name}", "rb") as f:
         seg = f.read()
-    at = image.find(seg[400:480])
-    assert at > 0
-    image[at + 10] ^= 0x01  # one bit flipped in the data of a segment
+    # a batch of records in the segment (after its header and configuration chunks)
+    pos = 0
+    while True:
+        kind, start, length, nxt = record.check_chunk(seg, pos, len(seg))
+        if kind == record.KIND_BATCH:
+            break
+        pos = nxt
+    at = image.find(seg[start : start + 80])
+    assert at > 0 and image.find(seg[start : start + 80], at + 1) < 0
+    image[at + 10] ^= 0x01  # one bit flipped in the records of a batch
     damaged = tmp_path / "damaged.img"
     damaged.write_bytes(bytes(image))
     code = cli.main(["log", "dump", "--flash", str(damaged), "--json"])

@@ -332,7 +332,7 @@ def kill_chain(chain: Chain, cuts: int) -> Chain:
         if aimed:
             if aim is None:
                 aim = _aim(points, per_segment * 1.1) or 3.0
-            delay = min(aim * chain.rng.uniform(1.0, 1.15), 6.0)
+            delay = min(aim * chain.rng.uniform(1.0, 1.15), 6.0 + 4 * boot_s)  # slower under load
         elif chain.rng.random() < 0.33:
             delay = chain.rng.uniform(0.0, boot_s)  # interpreter start, mount, recovery, first segment
         else:
