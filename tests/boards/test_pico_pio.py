@@ -317,3 +317,37 @@ def test_a_pico_shows_green_on_its_onboard_led_too(pico_module, monkeypatch):
     assert abs(board.battery_v() - 26_000 / 65535 * 3.3 * 3) < 1e-9
     board.leds(((True, False, 100),), "logging")
     assert [p.value() for p in _RecordingPin.made if p.id in (13, "LED")] == [1, 1]
+
+
+# --- test mode: the loopback pulse command (boards/mcu.py, shared by both boards) ---------------
+
+
+class _EdgePin(_Pin):
+    falling: dict = {}
+
+    def value(self, v=None):
+        if v == 0 and self._value == 1:
+            _EdgePin.falling[self.id] = _EdgePin.falling.get(self.id, 0) + 1
+        return super().value(v)
+
+
+def test_pulse_out_is_capped_and_a_retry_does_not_pulse_again(pico_module, monkeypatch):
+    """The host's link retries a request whose reply was lost: the board must answer the retry
+    (same id) without sending the pulses again, or the loopback count comes out doubled. Counts
+    above the cap are refused (a long bit-banged train would outlast the host's reply timeout)."""
+    mcu = sys.modules["mcu"]
+    _EdgePin.falling = {}
+    monkeypatch.setattr(mcu, "Pin", _EdgePin)
+    monkeypatch.setattr(mcu, "time", types.SimpleNamespace(sleep_us=lambda us: None))
+    board = pico_module.Board()
+    cap = board.diag("pulse_out", {"pulses": 0})["max"]
+    assert cap == 2000
+    first = board.diag("pulse_out", {"pulses": 7, "id": 41})
+    retry = board.diag("pulse_out", {"pulses": 7, "id": 41})
+    assert first == retry == {"sent": 7, "id": 41, "max": cap}
+    assert _EdgePin.falling == {16: 7}  # GP16, the loopback pin: 7 pulses, not 14
+    board.diag("pulse_out", {"pulses": 3, "id": 42})
+    assert _EdgePin.falling == {16: 10}
+    with pytest.raises(ValueError):
+        board.diag("pulse_out", {"pulses": cap + 1, "id": 43})
+    assert _EdgePin.falling == {16: 10}
