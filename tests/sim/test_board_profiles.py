@@ -38,7 +38,8 @@ def test_the_firmware_logs_in_the_picos_geometry(micropython, tmp_path):
 @pytest.mark.xfail(
     strict=True,
     reason="finding: with the Pico's littlefs (progsize 256, 1 KiB caches) the firmware does not start "
-    "in the 64 KiB design heap (MemoryError at start-up, then a reset loop); it needs 66. The RP2040 has 264 KB of SRAM, most of it heap [R: not measured].",
+    "in the 64 KiB design heap (MemoryError at start-up, then a reset loop); it needs 66. The RP2040 "
+    "has 264 KB of SRAM, most of it heap [R: not measured].",
 )
 def test_the_firmware_starts_in_the_64_kib_design_heap_in_the_picos_geometry(micropython, tmp_path):
     code, kinds = _one_power_up(tmp_path, 64, "pico")
