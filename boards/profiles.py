@@ -1,6 +1,7 @@
-"""Facts that differ per board, defined once: the virtual board (sim.py, sim_flash.py, sim_boot.py)
-imports this module as `profiles`, the host as `isolog_boards.profiles` (the launcher, the flash
-image on the host, the benchmarks and the tests). Runs under MicroPython and CPython.
+"""Facts that differ per board, defined once. The host imports this module as
+`isolog_boards.profiles` (the launcher, the flash image on the host, the tests); the launcher hands
+the virtual board its row and the exit codes in the environment (sim_flash.py reads them), because
+importing the whole table there would cost the firmware ~1 KiB of its heap budget.
 
 Flash geometry: what MicroPython's littlefs uses on each board, i.e. the arguments its boot code
 passes to vfs.VfsLfs2 (read size, program size, lookahead; MicroPython's defaults are 32, 32, 32:
