@@ -7,11 +7,14 @@ Deployed as board.py. Pins (3.3 V logic; see "Wiring" in boards/README.md), phys
                that stays low for the pulse-width window (10 us, like the ESP32-S3's PCNT filter);
                no Python code per pulse.
     GP22 (29)  DS18B20 data (1-Wire), 4.7k pull-up to 3V3(OUT) (36), sensor VDD on 3V3.
-    GP13 (17)  external green LED (330 ohm), active high; the onboard LED ("LED": GP25 on the Pico,
-               the WiFi chip's GPIO on the Pico W) shows the same.
+    GP13 (17)  external green LED (330 ohm), active high; on the Pico the onboard LED (GP25) shows
+               the same. The Pico W's onboard LED is a GPIO of its WiFi chip: lighting it powers the
+               chip up and gives GP29 to its SPI clock, so the W shows green on GP13 only.
     GP14 (19)  external red LED (330 ohm), active high.
     GP29       VSYS/3 on ADC3, onboard divider: no wiring. On the Pico W GP29 is also the WiFi
-               chip's SPI clock, so battery_v() returns None there.
+               chip's SPI clock and GP25 its chip select: isolog never starts the WiFi chip, holds
+               GP25 high (chip deselected) and reads ADC3 then (the method Raspberry Pi documents
+               for the Pico W, docs/references.md#pico-w); battery_v() returns None if that fails.
     USB        the REPL and the binary sync link (sys.stdin/sys.stdout).
 
 The PIO counter is PIO0 state machine 0 (the Pico W WiFi driver is reported to use PIO1). The RP2040
@@ -43,6 +46,7 @@ _PIN_ONEWIRE = const(22)
 _PIN_LED_GREEN = const(13)
 _PIN_LED_RED = const(14)
 _ADC_VSYS = const(29)
+_PIN_W_WL_CS = const(25)  # Pico W: the WiFi chip's SPI chip select (high: deselected)
 
 _SM_COUNTER = const(0)  # PIO0, state machine 0
 _PIO_FREQ = const(2_000_000)  # 0.5 us per PIO cycle (the window below is counted in cycles)
@@ -91,6 +95,13 @@ def _count_falling_edges():
     wrap()  # high for the whole window: armed for the next pulse
 
 
+def is_pico_w(machine):
+    """True on a board with the CYW43 WiFi chip: os.uname().machine is MICROPY_HW_BOARD_NAME
+    " with " MICROPY_HW_MCU_NAME, "Raspberry Pi Pico W with RP2040" (ports/rp2/boards/RPI_PICO_W/
+    mpconfigboard.h; "Raspberry Pi Pico 2 W" for the RP2350 board)."""
+    return " W with " in machine
+
+
 class Board(McuBoard):
     def __init__(self):
         gm = Pin(_PIN_GM, Pin.IN, Pin.PULL_UP)
@@ -105,10 +116,17 @@ class Board(McuBoard):
 
         self._ow = onewire.OneWire(Pin(_PIN_ONEWIRE))
 
-        self._pico_w = "Pico W" in os.uname().machine
-        self._vsys = None if self._pico_w else ADC(_ADC_VSYS)
+        self.wireless = is_pico_w(os.uname().machine)
+        self._vsys = None
+        try:
+            if self.wireless:
+                self._wl_cs = Pin(_PIN_W_WL_CS, Pin.OUT, value=1)  # WiFi chip deselected: GP29 is ours
+            self._vsys = ADC(_ADC_VSYS)
+        except (OSError, ValueError):
+            self._vsys = None  # battery unknown
 
-        self._led_onboard = Pin("LED", Pin.OUT, value=0)
+        # The Pico's onboard LED is GP25; the Pico W's is on its WiFi chip (not used, see above).
+        self._led_onboard = None if self.wireless else Pin("LED", Pin.OUT, value=0)
         super().__init__(
             Pin(_PIN_LED_GREEN, Pin.OUT, value=0),
             Pin(_PIN_LED_RED, Pin.OUT, value=0),
@@ -145,13 +163,16 @@ class Board(McuBoard):
     def battery_v(self):
         if self._vsys is None:
             return None
+        if self.wireless:
+            self._wl_cs.value(1)  # deselected while ADC3 samples GP29
         return self._vsys.read_u16() * _VSYS_PER_U16
 
     # outputs
     def _show(self, green, red):
         g = 1 if green else 0
         self._green.value(g)
-        self._led_onboard.value(g)
+        if self._led_onboard is not None:
+            self._led_onboard.value(g)
         self._red.value(1 if red else 0)
 
     # The RP2040 RTC is not backed up and MicroPython resets it at boot: no trusted clock here, the

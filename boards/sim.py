@@ -11,10 +11,12 @@ rest in the environment:
   ISOLOG_SIM_UNTIL_END "1": end (exit 0) when the scenario ends
   ISOLOG_SIM_SEED      seed of the pulse and noise generators
   ISOLOG_SIM_ID        device id (16 hex digits)
+  ISOLOG_SIM_UART      "baud,fifo_bytes,tick_us" of the generic ESP32-S3 build's UART REPL, which
+                       every link byte goes through first (sim_uart.py), or unset (boards/profiles.py)
 
 The USB link is stdin/stdout, which the launcher relays to a pseudo-terminal. Messages for the
 launcher go to stderr as lines starting with "@sim ". A power loss ends the process with exit
-code 75 after marking the flash dead, so nothing written afterwards (finalizers) reaches it.
+code POWER_LOSS_EXIT after marking the flash dead, so nothing written afterwards (finalizers) reaches it.
 
 The clock is virtual: time advances only while the firmware idles, by the time it asked to idle.
 At speed S the board sleeps ms/S real milliseconds; input on the link ends the idle early.
@@ -32,8 +34,8 @@ import sim_flash
 from sim_onewire import SimDS18B20Bus
 
 NAME = "sim"
-POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT
-RESET_EXIT = 76  # machine.reset(): the launcher powers the board up again at once
+POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT  # boards/profiles.py, through the launcher
+RESET_EXIT = sim_flash.RESET_EXIT  # machine.reset(): the launcher powers the board up again at once
 # time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
 _TICKS_PERIOD = time.ticks_add(0, -1) + 1
 WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling in the REPL
@@ -144,6 +146,13 @@ class Board:
         self._stdin = sys.stdin.buffer
         self._one = bytearray(1)
         self._stdout = sys.stdout.buffer
+        # The generic ESP32-S3 build's stdout path: loaded only for that profile (its code would
+        # take heap from the firmware on the others).
+        self._uart = None
+        if os.getenv("ISOLOG_SIM_UART"):
+            import sim_uart
+
+            self._uart = sim_uart.UartRepl(self, sim_flash.env_ints("ISOLOG_SIM_UART"))
         self._bus = SimDS18B20Bus()
         self._override = {}  # simulated sensors set by diagnostics (test mode), over the scenario
         self._counts = 0
@@ -234,6 +243,8 @@ class Board:
     def _report(self):
         f = self.flash
         _say("flash", "ops=%d" % f.ops, "erases=%d" % f.erases, "programmed=%d" % f.programmed)
+        if self._uart is not None:
+            _say("uart_repl", "blocked_ms=%d" % (self._uart.blocked_us // 1000))
 
     # --- scenario ------------------------------------------------------------------------------
 
@@ -374,6 +385,8 @@ class Board:
         return False
 
     def link_write(self, data):
+        if self._uart is not None:
+            self._uart.write(len(data))
         self._stdout.write(data)
 
     # --- diagnostics (test mode; firmware/protocol.py) -----------------------------------------

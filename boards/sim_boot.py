@@ -15,8 +15,6 @@ import termios
 
 import vfs
 
-REPL_EXIT = 77
-
 # The launcher models the USB stack's Ctrl-C handling from here on: before, the interpreter (the
 # unix port inside its CPython wrapper) is not running yet, like a board still in its ROM.
 sys.stderr.write("@sim vm\n")
@@ -24,14 +22,19 @@ termios.setraw(0)  # the device side of the link: no echo, no CR/LF translation,
 
 import sim_flash  # noqa: E402  (on MICROPYPATH: the build the launcher made)
 
+REPL_EXIT = sim_flash.REPL_EXIT
+
 
 def _mount():
+    # As the board's _boot.py: VfsLfs2 with the board's read size, program size and lookahead
+    # (boards/profiles.py; on the Pico progsize=256, ports/rp2/modules/_boot.py).
     flash = sim_flash.open_flash()
+    _block, read, prog, lookahead = sim_flash.GEOMETRY
     try:
-        fs = vfs.VfsLfs2(flash)
+        fs = vfs.VfsLfs2(flash, readsize=read, progsize=prog, lookahead=lookahead)
     except OSError:
-        vfs.VfsLfs2.mkfs(flash)
-        fs = vfs.VfsLfs2(flash)
+        vfs.VfsLfs2.mkfs(flash, readsize=read, progsize=prog, lookahead=lookahead)
+        fs = vfs.VfsLfs2(flash, readsize=read, progsize=prog, lookahead=lookahead)
     vfs.mount(fs, "/flash")
     os.chdir("/flash")
     sys.path[:] = ["/flash", "/flash/lib"] + [p for p in sys.path if p not in ("/flash", "/flash/lib")]
@@ -83,7 +86,7 @@ elif _exists("/flash/main.py"):
         board = sys.modules.get("board")
         if board is not None and getattr(board, "WDT_RUNNING", [False])[0]:
             sim_flash.say("uncaught", type(exc).__name__, "watchdog_reset")
-            sys.exit(76)  # RESET_EXIT: the watchdog restarts the board, main.py runs again
+            sys.exit(sim_flash.RESET_EXIT)  # the watchdog restarts the board, main.py runs again
         sim_flash.say("uncaught", type(exc).__name__, "repl")
         sys.exit(REPL_EXIT)
 else:

@@ -1,16 +1,33 @@
 """The virtual board's flash: a littlefs image in a host file, as a NOR-like block device
-(4 KiB blocks, erased to 0xFF), with operation counters and torn-write injection.
+(erased to 0xFF), with operation counters and torn-write injection, in the geometry of the board
+it stands for: on the Pico every program must be 256-byte aligned.
+
+The per-board facts and the exit codes are defined once, in boards/profiles.py; the launcher
+passes this board's row in the environment, so the virtual board spends none of the firmware's
+heap on the whole table (importing it costs ~2 KiB there):
 
   ISOLOG_SIM_FLASH     the image file
+  ISOLOG_SIM_GEOMETRY  "block,read,prog,lookahead" of the board's littlefs (profiles.flash_geometry)
+  ISOLOG_SIM_EXITS     "power_loss,reset,repl": the exit codes the launcher acts on
   ISOLOG_SIM_TEAR_AT   tear the Nth flash operation of this power-up: program part of it, then lose
-                       power (exit 75), like a cut in the middle of a flash write
+                       power (exit POWER_LOSS_EXIT), like a cut in the middle of a flash write
 """
 
 import os
 import sys
 
-POWER_LOSS_EXIT = 75
-BLOCK_SIZE = 4096
+
+def env_ints(name):
+    """A comma-separated list of ints the launcher put in the environment."""
+    value = os.getenv(name)
+    if not value:
+        raise RuntimeError("%s not set: the virtual board is started by isolog's launcher" % name)
+    return [int(x) for x in value.split(",")]
+
+
+POWER_LOSS_EXIT, RESET_EXIT, REPL_EXIT = env_ints("ISOLOG_SIM_EXITS")
+GEOMETRY = env_ints("ISOLOG_SIM_GEOMETRY")  # block, read, prog, lookahead
+BLOCK_SIZE = GEOMETRY[0]
 # Flash busy times, typical figures of the Pico's W25Q16JV (Winbond datasheet, AC electrical
 # characteristics: page program tPP 0.4 ms typ / 3 ms max per 256-byte page, sector erase tSE
 # 45 ms typ / 400 ms max per 4 KiB). An RP2040 runs from this flash (XIP): both cores stall while
@@ -34,7 +51,9 @@ def _no_clock():
 class SimFlash:
     """Block device over a host file, with operation counters and torn-write injection."""
 
-    def __init__(self, path, tear_at, clock=_no_clock):
+    def __init__(self, path, tear_at, clock=_no_clock, prog_size=32):
+        self.prog_size = prog_size  # every program must start and end on this alignment
+        self.misaligned = 0
         self.clock = clock  # scenario time in seconds, for the power-loss message (set by the board)
         self.f = open(path, "r+b")
         self.f.seek(0, 2)
@@ -61,6 +80,13 @@ class SimFlash:
         if offset is None:  # simple interface: erase, then program the whole block
             self.ioctl(6, block)
             offset = 0
+        if offset % self.prog_size or len(buf) % self.prog_size:
+            # littlefs mounted with a smaller program size than the board's (a host that wrote the
+            # image in another geometry, or a mount without the board's progsize): the Pico's flash
+            # programs whole 256-byte pages, so this write would not land as littlefs expects.
+            self.misaligned += 1
+            say("flash_fault", "misaligned_program", "block=%d" % block, "offset=%d" % offset, "len=%d" % len(buf))
+            raise OSError(5)  # EIO: littlefs reports LFS_ERR_IO
         torn = self._op()
         self.f.seek(block * BLOCK_SIZE + offset)
         if torn:
@@ -104,5 +130,5 @@ class SimFlash:
 def open_flash():
     global FLASH
     value = os.getenv("ISOLOG_SIM_TEAR_AT")
-    FLASH = SimFlash(os.getenv("ISOLOG_SIM_FLASH"), int(value) if value else 0)
+    FLASH = SimFlash(os.getenv("ISOLOG_SIM_FLASH"), int(value) if value else 0, prog_size=GEOMETRY[2])
     return FLASH

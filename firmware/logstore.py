@@ -137,7 +137,7 @@ class LogStore:
         self.skipped = 0  # sequence numbers the high-water mark skipped at boot (lost records)
         self.full = False
         self.low = False
-        self.block_size = 4096
+        self.block_size = os.statvfs(data_dir)[0]  # the filesystem's block size: the board's erase block
         self.dropped = 0  # samples folded into the pending record while the flash was full
         self.write_errors = 0
 

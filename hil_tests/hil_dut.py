@@ -9,7 +9,7 @@ whether the sensors can be set (the virtual board's simulated sensors):
     can_power_cut     kill -9 + restart           ISOLOG_HIL_POWER_CMD (e.g. uhubctl), else no
     can_set_sensors   diag "sensor" / "inject"    no (a real DS18B20 and tube)
     can_accelerate    yes (virtual clock)         no (real time)
-    can_pulse_out     no (diag "inject" instead)  if the board module implements diag "pulse_out"
+    can_pulse_out     no (diag "inject" instead)  diag "pulse_out" (boards/mcu.py; loopback wire)
 
 Tests that need a capability call dut.require("can_...") and are skipped with the reason.
 """
@@ -196,11 +196,23 @@ class Dut:
     def can_pulse_out(self) -> bool:
         if not hasattr(self, "_pulse_out"):
             try:
-                self.diag("pulse_out", pulses=0)
-                self._pulse_out = True
+                self.pulse_max = int(self.diag("pulse_out", pulses=0).get("max", 0))
+                self._pulse_out = self.pulse_max > 0
             except BoardError:
                 self._pulse_out = False
         return self._pulse_out
+
+    def pulse_out(self, n: int) -> None:
+        """n pulses on the loopback wire (boards/mcu.py), in commands of at most the board's cap.
+        Each command carries a fresh id: the link's retries resend the same frame, so a retry after
+        a lost reply is answered without pulsing again."""
+        self.require("can_pulse_out")
+        while n > 0:
+            k = min(n, self.pulse_max)
+            self._pulse_id = (getattr(self, "_pulse_id", random.randrange(1 << 20)) + 1) % (1 << 30)
+            reply = self.diag("pulse_out", pulses=k, id=self._pulse_id)
+            assert reply.get("sent") == k and reply.get("id") == self._pulse_id, reply
+            n -= k
 
     # --- protocol ----------------------------------------------------------------------------------
 
@@ -477,6 +489,8 @@ class SerialDut(Dut):
     """A real board with MicroPython and isolog (test mode) on a serial port (hil_tests/README.md)."""
 
     def __init__(self, port: str, faults: FaultCounter):
+        # A command that power-cycles the board (a relay or a switchable USB hub), or "manual": the
+        # suite asks the technician on the terminal (run pytest with -s).
         power_cmd = os.environ.get("ISOLOG_HIL_POWER_CMD", "")
         super().__init__(
             target="serial", can_power_cut=bool(power_cmd), can_set_sensors=False, can_accelerate=False, faults=faults
@@ -518,7 +532,13 @@ class SerialDut(Dut):
         if delay_s:
             time.sleep(delay_s)
         self.link.close()
-        subprocess.run(shlex.split(self.power_cmd), check=True, stdout=subprocess.DEVNULL)
+        if self.power_cmd == "manual":
+            _ask(
+                "POWER CUT: unplug the board's USB cable (and its battery, if one is fitted), count "
+                "to five, plug it back in, then press Enter"
+            )
+        else:
+            subprocess.run(shlex.split(self.power_cmd), check=True, stdout=subprocess.DEVNULL)
         time.sleep(1.0)  # USB enumeration and MicroPython's boot
         self.link = self.open_link(wait_s=30)
         self.wait_ready(timeout_s=30, poll_s=0.3)
@@ -527,6 +547,17 @@ class SerialDut(Dut):
         if changes:
             pytest.skip(f"a real board cannot be restarted with {sorted(changes)}")
         self.power_cut()
+
+
+def _ask(prompt: str) -> None:
+    """A prompt for the technician, answered with Enter on the terminal (not pytest's stdin)."""
+    try:
+        with open("/dev/tty", "r+") as tty:
+            tty.write(f"\n>>> {prompt}: ")
+            tty.flush()
+            tty.readline()
+    except OSError:
+        pytest.skip("ISOLOG_HIL_POWER_CMD=manual needs a terminal (run pytest from one, with -s)")
 
 
 def run_parallel(jobs: list[Callable[[], Any]]) -> list[Any]:

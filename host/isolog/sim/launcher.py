@@ -6,7 +6,7 @@ reconnects and board restarts. A relay moves bytes between the PTY master and th
 stdin/stdout pipes; it can limit the link to a byte rate (a USB-UART bridge at 115200 baud moves
 ~11.5 KB/s, native USB ~1 MB/s), and like a USB device whose host does not read, it drops what
 the host side cannot take instead of stalling the board. Flash is a littlefs image in a host file.
-A power loss (scenario event, torn write) ends the interpreter with exit code 75; the board is
+A power loss (scenario event, torn write) ends the interpreter with exit code POWER_LOSS_EXIT; the board is
 started again at the scenario time the power returns, on the same flash and the same link, with
 RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
 """
@@ -35,17 +35,20 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from isolog.board.build import cached_build
 from isolog.errors import UserError
 from isolog.log.image import littlefs_over
+from isolog_boards import profiles
 
 if TYPE_CHECKING:
     from littlefs import LittleFS
 
-BLOCK_SIZE = 4096
-POWER_LOSS_EXIT = 75
-RESET_EXIT = 76
-REPL_EXIT = 77
+# Defined once in boards/profiles.py (the virtual board's own modules use the same).
+BLOCK_SIZE = profiles.BLOCK_SIZE
+POWER_LOSS_EXIT = profiles.POWER_LOSS_EXIT
+RESET_EXIT = profiles.RESET_EXIT
+REPL_EXIT = profiles.REPL_EXIT
 CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment configuration
 TEST_MODE_PATH = "/data/testmode"  # diagnostics are answered while this file exists
 CTRL_C = b"\x03"
+_UART_MODEL_HEAP_KIB = 4  # importing boards/sim_uart.py took 1,568 bytes of the 64-bit heap: with room
 
 # What the unix port lacks of a board's `machine` module, for the REPL: machine.reset() (what
 # `mpremote reset` calls) is a hard reset, after which main.py runs. The firmware never imports
@@ -130,10 +133,12 @@ def find_micropython() -> str:
     )
 
 
-def make_image(path: Path, size_kib: int, board_config: dict | None, test_mode: bool = False) -> None:
+def make_image(
+    path: Path, size_kib: int, board_config: dict | None, test_mode: bool = False, profile: str = profiles.DEFAULT
+) -> None:
     """A blank NOR flash image (erased to 0xFF). With a configuration (or test mode), it is
-    formatted with littlefs (the same geometry as MicroPython's VfsLfs2) and the files stored, as
-    `isolog configure` (or an engineer) would before dispatch."""
+    formatted with littlefs (in the geometry MicroPython's VfsLfs2 uses on the board the profile
+    stands for) and the files stored, as `isolog configure` (or an engineer) would before dispatch."""
     blocks = size_kib * 1024 // BLOCK_SIZE
     if blocks < 48:
         raise UserError(f"flash of {size_kib} KiB is too small: the firmware and a log need at least 192 KiB")
@@ -144,12 +149,13 @@ def make_image(path: Path, size_kib: int, board_config: dict | None, test_mode: 
     if test_mode:
         files[TEST_MODE_PATH] = b"1"
     if files:
-        put_files(path, files)
+        put_files(path, files, profile)
 
 
-def put_files(path: Path, files: dict[str, bytes]) -> None:
-    """Write files into a flash image (formatting a blank one), while the board is off."""
-    with _image(path, format_blank=True) as fs:
+def put_files(path: Path, files: dict[str, bytes], profile: str = profiles.DEFAULT) -> None:
+    """Write files into a flash image (formatting a blank one), while the board is off, in the
+    geometry of the board the profile stands for (boards/profiles.py)."""
+    with _image(path, format_blank=True, profile=profile) as fs:
         assert fs is not None  # format_blank: an image that does not mount is formatted
         for name, content in files.items():
             fs.makedirs(os.path.dirname(name), exist_ok=True)
@@ -158,13 +164,13 @@ def put_files(path: Path, files: dict[str, bytes]) -> None:
 
 
 @contextmanager
-def _image(path: Path, format_blank: bool) -> Iterator[LittleFS | None]:
+def _image(path: Path, format_blank: bool, profile: str = profiles.DEFAULT) -> Iterator[LittleFS | None]:
     """The image's filesystem, mounted in memory and written back to the file on success; None
     when it does not mount (and format_blank is off)."""
     from littlefs.errors import LittleFSError
 
     data = bytearray(path.read_bytes())
-    fs = littlefs_over(data, BLOCK_SIZE)
+    fs = littlefs_over(data, profile)
     try:
         fs.mount()
     except LittleFSError:
@@ -182,15 +188,15 @@ def firmware_files(build: Path) -> list[Path]:
     return sorted(p for p in build.iterdir() if p.suffix in (".py", ".mpy"))
 
 
-def install_firmware(path: Path, build: Path) -> None:
+def install_firmware(path: Path, build: Path, profile: str = profiles.DEFAULT) -> None:
     """Put the firmware build on the image's root, as flashing a board with isolog would."""
-    put_files(path, {f"/{p.name}": p.read_bytes() for p in firmware_files(build)})
+    put_files(path, {f"/{p.name}": p.read_bytes() for p in firmware_files(build)}, profile)
 
 
-def remove_files(path: Path, names: list[str]) -> None:
+def remove_files(path: Path, names: list[str], profile: str = profiles.DEFAULT) -> None:
     from littlefs.errors import LittleFSError
 
-    with _image(path, format_blank=False) as fs:
+    with _image(path, format_blank=False, profile=profile) as fs:
         if fs is None:
             return
         for name in names:
@@ -236,6 +242,9 @@ class VirtualBoard:
     # the image holds (after `isolog deploy`); none: an empty board
     start_faults: int = 0  # the first N power-ups raise in board.Board() (a start-up fault; tests)
     start_delay_ms: int = 0  # board.Board() takes this long (real time), like a slow board's start-up
+    # The board the virtual board stands for (boards/profiles.py): its flash geometry and its
+    # stdout path (the generic ESP32-S3 build's UART REPL).
+    profile: str = profiles.DEFAULT
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
@@ -245,6 +254,10 @@ class VirtualBoard:
 
     def __post_init__(self) -> None:
         self.flash = Path(self.flash).resolve()
+        try:
+            profiles.profile(self.profile)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         self._exe = find_micropython()
         self._dir = Path(tempfile.mkdtemp(prefix="isolog-sim-"))
         # The firmware and boards/sim.py (as board.mpy), compiled exactly as `isolog deploy`
@@ -271,13 +284,13 @@ class VirtualBoard:
         self._lock = threading.Lock()
         self._stopping = False
         if not self.flash.exists():
-            make_image(self.flash, self.flash_size_kib, self.scenario.get("board_config"), self.test_mode)
+            make_image(self.flash, self.flash_size_kib, self.scenario.get("board_config"), self.test_mode, self.profile)
         elif self.test_mode:
-            put_files(self.flash, {TEST_MODE_PATH: b"1"})
+            put_files(self.flash, {TEST_MODE_PATH: b"1"}, self.profile)
         if self.firmware == "install":
-            install_firmware(self.flash, self._build)
+            install_firmware(self.flash, self._build, self.profile)
         elif self.firmware == "none":
-            remove_files(self.flash, [f"/{p.name}" for p in firmware_files(self._build)])
+            remove_files(self.flash, [f"/{p.name}" for p in firmware_files(self._build)], self.profile)
 
     # --- one power-up --------------------------------------------------------------------------
 
@@ -297,8 +310,14 @@ class VirtualBoard:
                 "ISOLOG_SIM_ID": self.device_id,
                 "ISOLOG_SIM_START_FAULT": "1" if self.boots <= self.start_faults else "0",
                 "ISOLOG_SIM_START_DELAY_MS": str(self.start_delay_ms),
+                # This board's row of boards/profiles.py and the exit codes (sim_flash.py)
+                "ISOLOG_SIM_GEOMETRY": ",".join(str(v) for v in profiles.flash_geometry(self.profile)),
+                "ISOLOG_SIM_EXITS": f"{POWER_LOSS_EXIT},{RESET_EXIT},{REPL_EXIT}",
             }
         )
+        baud = profiles.profile(self.profile)[4]
+        if baud:
+            env["ISOLOG_SIM_UART"] = f"{baud},{profiles.UART_FIFO_BYTES},{profiles.RTOS_TICK_US}"
         port_lib = self._dir / "port"
         if not (port_lib / "machine.py").exists():
             port_lib.mkdir(exist_ok=True)
@@ -315,7 +334,10 @@ class VirtualBoard:
         self._vm_running = False
         self._maintenance = repl
         # sim_boot runs precompiled (-m, from the build on MICROPYPATH), like a board's boot code.
-        cmd = [self._exe, "-X", f"heapsize={self.heap_kib}wK"] + (
+        # The UART REPL model (boards/sim_uart.py) is the virtual board's own code, which a real
+        # board does not hold: its heap is added, so the firmware keeps the budget it has.
+        heap = self.heap_kib + (_UART_MODEL_HEAP_KIB if profiles.profile(self.profile)[4] else 0)
+        cmd = [self._exe, "-X", f"heapsize={heap}wK"] + (
             ["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"]
         )
         dev, child = os.openpty()  # the board's own end of the USB cable
