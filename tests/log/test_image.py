@@ -26,7 +26,7 @@ def _segment() -> bytes:
 @pytest.fixture(scope="module")
 def good_image() -> bytes:
     buf = bytearray(BLOCK * BLOCKS)
-    fs = flash_image.littlefs_over(buf, BLOCK)
+    fs = flash_image.littlefs_over(buf, block_size=BLOCK)
     fs.format()
     fs.mount()
     fs.makedirs(flash_image.LOG_DIR, exist_ok=True)
