@@ -48,7 +48,7 @@ def maintenance_requested(board):
 class Logger:
     """Everything the board does, started up on construction; run() is the main loop."""
 
-    def __init__(self, board):
+    def __init__(self, board, log_buf=None):
         self.board = board
         self.link = None  # type: Server | None  # the USB protocol server, attached by main
         self.uptime_ms = 0
@@ -89,7 +89,9 @@ class Logger:
         # state changes; empty until then. The name is the one given at provisioning.
         self.key = logstore.read_bytes(self.data_dir + "/key")
         self.name = logstore.read_bytes(self.data_dir + "/name").decode()
-        self.store = logstore.LogStore(self.data_dir, self.boot, self.device_id, key=self.key, feed=b.wdt_feed)
+        self.store = logstore.LogStore(
+            self.data_dir, self.boot, self.device_id, key=self.key, feed=b.wdt_feed, buf=log_buf
+        )
         self.store.recover()
         b.wdt_feed()
         rtc = b.rtc_ms()

@@ -86,7 +86,15 @@ def bump_boot_counter(data_dir):
 
 class LogStore:
     def __init__(
-        self, data_dir, boot, device_id, batch_records=BATCH_RECORDS, segment_blocks=SEGMENT_BLOCKS, key=b"", feed=None
+        self,
+        data_dir,
+        boot,
+        device_id,
+        batch_records=BATCH_RECORDS,
+        segment_blocks=SEGMENT_BLOCKS,
+        key=b"",
+        feed=None,
+        buf=None,
     ):
         self.data_dir = data_dir
         # Called through long work (the recovery scan of every damaged segment) to feed the
@@ -114,7 +122,7 @@ class LogStore:
         self.batch_base_counts = 0
         self.batch_started_ms = 0
         # One buffer for encoding batches and, at boot, as the window of the recovery scan.
-        self.buf = bytearray(2 * record.MAX_CHUNK)
+        self.buf = buf if buf is not None else bytearray(2 * record.MAX_CHUNK)
         self.file = None  # the open segment of this boot
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments

@@ -30,14 +30,16 @@ def main():
 
     import logger
     import protocol
+    import record
 
     import board
 
     buffers = protocol.allocate()  # first, before start-up's temporary buffers fragment the heap
+    log_buf = bytearray(2 * record.MAX_CHUNK)  # the log store's batch and recovery window, early too
     b = board.Board()
     if logger.maintenance_requested(b):
         return  # `isolog deploy` asked for the REPL: no logging, no watchdog until the next reset
-    app = logger.Logger(b)
+    app = logger.Logger(b, log_buf)
     protocol.Server(app, board.NAME, buffers)
     gc.collect()
     app.run()
