@@ -492,3 +492,19 @@ def test_fuzzed_signed_and_unsigned_requests_change_nothing_without_a_fresh_sign
         provision.authorize(link, st, link.identify())
         link.set_clock(1_800_000_000_000)
     assert board.server.auth_counter > counter_on_board
+
+
+def test_store_from_before_device_auth_keeps_working(setup):
+    """A store written before device_auth (keys in device_keys only): migrated on open, the board's
+    counter taken once (audited), then kept by the store."""
+    board, ports, db, _ = setup
+    with Store(db) as st, st.transaction() as tx:
+        tx.execute("DROP TABLE device_auth")
+    with Store(db) as st:
+        prov = st.provisioning(DEV)
+        assert prov is not None and prov["counter"] is None and prov["key_id"] == record.key_id(board.app.key).hex()
+    r = run_sync(db, set_clock=True)
+    assert r.authenticated and r.verification.startswith("verified"), r.problems
+    with Store(db) as st:
+        assert st.provisioning(DEV)["counter"] == board.server.auth_counter
+        assert [a for a in st.audit_trail(DEV) if a["action"] == "counter_adopted"]
