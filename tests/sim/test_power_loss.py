@@ -337,6 +337,7 @@ def kill_chain(chain: Chain, cuts: int) -> Chain:
             delay = chain.rng.uniform(0.0, boot_s)  # interpreter start, mount, recovery, first segment
         else:
             delay = boot_s + chain.rng.uniform(0.0, 0.3)  # logging: a few thousand records a second
+        meant_for_logging = not aimed and delay >= boot_s
         cut = Cut("kill", i, f"delay={delay:.3f}s")
         first = _first_seq(chain)
         chain.kill_after(cut, delay)
@@ -344,8 +345,8 @@ def kill_chain(chain: Chain, cuts: int) -> Chain:
         segs = chain.boot_segments(first)
         if cut.added == 0:
             cut.phase = "boot"
-            if not aimed:
-                boot_s = min(max(boot_s, delay * 1.2), 3.0)
+            if meant_for_logging:  # the boot took longer than learnt so far
+                boot_s = min(delay * 1.2, 3.0)
         elif len(segs) > 1:
             cut.phase = "rollover"
             per_segment = int(segs[1][:8], 16) - int(segs[0][:8], 16)
