@@ -19,7 +19,6 @@
 # single accumulating record (counts and time add up, so the dose integral is not lost) that is
 # written with F_DATA_DROPPED as soon as space returns; the board shows "fault" and every record
 # carries F_STORAGE_LOW from STORAGE_LOW_FRACTION on. Unsynced records are never overwritten.
-import json
 import os
 
 import config
@@ -126,7 +125,7 @@ class LogStore:
         self.file = None  # the open segment of this boot
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments
-        self.config = None  # the configuration (dict): a "C" chunk after each header
+        self.config = None  # the configuration as JSON text: a "C" chunk after each header
         self.hwm_path = data_dir + "/seq"
         self.skipped = 0  # sequence numbers the high-water mark skipped at boot (lost records)
         self.full = False
@@ -321,8 +320,7 @@ class LogStore:
             self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain
         )
         if self.config is not None:  # in the same write: the header and what it was made under
-            blob = json.dumps(self.config).encode()  # transient: a segment opens once per 32 KiB or boot
-            more, mac = record.encode_config(memoryview(self.buf)[size:], blob, self.key, mac)
+            more, mac = record.encode_config(memoryview(self.buf)[size:], self.config, self.key, mac)
             size += more
         try:
             # Append, never truncate: a segment that a power cut left with only its header gets

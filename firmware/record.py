@@ -220,9 +220,13 @@ def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us
     return seal_chunk(buf, KIND_HEADER, HEADER_SIZE, key, chain)
 
 
-def encode_config(buf, blob, key, chain):
-    """Configuration chunk (kind "C") into buf; blob: the configuration as JSON bytes. Returns
-    (its size, its mac)."""
+def encode_config(buf, text, key, chain):
+    """Configuration chunk (kind "C") into buf; text: the configuration as JSON. Returns (its
+    size, its mac)."""
+    try:
+        blob = memoryview(text)  # MicroPython: a str is its UTF-8 bytes, no copy on the heap
+    except TypeError:  # CPython
+        blob = text.encode()
     n = len(blob)
     if n + MAC_LEN > MAX_PAYLOAD:
         raise RecordError("configuration too long")
