@@ -118,9 +118,7 @@ class Logger:
             cfg["cal_cpm_per_usv_h"],
             cfg["dead_time_us"],
             cfg["background_usv_h"],
-            # MAC'd into the log ("C" chunk): a host compares it with what it configured. Made once
-            # here (at boot or configure), never while logging, where the heap may be fragmented.
-            json.dumps(cfg),
+            cfg,  # its file is MAC'd into the log ("C" chunk): a host compares it with what it configured
         )
         self.interval_ms = cfg["interval_s"] * 1000
         # A new configuration starts a new interval: counts before it used other settings.
