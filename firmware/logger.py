@@ -118,7 +118,7 @@ class Logger:
             cfg["cal_cpm_per_usv_h"],
             cfg["dead_time_us"],
             cfg["background_usv_h"],
-            cfg,  # MAC'd into the log ("C" chunk): a host compares it with what it configured
+            cfg,  # its file is MAC'd into the log ("C" chunk): a host compares it with what it configured
         )
         self.interval_ms = cfg["interval_s"] * 1000
         # A new configuration starts a new interval: counts before it used other settings.

@@ -19,7 +19,6 @@
 # single accumulating record (counts and time add up, so the dose integral is not lost) that is
 # written with F_DATA_DROPPED as soon as space returns; the board shows "fault" and every record
 # carries F_STORAGE_LOW from STORAGE_LOW_FRACTION on. Unsynced records are never overwritten.
-import json
 import os
 
 import config
@@ -132,7 +131,8 @@ class LogStore:
         self.file = None  # the open segment of this boot
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments
-        self.config = None  # the configuration (dict): a "C" chunk after each header
+        self.config = None  # the configuration in use: its file goes into a "C" chunk after each header
+        self.config_path = data_dir + "/" + config.CONFIG_FILE
         self.hwm_path = data_dir + "/seq"
         self.skipped = 0  # sequence numbers the high-water mark skipped at boot (lost records)
         self.full = False
@@ -327,9 +327,7 @@ class LogStore:
             self.buf, self.boot, first, self.device_id, interval_s, cal, dead, bg, self.key, self.chain
         )
         if self.config is not None:  # in the same write: the header and what it was made under
-            blob = json.dumps(self.config).encode()  # transient: a segment opens once per 32 KiB or boot
-            more, mac = record.encode_config(memoryview(self.buf)[size:], blob, self.key, mac)
-            size += more
+            size, mac = self._config_chunk(size, mac)
         try:
             # Append, never truncate: a segment that a power cut left with only its header gets
             # this boot's header after it (same first sequence number). A host that already read
@@ -350,6 +348,21 @@ class LogStore:
         if not self.segments or self.segments[-1] != first:
             self.segments.append(first)
         return True
+
+    def _config_chunk(self, at, chain):
+        """The configuration file, read straight into the buffer after the header (no heap: a
+        segment opens while logging), sealed as a "C" chunk. Returns (end of it, its mac)."""
+        mv = memoryview(self.buf)
+        n = 0
+        try:
+            with open(self.config_path, "rb") as f:
+                n = f.readinto(mv[at + 4 : at + 4 + record.MAX_PAYLOAD - record.MAC_LEN]) or 0
+        except OSError:
+            pass
+        if not n:
+            return at, chain
+        more, mac = record.seal_chunk(mv[at:], record.KIND_CONFIG, n, self.key, chain)
+        return at + more, mac
 
     def _close_segment(self):
         if self.file is not None:

@@ -137,7 +137,7 @@ class Server:
         self.board.link_write(self.txmv[:size])
 
     def reply_json(self, cmd, req, obj):
-        data = json.dumps(obj).encode()
+        data = _utf8(json.dumps(obj))
         if len(data) > len(self.tx) - frame.OVERHEAD - 2:
             raise ProtocolError("internal", "reply too long")
         self.tx[7 : 7 + len(data)] = data
@@ -145,7 +145,7 @@ class Server:
 
     def error(self, cmd, req, code, message):
         self.errors += 1
-        data = json.dumps({"error": code, "message": message, "command": cmd}).encode()
+        data = _utf8(json.dumps({"error": code, "message": message, "command": cmd}))
         data = data[: len(self.tx) - frame.OVERHEAD - 2]
         self.tx[7 : 7 + len(data)] = data
         size = frame.encode(self.tx, ERROR, req, b"", len(data))
@@ -430,6 +430,15 @@ def _json(body):
     if not isinstance(obj, dict):
         raise ProtocolError("bad_request", "body must be a JSON object")
     return obj
+
+
+def _utf8(text):
+    """The bytes of a str without a copy where the port allows it (MicroPython: a str is a
+    buffer; a reply is up to ~600 bytes, and a second copy of it fails on a fragmented heap)."""
+    try:
+        return memoryview(text)
+    except TypeError:  # CPython
+        return text.encode()
 
 
 def _random(n, seed):

@@ -27,9 +27,9 @@
 #     temperature (0 = no reading, else zigzag(centi-degC) + 1), flags
 #
 # kind "C" (the board's configuration, right after the header of every segment written under a
-#   configuration): the configuration as the board uses it (config.py's validated dict as JSON, at
-#   most MAX_PAYLOAD - 16 bytes), so the thresholds and rules, not only the calibration of the
-#   header, are covered by the MAC chain and a host compares them with what it configured.
+#   configuration): the board's configuration file (config.py: its validated configuration as
+#   JSON), so the thresholds and rules, not only the calibration of the header, are covered by the
+#   MAC chain and a host compares them with what it configured.
 #
 # A record is therefore self-contained within its batch: a damaged batch loses only its own records
 # and the reader says which sequence numbers they were. Typical record: 1 + 2 + 2 + 1 = 6 bytes plus
@@ -218,16 +218,6 @@ def encode_header(buf, boot, first_seq, device_id, interval_s, cal, dead_time_us
         key_id(key),
     )
     return seal_chunk(buf, KIND_HEADER, HEADER_SIZE, key, chain)
-
-
-def encode_config(buf, blob, key, chain):
-    """Configuration chunk (kind "C") into buf; blob: the configuration as JSON bytes. Returns
-    (its size, its mac)."""
-    n = len(blob)
-    if n + MAC_LEN > MAX_PAYLOAD:
-        raise RecordError("configuration too long")
-    buf[4 : 4 + n] = blob
-    return seal_chunk(buf, KIND_CONFIG, n, key, chain)
 
 
 def batch_payload_size(count):
