@@ -117,10 +117,25 @@ def _poisson(mean):
     return max(0, int(mean + math.sqrt(mean) * z + 0.5))
 
 
+_SCENARIO = None  # loaded by preload()
+
+
+def preload():
+    """Load the virtual board's models before the firmware starts (sim_boot.py): the scenario and
+    the UART model stand in for the outside world and a board's C drivers, so their heap is not
+    the firmware's (sim_boot.py then leaves the firmware exactly a board's heap)."""
+    global _SCENARIO
+    if _SCENARIO is None:
+        with open(_env("ISOLOG_SIM_SCENARIO")) as f:
+            _SCENARIO = json.load(f)
+    if os.getenv("ISOLOG_SIM_UART"):
+        import sim_uart  # noqa: F401
+
+
 class Board:
     def __init__(self):
-        with open(_env("ISOLOG_SIM_SCENARIO")) as f:
-            self.sc = json.load(f)
+        preload()
+        self.sc = _SCENARIO
         self.speed = float(_env("ISOLOG_SIM_SPEED", "0"))
         self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
         self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"

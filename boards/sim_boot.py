@@ -9,11 +9,15 @@ same way and leaves the REPL answering on the link, so mpremote can work on the 
 REPL cannot follow in the same process: with -i, every exit, a power loss too, enters the REPL.)
 """
 
+import gc
 import os
 import sys
 import termios
 
 import vfs
+
+gc.collect()
+_BASE = gc.mem_alloc()  # the interpreter's own, before any model: a board has its equivalent
 
 # The launcher models the USB stack's Ctrl-C handling from here on: before, the interpreter (the
 # unix port inside its CPython wrapper) is not running yet, like a board still in its ROM.
@@ -64,6 +68,28 @@ def _exists(path):
         return False
 
 
+def _charge_models():
+    """Leave the firmware exactly the heap a board would: its budget (ISOLOG_SIM_HEAP, KiB as on
+    a 32-bit board, scaled like -X heapsize=NwK) less what the interpreter held before the models
+    and less the real board module's share. The models (sim.py and what it loads) took the rest of
+    the launcher's extra heap; a bytearray fills what they left over."""
+    try:
+        import board  # the virtual board module, from the flash like the firmware's own import
+    except ImportError:
+        return None  # not the firmware's flash: main.py fails as it would on a board
+    board.preload()
+    kib, board_module = sim_flash.env_ints("ISOLOG_SIM_HEAP")
+    budget = kib * 1024 * (8 if sys.maxsize > 2**32 else 4) // 4
+    gc.collect()
+    extra = gc.mem_free() - (budget - _BASE - board_module)
+    if extra < 0:
+        sim_flash.say("model_heap", "short=%d" % -extra)
+        raise RuntimeError("the virtual board's models took %d bytes past their allowance" % -extra)
+    ballast = bytearray(max(extra - 64, 0)) if extra > 64 else None  # 64: the object's own header
+    gc.collect()
+    return ballast
+
+
 if sys.argv[-1] == "repl":
     pass  # the REPL follows (-i)
 elif _exists("/flash/data/maintenance"):
@@ -71,9 +97,7 @@ elif _exists("/flash/data/maintenance"):
     sim_flash.say("maintenance")
     sys.exit(REPL_EXIT)
 elif _exists("/flash/main.py"):
-    import gc
-
-    gc.collect()
+    _ballast = _charge_models()  # noqa: F841 - held until the board stops
     try:
         import main  # noqa: F401  (runs the firmware until the scenario ends)
     except SystemExit:

@@ -536,12 +536,6 @@ def wait_logged(link: Link, at_least: int) -> dict:
         time.sleep(0.05)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect, open (docs/security.md): since the security work the firmware has so little heap "
-    "left at --heap 64 that building an IDENTIFY reply sometimes fails with MemoryError under the fuzz (the "
-    "board answers `internal` and keeps logging); the fix is trimming the firmware's bytecode",
-)
 def test_protocol_survives_fuzzing(tmp_path: Path):
     rng = random.Random(SEED)
     sc = scenario(duration="60d")

@@ -10,7 +10,7 @@ from pathlib import Path
 from isolog.cli.args import Spec
 from isolog.errors import UserError
 from isolog.sim import scenario as scenario_mod
-from isolog.sim.launcher import VirtualBoard, describe
+from isolog.sim.launcher import RESET_LOOP_EXIT, VirtualBoard, describe
 
 
 def _speed(text: str) -> float:
@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         board.close()
         if tmp is not None:
             tmp.cleanup()
+    if code == RESET_LOOP_EXIT:
+        last = " | ".join(list(board.stderr_tail)[-3:])
+        raise UserError(
+            f"the virtual board reset {board.max_reset_loop} times in a row at t={board.t0_s:.0f} s: {last}"
+        )
     if code != 0:
         raise UserError(f"the virtual board stopped with exit code {code}")
     return 0

@@ -48,7 +48,13 @@ REPL_EXIT = profiles.REPL_EXIT
 CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment configuration
 TEST_MODE_PATH = "/data/testmode"  # diagnostics are answered while this file exists
 CTRL_C = b"\x03"
-_UART_MODEL_HEAP_KIB = 4  # importing boards/sim_uart.py took 1,568 bytes of the 64-bit heap: with room
+RESET_LOOP_EXIT = 78  # run() gave up on a board resetting in a loop (not a board's own exit code)
+# The virtual board's own models (boards/sim*.py and the scenario) stand in for a board's C
+# drivers: the interpreter gets this much more heap, and sim_boot.py fills whatever the models
+# leave of it, so the firmware has exactly the heap it would have on the board (heap_kib, less
+# the real board module, profiles.BOARD_MODULE_HEAP_BYTES). The models of the 7-day scenario took
+# ~10 KiB (32-bit units); a model that takes more than this stops the board with a clear message.
+_MODEL_HEAP_KIB = 48
 
 # What the unix port lacks of a board's `machine` module, for the REPL: machine.reset() (what
 # `mpremote reset` calls) is a hard reset, after which main.py runs. The firmware never imports
@@ -251,6 +257,10 @@ class VirtualBoard:
     stderr_tail: deque = field(default_factory=lambda: deque(maxlen=40))
     relay_exits: list = field(default_factory=list)
     boots: int = 0
+    # A board that resets this many times in a row without its clock going on is in a reset loop
+    # (a real one would loop until its battery dies): the run stops with RESET_LOOP_EXIT, so a
+    # test or `isolog sim` ends with the board's last words instead of hanging.
+    max_reset_loop: int = 20
 
     def __post_init__(self) -> None:
         self.flash = Path(self.flash).resolve()
@@ -313,6 +323,8 @@ class VirtualBoard:
                 # This board's row of boards/profiles.py and the exit codes (sim_flash.py)
                 "ISOLOG_SIM_GEOMETRY": ",".join(str(v) for v in profiles.flash_geometry(self.profile)),
                 "ISOLOG_SIM_EXITS": f"{POWER_LOSS_EXIT},{RESET_EXIT},{REPL_EXIT}",
+                # the firmware's heap (KiB, as on a 32-bit board) and the real board module's share
+                "ISOLOG_SIM_HEAP": f"{self.heap_kib},{profiles.BOARD_MODULE_HEAP_BYTES}",
             }
         )
         baud = profiles.profile(self.profile)[4]
@@ -336,7 +348,7 @@ class VirtualBoard:
         # sim_boot runs precompiled (-m, from the build on MICROPYPATH), like a board's boot code.
         # The UART REPL model (boards/sim_uart.py) is the virtual board's own code, which a real
         # board does not hold: its heap is added, so the firmware keeps the budget it has.
-        heap = self.heap_kib + (_UART_MODEL_HEAP_KIB if profiles.profile(self.profile)[4] else 0)
+        heap = self.heap_kib + _MODEL_HEAP_KIB
         cmd = [self._exe, "-X", f"heapsize={heap}wK"] + (
             ["-i", "-m", "sim_boot", "repl"] if repl else ["-m", "sim_boot"]
         )
@@ -470,6 +482,7 @@ class VirtualBoard:
         """Run until the scenario ends (--until-end), the board fails, or stop() is called.
         Power losses restart the board at the time the power returns."""
         repl = False
+        looped, loop_t = 0, None
         while True:
             proc = self.power_up(repl)
             repl = False
@@ -492,6 +505,11 @@ class VirtualBoard:
                 # machine.reset() (the firmware's, or `mpremote reset` in the REPL): a hard reset,
                 # main.py runs again.
                 self.t0_s = max(self.t0_s, self._last_t)
+                looped = looped + 1 if loop_t == self.t0_s else 1
+                loop_t = self.t0_s
+                if looped >= self.max_reset_loop:
+                    self.exit_code = RESET_LOOP_EXIT
+                    return RESET_LOOP_EXIT
                 continue
             if self._maintenance:
                 # The REPL session ended with a soft reset (mpremote soft-reset, Ctrl-D in the raw
