@@ -26,8 +26,6 @@ decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
 Sources of these facts: docs/references.md#micropython-ports.
 """
 
-import os
-
 import onewire
 from machine import ADC, RTC, Counter, Pin, Timer
 from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard reset)
@@ -51,7 +49,6 @@ _BATTERY_DIVIDER = 2.0
 _WDT_MIN_MS = const(1000)  # ESP32 minimum watchdog timeout
 _MASK30 = const(0x3FFFFFFF)
 _PIN_LOOPBACK = const(7)  # test mode only: a wire from here to the GM pulse input (GPIO7)
-_DATA = "/data"
 _RTC_MARKER = b"isolog-rtc-set"
 
 
@@ -100,15 +97,6 @@ class Board(McuBoard):
             _WDT_MIN_MS,
             3_600_000,  # no practical maximum on ESP32
         )
-
-    # storage
-    def mount(self):
-        # The root filesystem is littlefs already (MicroPython's default on ESP32).
-        try:
-            os.stat(_DATA)
-        except OSError:
-            os.mkdir(_DATA)
-        return _DATA
 
     # sensors
     def counts(self):

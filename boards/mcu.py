@@ -6,6 +6,7 @@ A board module subclasses McuBoard, creates its pins, counter and bus, and passe
 its LED timer and its loopback pin; _show() may light more (the Pico's onboard LED).
 """
 
+import os
 import select
 import sys
 import time
@@ -19,6 +20,7 @@ from micropython import const
 # the host's 1 s reply timeout (hil_tests/hil_dut.py, SerialDut.open_link). Larger counts are sent
 # as several commands.
 MAX_LOOPBACK_PULSES = const(2000)
+_DATA = "/data"  # the firmware's folder on the board's filesystem
 
 
 def reset():
@@ -156,6 +158,16 @@ class McuBoard:
     def unique_id(self):
         # 6-byte base MAC on the ESP32-S3, 8-byte flash unique ID on the RP2040: 8 bytes either way.
         return (bytes(machine.unique_id()) + bytes(8))[:8]
+
+    # storage
+    def mount(self):
+        # The root filesystem is littlefs already (MicroPython's default on both ports: the boot
+        # code of ports/esp32 and ports/rp2 mounts it at /); the firmware keeps its files in /data.
+        try:
+            os.stat(_DATA)
+        except OSError:
+            os.mkdir(_DATA)
+        return _DATA
 
     def reset(self):
         """Hard reset (the maintenance boot for a deploy follows)."""

@@ -54,7 +54,6 @@ _WDT_MAX_MS = const(8388)
 _MASK30 = const(0x3FFFFFFF)
 _PIN_LOOPBACK = const(16)  # test mode only: a wire from here to the GM pulse input (GP16)
 _VSYS_PER_U16 = 3 * 3.3 / 65535
-_DATA = "/data"
 
 
 # The pulse-width window, the same as the ESP32-S3's PCNT glitch filter (filter_ns=10000): the
@@ -135,15 +134,6 @@ class Board(McuBoard):
             1,
             _WDT_MAX_MS,  # rp2 has virtual timers only
         )
-
-    # storage
-    def mount(self):
-        # The root filesystem is littlefs already (MicroPython's default on rp2).
-        try:
-            os.stat(_DATA)
-        except OSError:
-            os.mkdir(_DATA)
-        return _DATA
 
     # sensors
     def counts(self):

@@ -14,21 +14,17 @@ import threading
 import time
 
 from isolog.board import deploy
-from isolog.board.link import Link, LinkError
 from isolog.errors import UserError
 from isolog.sim.launcher import VirtualBoard
 from sim_helpers import scenario
 
 
 def _identify(port: str, timeout_s: float) -> dict | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with Link(port, timeout_s=0.5, retries=1) as link:
-                return link.identify()
-        except (LinkError, UserError):
-            time.sleep(0.2)
-    return None
+    """The firmware's IDENTIFY reply within timeout_s (`isolog deploy`'s own wait), else None."""
+    try:
+        return deploy.confirm(port, timeout_s)
+    except UserError:
+        return None
 
 
 def _kinds(board: VirtualBoard) -> list[str]:
