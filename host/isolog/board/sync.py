@@ -259,6 +259,9 @@ class _Sync:
                 "the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)"
             ) from None
         self.device = device
+        # One desk syncs a board at a time (Store.claim_device): a second sync of the same board,
+        # here or at another desk sharing the store, is refused before it stores anything.
+        store.claim_device(device, self.session)
         # A board this store provisioned must prove it holds its key before anything is stored;
         # one never provisioned is synced, its records flagged unauthenticated.
         authorize(link, store, ident)
