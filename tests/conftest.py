@@ -35,11 +35,12 @@ def ship():
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     """One PostgreSQL server for the whole session (pg_helpers.Server), stopped at its end."""
-    from pg_helpers import Server
+    from pg_helpers import Server, data_dir
 
-    srv = Server(tmp_path_factory.mktemp("pgdata"))
-    yield srv
-    srv.stop()
+    with data_dir(tmp_path_factory) as where:
+        srv = Server(where)
+        yield srv
+        srv.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

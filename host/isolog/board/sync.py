@@ -79,7 +79,10 @@ class SyncResult:
 
 
 def sync(
-    port: str, db: Path | None = None, progress: Callable[[SyncProgress], Any] | None = None, set_clock: bool = True
+    port: str,
+    db: Path | str | None = None,
+    progress: Callable[[SyncProgress], Any] | None = None,
+    set_clock: bool = True,
 ) -> SyncResult:
     """Sync one board into the store at db (default: the user's store). Raises UserError
     (link.LinkError) when the link fails; the store then holds everything committed before."""
