@@ -72,8 +72,8 @@ class PgConnection:
             raise UserError(f"--db {self.shown}: not a usable PostgreSQL URL ({_first_line(exc)})") from None
         except psycopg.Error as exc:
             raise UserError(
-                f"cannot connect to the store {self.shown}: {_first_line(exc)} (is the server running and the "
-                "URL right? e.g. postgresql://USER:PASSWORD@HOST:5432/DATABASE)"
+                f"cannot connect to the store {self.shown}: {_first_line(exc)} (check the URL, "
+                "postgresql://USER:PASSWORD@HOST:5432/DATABASE, and that the server is running)"
             ) from None
         self.execute("SET synchronous_commit = on")
 
