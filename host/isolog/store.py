@@ -383,6 +383,12 @@ class Store:
                 )
             self._locked.add(device)
             with self.transaction() as db:
+                # A session of this device still "running" holds no lock (we have it): its desk
+                # crashed or lost the server mid-sync.
+                db.execute(
+                    "UPDATE sync_sessions SET status = 'abandoned' WHERE device = ? AND status = 'running' AND id != ?",
+                    (device, session if session is not None else -1),
+                )
                 self.update_session(db, session, device=device)
             return
         with self.transaction() as db:

@@ -5,7 +5,10 @@ behind its own port name."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -108,7 +111,33 @@ def test_two_stations_on_one_postgresql_database_sync_different_boards_and_see_e
         # the keys live in the store: either station holds both boards' keys
         assert station1.current_key(two.id.hex()) == two.app.key
         assert station2.current_key(one.id.hex()) == one.app.key
+    # a third process on the same URL (a desk's command line) lists both stations' shipments
+    isolog = str(Path(sys.executable).with_name("isolog"))
+    listed = subprocess.run([isolog, "export", "--list", "--db", url], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    for port, board in (("ST1", one), ("ST2", two)):
+        assert f"device {board.id.hex()} (fake): 120 records" in listed.stdout
+        assert f"  shipment {ships[port]}: configured " in listed.stdout
     from isolog.store import load_for_check
 
     rec, ship = load_for_check(url, ships["ST2"])
     assert len(rec.seq) == 120 and ship.id == ships["ST2"]
+
+
+def test_a_sync_left_running_by_a_desk_that_vanished_is_marked_abandoned(monkeypatch, pg_server):
+    """PostgreSQL: a desk that crashed mid-sync leaves its session "running" but holds no lock any
+    more (its connection is gone): the next sync of that board takes it and marks it abandoned."""
+    url = pg_server.new_database()
+    board = FakeBoard()
+    board.configure()
+    board.run_for(3600)
+    plug(monkeypatch, {"DESK-A": board})
+    device = board.id.hex()
+    crashed = Store(url)
+    sid = crashed.start_session("DESK-A")
+    crashed.claim_device(device, sid)
+    crashed.db.conn.close()  # the desk vanishes: no release, no session end
+    r = sync_mod.sync("DESK-A", db=url, set_clock=False)
+    assert r.records_added == 60
+    with Store(url) as st:
+        assert [(s["id"], s["status"]) for s in st.sessions()] == [(sid, "abandoned"), (sid + 1, "ok")]
