@@ -541,6 +541,9 @@ class Store:
         if hi is not None:
             q += " AND seq < ?"
             args.append(hi)
+        if self.kind == "postgresql":  # a server-side cursor: the client holds one fetch at a time
+            yield from self.db.stream(q + " ORDER BY seq", args, size)
+            return
         cur = self.db.execute(q + " ORDER BY seq", args)
         while True:
             try:

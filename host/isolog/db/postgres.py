@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import lru_cache
-from typing import Any, Iterable, cast
+from typing import Any, Iterable, Iterator, cast
 
 from isolog.errors import UserError
 
@@ -111,6 +111,28 @@ class PgConnection:
             except self._psycopg.Error as exc:
                 raise self.translated(exc) from None
         return cur
+
+    def stream(self, sql: str, params: Iterable[Any], size: int) -> Iterator[list[tuple]]:
+        """The rows of a query, `size` a fetch, through a server-side cursor (psycopg's named
+        cursor), so the client never holds the whole result (a client-side cursor receives all of
+        it at execute). A named cursor lives in a transaction: a READ ONLY one of its own when none
+        is open, ended when the rows are read or the reader stops."""
+        from psycopg import pq
+
+        own = self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+        try:
+            if own:
+                self.conn.execute("BEGIN READ ONLY")
+            with self.conn.cursor(name=f"isolog_rows_{id(self)}") as cur:
+                cur.itersize = size
+                cur.execute(cast(Any, _sql(sql)), tuple(params))
+                while rows := cur.fetchmany(size):
+                    yield rows
+        except self._psycopg.Error as exc:
+            raise self.translated(exc) from None
+        finally:
+            if own and not self.conn.closed:
+                self.rollback_quietly()  # read only: nothing to commit
 
     def rollback_quietly(self) -> None:
         try:
