@@ -490,3 +490,14 @@ def test_a_store_row_of_the_wrong_type_is_named_by_its_seq(tmp_path, capsys):
     assert cli.main(["check", "LU-TEST-0001", "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert "record seq 17: field 'counts' must be an integer, not 'many'" in err and err.count("\n") == 1
+
+
+def test_rows_read_a_fetch_at_a_time_and_a_reader_that_stops_leaves_the_store_usable(store):
+    put(store, [rec(s) for s in range(10)])
+    chunks = store.record_rows(DEV, 2, 9, size=3)
+    assert [[r[0] for r in rows] for rows in chunks] == [[2, 3, 4], [5, 6, 7], [8]]
+    partial = store.record_rows(DEV, size=4)
+    assert [r[0] for r in next(partial)] == [0, 1, 2, 3]
+    partial.close()  # the reader stops half way (PostgreSQL: its read-only transaction ends)
+    assert put(store, [rec(10)]) == (1, [])
+    assert next_seq(store) == 11
