@@ -501,3 +501,31 @@ def test_rows_read_a_fetch_at_a_time_and_a_reader_that_stops_leaves_the_store_us
     partial.close()  # the reader stops half way (PostgreSQL: its read-only transaction ends)
     assert put(store, [rec(10)]) == (1, [])
     assert next_seq(store) == 11
+
+
+def test_two_desks_signing_for_one_board_at_once_never_use_a_counter_twice(store, store_db):
+    """The signing counter is a read-modify-write (Store.next_counter): two desks (two Store
+    objects, two threads) taking 40 counters each at once get 80 different ones, 1..80."""
+    import threading
+
+    with store.transaction() as db:
+        store.set_provisioned(db, DEV, "k1", 0, None)
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def desk() -> None:
+        try:
+            with Store(store_db) as mine:
+                for _ in range(40):
+                    got.append(mine.next_counter(DEV, "k1", 10_000))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=desk) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(got) == list(range(1, 81))
+    assert store.provisioning(DEV)["counter"] == 80
