@@ -35,8 +35,9 @@ def _iso(epoch_s: np.ndarray) -> list[str]:
     return [t[:19] + "Z" if w else t + "Z" for t, w in zip(text, (ms % 1000 == 0).tolist())]
 
 
-def build(path: Path, n: int, seed: int = 42) -> None:
-    """Write a store at path (a new file) with one shipment of n records."""
+def build(path: Path | str, n: int, seed: int = 42) -> None:
+    """Write a store at path (a new file, or the URL of a new PostgreSQL database) with one
+    shipment of n records."""
     from dataclasses import replace
 
     from isolog import shipment
@@ -99,6 +100,7 @@ def build(path: Path, n: int, seed: int = 42) -> None:
                     "2026-11-26T07:59:00.000Z",
                 ),
             )
-    con = sqlite3.connect(str(path))
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
+    if isinstance(path, Path):
+        con = sqlite3.connect(str(path))
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()

@@ -498,8 +498,10 @@ def test_store_from_before_device_auth_keeps_working(setup):
     """A store written before device_auth (keys in device_keys only): migrated on open, the board's
     counter taken once (audited), then kept by the store."""
     board, ports, db, _ = setup
-    with Store(db) as st, st.transaction() as tx:
+    with Store(db) as st, st.transaction() as tx:  # as such a store was: schema version 1, step 1 without device_auth
         tx.execute("DROP TABLE device_auth")
+        tx.execute("ALTER TABLE sync_sessions DROP COLUMN host")
+        tx.execute("UPDATE schema_version SET version = 1")
     with Store(db) as st:
         prov = st.provisioning(DEV)
         assert prov is not None and prov["counter"] is None and prov["key_id"] == record.key_id(board.app.key).hex()

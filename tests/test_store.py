@@ -1,4 +1,5 @@
-"""isolog.store: the SQLite store on its own (no board): schema, records keyed (device, seq),
+"""isolog.store: the store on its own (no board), on both back ends (SQLite and PostgreSQL: the
+store_db fixture, tests/conftest.py): schema, records keyed (device, seq),
 next_seq over gaps and lost ranges, segments, chunks, damage, sessions, audit, and transactions
 that leave nothing behind when they fail."""
 
@@ -12,6 +13,7 @@ import sys
 
 import pytest
 
+from isolog.db.schema import MIGRATIONS
 from isolog.errors import UserError
 from isolog.store import Store
 
@@ -51,8 +53,8 @@ def rec(seq: int, boot: int = 1, **changes) -> dict:
 
 
 @pytest.fixture()
-def store(tmp_path):
-    st = Store(tmp_path / "s.sqlite3")
+def store(store_db):
+    st = Store(store_db)
     with st.transaction() as db:
         st.touch_device(db, DEV, "fake", "0.1.0", 0)
     yield st
@@ -79,13 +81,13 @@ def test_a_new_store_gets_every_table_in_a_new_folder(tmp_path):
     con = sqlite3.connect(path)
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert TABLES <= names
-    assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert con.execute("SELECT version FROM schema_version").fetchall() == [(MIGRATIONS[-1].number,)]
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con.close()
 
 
-def test_reopening_keeps_the_data_and_one_schema_row(tmp_path):
-    path = tmp_path / "s.sqlite3"
+def test_reopening_keeps_the_data_and_one_schema_row(store_db):
+    path = store_db
     with Store(path) as st:
         with st.transaction() as db:
             st.touch_device(db, DEV, "fake", "0.1.0", 7)
@@ -94,16 +96,31 @@ def test_reopening_keeps_the_data_and_one_schema_row(tmp_path):
         assert st.db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
 
 
-def test_a_store_from_a_newer_isolog_is_refused(tmp_path):
-    path = tmp_path / "s.sqlite3"
-    with Store(path):
-        pass
+def test_a_store_from_a_newer_isolog_is_refused(store_db):
+    with Store(store_db) as st:
+        st.db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(
+        UserError, match=f"newer isolog \\(store version 99, this isolog knows {MIGRATIONS[-1].number}\\)"
+    ):
+        Store(store_db)
+
+
+def test_a_store_at_version_1_gets_the_later_steps_and_keeps_its_data(tmp_path):
+    """A store written before step 2 (sync_sessions without host): opening it applies step 2 and
+    sets the version; its rows stay."""
+    path = tmp_path / "old.sqlite3"
     con = sqlite3.connect(path)
-    con.execute("UPDATE schema_version SET version = 99")
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    con.execute("INSERT INTO schema_version VALUES (1)")
+    con.executescript(";\n".join(MIGRATIONS[0].statements("sqlite")) + ";")  # the store as step 1 made it
+    con.execute("INSERT INTO devices (id, first_seen, last_seen, next_seq) VALUES (?, 'a', 'b', 17)", (DEV,))
     con.commit()
     con.close()
-    with pytest.raises(UserError, match="newer isolog"):
-        Store(path)
+    with Store(path) as st:
+        assert st.device(DEV)["next_seq"] == 17
+        cols = {r[1] for r in st.db.execute("PRAGMA table_info(sync_sessions)")}
+        assert "host" in cols
+        assert st.db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):
@@ -140,7 +157,7 @@ def test_a_record_is_stored_once(store):
     assert added == 0
     assert len(problems) == 1 and "record 2 came again with different data" in problems[0]
     assert [r["counts"] for r in store.records(DEV)] == [0, 180, 360]  # the stored copy is kept
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.IntegrityError):
         store.db.execute(
             "INSERT INTO records (device, seq, boot, uptime_s, counts, interval_s, interval_counts, "
             "flags) VALUES (?, 1, 1, 0, 0, 60, 0, '[]')",
@@ -209,7 +226,7 @@ def test_a_chunk_is_stored_once_and_the_first_copy_kept(store):
         store.add_chunk(db, DEV, 0, 0, b"first", 1)
         store.add_chunk(db, DEV, 0, 0, b"second", 2)
         store.add_chunk(db, DEV, 0, 5, b"next", 2)
-    assert store.db.execute("SELECT offset, data, session FROM chunks ORDER BY offset").fetchall() == [
+    assert store.db.execute('SELECT "offset", data, session FROM chunks ORDER BY "offset"').fetchall() == [
         (0, b"first", 1),
         (5, b"next", 2),
     ]
@@ -221,7 +238,7 @@ def test_damage_is_kept_per_segment_and_offset(store):
         store.add_damage(db, DEV, 0, 300, 57, "CRC mismatch", 2)  # seen again by a later sync
         store.add_damage(db, DEV, 3000, 0, 8, "bad sync byte", 2)
     assert store.db.execute(
-        "SELECT segment, offset, length, reason, session FROM damage ORDER BY segment"
+        'SELECT segment, "offset", length, reason, session FROM damage ORDER BY segment'
     ).fetchall() == [(0, 300, 57, "CRC mismatch", 2), (3000, 0, 8, "bad sync byte", 2)]
 
 
@@ -330,7 +347,7 @@ def test_a_failed_transaction_leaves_nothing(store):
 
 def test_a_database_error_inside_a_transaction_rolls_back_what_came_before(store):
     put(store, [rec(0)])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.IntegrityError):
         with store.transaction() as db:
             store.insert_records(db, DEV, [rec(1)], 0, 0, None)
             db.execute(
@@ -341,14 +358,11 @@ def test_a_database_error_inside_a_transaction_rolls_back_what_came_before(store
     assert [r["seq"] for r in store.records(DEV)] == [0]
 
 
-def test_a_commit_is_visible_to_another_connection_at_once(store, tmp_path):
+def test_a_commit_is_visible_to_another_connection_at_once(store, store_db):
     put(store, [rec(0), rec(1)])
-    other = sqlite3.connect(store.path)
-    try:
-        assert other.execute("SELECT seq FROM records ORDER BY seq").fetchall() == [(0,), (1,)]
-        assert json.loads(other.execute("SELECT flags FROM records WHERE seq = 0").fetchone()[0]) == ["time_valid"]
-    finally:
-        other.close()
+    with Store(store_db) as other:  # another desk on the same store
+        assert other.db.execute("SELECT seq FROM records ORDER BY seq").fetchall() == [(0,), (1,)]
+        assert json.loads(other.db.execute("SELECT flags FROM records WHERE seq = 0").fetchone()[0]) == ["time_valid"]
 
 
 # --- records as JSON lines and columns, streaming (check, report, export) --------------------------------
@@ -403,11 +417,10 @@ def test_json_lines_are_exactly_json_dumps_of_every_row():
     check()
 
 
-def _stored_shipment(tmp_path, n=500):
-    """A store with one shipment of n records (with nulls), and the shipment file."""
+def _stored_shipment(db, n=500):
+    """A store (path or URL) with one shipment of n records (with nulls), and the shipment file."""
     from compliance_helpers import BASE, to_toml
 
-    db = tmp_path / "s.sqlite3"
     toml = to_toml(BASE)
     with Store(db) as st:
         st.add_shipment(DEV, BASE["shipment"]["id"], toml, {}, 0, 0)
@@ -426,13 +439,13 @@ def _stored_shipment(tmp_path, n=500):
     return db, recs
 
 
-def test_the_certificate_hash_is_the_sha256_of_the_export_file(tmp_path, capsys):
+def test_the_certificate_hash_is_the_sha256_of_the_export_file(tmp_path, store_db, capsys):
     import hashlib
 
     from isolog import cli
     from isolog.compliance.records import sha256_file
 
-    db, recs = _stored_shipment(tmp_path)
+    db, recs = _stored_shipment(store_db)
     out = tmp_path / "r.jsonl"
     ship_id = "LU-TEST-0001"
     assert cli.main(["export", "--db", str(db), "--shipment", ship_id, "--format", "jsonl", "-o", str(out)]) == 0
@@ -446,13 +459,13 @@ def test_the_certificate_hash_is_the_sha256_of_the_export_file(tmp_path, capsys)
     assert sha256_file(out) in pdf.read_text()
 
 
-def test_columns_from_the_store_are_those_of_the_export_file(tmp_path):
+def test_columns_from_the_store_are_those_of_the_export_file(tmp_path, store_db):
     import numpy as np
 
     from isolog.compliance import records
     from isolog.store import Store, load_for_check, write_rows
 
-    db, _ = _stored_shipment(tmp_path, 2000)
+    db, _ = _stored_shipment(store_db, 2000)
     with Store(db) as st:
         ship, rows = st.shipment_rows("LU-TEST-0001")
         out = tmp_path / "r.jsonl"
@@ -469,7 +482,7 @@ def test_columns_from_the_store_are_those_of_the_export_file(tmp_path):
 def test_a_store_row_of_the_wrong_type_is_named_by_its_seq(tmp_path, capsys):
     from isolog import cli
 
-    db, _ = _stored_shipment(tmp_path, 50)
+    db, _ = _stored_shipment(tmp_path / "s.sqlite3", 50)  # SQLite only: PostgreSQL's types refuse the text
     con = sqlite3.connect(db)
     con.execute("UPDATE records SET counts = 'many' WHERE seq = 17")
     con.commit()
@@ -477,3 +490,42 @@ def test_a_store_row_of_the_wrong_type_is_named_by_its_seq(tmp_path, capsys):
     assert cli.main(["check", "LU-TEST-0001", "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert "record seq 17: field 'counts' must be an integer, not 'many'" in err and err.count("\n") == 1
+
+
+def test_rows_read_a_fetch_at_a_time_and_a_reader_that_stops_leaves_the_store_usable(store):
+    put(store, [rec(s) for s in range(10)])
+    chunks = store.record_rows(DEV, 2, 9, size=3)
+    assert [[r[0] for r in rows] for rows in chunks] == [[2, 3, 4], [5, 6, 7], [8]]
+    partial = store.record_rows(DEV, size=4)
+    assert [r[0] for r in next(partial)] == [0, 1, 2, 3]
+    partial.close()  # the reader stops half way (PostgreSQL: its read-only transaction ends)
+    assert put(store, [rec(10)]) == (1, [])
+    assert next_seq(store) == 11
+
+
+def test_two_desks_signing_for_one_board_at_once_never_use_a_counter_twice(store, store_db):
+    """The signing counter is a read-modify-write (Store.next_counter): two desks (two Store
+    objects, two threads) taking 40 counters each at once get 80 different ones, 1..80."""
+    import threading
+
+    with store.transaction() as db:
+        store.set_provisioned(db, DEV, "k1", 0, None)
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def desk() -> None:
+        try:
+            with Store(store_db) as mine:
+                for _ in range(40):
+                    got.append(mine.next_counter(DEV, "k1", 10_000))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=desk) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(got) == list(range(1, 81))
+    assert store.provisioning(DEV)["counter"] == 80

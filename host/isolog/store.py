@@ -36,12 +36,15 @@ import json
 import math
 import os
 import re
+import socket
 import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
+from isolog import db as _db
+from isolog.db.schema import MIGRATIONS, SCHEMA_VERSION
 from isolog.errors import UserError
 from isolog.log.chain import ChainResult, Problem, key_table, verify_segments
 from isolog.log.image import segment_name
@@ -51,152 +54,23 @@ from isolog_fw import record as fw_record
 if TYPE_CHECKING:
     from isolog.compliance.model import Verification
 
-SCHEMA_VERSION = 1
 DB_NAME = "isolog.sqlite3"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (
-    id TEXT PRIMARY KEY,
-    board TEXT,
-    firmware TEXT,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    base_seq INTEGER NOT NULL DEFAULT 0,
-    next_seq INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS shipments (
-    rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    device TEXT NOT NULL REFERENCES devices(id),
-    toml TEXT NOT NULL,
-    board_config TEXT NOT NULL,
-    configured_at TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    first_seq_max INTEGER NOT NULL,
-    host_user TEXT
-);
-CREATE INDEX IF NOT EXISTS shipments_by_id ON shipments(id);
-CREATE TABLE IF NOT EXISTS records (
-    device TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    boot INTEGER NOT NULL,
-    time TEXT,
-    uptime_s REAL NOT NULL,
-    counts INTEGER NOT NULL,
-    interval_s REAL NOT NULL,
-    interval_counts INTEGER NOT NULL,
-    dose_rate_usv_h REAL,
-    temperature_c REAL,
-    flags TEXT NOT NULL,
-    segment INTEGER,
-    chunk_offset INTEGER,
-    session INTEGER,
-    PRIMARY KEY (device, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS segments (
-    device TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    header BLOB,
-    updated TEXT NOT NULL,
-    PRIMARY KEY (device, first_seq)
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    device TEXT NOT NULL,
-    segment INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    session INTEGER,
-    PRIMARY KEY (device, segment, offset)
-);
-CREATE TABLE IF NOT EXISTS damage (
-    device TEXT NOT NULL,
-    segment INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    length INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    session INTEGER,
-    PRIMARY KEY (device, segment, offset)
-);
-CREATE TABLE IF NOT EXISTS lost (
-    device TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    end_seq INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    session INTEGER,
-    PRIMARY KEY (device, first_seq)
-);
-CREATE TABLE IF NOT EXISTS sync_sessions (
-    id INTEGER PRIMARY KEY,
-    device TEXT,
-    port TEXT,
-    started TEXT NOT NULL,
-    ended TEXT,
-    status TEXT NOT NULL,
-    records_added INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL DEFAULT 0,
-    acked_upto INTEGER,
-    host_user TEXT,
-    pid INTEGER,
-    problems TEXT
-);
-CREATE TABLE IF NOT EXISTS clock_anchors (
-    device TEXT NOT NULL,
-    boot INTEGER NOT NULL,
-    uptime_ms INTEGER NOT NULL,
-    epoch_ms INTEGER NOT NULL,
-    board_time_ms INTEGER,
-    taken_at TEXT NOT NULL,
-    session INTEGER
-);
-CREATE TABLE IF NOT EXISTS device_keys (
-    device TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    key BLOB NOT NULL,
-    name TEXT NOT NULL,
-    created TEXT NOT NULL,
-    current INTEGER NOT NULL,
-    PRIMARY KEY (device, key_id)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    host_user TEXT,
-    device TEXT,
-    action TEXT NOT NULL,
-    details TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS device_auth (
-    device TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    counter INTEGER,
-    keyed_from INTEGER NOT NULL,
-    key_store TEXT,
-    provisioned_at TEXT NOT NULL,
-    host_user TEXT
-);
-CREATE TABLE IF NOT EXISTS segment_checks (
-    device TEXT NOT NULL,
-    segment INTEGER NOT NULL,
-    verified INTEGER NOT NULL,
-    failed INTEGER NOT NULL,
-    unverified INTEGER NOT NULL,
-    damaged INTEGER NOT NULL,
-    first_bad INTEGER,
-    config_differences TEXT NOT NULL,
-    problems TEXT NOT NULL,
-    checked_at TEXT NOT NULL,
-    session INTEGER,
-    PRIMARY KEY (device, segment)
-);
-"""
 
 
 def default_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("isolog")) / DB_NAME
+
+
+def store_name(db: Path | str | None) -> str:
+    """The store a command with --db db uses, as messages name it (a URL without its password)."""
+    where = _db.target(db)
+    if isinstance(where, str):
+        from isolog.db.postgres import safe_url
+
+        return safe_url(where)
+    return str(where if where is not None else default_path())
 
 
 def now_iso() -> str:
@@ -243,7 +117,13 @@ def row_record(row: tuple) -> dict[str, Any]:
     return rec
 
 
+# A store connection inside a transaction (Store.transaction()): sqlite3's, or db.postgres.PgConnection.
+Connection = Any
+
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# The advisory-lock key under which a PostgreSQL store's migrations run (any fixed 64-bit number
+# distinct from db.postgres.device_lock_key's; these are the ASCII bytes of "isolog-m").
+_MIGRATION_LOCK = int.from_bytes(b"isolog-m", "big")
 # The tables every isolog store has had since schema version 1, with columns isolog reads.
 _CORE_TABLES = {
     "devices": {"id", "next_seq"},
@@ -283,9 +163,16 @@ def store_error(path: Path, exc: sqlite3.Error) -> UserError:
 
 class _Connection(sqlite3.Connection):
     """Every SQLite error that is about the file (full disk, damaged pages, locked, read-only)
-    becomes one line naming the store (store_error); errors in isolog's own SQL stay as they are."""
+    becomes one line naming the store (store_error); errors in isolog's own SQL stay as they are.
+    The same surface as db.postgres.PgConnection (kind, begin_sql, for_update, tables, locks)."""
 
     store_path: Path = Path()
+    kind = "sqlite"
+    # BEGIN IMMEDIATE takes SQLite's write lock at once: one writer at a time, so every
+    # read-modify-write inside a transaction is serialized (no FOR UPDATE needed, none in SQLite).
+    begin_sql = "BEGIN IMMEDIATE"
+    for_update = ""
+    # IntegrityError and Error: sqlite3.Connection's own attributes (the exceptions of the module).
 
     def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
         try:
@@ -299,6 +186,19 @@ class _Connection(sqlite3.Connection):
         except sqlite3.Error as exc:
             raise _translated(self.store_path, exc) from None
 
+    def translated(self, exc: Exception) -> Exception:
+        return _translated(self.store_path, exc) if isinstance(exc, sqlite3.Error) else exc
+
+    def rollback_quietly(self) -> None:
+        try:
+            sqlite3.Connection.execute(self, "ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def tables(self) -> dict[str, set[str]]:
+        names = [r[0] for r in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: {r[1] for r in self.execute(f"PRAGMA table_info({t})")} for t in names}
+
 
 def _translated(path: Path, exc: sqlite3.Error) -> Exception:
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -308,15 +208,26 @@ def _translated(path: Path, exc: sqlite3.Error) -> Exception:
 
 
 class Store:
+    """The store: an SQLite file (a path; default: default_path()) or a PostgreSQL database (a
+    postgresql:// URL), chosen by isolog.db.target (--db, else ISOLOG_DB). The same schema
+    (isolog.db.schema) and the same methods on both."""
+
     def __init__(self, path: Path | str | None = None):
-        self.path = Path(path) if path is not None else default_path()
-        self._refuse_foreign_file()
+        where = _db.target(path)
+        self.url: str | None = where if isinstance(where, str) else None
+        self._locked: set[str] = set()  # devices whose sync this store holds (claim_device)
+        if self.url is not None:
+            self._open_postgresql(self.url)
+            return
+        file = where if isinstance(where, Path) else default_path()
+        self.path: Path | str = file
+        self._refuse_foreign_file(file)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, factory=_Connection)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            self.db: Any = sqlite3.connect(str(file), timeout=30, isolation_level=None, factory=_Connection)
         except (OSError, sqlite3.Error) as exc:
-            raise UserError(f"cannot open the store {self.path}: {exc}") from None
-        self.db.store_path = self.path  # type: ignore[attr-defined]
+            raise UserError(f"cannot open the store {file}: {exc}") from None
+        self.db.store_path = file
         try:
             self._refuse_foreign_tables()  # before anything writes to the file
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -327,67 +238,96 @@ class Store:
             self.db.close()
             if isinstance(exc, UserError):
                 raise
-            raise UserError(f"{self.path} is not a usable isolog store: {exc}") from None
+            raise UserError(f"{file} is not a usable isolog store: {exc}") from None
 
-    def _refuse_foreign_file(self) -> None:
+    def _open_postgresql(self, url: str) -> None:
+        from isolog.db.postgres import PgConnection
+
+        self.db = PgConnection(url)
+        self.path = self.db.shown
+        try:
+            self._refuse_foreign_tables()
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
+
+    @property
+    def kind(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self.db.kind
+
+    @property
+    def IntegrityError(self) -> type[Exception]:
+        """The back end's exception for a broken key or constraint."""
+        return self.db.IntegrityError
+
+    def _refuse_foreign_file(self, path: Path) -> None:
         """A file that is not an SQLite database is never opened as one (SQLite would refuse it
         anyway, but only after the store's folder was made)."""
         try:
-            with open(self.path, "rb") as f:
+            with open(path, "rb") as f:
                 head = f.read(len(_SQLITE_MAGIC))
         except FileNotFoundError:
             return
         except IsADirectoryError:
-            raise UserError(f"{self.path} is a folder, not an isolog store (give the store file)") from None
+            raise UserError(f"{path} is a folder, not an isolog store (give the store file)") from None
         except OSError as exc:
-            raise UserError(f"cannot open the store {self.path}: {exc.strerror or exc}") from None
+            raise UserError(f"cannot open the store {path}: {exc.strerror or exc}") from None
         if head and head != _SQLITE_MAGIC:
-            raise UserError(f"{self.path} is not a usable isolog store: not an SQLite database (left untouched)")
+            raise UserError(f"{path} is not a usable isolog store: not an SQLite database (left untouched)")
 
     def _refuse_foreign_tables(self) -> None:
-        """An SQLite file of another application is refused and left as it was: isolog creates its
-        tables only in a new file or in a database without tables."""
-        names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not names:
+        """A database of another application is refused and left as it was: isolog creates its
+        tables only in a new file or in a database (PostgreSQL: schema) without tables."""
+        tables = self.db.tables()
+        if not tables:
             return
+        names = set(tables)
         missing = [t for t in ("schema_version", *_CORE_TABLES) if t not in names]
         if not missing:
             for table, needed in _CORE_TABLES.items():
-                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                have = tables[table]
                 if not needed <= have:
                     missing.append(f"{table}({', '.join(sorted(needed - have))})")
         if missing:
             shown = ", ".join(sorted(names)[:6]) + (", ..." if len(names) > 6 else "")
+            what = "an SQLite database" if self.kind == "sqlite" else "a PostgreSQL database"
             raise UserError(
-                f"{self.path} is an SQLite database of another application (tables: {shown}), not an "
+                f"{self.path} is {what} of another application (tables: {shown}), not an "
                 f"isolog store (no {', '.join(missing)}): refused and left untouched; give --db a new "
                 "file or an isolog store"
             )
 
     def _migrate(self) -> None:
-        with self.transaction():
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    self.db.execute(stmt)
-            row = self.db.execute("SELECT version FROM schema_version").fetchone()
-            if row is None:
-                self.db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
+        """Apply the schema's numbered steps (isolog.db.schema.MIGRATIONS) that the store lacks, in one
+        transaction; refuse a store written by a newer isolog. Two desks opening a new PostgreSQL
+        store at once: the second waits on the first's lock (the advisory transaction lock below)
+        and finds the steps applied."""
+        with self.transaction() as db:
+            if self.kind == "postgresql":
+                db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            have = 0 if row is None else int(row[0])
+            if have > SCHEMA_VERSION:
                 raise UserError(
-                    f"{self.path} was written by a newer isolog (store version {row[0]}, "
+                    f"{self.path} was written by a newer isolog (store version {have}, "
                     f"this isolog knows {SCHEMA_VERSION}): update isolog"
                 )
-            # Stores from before device_auth: every device with a current key was provisioned from
-            # here. Its counter is unknown (NULL: taken once from the board, audited); its keyed
-            # records start at most where the store stood.
-            self.db.execute(
-                "INSERT OR IGNORE INTO device_auth (device, key_id, counter, keyed_from, key_store, provisioned_at) "
-                "SELECT k.device, k.key_id, NULL, "
-                "COALESCE((SELECT d.next_seq FROM devices d WHERE d.id = k.device), 0), "
-                "NULL, k.created FROM device_keys k WHERE k.current = 1"
-            )
+            # Step 1 is applied again to a store at version 1 (stores from before device_auth).
+            for step in MIGRATIONS:
+                if step.number > have or step.number == have == 1:
+                    for stmt in step.statements(self.kind):
+                        db.execute(stmt)
+            if row is None:
+                db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif have != SCHEMA_VERSION:
+                db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     def close(self) -> None:
+        for device in list(self._locked):
+            self.release_device(device)
         self.db.close()
 
     def __enter__(self) -> "Store":
@@ -395,19 +335,19 @@ class Store:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close()
-        if isinstance(exc, sqlite3.Error):  # raised while reading rows (a damaged page found late)
-            translated = _translated(self.path, exc)
+        if isinstance(exc, self.db.Error):  # raised while reading rows (a damaged page found late)
+            translated = self.db.translated(exc)
             if translated is not exc:
                 raise translated from None
 
     # --- transactions ----------------------------------------------------------------------------
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection):
+        def __init__(self, db: Any):
             self.db = db
 
-        def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
+        def __enter__(self) -> Any:
+            self.db.execute(self.db.begin_sql)
             return self.db
 
         def __exit__(self, exc_type, exc, tb) -> None:
@@ -415,20 +355,73 @@ class Store:
                 try:
                     self.db.execute("COMMIT")
                 except BaseException:
-                    self._rollback()
+                    self.db.rollback_quietly()
                     raise
             else:
-                self._rollback()
-
-        def _rollback(self) -> None:
-            try:
-                sqlite3.Connection.execute(self.db, "ROLLBACK")
-            except sqlite3.Error:
-                pass
+                self.db.rollback_quietly()
 
     def transaction(self) -> "Store._Tx":
-        """BEGIN IMMEDIATE .. COMMIT (durable on return: WAL, synchronous=FULL), ROLLBACK on error."""
+        """BEGIN .. COMMIT, ROLLBACK on error. Durable on return: SQLite in WAL mode with
+        synchronous=FULL; PostgreSQL with synchronous_commit=on (db/postgres.py). SQLite's
+        BEGIN IMMEDIATE serializes writers; in PostgreSQL a read-modify-write locks its row (FOR UPDATE)."""
         return Store._Tx(self.db)
+
+    # --- one desk syncs a board at a time --------------------------------------------------------
+
+    def claim_device(self, device: str, session: int | None) -> None:
+        """Take the device for this store's sync (session) until release_device or close; UserError
+        when another sync holds it (two desks syncing the same board at once cannot both win).
+        PostgreSQL: a session advisory lock on the device (released if the desk's connection
+        drops). SQLite: under BEGIN IMMEDIATE, no running session of the device on this computer
+        whose process is alive (an SQLite store is one computer's file)."""
+        if self.kind == "postgresql":
+            if not self.db.try_lock_device(device):
+                other = self._running_session(device, session)
+                raise UserError(
+                    f"board {device} is being synced by another desk{other}: nothing was stored; "
+                    "sync it again when that sync has ended"
+                )
+            self._locked.add(device)
+            with self.transaction() as db:
+                # A session of this device still "running" holds no lock (we have it): its desk
+                # crashed or lost the server mid-sync.
+                db.execute(
+                    "UPDATE sync_sessions SET status = 'abandoned' WHERE device = ? AND status = 'running' AND id != ?",
+                    (device, session if session is not None else -1),
+                )
+                self.update_session(db, session, device=device)
+            return
+        with self.transaction() as db:
+            me = socket.gethostname()
+            for sid, pid, host, user in db.execute(
+                "SELECT id, pid, host, host_user FROM sync_sessions "
+                "WHERE device = ? AND status = 'running' AND id != ?",
+                (device, session if session is not None else -1),
+            ).fetchall():
+                if pid and (host in (None, me)) and _pid_alive(pid):
+                    raise UserError(
+                        f"board {device} is being synced by another isolog (session {sid}, user {user}, process "
+                        f"{pid}): nothing was stored; sync it again when that sync has ended"
+                    )
+            self.update_session(db, session, device=device)
+        self._locked.add(device)
+
+    def _running_session(self, device: str, session: int | None) -> str:
+        row = self.db.execute(
+            "SELECT id, host, host_user FROM sync_sessions WHERE device = ? AND status = 'running' AND id != ? "
+            "ORDER BY id DESC LIMIT 1",
+            (device, session if session is not None else -1),
+        ).fetchone()
+        return f" (session {row[0]} on {row[1]}, user {row[2]})" if row else ""
+
+    def release_device(self, device: str) -> None:
+        if device in self._locked:
+            self._locked.discard(device)
+            if self.kind == "postgresql":
+                try:
+                    self.db.unlock_device(device)
+                except UserError:
+                    pass  # the connection is gone: so is the lock
 
     # --- devices ---------------------------------------------------------------------------------
 
@@ -445,7 +438,7 @@ class Store:
         return [d for d in (self.device(i) for i in ids) if d is not None]
 
     def touch_device(
-        self, db: sqlite3.Connection, device: str, board: str | None, firmware: str | None, base_seq: int
+        self, db: Connection, device: str, board: str | None, firmware: str | None, base_seq: int
     ) -> dict[str, Any]:
         """Register a board (inside a transaction); a new one starts at base_seq."""
         now = now_iso()
@@ -459,10 +452,10 @@ class Store:
         assert dev is not None
         return dev
 
-    def advance_next_seq(self, db: sqlite3.Connection, device: str) -> int:
+    def advance_next_seq(self, db: Connection, device: str) -> int:
         """Move the device's next_seq over every record stored contiguously (and over ranges known
         to be lost from the board). Inside a transaction."""
-        (nxt,) = db.execute("SELECT next_seq FROM devices WHERE id = ?", (device,)).fetchone()
+        (nxt,) = db.execute("SELECT next_seq FROM devices WHERE id = ?" + db.for_update, (device,)).fetchone()
         start = nxt
         while True:
             lost = db.execute(
@@ -489,7 +482,7 @@ class Store:
 
     def insert_records(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         device: str,
         recs: list[dict[str, Any]],
         segment: int | None,
@@ -548,12 +541,15 @@ class Store:
         if hi is not None:
             q += " AND seq < ?"
             args.append(hi)
+        if self.kind == "postgresql":  # a server-side cursor: the client holds one fetch at a time
+            yield from self.db.stream(q + " ORDER BY seq", args, size)
+            return
         cur = self.db.execute(q + " ORDER BY seq", args)
         while True:
             try:
                 rows = cur.fetchmany(size)
-            except sqlite3.Error as exc:  # a damaged page in the middle of the records
-                raise _translated(self.path, exc) from None
+            except self.db.Error as exc:  # a damaged page in the middle of the records, a lost server
+                raise self.db.translated(exc) from None
             if not rows:
                 return
             yield rows
@@ -565,28 +561,28 @@ class Store:
 
     def segment(self, device: str, first_seq: int) -> tuple[int, bytes | None] | None:
         row = self.db.execute(
-            "SELECT offset, header FROM segments WHERE device = ? AND first_seq = ?", (device, first_seq)
+            'SELECT "offset", header FROM segments WHERE device = ? AND first_seq = ?', (device, first_seq)
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def set_segment(
-        self, db: sqlite3.Connection, device: str, first_seq: int, offset: int, header: bytes | None
-    ) -> None:
+    def set_segment(self, db: Connection, device: str, first_seq: int, offset: int, header: bytes | None) -> None:
         db.execute(
-            "INSERT INTO segments (device, first_seq, offset, header, updated) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(device, first_seq) DO UPDATE SET offset = excluded.offset, header = excluded.header, "
+            'INSERT INTO segments (device, first_seq, "offset", header, updated) VALUES (?, ?, ?, ?, ?) '
+            'ON CONFLICT(device, first_seq) DO UPDATE SET "offset" = excluded."offset", header = excluded.header, '
             "updated = excluded.updated",
             (device, first_seq, offset, header, now_iso()),
         )
 
     def add_chunk(
-        self, db: sqlite3.Connection, device: str, segment: int, offset: int, data: bytes, session: int | None
+        self, db: Connection, device: str, segment: int, offset: int, data: bytes, session: int | None
     ) -> None:
-        db.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)", (device, segment, offset, data, session))
+        db.execute(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (device, segment, offset, data, session)
+        )
 
     def add_damage(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         device: str,
         segment: int,
         offset: int,
@@ -595,31 +591,40 @@ class Store:
         session: int | None,
     ) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO damage VALUES (?, ?, ?, ?, ?, ?)",
+            'INSERT INTO damage VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device, segment, "offset") DO UPDATE SET '
+            "length = excluded.length, reason = excluded.reason, session = excluded.session",
             (device, segment, offset, length, reason, session),
         )
 
     def add_lost(
-        self, db: sqlite3.Connection, device: str, first_seq: int, end_seq: int, reason: str, session: int | None
+        self, db: Connection, device: str, first_seq: int, end_seq: int, reason: str, session: int | None
     ) -> None:
-        db.execute("INSERT OR REPLACE INTO lost VALUES (?, ?, ?, ?, ?)", (device, first_seq, end_seq, reason, session))
+        db.execute(
+            "INSERT INTO lost VALUES (?, ?, ?, ?, ?) ON CONFLICT (device, first_seq) DO UPDATE SET "
+            "end_seq = excluded.end_seq, reason = excluded.reason, session = excluded.session",
+            (device, first_seq, end_seq, reason, session),
+        )
 
     # --- sessions, clock anchors, audit ------------------------------------------------------------
 
     def start_session(self, port: str) -> int:
         with self.transaction() as db:
-            # Sessions of this host whose process is gone ended without saying so (killed).
-            for sid, pid in db.execute("SELECT id, pid FROM sync_sessions WHERE status = 'running'").fetchall():
-                if pid and not _pid_alive(pid):
+            # Sessions of this computer whose process is gone ended without saying so (killed). A
+            # session of another desk (another host; before schema step 2: none) is that desk's to say.
+            me = socket.gethostname()
+            for sid, pid, host in db.execute(
+                "SELECT id, pid, host FROM sync_sessions WHERE status = 'running'"
+            ).fetchall():
+                if pid and host in (None, me) and not _pid_alive(pid):
                     db.execute("UPDATE sync_sessions SET status = 'abandoned' WHERE id = ?", (sid,))
-            cur = db.execute(
-                "INSERT INTO sync_sessions (port, started, status, host_user, pid) VALUES (?, ?, 'running', ?, ?)",
-                (port, now_iso(), host_user(), os.getpid()),
-            )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            (sid,) = db.execute(
+                "INSERT INTO sync_sessions (port, started, status, host_user, pid, host) "
+                "VALUES (?, ?, 'running', ?, ?, ?) RETURNING id",
+                (port, now_iso(), host_user(), os.getpid(), me),
+            ).fetchall()[0]
+            return int(sid)
 
-    def update_session(self, db: sqlite3.Connection, session: int | None, **fields: Any) -> None:
+    def update_session(self, db: Connection, session: int | None, **fields: Any) -> None:
         if "problems" in fields:
             fields["problems"] = json.dumps(fields["problems"])
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -654,7 +659,7 @@ class Store:
 
     def add_clock_anchor(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         device: str,
         boot: int,
         uptime_ms: int,
@@ -663,7 +668,8 @@ class Store:
         session: int | None,
     ) -> None:
         db.execute(
-            "INSERT INTO clock_anchors VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clock_anchors (device, boot, uptime_ms, epoch_ms, board_time_ms, taken_at, session) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (device, boot, uptime_ms, epoch_ms, board_time_ms, now_iso(), session),
         )
 
@@ -676,7 +682,7 @@ class Store:
             )
         ]
 
-    def audit(self, db: sqlite3.Connection | None, device: str | None, action: str, details: dict[str, Any]) -> None:
+    def audit(self, db: Connection | None, device: str | None, action: str, details: dict[str, Any]) -> None:
         args = (now_iso(), host_user(), device, action, json.dumps(details, sort_keys=True))
         sql = "INSERT INTO audit (time, host_user, device, action, details) VALUES (?, ?, ?, ?, ?)"
         if db is not None:
@@ -703,17 +709,19 @@ class Store:
 
     # --- device keys (board/provision.py) ------------------------------------------------------------
 
-    def add_key(self, db: sqlite3.Connection, device: str, key_id: str, key: bytes, name: str) -> None:
+    def add_key(self, db: Connection, device: str, key_id: str, key: bytes, name: str) -> None:
         db.execute(
             "INSERT INTO device_keys (device, key_id, key, name, created, current) VALUES (?, ?, ?, ?, ?, 0)",
             (device, key_id, key, name, now_iso()),
         )
 
-    def remove_key(self, db: sqlite3.Connection, device: str, key_id: str) -> None:
+    def remove_key(self, db: Connection, device: str, key_id: str) -> None:
         db.execute("DELETE FROM device_keys WHERE device = ? AND key_id = ?", (device, key_id))
 
-    def make_key_current(self, db: sqlite3.Connection, device: str, key_id: str) -> None:
-        db.execute("UPDATE device_keys SET current = (key_id = ?) WHERE device = ?", (key_id, device))
+    def make_key_current(self, db: Connection, device: str, key_id: str) -> None:
+        db.execute(
+            "UPDATE device_keys SET current = CASE WHEN key_id = ? THEN 1 ELSE 0 END WHERE device = ?", (key_id, device)
+        )
 
     def current_key(self, device: str) -> bytes | None:
         row = self.db.execute("SELECT key FROM device_keys WHERE device = ? AND current = 1", (device,)).fetchone()
@@ -737,7 +745,7 @@ class Store:
         parts = []
         at = None
         for offset, chunk in self.db.execute(
-            "SELECT offset, data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset", (device, first)
+            'SELECT "offset", data FROM chunks WHERE device = ? AND segment = ? ORDER BY "offset"', (device, first)
         ):
             if at is not None and offset > at:
                 parts.append(bytes(offset - at))
@@ -761,7 +769,7 @@ class Store:
                     yield segment_name(first), self.segment_data(device, first), True
                 else:  # only the mac it ends on, for the link of the next one
                     last = self.db.execute(
-                        "SELECT data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset DESC LIMIT 1",
+                        'SELECT data FROM chunks WHERE device = ? AND segment = ? ORDER BY "offset" DESC LIMIT 1',
                         (device, first),
                     ).fetchone()
                     yield segment_name(first), bytes(last[0]) if last else b"", False
@@ -776,9 +784,7 @@ class Store:
         row = self.db.execute(f"SELECT {', '.join(cols)} FROM device_auth WHERE device = ?", (device,)).fetchone()
         return dict(zip(cols, row)) if row else None
 
-    def set_provisioned(
-        self, db: sqlite3.Connection, device: str, key_id: str, keyed_from: int, key_store: str | None
-    ) -> None:
+    def set_provisioned(self, db: Connection, device: str, key_id: str, keyed_from: int, key_store: str | None) -> None:
         """Record (inside a transaction) that the device now holds key_id, from record keyed_from on;
         its counter starts again at 0 (the board resets it with a new key)."""
         db.execute(
@@ -795,7 +801,7 @@ class Store:
         UserError (re-provision the board: a new key starts the counter again)."""
         with self.transaction() as db:
             row = db.execute(
-                "SELECT counter FROM device_auth WHERE device = ? AND key_id = ?", (device, key_id)
+                "SELECT counter FROM device_auth WHERE device = ? AND key_id = ?" + db.for_update, (device, key_id)
             ).fetchone()
             if row is None or row[0] is None:
                 raise UserError(f"board {device}: this store keeps no counter for key {key_id}")
@@ -852,7 +858,7 @@ class Store:
                     damaged = max(damaged, 1)
                     # records stored from chunks before the first damage are intact
                     at = db.execute(
-                        "SELECT MIN(offset) FROM damage WHERE device = ? AND segment = ?", (device, first)
+                        'SELECT MIN("offset") FROM damage WHERE device = ? AND segment = ?', (device, first)
                     ).fetchone()[0]
                     ok_end = db.execute(
                         "SELECT MAX(seq) + 1 FROM records WHERE device = ? AND segment = ? AND chunk_offset < ?",
@@ -866,7 +872,11 @@ class Store:
                 for d in diffs:
                     result.problems.append(Problem(name, d))
                 db.execute(
-                    "INSERT OR REPLACE INTO segment_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO segment_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (device, segment) DO UPDATE SET verified = excluded.verified, "
+                    "failed = excluded.failed, unverified = excluded.unverified, damaged = excluded.damaged, "
+                    "first_bad = excluded.first_bad, config_differences = excluded.config_differences, "
+                    "problems = excluded.problems, checked_at = excluded.checked_at, session = excluded.session",
                     (
                         device,
                         first,
@@ -930,7 +940,7 @@ class Store:
     def _segment_chunks(self, device: str, first: int, kind: int) -> list[bytes]:
         out = []
         for (data,) in self.db.execute(
-            "SELECT data FROM chunks WHERE device = ? AND segment = ? ORDER BY offset", (device, first)
+            'SELECT data FROM chunks WHERE device = ? AND segment = ? ORDER BY "offset"', (device, first)
         ):
             data = bytes(data)
             if len(data) > 1 and data[1] == kind:

@@ -5,7 +5,6 @@ MAC chain checked with the provisioned key."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -82,11 +81,8 @@ def board_tuples(board: FakeBoard) -> list[tuple]:
 def contiguous_from_zero(db) -> int:
     """The first sequence number from 0 not in the store, read through a new connection (what
     reached the disk)."""
-    con = sqlite3.connect(str(db))
-    try:
-        seqs = [r[0] for r in con.execute("SELECT seq FROM records ORDER BY seq")]
-    finally:
-        con.close()
+    with Store(db) as st:
+        seqs = [r[0] for r in st.db.execute("SELECT seq FROM records ORDER BY seq")]
     n = 0
     while n < len(seqs) and seqs[n] == n:
         n += 1
@@ -106,8 +102,8 @@ def ports(monkeypatch, board):
     return use_fake_ports(monkeypatch, board)
 
 
-def test_full_sync_stores_every_record_field_by_field(board, ports, tmp_path):
-    db = tmp_path / "store.sqlite3"
+def test_full_sync_stores_every_record_field_by_field(board, ports, tmp_path, store_db):
+    db = store_db
     result = run_sync(db)
     assert result.problems == []
     assert result.records_added == 300
@@ -126,12 +122,12 @@ def test_full_sync_stores_every_record_field_by_field(board, ports, tmp_path):
         assert [a["details"]["upto"] for a in acks] == [300]
         # the raw chunks are kept as evidence: together they are the segment file
         seg = board.segment_paths()[0]
-        data = b"".join(bytes(r[0]) for r in st.db.execute("SELECT data FROM chunks ORDER BY offset"))
+        data = b"".join(bytes(r[0]) for r in st.db.execute('SELECT data FROM chunks ORDER BY "offset"'))
         assert data == board.fs.read(seg)
 
 
-def test_second_sync_adds_nothing(board, ports, tmp_path):
-    db = tmp_path / "store.sqlite3"
+def test_second_sync_adds_nothing(board, ports, tmp_path, store_db):
+    db = store_db
     run_sync(db)
     again = run_sync(db)
     assert again.records_added == 0 and again.bytes_read == 0 and again.problems == []
@@ -143,8 +139,8 @@ def test_second_sync_adds_nothing(board, ports, tmp_path):
         )
 
 
-def test_next_sync_takes_only_the_new_records(board, ports, tmp_path):
-    db = tmp_path / "store.sqlite3"
+def test_next_sync_takes_only_the_new_records(board, ports, tmp_path, store_db):
+    db = store_db
     run_sync(db)
     board.run_for(2 * 3600)
     result = run_sync(db)
@@ -154,7 +150,7 @@ def test_next_sync_takes_only_the_new_records(board, ports, tmp_path):
     assert board.synced() == 420
 
 
-def test_records_of_several_boots_and_segments(board, ports, tmp_path):
+def test_records_of_several_boots_and_segments(board, ports, tmp_path, store_db):
     board.power_cut()  # the records in RAM are lost; the next boot logs into a new segment
     board.configure()
     board.run_for(3600)
@@ -162,7 +158,7 @@ def test_records_of_several_boots_and_segments(board, ports, tmp_path):
     board.configure()
     board.run_for(1800)
     assert len(board.segment_paths()) == 3
-    db = tmp_path / "store.sqlite3"
+    db = store_db
     result = run_sync(db)
     assert result.problems == []
     on_flash = board_tuples(board)
@@ -172,8 +168,8 @@ def test_records_of_several_boots_and_segments(board, ports, tmp_path):
     assert board.synced() == len(on_flash)
 
 
-def test_sync_sets_the_clock_and_audits_the_boards_time(board, ports, tmp_path):
-    db = tmp_path / "store.sqlite3"
+def test_sync_sets_the_clock_and_audits_the_boards_time(board, ports, tmp_path, store_db):
+    db = store_db
     board_ms = fakes.START_EPOCH_MS + board.uptime_ms
     run_sync(db, set_clock=True)
     with Store(db) as st:
@@ -182,8 +178,8 @@ def test_sync_sets_the_clock_and_audits_the_boards_time(board, ports, tmp_path):
     assert abs(board.rtc_ms() - entry["details"]["host_ms"]) < 1000
 
 
-def test_a_board_whose_log_restarted_is_not_acknowledged(board, ports, tmp_path):
-    db = tmp_path / "store.sqlite3"
+def test_a_board_whose_log_restarted_is_not_acknowledged(board, ports, tmp_path, store_db):
+    db = store_db
     run_sync(db)
     fresh = FakeBoard()  # same device id, flash erased
     fresh.configure()
@@ -266,11 +262,11 @@ def test_resumes_after_the_cable_is_pulled_at_many_points(monkeypatch, tmp_path)
     assert failed >= len(cuts) - 2  # nearly every cut lands inside the sync (the last bytes: after the ACK)
 
 
-def test_resumes_through_repeated_cuts_while_the_board_keeps_logging(monkeypatch, tmp_path):
+def test_resumes_through_repeated_cuts_while_the_board_keeps_logging(monkeypatch, tmp_path, store_db):
     board = three_segment_board()
     board.run_for(20 * 3600)  # about 12 KiB in the last segment
     ports = use_fake_ports(monkeypatch, board)
-    db = tmp_path / "store.sqlite3"
+    db = store_db
     attempts = 0
     while True:
         attempts += 1
@@ -299,7 +295,7 @@ def batches(data: bytes | bytearray) -> list[tuple[int, int]]:
     return [(off, size) for off, kind, size in chunks_of(data) if kind == 0x42]
 
 
-def test_damage_in_a_segment_is_reported_and_not_acknowledged(board, ports, tmp_path):
+def test_damage_in_a_segment_is_reported_and_not_acknowledged(board, ports, tmp_path, store_db):
     board.store.commit()
     path = board.segment_paths()[0]
     data = bytearray(board.fs.read(path))
@@ -307,7 +303,7 @@ def test_damage_in_a_segment_is_reported_and_not_acknowledged(board, ports, tmp_
     first, count = batch_span(data, off)
     data[off + size // 2] ^= 0xFF  # a flash error: the chunk's CRC no longer checks out
     board.fs.write(path, data)
-    db = tmp_path / "store.sqlite3"
+    db = store_db
     result = run_sync(db)
     assert f"/{path}: bytes {off}..{off + size - 1} damaged (CRC mismatch): skipped" in result.problems
     assert any(f"records {first}..{first + count - 1} are missing" in p for p in result.problems)
@@ -315,28 +311,27 @@ def test_damage_in_a_segment_is_reported_and_not_acknowledged(board, ports, tmp_
     seqs = [r["seq"] for r in stored(db)]
     assert seqs == [s for s in range(300) if not first <= s < first + count]
     with Store(db) as st:
-        assert st.db.execute("SELECT offset, length FROM damage").fetchall() == [(off, size)]
+        assert st.db.execute('SELECT "offset", length FROM damage').fetchall() == [(off, size)]
         assert st.sessions()[-1]["status"] == "problems"
     again = run_sync(db)  # still missing, still not acknowledged past the damage
     assert any(f"records {first}..{first + count - 1} are missing" in p for p in again.problems)
     assert board.synced() == first
 
 
-def provisioned(monkeypatch, tmp_path):
+def provisioned(monkeypatch, tmp_path, db):
     """A board provisioned from a new store, then logging 3 hours with its key."""
     board = FakeBoard()
     board.configure()
     board.run_for(600)
     ports = use_fake_ports(monkeypatch, board)
-    db = tmp_path / "store.sqlite3"
     run_sync(db)  # provisioning is refused while records are unsynced
     provision.provision(PORT, "crate-7", db)
     board.run_for(3 * 3600)
     return board, ports, db
 
 
-def test_mac_chain_verified_with_the_provisioned_key(monkeypatch, tmp_path):
-    board, ports, db = provisioned(monkeypatch, tmp_path)
+def test_mac_chain_verified_with_the_provisioned_key(monkeypatch, tmp_path, store_db):
+    board, ports, db = provisioned(monkeypatch, tmp_path, store_db)
     assert board.app.key and len(board.app.key) == 32
     with Store(db) as st:
         assert st.current_key(fakes.DEVICE_ID.hex()) == board.app.key
@@ -350,8 +345,8 @@ def test_mac_chain_verified_with_the_provisioned_key(monkeypatch, tmp_path):
     assert (check.verified, check.failed, check.unverified) == (190, 0, 0)
 
 
-def test_forged_chunk_is_caught_and_nothing_acknowledged(monkeypatch, tmp_path):
-    board, ports, db = provisioned(monkeypatch, tmp_path)
+def test_forged_chunk_is_caught_and_nothing_acknowledged(monkeypatch, tmp_path, store_db):
+    board, ports, db = provisioned(monkeypatch, tmp_path, store_db)
     board.store.commit()
     path = board.segment_paths()[-1]
     data = bytearray(board.fs.read(path))

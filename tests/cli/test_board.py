@@ -16,6 +16,7 @@ from isolog import cli, shipment
 from isolog.board import sync as sync_mod
 from isolog.board.link import Link, LinkError
 from isolog.board.sync import sync
+from isolog.db.schema import SCHEMA_VERSION
 from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
@@ -106,7 +107,7 @@ def test_store_keeps_chunks_and_refuses_duplicates(synced_day):
                 "VALUES ('15010c0000000001', 5, 1, 0, 0, 60, 0, '[]')"
             )
         (version,) = db.execute("SELECT version FROM schema_version").fetchone()
-        assert version == 1
+        assert version == SCHEMA_VERSION  # the last of isolog.db.schema's steps
     finally:
         db.close()
 

@@ -224,3 +224,46 @@ def test_an_unexpected_exception_is_one_line_exit_3_and_a_crash_file(monkeypatch
     assert str(crash) in line
     text = crash.read_text()
     assert "Traceback" in text and "ZeroDivisionError: a bug" in text and "isolog decay Lu-177 1GBq" in text
+
+
+# --- a shared store in PostgreSQL (docs/store.md) --------------------------------------------------------
+
+
+def test_an_unreachable_postgresql_server_is_one_line_without_the_password(capsys):
+    url = "postgresql://desk:s3cret@127.0.0.1:1/isolog"  # port 1: nothing listens
+    line = one_line_error(capsys, cli.main(["export", "--list", "--db", url]))
+    assert line.startswith("isolog: error: cannot connect to the store postgresql://desk:***@127.0.0.1:1/isolog: ")
+    assert "s3cret" not in line
+
+
+def test_a_malformed_postgresql_url_is_one_line(capsys):
+    line = one_line_error(capsys, cli.main(["check", "X", "--db", "postgresql://desk:pw@[::1/isolog"]))
+    assert "not a usable PostgreSQL URL" in line and "pw" not in line.split("URL", 1)[0]
+
+
+def test_a_postgresql_store_written_by_a_newer_isolog_is_refused(pg_server, capsys):
+    from isolog.db.schema import SCHEMA_VERSION
+    from isolog.store import Store
+
+    url = pg_server.new_database()
+    with Store(url) as st:
+        st.db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    line = one_line_error(capsys, cli.main(["export", "--list", "--db", url]))
+    assert (
+        f"was written by a newer isolog (store version {SCHEMA_VERSION + 1}, this isolog knows {SCHEMA_VERSION})"
+        in line
+    )
+
+
+def test_isolog_db_in_the_environment_chooses_the_store(pg_server, monkeypatch, capsys):
+    from isolog.store import Store
+
+    url = pg_server.new_database()
+    with Store(url) as st:
+        with st.transaction() as db:
+            st.touch_device(db, "15010c00000000e1", "pico", "0.1.0", 0)
+    monkeypatch.setenv("ISOLOG_DB", url)
+    assert cli.main(["export", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "device 15010c00000000e1 (pico): 0 records" in out
+    assert out.startswith("store: postgresql://postgres:***@/isolog_test_")

@@ -26,7 +26,7 @@ class Configured:
     authenticated: bool = True  # False: never provisioned from this store (its log proves nothing)
 
 
-def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock: bool = True) -> Configured:
+def configure(port: str, shipment_path: Path, db: Path | str | None = None, set_clock: bool = True) -> Configured:
     """Validate the shipment file, set the board's clock, store the configuration on the board
     (atomically) and in the store, with an audit entry."""
     text = shipment.read_text(shipment_path)  # UTF-8 or refused, naming the line
@@ -73,7 +73,7 @@ class Acknowledged:
     still_active: list[str] = field(default_factory=list)  # conditions still present (will latch again)
 
 
-def acknowledge_alarms(port: str, db: Path | None = None) -> Acknowledged:
+def acknowledge_alarms(port: str, db: Path | str | None = None) -> Acknowledged:
     """Clear the board's latched alarms; the next record carries alarm_ack. Audited."""
     with Store(db) as store, Link(port) as link:
         ident = link.identify()

@@ -161,7 +161,7 @@ def _wait_repl(port: str, timeout_s: float = 20.0) -> None:
     raise UserError(f"the board on {port} did not come up in the REPL: {last}")
 
 
-def stop_firmware(port: str, key: bytes | None, db: Path | None = None) -> dict | None:
+def stop_firmware(port: str, key: bytes | None, db: Path | str | None = None) -> dict | None:
     """If isolog answers on the port, ask it for a maintenance reset. Returns its identity."""
     from isolog.board.link import Link, LinkError
 
@@ -196,7 +196,7 @@ def stop_firmware(port: str, key: bytes | None, db: Path | None = None) -> dict 
 
 
 def deploy(
-    port: str, board: str, key: bytes | None = None, test_mode: bool = False, say=print, db: Path | None = None
+    port: str, board: str, key: bytes | None = None, test_mode: bool = False, say=print, db: Path | str | None = None
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="isolog-deploy-") as tmp:
         files = build.build(board, Path(tmp))
@@ -262,7 +262,7 @@ def confirm(port: str, timeout_s: float = 30.0) -> dict:
     )
 
 
-def deploy_port(port: str, board: str, db: Path | None = None, test_mode: bool = False) -> dict:
+def deploy_port(port: str, board: str, db: Path | str | None = None, test_mode: bool = False) -> dict:
     """`isolog deploy`: check the arguments, take the board's key from the store (if it answers and
     was provisioned from it), deploy, and return the restarted firmware's IDENTIFY reply."""
     if board not in build.BOARDS:

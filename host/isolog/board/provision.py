@@ -43,7 +43,7 @@ def not_the_board(device: str, prov: dict[str, Any], what: str) -> NotTheBoard:
     )
 
 
-def key_for_port(db: Path | None, port: str) -> bytes | None:
+def key_for_port(db: Path | str | None, port: str) -> bytes | None:
     """The stored key of the board answering on port (None: not provisioned from this store)."""
     try:
         with Link(port, timeout_s=0.5, retries=2) as link:
@@ -54,7 +54,7 @@ def key_for_port(db: Path | None, port: str) -> bytes | None:
         return store.current_key(ident["device"])
 
 
-def provision(port: str, name: str, db: Path | None = None, force: bool = False) -> dict[str, Any]:
+def provision(port: str, name: str, db: Path | str | None = None, force: bool = False) -> dict[str, Any]:
     """Give the board on port a name and a new key; returns the board's reply (device, name, key_id)."""
     with Store(db) as store, Link(port) as link:
         ident = link.identify()

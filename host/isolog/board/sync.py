@@ -79,7 +79,10 @@ class SyncResult:
 
 
 def sync(
-    port: str, db: Path | None = None, progress: Callable[[SyncProgress], Any] | None = None, set_clock: bool = True
+    port: str,
+    db: Path | str | None = None,
+    progress: Callable[[SyncProgress], Any] | None = None,
+    set_clock: bool = True,
 ) -> SyncResult:
     """Sync one board into the store at db (default: the user's store). Raises UserError
     (link.LinkError) when the link fails; the store then holds everything committed before."""
@@ -259,6 +262,9 @@ class _Sync:
                 "the board's IDENTIFY reply lacks fields (firmware too old or not an isolog board?)"
             ) from None
         self.device = device
+        # One desk syncs a board at a time (Store.claim_device): a second sync of the same board,
+        # here or at another desk sharing the store, is refused before it stores anything.
+        store.claim_device(device, self.session)
         # A board this store provisioned must prove it holds its key before anything is stored;
         # one never provisioned is synced, its records flagged unauthenticated.
         authorize(link, store, ident)

@@ -6,7 +6,6 @@ import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 
@@ -29,7 +28,11 @@ def port(p: argparse.ArgumentParser) -> None:
 
 def db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--db", type=Path, metavar="PATH", help="the store (default: isolog.sqlite3 in the user's data directory)"
+        "--db",
+        metavar="PATH|URL",
+        help="the store: an SQLite file, or a PostgreSQL database shared by several desks "
+        "(postgresql://USER:PASSWORD@HOST:5432/DATABASE); default: $ISOLOG_DB, else isolog.sqlite3 in the "
+        "user's data directory (docs/store.md)",
     )
 
 

@@ -215,14 +215,14 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from isolog.board.sync import sync
-    from isolog.store import default_path
+    from isolog.store import store_name
 
     line = _ProgressLine()
     try:
         r = sync(args.port, args.db, progress=line, set_clock=not args.no_clock)
     finally:
         line.done()
-    db = args.db or default_path()
+    db = store_name(args.db)
     print(
         f"{args.port}: board {r.device}: {r.records_added} new records, {r.bytes_read / 1024:.1f} KB in "
         f"{r.duration_s:.2f} s ({r.records_per_s:,.0f} records/s, {r.bytes_per_s / 1024:,.1f} KB/s)"
