@@ -363,6 +363,8 @@ def test_counter_exhaustion_asks_for_a_new_key_and_rekeying_works(setup):
         tx.execute("UPDATE device_auth SET counter = ? WHERE device = ?", (0xFFFFFFFF - 16, DEV))
     board.fs.write("data/auth", str(0xFFFFFFFF - 16).encode())
     board.power_cut()
+    ship = ship.with_name("next.toml")  # the next trip: a shipment id names one trip
+    ship.write_text(to_toml(shipment_doc(shipment__id="LU-TEST-0002")))
     with pytest.raises(UserError, match="re-provision"):
         configure_mod.configure(PORT, ship, db, set_clock=False)
     board.store.commit()

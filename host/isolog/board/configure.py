@@ -15,6 +15,10 @@ from isolog.board.sync import set_board_clock
 from isolog.errors import UserError
 from isolog.store import Store
 
+# The longest start delay at dispatch: a week. An isolog choice (a courier's longest wait between
+# packing and pick-up), not a regulation; a longer one is most likely a typing error.
+MAX_START_DELAY_S = 7 * 86400.0
+
 
 @dataclass
 class Configured:
@@ -24,11 +28,26 @@ class Configured:
     replaced: str | None  # the shipment the board was configured for before, if another
     unsynced: int  # records on the board not synced to any store (kept)
     authenticated: bool = True  # False: never provisioned from this store (its log proves nothing)
+    container: str = ""  # the container's provisioned name and board id, for messages
+    start_delay_s: float = 0.0
 
 
-def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock: bool = True) -> Configured:
+def configure(
+    port: str,
+    shipment_path: Path,
+    db: Path | None = None,
+    set_clock: bool = True,
+    start_delay_s: float = 0.0,
+) -> Configured:
     """Validate the shipment file, set the board's clock, store the configuration on the board
-    (atomically) and in the store, with an audit entry."""
+    (atomically) and in the store, with an audit entry. The shipment is dispatched (its trip
+    starts) start_delay_s after now: what the board logs before is packing time, shown apart.
+    A shipment id names one trip: one already used (on this board or another) is refused."""
+    if not (0.0 <= start_delay_s <= MAX_START_DELAY_S):
+        raise UserError(
+            f"the start delay must be between 0 and {MAX_START_DELAY_S / 86400:g} days, "
+            f"not {start_delay_s / 3600:g} hours"
+        )
     text = shipment.read_text(shipment_path)  # UTF-8 or refused, naming the line
     ship = shipment.loads(text, source=str(shipment_path))  # host validation: errors name the file and field
     cfg = ship.to_board_dict()
@@ -37,6 +56,10 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
         device = before["device"]
         authorize(link, store, before)
         store_authenticated = store.provisioning(device) is not None
+        container = store.container_name(device)
+        reused = store.reused_id(ship.id, device)
+        if reused:
+            raise UserError(f"{shipment_path}: refused for {container}: {reused}")
         log = before["log"]
         lo = int(log["next"]) + int(log.get("in_ram", 0))
         unsynced = lo - int(log["synced"])
@@ -54,7 +77,17 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
         after = link.identify()
         alog = after["log"]
         hi = int(alog["next"]) + int(alog.get("in_ram", 0))
-        store.add_shipment(device, ship.id, text, stored, lo, max(lo, hi), before.get("board"), before.get("firmware"))
+        store.add_shipment(
+            device,
+            ship.id,
+            text,
+            stored,
+            lo,
+            max(lo, hi),
+            before.get("board"),
+            before.get("firmware"),
+            start_delay_s=start_delay_s,
+        )
     previous = before.get("config_id")
     return Configured(
         device,
@@ -63,6 +96,8 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
         previous if previous and previous != ship.id else None,
         max(0, unsynced),
         store_authenticated,
+        container,
+        start_delay_s,
     )
 
 

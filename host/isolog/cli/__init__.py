@@ -25,11 +25,14 @@ COMMANDS = [
     ("configure", "board"),
     ("status", "board"),
     ("sync", "board"),
+    ("deliver", "shipments"),
+    ("shipments", "shipments"),
     ("ack-alarms", "board"),
     ("export", "board"),
     # QA: verdicts and certificates
     ("check", "compliance"),
     ("report", "compliance"),
+    ("decide", "shipments"),
     ("decay", "compliance"),
     # engineers: the virtual board, flash images, provisioning, firmware
     ("sim", "sim"),

@@ -75,16 +75,30 @@ def _configure_args(p: argparse.ArgumentParser) -> None:
     common.port(p)
     p.add_argument("shipment", metavar="SHIPMENT.toml", type=Path, help="shipment configuration (docs/shipment.md)")
     p.add_argument("--no-clock", action="store_true", help="do not set the board's clock to this computer's")
+    p.add_argument(
+        "--start-delay",
+        metavar="DURATION",
+        help="the trip starts this long after now (e.g. 2h, 90min): what the board logs before "
+        "(packing, waiting for the courier) is shown apart and judged by no rule",
+    )
     common.db(p)
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
     from isolog.board.configure import configure
+    from isolog.units import format_duration, parse_duration_s
 
-    r = configure(args.port, args.shipment, args.db, set_clock=not args.no_clock)
+    delay = 0.0
+    if args.start_delay:
+        try:
+            delay = parse_duration_s(args.start_delay)
+        except UserError as exc:
+            raise UserError(f"--start-delay: {exc}") from None
+    r = configure(args.port, args.shipment, args.db, set_clock=not args.no_clock, start_delay_s=delay)
     print(
-        f"{args.port}: board {r.device} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
-        f"logging every {int(r.shipment.interval_s)} s); records from {r.first_seq} on belong to it"
+        f"{args.port}: {r.container} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
+        f"a record every {format_duration(r.shipment.interval_s)})"
+        + (f"; the trip starts in {format_duration(delay)}" if delay > 0 else "; the trip starts now")
     )
     if not r.authenticated:
         print(UNAUTHENTICATED)
@@ -210,16 +224,23 @@ class _ProgressLine:
 def _sync_args(p: argparse.ArgumentParser) -> None:
     common.port(p)
     p.add_argument("--no-clock", action="store_true", help="do not set the board's clock")
+    p.add_argument(
+        "--delivered-at",
+        metavar="TIME",
+        help="the delivery time of the board's shipment (from the delivery note), ISO 8601 with a zone",
+    )
     common.db(p)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from isolog.board.sync import sync
     from isolog.store import default_path
+    from isolog.units import parse_time
 
+    delivered = parse_time(args.delivered_at) if args.delivered_at else None
     line = _ProgressLine()
     try:
-        r = sync(args.port, args.db, progress=line, set_clock=not args.no_clock)
+        r = sync(args.port, args.db, progress=line, set_clock=not args.no_clock, delivered_at=delivered)
     finally:
         line.done()
     db = args.db or default_path()

@@ -174,6 +174,10 @@ def cmd_check(args) -> int:
 
     rec, ship = _load(args)
     result = check(rec, ship, _verification(args))
+    if args.stored:
+        from isolog import trip
+
+        trip.mark_checked(args.db, args.stored, result.overall)
     if args.json:
         print(common.json_text(result.to_dict(), indent=2, default=_json_default))
     else:

@@ -1,0 +1,103 @@
+"""A shipment's life at the desks and in QA: `isolog shipments` (every shipment and its state),
+`isolog deliver` (the delivery time), `isolog decide` (release or reject) (host/isolog/trip.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from isolog.cli import args as common
+from isolog.cli.args import Spec
+from isolog.errors import UserError
+
+EXIT_OK = 0
+
+
+def _shipments_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", nargs="?", metavar="SHIPMENT_ID", help="show this shipment's life step by step")
+    common.db(p)
+
+
+def cmd_shipments(args: argparse.Namespace) -> int:
+    from isolog import trip
+    from isolog.store import Store
+
+    if args.id:
+        with Store(args.db) as store:
+            lf = trip.life(store, args.id)
+        print(f"shipment {lf.id} in {lf.container}: {lf.state or 'configured (before shipment states were kept)'}")
+        for e in lf.events:
+            d = e["details"]
+            extra = ""
+            if e["state"] == "dispatched" and d.get("start_delay_s"):
+                extra = f" (start delay {d['start_delay_s'] / 3600:g} h)"
+            elif e["state"] == "delivered":
+                extra = f" ({d.get('source')})"
+            elif e["state"] in ("checked", "released", "rejected"):
+                extra = f" (verdict {str(d.get('verdict')).upper()}" + (
+                    f", reason: {d['reason']})" if d.get("reason") else ")"
+                )
+            print(f"  {e['state']:<10} {e['happened_at']}{extra}  by {e['host_user']}")
+        return EXIT_OK
+    lives = trip.lives(args.db)
+    if not lives:
+        print("no shipments stored yet (isolog configure PORT SHIPMENT.toml at dispatch)")
+    for lf in lives:
+        print(f"{lf.id:<24} {lf.state or 'configured':<10} {lf.container}")
+    return EXIT_OK
+
+
+def _deliver_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="SHIPMENT_ID")
+    p.add_argument("--at", metavar="TIME", required=True, help="the delivery time, ISO 8601 with a zone")
+    common.db(p)
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    from isolog import trip
+    from isolog.units import parse_time
+
+    at = parse_time(args.at)
+    lf = trip.deliver(args.db, args.id, at, "delivery note")
+    print(f"shipment {lf.id} ({lf.container}): delivered {args.at}; the verdict judges its trip up to then")
+    return EXIT_OK
+
+
+def _decide_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="SHIPMENT_ID")
+    p.add_argument("decision", choices=("release", "reject"))
+    p.add_argument("--reason", metavar="TEXT", help="why (required to reject, or to release a shipment not compliant)")
+    common.db(p)
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from isolog import trip
+
+    if args.reason is not None and not args.reason.strip():
+        raise UserError("--reason: give the reason in words")
+    lf = trip.decide(args.db, args.id, args.decision, args.reason)
+    print(f"shipment {lf.id} ({lf.container}): {lf.state}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "shipments": Spec(
+        "the stored shipments and where each is in its life",
+        _shipments_args,
+        cmd_shipments,
+        "List the stored shipments and their state (configured, dispatched, delivered, returned, "
+        "synced, checked, released, rejected); with an id, its life step by step.",
+    ),
+    "deliver": Spec(
+        "record a shipment's delivery time (from the delivery note)",
+        _deliver_args,
+        cmd_deliver,
+        "Record when the shipment was delivered: the rules judge its trip from dispatch to then; "
+        "what the board logged afterwards (the return trip) is shown apart.",
+    ),
+    "decide": Spec(
+        "QA: release or reject a checked shipment",
+        _decide_args,
+        cmd_decide,
+        "Record QA's decision on a checked shipment, with the user's name and the reason.",
+    ),
+}

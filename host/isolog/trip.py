@@ -1,0 +1,141 @@
+"""A shipment's life in the store, dispatch to return (issue 14): the states it went through, the
+delivery time, the QA decision, and the trip window the verdict uses.
+
+    configured -> dispatched -> delivered -> returned -> synced -> checked -> released | rejected
+
+`isolog configure` records configured and dispatched (the trip starts after the optional start
+delay), `isolog deliver` the delivery (from the delivery note, or the time the data show the
+product was taken out, confirmed by the user), `isolog sync` returned and synced, `isolog check`
+checked, `isolog decide` the QA decision. The trip window is [dispatch, delivery]: what the board
+logged before (packing) or after (the empty return trip) is shown apart, and no rule judges it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from isolog.errors import UserError
+from isolog.store import Store
+from isolog.units import format_time, parse_time
+
+DECISIONS = ("release", "reject")
+
+
+@dataclass(frozen=True)
+class Life:
+    """What the store knows of one shipment's life."""
+
+    id: str
+    device: str
+    container: str  # "container NAME (board ID)" or "board ID"
+    state: str | None  # the last state recorded; None: a store from before issue 14
+    events: tuple[dict[str, Any], ...]
+    dispatched_s: float | None  # the trip's start (configure time + start delay)
+    start_delay_s: float
+    delivered_s: float | None  # the delivery time, as recorded
+    delivered_source: str | None
+
+
+def _epoch(text: str) -> float:
+    return parse_time(text)
+
+
+def life(store: Store, ship_id: str) -> Life:
+    """A stored shipment's life (UserError when the id is not stored)."""
+    ship, _, _ = store.shipment_range(ship_id)
+    events = store.shipment_events(ship_id)
+    dispatched = store.last_event(ship_id, "dispatched")
+    delivered = store.last_event(ship_id, "delivered")
+    return Life(
+        id=ship_id,
+        device=ship["device"],
+        container=store.container_name(ship["device"]),
+        state=events[-1]["state"] if events else None,
+        events=tuple(events),
+        dispatched_s=_epoch(dispatched["happened_at"]) if dispatched else None,
+        start_delay_s=float(dispatched["details"].get("start_delay_s", 0.0)) if dispatched else 0.0,
+        delivered_s=_epoch(delivered["happened_at"]) if delivered else None,
+        delivered_source=str(delivered["details"].get("source", "")) if delivered else None,
+    )
+
+
+def window(store: Store, ship_id: str) -> tuple[float | None, float | None, str]:
+    """The trip window (start, end) in epoch s, None where open, and how it was set, in words.
+    The start is the dispatch only after a start delay (without one, the shipment's records start
+    at its configuration); the end is the recorded delivery."""
+    lf = life(store, ship_id)
+    start = lf.dispatched_s if lf.start_delay_s > 0 else None
+    parts = []
+    if start is not None:
+        parts.append(f"dispatched {format_time(start)} (start delay {lf.start_delay_s / 3600:g} h)")
+    if lf.delivered_s is not None:
+        parts.append(f"delivered {format_time(lf.delivered_s)} ({lf.delivered_source})")
+    return start, lf.delivered_s, "; ".join(parts)
+
+
+def deliver(db: Path | None, ship_id: str, at_s: float, source: str) -> Life:
+    """Record a shipment's delivery time. Refused before its dispatch, and in the future."""
+    with Store(db) as store:
+        lf = life(store, ship_id)
+        if lf.state in ("released", "rejected"):
+            raise UserError(f"shipment {ship_id} is {lf.state} already: its delivery time cannot change")
+        if lf.dispatched_s is not None and at_s < lf.dispatched_s:
+            raise UserError(
+                f"shipment {ship_id}: delivery {format_time(at_s)} is before its dispatch "
+                f"{format_time(lf.dispatched_s)}: check the delivery note"
+            )
+        if at_s > datetime.now(timezone.utc).timestamp() + 60:
+            raise UserError(f"shipment {ship_id}: delivery {format_time(at_s)} is in the future")
+        store.add_event(None, ship_id, lf.device, "delivered", _utc(at_s), {"source": source})
+        return life(store, ship_id)
+
+
+def mark_checked(db: Path | None, ship_id: str, verdict: str) -> None:
+    with Store(db) as store:
+        lf = life(store, ship_id)
+        if lf.state in ("released", "rejected"):
+            return  # a decided shipment stays decided; checking it again changes nothing
+        store.add_event(None, ship_id, lf.device, "checked", None, {"verdict": verdict})
+
+
+def decide(db: Path | None, ship_id: str, decision: str, reason: str | None) -> Life:
+    """QA's decision on a checked shipment. A release needs a compliant last check, or a reason
+    (a QA override, audited); a rejection always needs a reason."""
+    if decision not in DECISIONS:
+        raise UserError(f"the decision is release or reject, not {decision!r}")
+    reason = (reason or "").strip() or None
+    with Store(db) as store:
+        lf = life(store, ship_id)
+        checks = [e for e in lf.events if e["state"] == "checked"]
+        if not checks:
+            raise UserError(f"shipment {ship_id} was not checked yet: run `isolog check {ship_id}` first")
+        if lf.state in ("released", "rejected"):
+            raise UserError(f"shipment {ship_id} is {lf.state} already")
+        verdict = str(checks[-1]["details"].get("verdict"))
+        if decision == "reject" and reason is None:
+            raise UserError(f"rejecting shipment {ship_id} needs a reason: --reason TEXT")
+        if decision == "release" and verdict not in ("pass", "warn") and reason is None:
+            raise UserError(
+                f"shipment {ship_id}: the last check says {verdict.upper()}: releasing it needs a reason "
+                "(--reason TEXT, recorded with your name)"
+            )
+        state = "released" if decision == "release" else "rejected"
+        details = {"reason": reason, "verdict": verdict}
+        with store.transaction() as tx:
+            store.add_event(tx, ship_id, lf.device, state, None, details)
+            store.audit(tx, lf.device, f"shipment_{state}", {"shipment": ship_id, **details})
+        return life(store, ship_id)
+
+
+def lives(db: Path | None) -> list[Life]:
+    """Every stored shipment's life, in the order configured (an id once, its latest trip)."""
+    with Store(db) as store:
+        ids = list(dict.fromkeys(s["id"] for s in store.shipments()))
+        return [life(store, i) for i in ids]
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, timezone.utc)

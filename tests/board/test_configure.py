@@ -1,0 +1,108 @@
+"""isolog.board.configure at the dispatch desk, on the in-process fake board (tests/fakes.py): a
+shipment id names one trip, the start delay, and the shipment's life recorded by sync."""
+
+from __future__ import annotations
+
+import pytest
+
+import fakes
+from compliance_helpers import shipment_doc, to_toml
+from fakes import FakeBoard, use_fake_ports
+from isolog import cli
+from isolog.board import provision
+from isolog.board import sync as sync_mod
+from isolog.store import Store
+
+PORT = "FAKE0"
+DEV = fakes.DEVICE_ID.hex()
+
+
+def ship_file(tmp_path, ship_id: str):
+    p = tmp_path / f"{ship_id}.toml"
+    p.write_text(to_toml(shipment_doc(shipment__id=ship_id)))
+    return p
+
+
+@pytest.fixture()
+def desk(monkeypatch, tmp_path):
+    board = FakeBoard()
+    ports = use_fake_ports(monkeypatch, board)
+    db = tmp_path / "store.sqlite3"
+    provision.provision(PORT, "crate-7", db)
+    return board, ports, db
+
+
+def test_a_reused_shipment_id_is_refused_on_the_same_board_and_on_another(desk, tmp_path, capsys):
+    board, ports, db = desk
+    first = ship_file(tmp_path, "LU-A")
+    assert cli.main(["configure", PORT, str(first), "--db", str(db), "--no-clock"]) == 0
+    out = capsys.readouterr().out
+    assert "container crate-7 (board 15010c00000000f1) configured for shipment LU-A" in out
+    assert "a record every 1min" in out and "the trip starts now" in out
+    # before it leaves, a corrected file for the same trip is accepted
+    assert cli.main(["configure", PORT, str(first), "--db", str(db), "--no-clock"]) == 0
+    board.run_for(2 * 3600)
+    sync_mod.sync(PORT, db, set_clock=False)
+    with Store(db) as st:
+        assert [e["state"] for e in st.shipment_events("LU-A")] == [
+            "configured",
+            "dispatched",
+            "configured",
+            "dispatched",
+            "returned",
+            "synced",
+        ]
+    capsys.readouterr()
+    # the unedited template again, after the trip: refused in one line, exit 2, the board untouched
+    assert cli.main(["configure", PORT, str(first), "--db", str(db), "--no-clock"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "refused for container crate-7 (board 15010c00000000f1)" in err and "trip that is over" in err
+    assert board.app.cfg["id"] == "LU-A"
+
+    # another board with the same id: refused, naming the container that carries it
+    other = FakeBoard(device_id=bytes.fromhex("15010c00000000f2"))
+    ports.board = other
+    assert cli.main(["configure", PORT, str(first), "--db", str(db), "--no-clock"]) == 2
+    err = capsys.readouterr().err
+    assert "already used by container crate-7 (board 15010c00000000f1)" in err
+    assert cli.main(["configure", PORT, str(ship_file(tmp_path, "LU-B")), "--db", str(db), "--no-clock"]) == 0
+
+
+def test_the_start_delay_moves_the_dispatch(desk, tmp_path, capsys):
+    board, ports, db = desk
+    f = ship_file(tmp_path, "LU-D")
+    assert cli.main(["configure", PORT, str(f), "--db", str(db), "--no-clock", "--start-delay", "2h"]) == 0
+    assert "the trip starts in 2h 00min" in capsys.readouterr().out
+    with Store(db) as st:
+        conf, disp = st.shipment_events("LU-D")
+    from isolog.units import parse_time
+
+    assert parse_time(disp["happened_at"]) - parse_time(conf["happened_at"]) == pytest.approx(7200.0, abs=0.002)
+    assert cli.main(["configure", PORT, str(f), "--db", str(db), "--start-delay", "9d"]) == 2
+    assert "start delay must be between 0 and 7 days" in capsys.readouterr().err
+    assert cli.main(["configure", PORT, str(f), "--db", str(db), "--start-delay", "soon"]) == 2
+    assert "--start-delay" in capsys.readouterr().err
+
+
+def test_every_command_takes_the_id_alone(desk, tmp_path, capsys):
+    board, ports, db = desk
+    assert cli.main(["configure", PORT, str(ship_file(tmp_path, "LU-E")), "--db", str(db), "--no-clock"]) == 0
+    board.run_for(3 * 3600)
+    assert cli.main(["sync", PORT, "--db", str(db), "--no-clock"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "e.jsonl"
+    assert cli.main(["check", "LU-E", "--db", str(db)]) in (0, 1)
+    assert cli.main(["export", "--shipment", "LU-E", "--db", str(db), "-o", str(out)]) == 0
+    assert cli.main(["report", "LU-E", "--db", str(db), "-o", str(tmp_path / "e.html")]) in (0, 1)
+    capsys.readouterr()
+    assert cli.main(["shipments", "LU-E", "--db", str(db)]) == 0
+    life = capsys.readouterr().out
+    assert "shipment LU-E in container crate-7 (board 15010c00000000f1): checked" in life
+    assert [line.split()[0] for line in life.splitlines()[1:]] == [
+        "configured",
+        "dispatched",
+        "returned",
+        "synced",
+        "checked",
+    ]
