@@ -7,7 +7,7 @@ import pytest
 
 import fakes
 from compliance_helpers import shipment_doc, to_toml
-from fakes import FakeBoard, use_fake_ports
+from fakes import FakeBoard, link_to, use_fake_ports
 from isolog import cli
 from isolog.board import provision
 from isolog.board import sync as sync_mod
@@ -15,6 +15,11 @@ from isolog.store import Store
 
 PORT = "FAKE0"
 DEV = fakes.DEVICE_ID.hex()
+
+
+def fakes_link(board: FakeBoard):
+    link, _ = link_to(board)
+    return link
 
 
 def ship_file(tmp_path, ship_id: str):
@@ -106,3 +111,65 @@ def test_every_command_takes_the_id_alone(desk, tmp_path, capsys):
         "synced",
         "checked",
     ]
+
+
+def test_a_board_with_unsynced_records_or_a_latched_alarm_is_refused_until_synced_and_reviewed(desk, tmp_path, capsys):
+    board, ports, db = desk
+    assert cli.main(["configure", PORT, str(ship_file(tmp_path, "LU-F")), "--db", str(db), "--no-clock"]) == 0
+    board.temp_c = -2.0  # below the "freeze" rule (0 °C, no time allowed): the alarm latches
+    board.run_for(2 * 3600)
+    with fakes_link(board) as link:
+        log = link.identify()["log"]
+        assert link.status()["alarms"] == ["temp_alarm"]
+    unsynced = log["next"] - log["synced"]
+    assert unsynced >= 100  # two hours at a record a minute, less at most the batch in RAM
+    nxt = str(ship_file(tmp_path, "LU-G"))
+    capsys.readouterr()
+    assert cli.main(["configure", PORT, nxt, "--db", str(db), "--no-clock"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert f"it still holds {unsynced} records of shipment LU-F not synced yet (run `isolog sync {PORT}` first)" in err
+    assert (
+        f"a latched temperature alarm of shipment LU-F not acknowledged (review it, then `isolog ack-alarms {PORT}`)"
+        in err
+    )
+    assert board.app.cfg["id"] == "LU-F"
+
+    # synced: the alarm still blocks; acknowledged: configured, no force needed
+    assert cli.main(["sync", PORT, "--db", str(db), "--no-clock"]) == 0
+    capsys.readouterr()
+    assert cli.main(["configure", PORT, nxt, "--db", str(db), "--no-clock"]) == 2
+    err = capsys.readouterr().err
+    assert "not synced" not in err and "latched temperature alarm" in err
+    board.temp_c = 4.0
+    assert cli.main(["ack-alarms", PORT, "--db", str(db)]) == 0
+    assert cli.main(["configure", PORT, nxt, "--db", str(db), "--no-clock"]) == 0
+    with Store(db) as st:
+        assert not [a for a in st.audit_trail(DEV) if a["action"] == "configure_forced"]
+
+
+def test_forcing_needs_a_reason_and_is_audited(desk, tmp_path, capsys):
+    board, ports, db = desk
+    assert cli.main(["configure", PORT, str(ship_file(tmp_path, "LU-H")), "--db", str(db), "--no-clock"]) == 0
+    board.run_for(3600)
+    with fakes_link(board) as link:
+        log = link.identify()["log"]
+    unsynced = log["next"] - log["synced"]
+    nxt = str(ship_file(tmp_path, "LU-I"))
+    assert cli.main(["configure", PORT, nxt, "--db", str(db), "--force"]) == 2
+    assert "--force needs --reason" in capsys.readouterr().err
+    assert cli.main(["configure", PORT, nxt, "--db", str(db), "--reason", "x"]) == 2
+    assert "--reason goes with --force" in capsys.readouterr().err
+    reason = "board needed at once for an urgent dose; its records are synced at the hospital"
+    assert cli.main(["configure", PORT, nxt, "--db", str(db), "--no-clock", "--force", "--reason", reason]) == 0
+    assert f"forced, recorded in the audit trail with the reason: {reason}" in capsys.readouterr().out
+    with Store(db) as st:
+        (entry,) = [a for a in st.audit_trail(DEV) if a["action"] == "configure_forced"]
+    assert entry["details"] == {
+        "shipment": "LU-I",
+        "reason": reason,
+        "unsynced_records": unsynced,
+        "latched_alarms": [],
+        "previous_shipment": "LU-H",
+    }
+    assert entry["host_user"] and entry["time"]

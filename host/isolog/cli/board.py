@@ -81,6 +81,13 @@ def _configure_args(p: argparse.ArgumentParser) -> None:
         help="the trip starts this long after now (e.g. 2h, 90min): what the board logs before "
         "(packing, waiting for the courier) is shown apart and judged by no rule",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="configure even though the board holds records not synced or alarms not acknowledged "
+        "(needs --reason; recorded in the audit trail)",
+    )
+    p.add_argument("--reason", metavar="TEXT", help="why --force: recorded with your name and the time")
     common.db(p)
 
 
@@ -94,7 +101,18 @@ def cmd_configure(args: argparse.Namespace) -> int:
             delay = parse_duration_s(args.start_delay)
         except UserError as exc:
             raise UserError(f"--start-delay: {exc}") from None
-    r = configure(args.port, args.shipment, args.db, set_clock=not args.no_clock, start_delay_s=delay)
+    if args.force and not (args.reason or "").strip():
+        raise UserError("--force needs --reason TEXT: why the board's records or alarms may be left as they are")
+    if args.reason and not args.force:
+        raise UserError("--reason goes with --force")
+    r = configure(
+        args.port,
+        args.shipment,
+        args.db,
+        set_clock=not args.no_clock,
+        start_delay_s=delay,
+        force_reason=args.reason if args.force else None,
+    )
     print(
         f"{args.port}: {r.container} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
         f"a record every {format_duration(r.shipment.interval_s)})"
@@ -104,11 +122,12 @@ def cmd_configure(args: argparse.Namespace) -> int:
         print(UNAUTHENTICATED)
     if r.replaced:
         print(f"replaced the configuration of shipment {r.replaced}")
+    if args.force:
+        print(f"forced, recorded in the audit trail with the reason: {args.reason.strip()}")
     if r.unsynced > 0:
         print(
-            f"note: the board still holds {r.unsynced} records not synced to any store "
-            f"(run `isolog sync {args.port}`): they are kept",
-            file=sys.stderr,
+            f"the board's last {r.unsynced} records belong to the previous shipment: they stay on the board "
+            f"until the next `isolog sync {args.port}`"
         )
     return EXIT_OK
 
