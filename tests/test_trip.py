@@ -21,33 +21,17 @@ def db(tmp_path):
     return path
 
 
-def test_the_window_starts_at_dispatch_after_a_delay_and_ends_at_delivery(db, tmp_path):
+def test_the_window_is_the_start_delay_and_the_recorded_delivery(db, tmp_path):
     with Store(db) as st:
-        start, end, how = trip.window(st, "S-1")
-        dispatched = parse_time(st.last_event("S-1", "dispatched")["happened_at"])
-    assert start == dispatched and end is None and how.endswith("(start delay 1 h)")
-    # the trip starts in an hour: a delivery before then, or in the future, is refused
-    with pytest.raises(UserError, match="before its dispatch"):
-        trip.deliver(db, "S-1", dispatched - 60.0, "delivery note")
+        assert trip.window(st, "S-1") == (3600.0, None, "")
+        configured = parse_time(st.last_event("S-1", "configured")["happened_at"])
     with pytest.raises(UserError, match="in the future"):
-        trip.deliver(db, "S-1", dispatched + 86400.0, "delivery note")
-
-    path = tmp_path / "now.sqlite3"
-    with Store(path) as st:
-        st.add_shipment(DEV, "S-3", "", {}, 0, 0)
-        configured = parse_time(st.last_event("S-3", "configured")["happened_at"])
-    lf = trip.deliver(path, "S-3", configured + 0.5, "delivery note")
-    assert lf.state == "delivered" and lf.delivered_s == pytest.approx(configured + 0.5, abs=0.001)
-    with Store(path) as st:
-        assert trip.window(st, "S-3")[:2] == (None, lf.delivered_s)
-
-
-def test_window_without_delay_is_open_at_the_start(tmp_path):
-    path = tmp_path / "s.sqlite3"
-    with Store(path) as st:
-        st.add_shipment(DEV, "S-2", "", {}, 0, 0)
-    with Store(path) as st:
-        assert trip.window(st, "S-2") == (None, None, "")
+        trip.deliver(db, "S-1", configured + 86400.0, "delivery note")
+    lf = trip.deliver(db, "S-1", configured - 0.5, "delivery note")
+    assert lf.state == "delivered" and lf.delivered_s == pytest.approx(configured - 0.5, abs=0.001)
+    assert lf.delivered_source == "delivery note"
+    with Store(db) as st:
+        assert trip.window(st, "S-1") == (3600.0, lf.delivered_s, "delivery note")
 
 
 def test_qa_decision_needs_a_check_and_a_reason_when_not_compliant(db):

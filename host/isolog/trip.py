@@ -62,31 +62,45 @@ def life(store: Store, ship_id: str) -> Life:
     )
 
 
-def window(store: Store, ship_id: str) -> tuple[float | None, float | None, str]:
-    """The trip window (start, end) in epoch s, None where open, and how it was set, in words.
-    The start is the dispatch only after a start delay (without one, the shipment's records start
-    at its configuration); the end is the recorded delivery."""
+def window(store: Store, ship_id: str) -> tuple[float, float | None, str]:
+    """What the store knows of the trip window: the start delay after configuration (s), the
+    delivery time (epoch s, None: not recorded) and where it came from."""
     lf = life(store, ship_id)
-    start = lf.dispatched_s if lf.start_delay_s > 0 else None
-    parts = []
-    if start is not None:
-        parts.append(f"dispatched {format_time(start)} (start delay {lf.start_delay_s / 3600:g} h)")
-    if lf.delivered_s is not None:
-        parts.append(f"delivered {format_time(lf.delivered_s)} ({lf.delivered_source})")
-    return start, lf.delivered_s, "; ".join(parts)
+    return lf.start_delay_s, lf.delivered_s, lf.delivered_source or ""
+
+
+def load_for_check(db: Path | None, ship_id: str):
+    """(records, shipment, verification, trip window) of a stored shipment, for check and report."""
+    from isolog.compliance import timebase
+    from isolog.compliance import window as trip_window
+    from isolog.store import load_for_check as load_stored
+
+    rec, ship = load_stored(db, ship_id)
+    with Store(db) as store:
+        ver = store.shipment_verification(ship_id)
+        delay, end, how = window(store, ship_id)
+    tb = timebase.build(rec, ship.interval_s)
+    return rec, ship, ver, trip_window.make(tb, rec, delay, end, how)
+
+
+def detected_delivery(db: Path | None, ship_id: str) -> float | None:
+    """The unloading the data show (compliance/window.py detect_unloading), after the start."""
+    from isolog.compliance import timebase
+    from isolog.compliance import window as trip_window
+    from isolog.store import load_for_check as load_stored
+
+    rec, ship = load_stored(db, ship_id)
+    tb = timebase.build(rec, ship.interval_s)
+    return trip_window.detect_unloading(rec, tb, ship.sensor.background_usv_h)
 
 
 def deliver(db: Path | None, ship_id: str, at_s: float, source: str) -> Life:
-    """Record a shipment's delivery time. Refused before its dispatch, and in the future."""
+    """Record a shipment's delivery time (refused in the future). A delivery before the dispatch
+    makes the verdict unknown (compliance/engine.py): the board's clock decides, not the desk's."""
     with Store(db) as store:
         lf = life(store, ship_id)
         if lf.state in ("released", "rejected"):
             raise UserError(f"shipment {ship_id} is {lf.state} already: its delivery time cannot change")
-        if lf.dispatched_s is not None and at_s < lf.dispatched_s:
-            raise UserError(
-                f"shipment {ship_id}: delivery {format_time(at_s)} is before its dispatch "
-                f"{format_time(lf.dispatched_s)}: check the delivery note"
-            )
         if at_s > datetime.now(timezone.utc).timestamp() + 60:
             raise UserError(f"shipment {ship_id}: delivery {format_time(at_s)} is in the future")
         store.add_event(None, ship_id, lf.device, "delivered", _utc(at_s), {"source": source})

@@ -173,3 +173,47 @@ def test_forcing_needs_a_reason_and_is_audited(desk, tmp_path, capsys):
         "previous_shipment": "LU-H",
     }
     assert entry["host_user"] and entry["time"]
+
+
+def test_the_unloading_seen_in_the_data_is_offered_then_confirmed(monkeypatch, tmp_path, capsys):
+    """The product comes out after 5 h (the tube then counts background only) while the board goes
+    on logging: check offers that moment, deliver --detected records it, the next check judges
+    the trip up to it and shows the rest apart."""
+    loaded_cps, background_cps = 60.0, 0.25  # ~23 µSv/h and ~0.1 µSv/h at 153.8 cpm per µSv/h
+    out_ms = 5 * 3600 * 1000
+
+    def counts_at(uptime_ms: int) -> int:
+        if uptime_ms <= out_ms:
+            return int(loaded_cps * uptime_ms / 1000)
+        return int(loaded_cps * out_ms / 1000 + background_cps * (uptime_ms - out_ms) / 1000)
+
+    board = FakeBoard(counts_at=counts_at)
+    use_fake_ports(monkeypatch, board)
+    db = tmp_path / "store.sqlite3"
+    provision.provision(PORT, "crate-7", db)
+    assert cli.main(["configure", PORT, str(ship_file(tmp_path, "LU-J")), "--db", str(db), "--no-clock"]) == 0
+    assert cli.main(["deliver", "LU-J", "--detected", "--db", str(db)]) == 2  # nothing synced yet
+    capsys.readouterr()
+    board.run_for(8 * 3600)
+    assert cli.main(["sync", PORT, "--db", str(db), "--no-clock"]) == 0
+    capsys.readouterr()
+    cli.main(["check", "LU-J", "--db", str(db)])
+    captured = capsys.readouterr()
+    assert "Trip window" not in captured.out
+    with Store(db) as st:
+        recs = list(st.records(DEV))
+    # the last record with the product in: the record of the minute that ends at 5 h
+    last_loaded = next(r for r in recs if r["uptime_s"] == pytest.approx(5 * 3600, abs=1))
+    assert last_loaded["dose_rate_usv_h"] > 10 and all(
+        r["dose_rate_usv_h"] < 0.3 for r in recs[recs.index(last_loaded) + 1 :]
+    )
+    offer = f"The dose rate fell to background after {last_loaded['time']}"
+    assert offer in captured.err and "isolog deliver LU-J --detected" in captured.err
+    assert cli.main(["deliver", "LU-J", "--detected", "--db", str(db)]) == 0
+    assert f"delivered {last_loaded['time']} (seen in the data" in capsys.readouterr().out
+    cli.main(["check", "LU-J", "--db", str(db)])
+    captured = capsys.readouterr()
+    assert f"Trip window: delivered {last_loaded['time']}" in captured.out
+    n_after = len(recs) - recs.index(last_loaded) - 1
+    assert f"shown apart, judged by no rule: after the delivery: {n_after} records" in captured.out
+    assert "The dose rate fell" not in captured.err

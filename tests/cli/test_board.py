@@ -374,7 +374,7 @@ def test_devices_status_and_ack_alarms(tmp_path, capsys):
         for key in ("dose_rate_usv_h", "temperature_c", "led", "alarms", "next_seq"):
             assert key in s
         assert cli.main(["status", b.port, "--once"]) == 0
-        assert "uSv/h" in capsys.readouterr().out
+        assert "µSv/h" in capsys.readouterr().out
 
         assert cli.main(["ack-alarms", b.port, "--db", str(db)]) == 0
         capsys.readouterr()

@@ -138,7 +138,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
 def format_status(s: dict[str, Any]) -> str:
     dose = s.get("dose_rate_usv_h")
     dose_text = (
-        "--" if dose is None else (f"{dose:.3f} uSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
+        "--" if dose is None else (f"{dose:.3f} µSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
     )
     temp = s.get("temperature_c")
     temp_text = "--" if temp is None else f"{temp:.2f} C"

@@ -48,17 +48,33 @@ def cmd_shipments(args: argparse.Namespace) -> int:
 
 def _deliver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", metavar="SHIPMENT_ID")
-    p.add_argument("--at", metavar="TIME", required=True, help="the delivery time, ISO 8601 with a zone")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--at", metavar="TIME", help="the delivery time from the delivery note, ISO 8601 with a zone")
+    when.add_argument(
+        "--detected",
+        action="store_true",
+        help="confirm the time the data show the product was taken out (offered by `isolog check`)",
+    )
     common.db(p)
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     from isolog import trip
-    from isolog.units import parse_time
+    from isolog.units import format_time, parse_time
 
-    at = parse_time(args.at)
-    lf = trip.deliver(args.db, args.id, at, "delivery note")
-    print(f"shipment {lf.id} ({lf.container}): delivered {args.at}; the verdict judges its trip up to then")
+    if args.detected:
+        at = trip.detected_delivery(args.db, args.id)
+        if at is None:
+            raise UserError(
+                f"shipment {args.id}: the records do not show the product taken out (the dose rate never "
+                "fell to background for good): give the time of the delivery note with --at TIME"
+            )
+        source = "seen in the data: the dose rate fell to background; confirmed"
+    else:
+        at = parse_time(args.at)
+        source = "delivery note"
+    lf = trip.deliver(args.db, args.id, at, source)
+    print(f"shipment {lf.id} ({lf.container}): delivered {format_time(at)} ({source}); its trip is judged up to then")
     return EXIT_OK
 
 

@@ -73,9 +73,9 @@ def shipment_rows(result: CheckResult) -> list[tuple[str, str]]:
         ),
         (
             "Calibration",
-            f"{sen.calibration_cpm_per_usv_h:g} cpm per uSv/h "
+            f"{sen.calibration_cpm_per_usv_h:g} cpm per µSv/h "
             f"({sen.calibration_nuclide or 'nuclide not stated'}), "
-            f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} uSv/h",
+            f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} µSv/h",
         ),
         ("Logging interval", format_duration(s.interval_s)),
         ("Temperature rules", "; ".join(f"{r.name}: {r.describe()}" for r in s.temperature_rules) or "none"),
@@ -101,11 +101,11 @@ def summary_rows(result: CheckResult) -> list[tuple[str, str]]:
         hl_text += f" (expected {sm['expected_half_life_h']:.4g} h)"
     return [
         ("Records", f"{sm.get('records')} from {sm.get('first_time')} to {sm.get('last_time')}"),
-        ("Max dose rate (sensor)", num("max_dose_rate_usv_h", "{:.4g}", " uSv/h")),
+        ("Max dose rate (sensor)", num("max_dose_rate_usv_h", "{:.4g}", " µSv/h")),
         (
             "Max surface / 1 m",
-            f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' uSv/h')} / "
-            f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' uSv/h')}",
+            f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' µSv/h')} / "
+            f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' µSv/h')}",
         ),
         (
             "Transport index / category",
@@ -126,7 +126,21 @@ def summary_rows(result: CheckResult) -> list[tuple[str, str]]:
             else f"{format_activity(sm['activity_at_arrival_bq'])} at {sm.get('arrival_time')}",
         ),
         ("Time without records", format_duration(sm.get("uncovered_s") or 0.0)),
-    ]
+    ] + window_rows(result)
+
+
+def window_rows(result: CheckResult) -> list[tuple[str, str]]:
+    """The trip window and the data outside it (shown apart, judged by no rule)."""
+    from isolog.compliance.window import describe_outside
+
+    win = result.summary.get("trip_window")
+    if not win:
+        return [("Trip window", "all records (no start delay, no delivery time recorded)")]
+    rows = [("Trip window", f"{win['how']}: {win['records']} records judged")]
+    for line in describe_outside(result.summary.get("outside_window") or {}):
+        label, _, text = line.partition(": ")
+        rows.append((f"Not judged: {label}", text))
+    return rows
 
 
 # --- plots --------------------------------------------------------------------------------------
@@ -146,6 +160,7 @@ def plot_temperature(result: CheckResult, ax) -> None:
     tt, yy = _break_at_gaps(result, idx, rec.temperature_c)
     ax.plot(_dates(tt), yy, lw=0.9, color="#1f4e79", label="temperature")
     _shade_gaps(result, ax)
+    _mark_window(result, ax)
     shaded = 0
     for t0, t1, _name, violation in result.series["temperature"].get("excursions", []):
         if shaded >= _MAX_SHADED or not (math.isfinite(t0) and math.isfinite(t1)):
@@ -182,6 +197,8 @@ def plot_temperature(result: CheckResult, ax) -> None:
     pad = max(1.0, 0.08 * (hi - lo))
     ax.set_ylim(lo - pad, hi + pad)
     ax.grid(True, alpha=0.3)
+    if result.series.get("window") is not None:
+        ax.legend(fontsize=7, loc="upper right")
     _time_axis(ax)
 
 
@@ -191,7 +208,7 @@ def plot_dose(result: CheckResult, ax) -> None:
     dose = rec.dose_rate_usv_h
     ok = np.isfinite(t) & np.isfinite(dose) & (dose > 0)
     ax.set_title("Dose rate (sensor reading)", loc="left", fontsize=10)
-    ax.set_ylabel("uSv/h")
+    ax.set_ylabel("µSv/h")
     if not ok.any():
         ax.text(0.5, 0.5, "no dose-rate readings with a known time", ha="center", transform=ax.transAxes)
         return
@@ -199,6 +216,7 @@ def plot_dose(result: CheckResult, ax) -> None:
     tt = t[ok][::st]
     ax.plot(_dates(tt), dose[ok][::st], ".", ms=1.5, color="#1f4e79", alpha=0.6, label="readings")
     _shade_gaps(result, ax, label="no records")
+    _mark_window(result, ax)
     over = np.isfinite(t) & rec.has("over_range")
     if over.any():
         ymax = float(np.nanmax(dose[ok]))
@@ -216,7 +234,7 @@ def plot_dose(result: CheckResult, ax) -> None:
         shape = dc["shape_fn"](grid)
         expected = np.exp(dc["ln_amp"]) * shape
         bg = result.shipment.sensor.background_usv_h
-        # Counts a reading at this rate would have: counts per (uSv/h) per interval from the data.
+        # Counts a reading at this rate would have: counts per (µSv/h) per interval from the data.
         counts = np.maximum(dc["counts_per_usv_h"] * (expected + bg), 1.0)
         rel = np.sqrt((2.0 * (expected + bg) / (expected * np.sqrt(counts))) ** 2 + (2.0 * dc["s_ln_amp"]) ** 2)
         nuc = result.shipment.nuclide
@@ -254,6 +272,26 @@ def _break_at_gaps(result: CheckResult, idx: np.ndarray, values: np.ndarray):
         tt = np.insert(tt, cut, tt[cut] - 1.0)
         yy = np.insert(yy, cut, np.nan)
     return tt, yy
+
+
+def _mark_window(result: CheckResult, ax) -> None:
+    """Dispatch and delivery as vertical lines; the time outside the trip greyed."""
+    win = result.series.get("window")
+    if win is None:
+        return
+    t = result.series["timebase"].t
+    known = t[np.isfinite(t)]
+    if not known.size:
+        return
+    lo, hi = float(known.min()), float(known.max())
+    if win.start_s is not None:
+        ax.axvline(_dates([win.start_s])[0], color="#2e7d32", lw=1.0, label="dispatch")
+        if win.start_s > lo:
+            ax.axvspan(_dates([lo])[0], _dates([win.start_s])[0], color="#9e9e9e", alpha=0.25, lw=0)
+    if win.end_s is not None:
+        ax.axvline(_dates([win.end_s])[0], color="#6a1b9a", lw=1.0, label="delivery")
+        if win.end_s < hi:
+            ax.axvspan(_dates([win.end_s])[0], _dates([hi])[0], color="#9e9e9e", alpha=0.25, lw=0, label="not judged")
 
 
 def _shade_gaps(result: CheckResult, ax, label: str | None = None) -> None:
