@@ -21,6 +21,7 @@ COMMANDS = [
     # the main job, start to end, on the virtual board
     ("demo", "demo"),
     # logistics staff at the dispatch and return desks
+    ("validate", "shipments"),
     ("devices", "board"),
     ("configure", "board"),
     ("status", "board"),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from isolog.cli import args as common
 from isolog.cli.args import Spec
@@ -95,7 +96,42 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="SHIPMENT.toml", type=Path, help="the shipment file to check")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import sys
+
+    from isolog import shipment
+    from isolog.units import format_activity, format_time
+
+    text = shipment.read_text(args.file)  # unreadable or not UTF-8: one line, exit 2
+    ship, errors = shipment.validate_text(text, str(args.file))
+    if errors or ship is None:
+        for e in errors:
+            print(e, file=sys.stderr)
+        print(
+            f"{args.file}: {len(errors)} error{'s' if len(errors) != 1 else ''}: fix them and check again",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        f"{args.file}: valid: shipment {ship.id}, {ship.nuclide} {format_activity(ship.activity_bq)} at "
+        f"{format_time(ship.reference_time)}, {len(ship.temperature_rules)} temperature rules"
+    )
+    return EXIT_OK
+
+
 COMMANDS = {
+    "validate": Spec(
+        "check a shipment file without a board: every error at once",
+        _validate_args,
+        cmd_validate,
+        "Check a shipment file as configure would, without a board: every field, then the fields "
+        "against each other (dates in order, a prescribed activity the shipment can deliver). Every "
+        "error is listed, one a line; exit status 0 valid, 2 errors.",
+    ),
     "shipments": Spec(
         "the stored shipments and where each is in its life",
         _shipments_args,
