@@ -26,7 +26,7 @@ from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
 from isolog.store import Store
-from isolog.units import parse_time
+from isolog.units import format_duration, parse_time
 from isolog_fw import frame, record
 
 PIECE = frame.MAX_READ  # bytes per READ
@@ -491,7 +491,11 @@ class _Sync:
                 "can be placed from the clock anchors in the store)"
             )
         elif abs(board_ms - host_ms) > 2000:
-            self.notes.append(f"the board's clock was {(board_ms - host_ms) / 1000:+.1f} s off host UTC: corrected")
+            off = (board_ms - host_ms) / 1000
+            self.notes.append(
+                f"the board's clock was {format_duration(abs(off))} {'ahead of' if off > 0 else 'behind'} this "
+                "computer's (UTC): corrected"
+            )
 
     def _read_segment(self, first: int, size: int, offset: int, header: bytes | None, live: bool) -> None:
         name = flash_image.segment_name(first)
