@@ -231,10 +231,23 @@ def test_demo_runs_the_main_job(tmp_path, capsys):
     """`make demo`: provision, configure, a 7-day trip, sync, check, report, on the virtual board."""
     out = tmp_path / "demo"
     assert cli.main(["demo", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
     assert "data: verified: " in text and "Verdict: FAIL (exit 1)" in text  # the warm hour fails the 25 C rule
-    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    for name in ("LU-2026-11-0042.pdf", "LU-2026-11-0043.pdf"):
+        assert (out / name).read_bytes()[:5] == b"%PDF-"
     assert len((out / "records.jsonl").read_text().splitlines()) > 10000
+    # the whole life: dispatch with a start delay, the delivery found in the data and confirmed,
+    # packing and the return trip shown apart, the reused id refused, a second shipment released
+    assert "the trip starts in 2h 00min" in text
+    assert "The dose rate fell to background after" in text and "delivered" in text
+    assert (
+        "Trip window: dispatched " in text
+        and "shown apart, judged by no rule: after the delivery: 1440 records" in text
+    )
+    assert "names a trip that is over (it was rejected)" in text and "(exit 2)" in text
+    assert "Verdict: PASS (exit 0)" in text
+    assert "LU-2026-11-0043          released" in text
 
 
 def test_a_past_sensor_fault_does_not_keep_the_fault_led_on(tmp_path, capsys):

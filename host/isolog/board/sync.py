@@ -26,7 +26,7 @@ from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
 from isolog.store import Store
-from isolog.units import format_duration, parse_time
+from isolog.units import format_duration
 from isolog_fw import frame, record
 
 PIECE = frame.MAX_READ  # bytes per READ
@@ -393,7 +393,7 @@ class _Sync:
         return self._result(acked, next_seq, board_next)
 
     def _mark_returned(self, ship_id: Any) -> None:
-        """The board's current shipment is back: returned (once its trip has started), delivered if
+        """The board's current shipment is back: returned (at its first sync), delivered if
         the desk gave the delivery time (--delivered-at), and synced."""
         store, device = self.store, self.device
         if not isinstance(ship_id, str) or not any(s["id"] == ship_id for s in store.shipments(device)):
@@ -403,14 +403,12 @@ class _Sync:
             return  # an older store's id reused on another board: not this trip
         self.shipment = ship_id
         states = [e["state"] for e in events]
-        now = time.time()
         with store.transaction() as db:
             if self.delivered_at is not None:
                 store.add_event(
                     db, ship_id, device, "delivered", _utc(self.delivered_at), {"source": "delivery note (at sync)"}
                 )
-            started = [e for e in events if e["state"] == "dispatched"]
-            if "returned" not in states and (not started or parse_time(started[-1]["happened_at"]) <= now):
+            if "returned" not in states:  # the first sync since its configuration: the board is back
                 store.add_event(db, ship_id, device, "returned", None, {"session": self.session})
             store.add_event(db, ship_id, device, "synced", None, {"session": self.session, "records": self.added})
 
