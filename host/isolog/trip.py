@@ -153,3 +153,59 @@ def lives(db: Path | None) -> list[Life]:
 
 def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, timezone.utc)
+
+
+def certificate_context(db: Path | None, ship_id: str) -> dict[str, Any]:
+    """What the certificate shows of a stored shipment's life (compliance/report.py): the
+    container, the board, the states with who and when, the alarms acknowledged on the board
+    while it carried the shipment (who, when, which), a forced configuration, the QA decision."""
+    with Store(db) as store:
+        lf = life(store, ship_id)
+        ship, _, _ = store.shipment_range(ship_id)
+        name = store.db.execute(
+            "SELECT name FROM device_keys WHERE device = ? ORDER BY current DESC, created DESC LIMIT 1", (lf.device,)
+        ).fetchone()
+        since = ship["configured_at"]
+        nxt = [s for s in store.shipments(lf.device) if s["rowid"] > ship["rowid"] and s["id"] != ship_id]
+        until = nxt[0]["configured_at"] if nxt else None
+        audit = [
+            a
+            for a in store.audit_trail(lf.device)
+            if _iso(a["time"]) >= _iso(since) and (until is None or _iso(a["time"]) <= _iso(until))
+        ]
+    acks = [
+        {"time": a["time"], "by": a["host_user"], "alarms": a["details"].get("alarms") or []}
+        for a in audit
+        if a["action"] == "ack_alarms"
+    ]
+    forced = [
+        {"time": a["time"], "by": a["host_user"], "reason": a["details"].get("reason")}
+        for a in audit
+        if a["action"] == "configure_forced" and a["details"].get("shipment") == ship_id
+    ]
+    decision = next((e for e in reversed(lf.events) if e["state"] in ("released", "rejected")), None)
+    return {
+        "container": name[0] if name else None,
+        "device": lf.device,
+        "state": lf.state,
+        "events": [
+            {"state": e["state"], "time": e["happened_at"], "by": e["host_user"], "details": e["details"]}
+            for e in lf.events
+        ],
+        "acknowledgements": acks,
+        "forced": forced,
+        "decision": (
+            {
+                "state": decision["state"],
+                "time": decision["recorded_at"],
+                "by": decision["host_user"],
+                "reason": decision["details"].get("reason"),
+            }
+            if decision
+            else None
+        ),
+    }
+
+
+def _iso(text: str) -> str:
+    return str(text).replace("T", " ").rstrip("Z")[:23]

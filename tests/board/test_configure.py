@@ -217,3 +217,36 @@ def test_the_unloading_seen_in_the_data_is_offered_then_confirmed(monkeypatch, t
     n_after = len(recs) - recs.index(last_loaded) - 1
     assert f"shown apart, judged by no rule: after the delivery: {n_after} records" in captured.out
     assert "The dose rate fell" not in captured.err
+
+
+def test_the_certificate_is_a_release_document(desk, tmp_path, capsys):
+    """The container's name, the trip, the alarms and who acknowledged them, the excursion table,
+    the QA decision and a signature block; times in the site's zone with their UTC offset; no
+    folder of this computer."""
+    board, ports, db = desk
+    assert cli.main(["configure", PORT, str(ship_file(tmp_path, "LU-K")), "--db", str(db), "--no-clock"]) == 0
+    board.run_for(3600)
+    board.temp_c = 30.0  # 45 minutes above 25 °C: the "high" rule (30 min) breaks, the alarm latches
+    board.run_for(45 * 60)
+    board.temp_c = 4.25
+    board.run_for(3600)
+    assert cli.main(["sync", PORT, "--db", str(db), "--no-clock"]) == 0
+    assert cli.main(["ack-alarms", PORT, "--db", str(db)]) == 0
+    assert cli.main(["check", "LU-K", "--db", str(db)]) == 1
+    assert cli.main(["decide", "LU-K", "reject", "--reason", "warm for 45 min", "--db", str(db)]) == 0
+    out = tmp_path / "k.html"
+    args = ["report", "LU-K", "--db", str(db), "-o", str(out), "--time-zone", "Europe/Zurich"]
+    assert cli.main(args) == 0
+    html = out.read_text()
+    assert "crate-7 (board 15010c00000000f1)" in html
+    assert "Acknowledged</th><td>temperature alarm: by " in html
+    assert "QA decision</th><td>REJECTED by " in html and "warm for 45 min" in html
+    assert "Signature: ____" in html and "(UTC+01:00)" in html
+    assert str(tmp_path) not in html and "store.sqlite3" in html
+    # the excursion: from the first record above 25 °C to the last, peak 30.0 °C
+    with Store(db) as st:
+        recs = [r for r in st.records(DEV) if r["temperature_c"] is not None and r["temperature_c"] > 25]
+    assert 44 <= len(recs) <= 46
+    assert "<td>high (breaks the rule)</td>" in html and "<td>30.0 °C</td>" in html
+    assert cli.main(["report", "LU-K", "--db", str(db), "-o", str(out), "--time-zone", "Mars/Olympus"]) == 2
+    assert "not a time zone name" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def _report_args(p: argparse.ArgumentParser) -> None:
         required=True,
         metavar="report.pdf|report.html",
         help="output file; the format follows the extension",
+    )
+    p.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        help="the site's time zone for the certificate's times, e.g. Europe/Zurich (default: "
+        "$ISOLOG_TIME_ZONE, else UTC); every time carries its UTC offset",
     )
 
 
@@ -240,6 +247,21 @@ def cmd_report(args) -> int:
         raise UserError(f"-o {args.output}: the report format follows the extension: .pdf or .html")
     rec, ship, ver, window = _load(args)
     result = check(rec, ship, ver, window)
+    zone = args.time_zone or os.environ.get("ISOLOG_TIME_ZONE") or None
+    if zone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UserError(
+                f"--time-zone {zone}: not a time zone name (e.g. Europe/Zurich, America/New_York)"
+            ) from None
+    if args.stored:
+        from isolog import trip
+
+        result.context = trip.certificate_context(args.db, args.stored)
+    result.context["time_zone"] = zone
     try:
         if fmt == "pdf":
             report.write_pdf(result, out)
