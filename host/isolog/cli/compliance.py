@@ -63,7 +63,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         required=True,
-        metavar="report.pdf|report.html",
+        metavar="report.pdf|report.html|report.png",
         help="output file; the format follows the extension",
     )
     p.add_argument(
@@ -243,8 +243,10 @@ def cmd_report(args) -> int:
 
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("pdf", "html", "htm"):
-        raise UserError(f"-o {args.output}: the report format follows the extension: .pdf or .html")
+    if fmt not in ("pdf", "html", "htm", "png"):
+        raise UserError(
+            f"-o {args.output}: the report format follows the extension: .pdf, .html, or .png (one image a page)"
+        )
     rec, ship, ver, window = _load(args)
     result = check(rec, ship, ver, window)
     zone = args.time_zone or os.environ.get("ISOLOG_TIME_ZONE") or None
@@ -265,6 +267,9 @@ def cmd_report(args) -> int:
     try:
         if fmt == "pdf":
             report.write_pdf(result, out)
+        elif fmt == "png":
+            pages = report.write_pngs(result, out)
+            out = Path(f"{pages[0]} .. {pages[-1].name}")
         else:
             report.write_html(result, out)
     except OSError as exc:

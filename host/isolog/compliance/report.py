@@ -130,14 +130,22 @@ def release_rows(result: CheckResult) -> list[tuple[str, str]]:
                 + ("" if c.get("container") else ", never provisioned: NOT AUTHENTICATED"),
             )
         )
-    for e in c.get("events", []):
-        if e["state"] in ("configured", "dispatched", "delivered", "returned"):
-            extra = ""
-            if e["state"] == "dispatched" and e["details"].get("start_delay_s"):
-                extra = f" (start delay {format_duration(e['details']['start_delay_s'])})"
-            if e["state"] == "delivered":
-                extra = f" ({e['details'].get('source', '')})"
-            rows.append((e["state"].capitalize(), f"{local_time(result, e['time'])} by {e['by']}{extra}"))
+    events = c.get("events", [])
+    win = result.series.get("window")
+    for state in ("configured", "dispatched", "delivered", "returned"):
+        found = [e for e in events if e["state"] == state]
+        if not found:
+            continue
+        e = found[-1]
+        when: float | str = e["time"]
+        extra = ""
+        if state == "dispatched" and e["details"].get("start_delay_s"):
+            extra = f" (start delay {format_duration(e['details']['start_delay_s'])})"
+            if win is not None and win.start_s is not None:
+                when = win.start_s  # on the records' own timeline, as the rules judged it
+        if state == "delivered":
+            extra = f" ({e['details'].get('source', '')})"
+        rows.append((state.capitalize(), f"{local_time(result, when)} by {e['by']}{extra}"))
     for f in c.get("forced", []):
         rows.append(("Configured over data", f"forced by {f['by']} at {local_time(result, f['time'])}: {f['reason']}"))
     rec = result.series.get("records")
@@ -342,7 +350,12 @@ def plot_dose(result: CheckResult, ax) -> None:
         )
     dc = result.series.get("decay") or {}
     if dc:
-        grid = np.linspace(float(np.nanmin(t[ok])) - float(rec.interval_s[0]), float(np.nanmax(t[ok])), 400)
+        lo, hi = float(np.nanmin(t[ok])) - float(rec.interval_s[0]), float(np.nanmax(t[ok]))
+        win = result.series.get("window")
+        if win is not None:  # the fit is the trip's: drawn over the trip window
+            lo = max(lo, win.start_s) if win.start_s is not None else lo
+            hi = min(hi, win.end_s) if win.end_s is not None else hi
+        grid = np.linspace(lo, max(hi, lo + 1.0), 400)
         shape = dc["shape_fn"](grid)
         expected = np.exp(dc["ln_amp"]) * shape
         bg = result.shipment.sensor.background_usv_h
@@ -480,6 +493,25 @@ def write_pdf(result: CheckResult, path: str | Path) -> None:
         plt.close(fig)
 
 
+def write_pngs(result: CheckResult, path: str | Path, dpi: int = 110) -> list[Path]:
+    """The PDF's pages as PNG images: NAME-1.png, NAME-2.png, ... (for a README or a quick look)."""
+    path = Path(path)
+    pages = _text_pages(result)
+    total = len(pages) + 1
+    out = []
+    for i, fig in enumerate(pages, 1):
+        _footer(fig, result, i, total)
+        out.append(path.with_name(f"{path.stem}-{i}.png"))
+        fig.savefig(out[-1], dpi=dpi)
+        plt.close(fig)
+    fig = figure_plots(result)
+    fig.suptitle(f"Shipment {result.shipment.id}: measurements", x=0.01, ha="left", fontsize=11)
+    out.append(path.with_name(f"{path.stem}-{total}.png"))
+    fig.savefig(out[-1], dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def _footer(fig, result: CheckResult, page: int, total: int) -> None:
     x = 0.06
     fig.text(x, 0.045, f"Records: {no_paths(result.records_source)}", fontsize=7, color="#333333")
@@ -563,7 +595,7 @@ def _text_pages(result: CheckResult):
     if not exc:
         f.text(left, "none in the trip window", size=8)
     else:
-        cols = (left, left + 0.2, left + 0.42, left + 0.64, left + 0.76)
+        cols = (left, left + 0.17, left + 0.41, left + 0.65, left + 0.76)
         f.need(0.0155)
         for x, head in zip(cols, ("rule", "start", "end", "duration", "peak")):
             f.fig.text(x, f.y, head, fontsize=7.5, weight="bold", va="top")
