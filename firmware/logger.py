@@ -346,7 +346,9 @@ class Logger:
         state = leds.choose(
             syncing=self.uptime_ms - self.last_sync_ms < _SYNC_LED_MS,
             alarm=bool(latched & (alarms.A_DOSE_ALARM | alarms.A_TEMP_ALARM)),
-            fault=bool(latched & (alarms.A_TEMP_FAULT | alarms.A_GM_FAULT | alarms.A_STORAGE)) or store.full,
+            # a fault now (the last interval's), not a past one: a sensor drop-out that ended is in
+            # the log, the latched alarms and the certificate, not on the courier's LED (issue 14)
+            fault=bool(a.active & (alarms.A_TEMP_FAULT | alarms.A_GM_FAULT | alarms.A_STORAGE)) or store.full,
             low_battery=bool(self.flags & record.F_LOW_BATTERY),
             storage_low=store.low,
             warning=a.temp_excursion or bool(a.active & alarms.A_DOSE_WARN),

@@ -111,7 +111,11 @@ class Server:
             return False
         cmd, req, start, length = got
         self.requests += 1
-        self.app.note_sync()
+        # A look at the board (IDENTIFY, STATUS: `isolog status` polls every second) is not a sync:
+        # the LEDs keep the state the courier must see, and the status reports it (issue 14).
+        look = cmd & ~AUTH
+        if look != CMD_IDENTIFY and look != CMD_STATUS:
+            self.app.note_sync()
         try:
             if self.rx.bad_version:
                 raise ProtocolError("version", "protocol version %d required" % frame.VERSION)

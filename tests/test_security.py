@@ -363,13 +363,16 @@ def test_counter_exhaustion_asks_for_a_new_key_and_rekeying_works(setup):
         tx.execute("UPDATE device_auth SET counter = ? WHERE device = ?", (0xFFFFFFFF - 16, DEV))
     board.fs.write("data/auth", str(0xFFFFFFFF - 16).encode())
     board.power_cut()
+    ship = ship.with_name("next.toml")  # the next trip: a shipment id names one trip
+    ship.write_text(to_toml(shipment_doc(shipment__id="LU-TEST-0002")))
+    why = "the last hour's records are not needed"  # the board holds them unsynced: forced, audited
     with pytest.raises(UserError, match="re-provision"):
-        configure_mod.configure(PORT, ship, db, set_clock=False)
+        configure_mod.configure(PORT, ship, db, set_clock=False, force_reason=why)
     board.store.commit()
     provision.provision(PORT, "crate-7b", db, force=True)  # the re-key itself still has a counter
     with Store(db) as st:
         assert st.provisioning(DEV)["counter"] == 0
-    configure_mod.configure(PORT, ship, db, set_clock=True)
+    configure_mod.configure(PORT, ship, db, set_clock=True, force_reason=why)
 
 
 def test_exact_retry_is_answered_but_not_acted_on_again(setup):

@@ -221,3 +221,83 @@ def test_random_toml_text_and_documents_give_a_shipment_or_one_user_error():
     check_docs()
     check_text()
     check_nesting()
+
+
+# --- every error at once, fields against each other (issue 14) ---------------------------------------
+
+
+def test_every_error_of_a_file_is_reported_at_once():
+    doc = shipment_doc(
+        shipment__id="has space",
+        shipment__activity="lots",
+        sensor__dead_time_us=-1.0,
+        logging__interval_s=5,
+        dose_rate__colour="red",
+    )
+    ship, errors = shipment.check_dict(doc, "f.toml")
+    assert ship is None
+    assert errors == [
+        "f.toml: [shipment] id: must be 1..32 printable ASCII characters without spaces, not 'has space'",
+        errors[1],
+        "f.toml: [sensor] dead_time_us: must be >= 0, not -1.0",
+        "f.toml: [logging] interval_s: must be a whole number of seconds in 10..3600, not 5",
+        errors[4],
+    ]
+    assert errors[1].startswith("f.toml: [shipment] activity: ") and "lots" in errors[1]
+    assert errors[4].startswith("f.toml: [dose_rate] colour: unknown field")
+    with pytest.raises(UserError, match=r"\[shipment\] id: .*\(and 4 more: `isolog validate f.toml` lists them all\)"):
+        shipment.from_dict(doc, "f.toml")
+
+
+def test_dates_and_amounts_are_checked_against_each_other():
+    # expiry before the reference time, administration after expiry
+    _, errors = shipment.check_dict(shipment_doc(shipment__expiry_time="2026-11-25T08:00:00Z"), "f.toml")
+    assert errors == [
+        "f.toml: [shipment] expiry_time: 2026-11-25T08:00:00Z is not after the reference_time 2026-11-26T08:00:00Z",
+        "f.toml: [shipment] administration_time: 2026-11-29T08:00:00Z is after the expiry_time 2026-11-25T08:00:00Z",
+    ]
+    _, errors = shipment.check_dict(shipment_doc(shipment__administration_time="2026-11-20T08:00:00Z"), "f.toml")
+    assert errors == [
+        "f.toml: [shipment] administration_time: 2026-11-20T08:00:00Z is before the reference_time 2026-11-26T08:00:00Z"
+    ]
+    # the issue's case: 125 GBq prescribed from a 14.8 GBq shipment
+    _, errors = shipment.check_dict(
+        shipment_doc(shipment__activity="14.8GBq", shipment__prescribed_activity="125GBq"), "f.toml"
+    )
+    assert errors == [
+        "f.toml: [shipment] prescribed_activity: 125 GBq is more than the shipment's activity 14.8 GBq (tolerance 10 %)"
+    ]
+    # Lu-177 (T1/2 6.647 d, isolog.nuclides) decays in the 3 days to administration to
+    # 10.1193 GBq x 2^(-3/6.647) = 7.40 GBq: 7.4 GBq prescribed is deliverable, 8.3 GBq (7.47 GBq
+    # at least, with 10 %) is not.
+    assert shipment.check_dict(shipment_doc(), "f.toml")[1] == []
+    _, errors = shipment.check_dict(shipment_doc(shipment__prescribed_activity="8.3GBq"), "f.toml")
+    (e,) = errors
+    assert e.startswith(
+        "f.toml: [shipment] prescribed_activity: 8.3 GBq is more than the shipment holds at administration"
+    )
+    expected = 10.1193 * 2 ** (-3 / 6.647)
+    assert f"({expected:.2g} GBq at 2026-11-29T08:00:00Z; tolerance 10 %)" in e
+
+
+def test_validate_command_lists_every_error_and_exits_2(tmp_path, capsys):
+    from isolog import cli
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(to_toml(shipment_doc(shipment__expiry_time="2026-11-25T08:00:00Z", logging__interval_s=5)))
+    assert cli.main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{bad}: [logging] interval_s: must be a whole number of seconds in 10..3600, not 5",
+        f"{bad}: [shipment] expiry_time: 2026-11-25T08:00:00Z is not after the reference_time 2026-11-26T08:00:00Z",
+        f"{bad}: [shipment] administration_time: 2026-11-29T08:00:00Z is after the expiry_time 2026-11-25T08:00:00Z",
+        f"{bad}: 3 errors: fix them and check again",
+    ]
+    good = tmp_path / "good.toml"
+    good.write_text(to_toml(shipment_doc()))
+    assert cli.main(["validate", str(good)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{good}: valid: shipment LU-TEST-0001, Lu-177 10.119 GBq at 2026-11-26T08:00:00Z, 2 temperature rules"
+    )
+    assert cli.main(["validate", str(tmp_path / "none.toml")]) == 2
+    assert "cannot read shipment file" in capsys.readouterr().err

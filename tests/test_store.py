@@ -120,7 +120,9 @@ def test_a_store_at_version_1_gets_the_later_steps_and_keeps_its_data(tmp_path):
         assert st.device(DEV)["next_seq"] == 17
         cols = {r[1] for r in st.db.execute("PRAGMA table_info(sync_sessions)")}
         assert "host" in cols
-        assert st.db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        # every later step applied: steps are numbered 1, 2, 3 ... (tests/db/test_schema.py)
+        assert st.db.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
+        assert st.shipment_events("none") == []  # step 3's table is there
 
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):
@@ -529,3 +531,70 @@ def test_two_desks_signing_for_one_board_at_once_never_use_a_counter_twice(store
     assert errors == []
     assert sorted(got) == list(range(1, 81))
     assert store.provisioning(DEV)["counter"] == 80
+
+
+# --- a shipment's life (issue 14) -------------------------------------------------------------------
+
+
+def _configure(st: Store, ship_id: str, device: str = DEV, first: int = 0, delay: float = 0.0) -> None:
+    st.add_shipment(
+        device, ship_id, f'[shipment]\nid = "{ship_id}"\n', {"id": ship_id}, first, first, start_delay_s=delay
+    )
+
+
+def test_configure_records_configured_then_dispatched_after_the_start_delay(store):
+    from datetime import datetime, timezone
+
+    before = datetime.now(timezone.utc).timestamp()
+    _configure(store, "A-1", delay=7200.0)
+    after = datetime.now(timezone.utc).timestamp()
+    events = store.shipment_events("A-1")
+    assert [e["state"] for e in events] == ["configured", "dispatched"]
+    from isolog.units import parse_time
+
+    configured, dispatched = (parse_time(e["happened_at"]) for e in events)
+    assert before - 0.001 <= configured <= after + 0.001
+    assert dispatched - configured == pytest.approx(7200.0, abs=0.002)
+    assert events[1]["details"] == {"start_delay_s": 7200.0}
+    assert store.shipment_state("A-1") == "dispatched"
+
+
+def test_a_shipment_id_names_one_trip(store):
+    _configure(store, "A-1")
+    # the board's current shipment, not yet back: a corrected file may be configured again
+    assert store.reused_id("A-1", DEV) is None
+    # another board may not carry it
+    why = store.reused_id("A-1", OTHER)
+    assert why is not None and "already used by board 15010c0000000001" in why
+    # once back (synced), the same board may not carry it again
+    store.add_event(None, "A-1", DEV, "returned")
+    why = store.reused_id("A-1", DEV)
+    assert why is not None and "trip that is over" in why
+    # nor after another trip of the same board
+    _configure(store, "A-2", first=10)
+    why = store.reused_id("A-1", DEV)
+    assert why is not None and "earlier trip of this container" in why
+    assert store.reused_id("A-3", DEV) is None
+
+
+def test_the_container_is_named_by_its_provisioned_name(store):
+    assert store.container_name(DEV) == "board 15010c0000000001"
+    with store.transaction() as tx:
+        store.add_key(tx, DEV, "k1", b"x" * 32, "container-17")
+    assert store.container_name(DEV) == "container container-17 (board 15010c0000000001)"
+
+
+def test_an_id_stored_twice_by_an_older_isolog_names_its_latest_trip(store):
+    """Stores written before ids were unique: the id names its latest trip, no option needed."""
+    _configure(store, "T", first=0)
+    _configure(store, "U", first=100)
+    _configure(store, "T", first=200)
+    ship, lo, hi = store.shipment_range("T")
+    assert (lo, hi) == (200, None) and ship["first_seq"] == 200
+    with store.transaction() as db:
+        store.touch_device(db, OTHER, "fake", "0.1.0", 0)
+    _configure(store, "U", device=OTHER, first=5)
+    ship, lo, hi = store.shipment_range("U")
+    assert (ship["device"], lo, hi) == (OTHER, 5, None)
+    ship, lo, hi = store.shipment_range("U", DEV)  # one device asked: its run of U
+    assert (lo, hi) == (100, 200)

@@ -37,7 +37,7 @@ class Nuclide:
     half_life_source: str
     branches: tuple[Branch, ...] = ()  # tracked radioactive daughters only
     # Dose-rate constant: ambient dose equivalent rate H*(10) at 1 m from an unshielded point
-    # source, in uSv/h per MBq (= mSv/h per GBq). None when the reference has no value.
+    # source, in µSv/h per MBq (= mSv/h per GBq). None when the reference has no value.
     gamma_usv_h_per_mbq_1m: float | None = None
     gamma_source: str = ""
     # IAEA SSR-6 (2018) Table 2 basic radionuclide values, TBq; special form (A1), other (A2).

@@ -271,94 +271,164 @@ def _shipment_time(value: Any) -> float:
     return t
 
 
+class _Errors:
+    """Every error of a file, not only the first (`isolog validate` lists them all)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def get(self, read: Callable[[], _T], default: Any = None) -> Any:
+        try:
+            return read()
+        except UserError as exc:
+            self.items.append(str(exc))
+            return default
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+
 def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
+    """A validated Shipment; UserError names the first error (and how many more there are)."""
+    ship, errors = check_dict(doc, source)
+    if errors or ship is None:
+        more = f" (and {len(errors) - 1} more: `isolog validate {source}` lists them all)" if len(errors) > 1 else ""
+        raise UserError(errors[0] + more)
+    return ship
+
+
+def validate_text(text: str, source: str = "<shipment>") -> tuple[Shipment | None, list[str]]:
+    """A shipment file's text checked in full: (the Shipment or None, every error found)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [f"{source}: not valid TOML: {exc}"]
+    except RecursionError:
+        return None, [f"{source}: not a shipment file: arrays or tables nested too deeply"]
+    return check_dict(doc, source)
+
+
+def check_dict(doc: dict[str, Any], source: str = "<shipment>") -> tuple[Shipment | None, list[str]]:
+    """Every field, then the fields against each other (dates, amounts); (Shipment or None, errors)."""
+    err = _Errors()
     known_tables = ("shipment", "sensor", "logging", "dose_rate", "temperature")
     for key in doc:
         if key not in known_tables:
-            raise UserError(f"{source}: [{key}]: unknown table (known tables: {', '.join(known_tables)})")
+            err.add(f"{source}: [{key}]: unknown table (known tables: {', '.join(known_tables)})")
     for key in ("shipment", "sensor", "logging", "dose_rate"):
         if key not in doc:
-            raise UserError(f"{source}: [{key}]: missing table (required)")
+            err.add(f"{source}: [{key}]: missing table (required)")
 
-    s = _Table(source, "shipment", doc["shipment"])
-    ship_id = s.string("id")
-    if not _printable_id(ship_id):
-        s.fail("id", f"must be 1..32 printable ASCII characters without spaces, not {ship_id!r}")
-    nuclide_name = s.parsed("nuclide", nuclides.get).name
-    activity = s.parsed("activity", parse_activity_bq)
-    if activity <= 0:
-        s.fail("activity", "must be greater than zero")
-    reference_time = s.parsed("reference_time", _shipment_time)
-    prescribed = s.parsed("prescribed_activity", parse_activity_bq, required=False)
-    tolerance = s.number("prescribed_tolerance", required=False, minimum=0.0, maximum=1.0)
-    administration = s.parsed("administration_time", _shipment_time, required=False)
-    expiry = s.parsed("expiry_time", _shipment_time, required=False)
-    declared = s.string("declared_category", required=False, choices=CATEGORIES)
-    exclusive = s.boolean("exclusive_use", False)
-    physical_form = s.string("physical_form", required=False, choices=PHYSICAL_FORMS)
-    transport_mode = s.string("transport_mode", required=False, choices=TRANSPORT_MODES)
-    special_arrangement = s.boolean("special_arrangement", False)
-    daughters = s.string("daughters", required=False, choices=("equilibrium", "none")) or "equilibrium"
-    s.finish()
+    def table(name: str) -> _Table | None:
+        if name not in doc:
+            return None
+        return err.get(lambda: _Table(source, name, doc[name]))
 
-    sen = _Table(source, "sensor", doc["sensor"])
-    position = sen.string("position", choices=POSITIONS)
-    surface_factor = sen.number("surface_factor", required=False, minimum=0.0, exclusive_min=True)
-    one_metre_factor = sen.number("one_metre_factor", required=False, minimum=0.0, exclusive_min=True)
-    if position == "surface" and surface_factor is None:
-        surface_factor = 1.0  # the reading is the surface dose rate
-    if position == "1m" and one_metre_factor is None:
-        one_metre_factor = 1.0  # the reading is the dose rate at 1 m
-    cal = sen.number("calibration_cpm_per_usv_h", minimum=0.0, exclusive_min=True)
-    cal_nuclide = sen.string("calibration_nuclide", required=False)
-    dead_time = sen.number("dead_time_us", minimum=0.0, maximum=10_000.0)
-    background = sen.number("background_usv_h", required=False, minimum=0.0)
-    sen.finish()
-
-    lg = _Table(source, "logging", doc["logging"])
-    interval = lg.parsed("interval_s", parse_duration_s)
-    if not INTERVAL_MIN_S <= interval <= INTERVAL_MAX_S or interval != int(interval):
-        lg.fail(
-            "interval_s", f"must be a whole number of seconds in {INTERVAL_MIN_S}..{INTERVAL_MAX_S}, not {interval:g}"
+    s = table("shipment")
+    ship_id = nuclide_name = activity = reference_time = None
+    prescribed = tolerance = administration = expiry = declared = None
+    exclusive = special_arrangement = False
+    physical_form = transport_mode = None
+    daughters = "equilibrium"
+    if s is not None:
+        ship_id = err.get(lambda: s.string("id"))
+        if ship_id is not None and not _printable_id(ship_id):
+            err.get(lambda: s.fail("id", f"must be 1..32 printable ASCII characters without spaces, not {ship_id!r}"))
+            ship_id = None
+        nuc = err.get(lambda: s.parsed("nuclide", nuclides.get))
+        nuclide_name = nuc.name if nuc is not None else None
+        activity = err.get(lambda: s.parsed("activity", parse_activity_bq))
+        if activity is not None and activity <= 0:
+            err.get(lambda: s.fail("activity", "must be greater than zero"))
+            activity = None
+        reference_time = err.get(lambda: s.parsed("reference_time", _shipment_time))
+        prescribed = err.get(lambda: s.parsed("prescribed_activity", parse_activity_bq, required=False))
+        tolerance = err.get(lambda: s.number("prescribed_tolerance", required=False, minimum=0.0, maximum=1.0))
+        administration = err.get(lambda: s.parsed("administration_time", _shipment_time, required=False))
+        expiry = err.get(lambda: s.parsed("expiry_time", _shipment_time, required=False))
+        declared = err.get(lambda: s.string("declared_category", required=False, choices=CATEGORIES))
+        exclusive = err.get(lambda: s.boolean("exclusive_use", False), False)
+        physical_form = err.get(lambda: s.string("physical_form", required=False, choices=PHYSICAL_FORMS))
+        transport_mode = err.get(lambda: s.string("transport_mode", required=False, choices=TRANSPORT_MODES))
+        special_arrangement = err.get(lambda: s.boolean("special_arrangement", False), False)
+        daughters = (
+            err.get(lambda: s.string("daughters", required=False, choices=("equilibrium", "none"))) or "equilibrium"
         )
-    lg.finish()
+        err.get(s.finish)
 
-    dr = _Table(source, "dose_rate", doc["dose_rate"])
-    warn = dr.number("warn_usv_h", minimum=0.0, exclusive_min=True)
-    alarm = dr.number("alarm_usv_h", minimum=0.0, exclusive_min=True)
-    if warn > alarm:
-        dr.fail("warn_usv_h", f"must not exceed alarm_usv_h ({alarm:g}), is {warn:g}")
-    dr.finish()
+    sen = table("sensor")
+    position = surface_factor = one_metre_factor = cal = cal_nuclide = dead_time = background = None
+    if sen is not None:
+        position = err.get(lambda: sen.string("position", choices=POSITIONS))
+        surface_factor = err.get(lambda: sen.number("surface_factor", required=False, minimum=0.0, exclusive_min=True))
+        one_metre_factor = err.get(
+            lambda: sen.number("one_metre_factor", required=False, minimum=0.0, exclusive_min=True)
+        )
+        if position == "surface" and surface_factor is None:
+            surface_factor = 1.0  # the reading is the surface dose rate
+        if position == "1m" and one_metre_factor is None:
+            one_metre_factor = 1.0  # the reading is the dose rate at 1 m
+        cal = err.get(lambda: sen.number("calibration_cpm_per_usv_h", minimum=0.0, exclusive_min=True))
+        cal_nuclide = err.get(lambda: sen.string("calibration_nuclide", required=False))
+        dead_time = err.get(lambda: sen.number("dead_time_us", minimum=0.0, maximum=10_000.0))
+        background = err.get(lambda: sen.number("background_usv_h", required=False, minimum=0.0))
+        err.get(sen.finish)
+
+    lg = table("logging")
+    interval = None
+    if lg is not None:
+        interval = err.get(lambda: lg.parsed("interval_s", parse_duration_s))
+        if interval is not None and (not INTERVAL_MIN_S <= interval <= INTERVAL_MAX_S or interval != int(interval)):
+            err.get(
+                lambda: lg.fail(
+                    "interval_s",
+                    f"must be a whole number of seconds in {INTERVAL_MIN_S}..{INTERVAL_MAX_S}, not {interval:g}",
+                )
+            )
+            interval = None
+        err.get(lg.finish)
+
+    dr = table("dose_rate")
+    warn = alarm = None
+    if dr is not None:
+        warn = err.get(lambda: dr.number("warn_usv_h", minimum=0.0, exclusive_min=True))
+        alarm = err.get(lambda: dr.number("alarm_usv_h", minimum=0.0, exclusive_min=True))
+        if warn is not None and alarm is not None and warn > alarm:
+            err.get(lambda: dr.fail("warn_usv_h", f"must not exceed alarm_usv_h ({alarm:g}), is {warn:g}"))
+        err.get(dr.finish)
 
     rules: list[TemperatureRule] = []
     if "temperature" in doc:
-        t = _Table(source, "temperature", doc["temperature"])
-        raw_rules = t.raw("rules", False) or []
-        t.finish()
-        if not isinstance(raw_rules, list):
-            t.fail("rules", "must be an array of tables ([[temperature.rules]])")
+        t = table("temperature")
+        raw_rules: Any = []
+        if t is not None:
+            raw_rules = err.get(lambda: t.raw("rules", False)) or []
+            err.get(t.finish)
+            if not isinstance(raw_rules, list):
+                err.get(lambda: t.fail("rules", "must be an array of tables ([[temperature.rules]])"))
+                raw_rules = []
+            elif len(raw_rules) > board_config.MAX_RULES:
+                err.get(
+                    lambda: t.fail(
+                        "rules", f"at most {board_config.MAX_RULES} rules (the board's limit), not {len(raw_rules)}"
+                    )
+                )
         names: set[str] = set()
-        if len(raw_rules) > board_config.MAX_RULES:
-            t.fail("rules", f"at most {board_config.MAX_RULES} rules (the board's limit), not {len(raw_rules)}")
         for i, rr in enumerate(raw_rules):
-            r = _Table(source, f"temperature.rules #{i + 1}", rr)
-            name = r.string("name")
-            if not (1 <= len(name) <= board_config.RULE_NAME_MAX_LEN and name.isascii() and name.isprintable()):
-                r.fail("name", f"must be 1..{board_config.RULE_NAME_MAX_LEN} printable ASCII characters, not {name!r}")
-            if name in names:
-                r.fail("name", f"duplicate rule name {name!r}")
-            names.add(name)
-            threshold = r.number(
-                "threshold_c", minimum=float(board_config.THRESHOLD_MIN_C), maximum=float(board_config.THRESHOLD_MAX_C)
-            )
-            direction = r.string("direction", choices=DIRECTIONS)
-            allowed = r.parsed("allowed", parse_duration_s)
-            if not 0 <= allowed <= board_config.ALLOWED_MAX_S:
-                r.fail("allowed", f"must be within 0..{board_config.ALLOWED_MAX_S // 86400} days, not {allowed:g} s")
-            kind = r.string("type", choices=RULE_TYPES)
-            r.finish()
-            rules.append(TemperatureRule(name, threshold, direction, allowed, kind))
+            rule = err.get(lambda: _rule(source, i, rr, names))
+            if rule is not None:
+                rules.append(rule)
 
+    # The fields against each other: dates in order, amounts that a shipment can hold.
+    if s is not None:
+        tol = 0.10 if tolerance is None else tolerance
+        _cross_check(err, s, nuclide_name, activity, reference_time, prescribed, tol, administration, expiry, daughters)
+
+    if err.items:
+        return None, err.items
+    assert ship_id is not None and nuclide_name is not None and activity is not None and reference_time is not None
+    assert position is not None and cal is not None and dead_time is not None and interval is not None
+    assert warn is not None and alarm is not None
     ship = Shipment(
         id=ship_id,
         nuclide=nuclide_name,
@@ -392,5 +462,85 @@ def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
     try:  # the board's own check, last: whatever it would refuse is refused here, naming its field
         board_config.validate(ship.to_board_dict())
     except board_config.ConfigError as exc:
-        raise UserError(f"{source}: the board would refuse this configuration: {exc}") from None
-    return ship
+        return None, [f"{source}: the board would refuse this configuration: {exc}"]
+    return ship, []
+
+
+def _rule(source: str, i: int, rr: Any, names: set[str]) -> TemperatureRule:
+    r = _Table(source, f"temperature.rules #{i + 1}", rr)
+    name = r.string("name")
+    if not (1 <= len(name) <= board_config.RULE_NAME_MAX_LEN and name.isascii() and name.isprintable()):
+        r.fail("name", f"must be 1..{board_config.RULE_NAME_MAX_LEN} printable ASCII characters, not {name!r}")
+    if name in names:
+        r.fail("name", f"duplicate rule name {name!r}")
+    names.add(name)
+    threshold = r.number(
+        "threshold_c", minimum=float(board_config.THRESHOLD_MIN_C), maximum=float(board_config.THRESHOLD_MAX_C)
+    )
+    direction = r.string("direction", choices=DIRECTIONS)
+    allowed = r.parsed("allowed", parse_duration_s)
+    if not 0 <= allowed <= board_config.ALLOWED_MAX_S:
+        r.fail("allowed", f"must be within 0..{board_config.ALLOWED_MAX_S // 86400} days, not {allowed:g} s")
+    kind = r.string("type", choices=RULE_TYPES)
+    r.finish()
+    return TemperatureRule(name, threshold, direction, allowed, kind)
+
+
+def _cross_check(
+    err: _Errors,
+    s: _Table,
+    nuclide: str | None,
+    activity: float | None,
+    reference: float | None,
+    prescribed: float | None,
+    tolerance: float,
+    administration: float | None,
+    expiry: float | None,
+    daughters: str,
+) -> None:
+    """Dates in order (reference <= administration <= expiry) and a prescribed activity the
+    shipment can deliver within its tolerance (the rule of compliance/delivery.py): the decay law
+    (isolog.decay) from the reference activity to the administration time."""
+    from isolog.units import format_activity, format_time
+
+    if reference is not None and expiry is not None and expiry <= reference:
+        err.get(
+            lambda: s.fail(
+                "expiry_time", f"{format_time(expiry)} is not after the reference_time {format_time(reference)}"
+            )
+        )
+    if reference is not None and administration is not None and administration < reference:
+        err.get(
+            lambda: s.fail(
+                "administration_time",
+                f"{format_time(administration)} is before the reference_time {format_time(reference)}",
+            )
+        )
+    if administration is not None and expiry is not None and administration > expiry:
+        err.get(
+            lambda: s.fail(
+                "administration_time", f"{format_time(administration)} is after the expiry_time {format_time(expiry)}"
+            )
+        )
+    if prescribed is not None and activity is not None:
+        least = prescribed * (1.0 - tolerance)  # the least activity the prescription accepts
+        if least > activity:
+            err.get(
+                lambda: s.fail(
+                    "prescribed_activity",
+                    f"{format_activity(prescribed)} is more than the shipment's activity {format_activity(activity)} "
+                    f"(tolerance {tolerance * 100:g} %)",
+                )
+            )
+        elif nuclide is not None and reference is not None and administration is not None:
+            from isolog import decay
+
+            held = float(decay.decay(nuclide, activity, [administration - reference], daughters=daughters)[nuclide][0])
+            if least > held:
+                err.get(
+                    lambda: s.fail(
+                        "prescribed_activity",
+                        f"{format_activity(prescribed)} is more than the shipment holds at administration "
+                        f"({format_activity(held)} at {format_time(administration)}; tolerance {tolerance * 100:g} %)",
+                    )
+                )

@@ -26,6 +26,10 @@ Tables (schema version in `schema_version`):
   segment_checks   the verification state of every stored segment (MAC chain, damage, configuration
                    against the one stored at configure): nothing from a segment that did not check
                    out is ever acknowledged (board/sync.py), in this sync or any later one
+  shipment_events  a shipment's life (SHIPMENT_STATES): configured, dispatched (the trip's start,
+                   after an optional start delay), delivered (from the delivery note or confirmed
+                   from the data), returned, synced, checked, released or rejected; when it
+                   happened, when it was recorded, by whom, and the details (JSON)
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import re
 import socket
 import sqlite3
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -55,6 +59,12 @@ if TYPE_CHECKING:
     from isolog.compliance.model import Verification
 
 DB_NAME = "isolog.sqlite3"
+
+# A shipment's life, in order (issue 14): every state a shipment reaches is a row of
+# shipment_events (schema step 3); its state is the last one recorded.
+SHIPMENT_STATES = ("configured", "dispatched", "delivered", "returned", "synced", "checked", "released", "rejected")
+# States after which the trip is over: its id cannot be configured again (it names one trip).
+_TRIP_OVER = ("returned", "synced", "checked", "released", "rejected")
 
 
 def default_path() -> Path:
@@ -1077,9 +1087,25 @@ class Store:
         first_seq_max: int,
         board: str | None = None,
         firmware: str | None = None,
+        start_delay_s: float = 0.0,
+        forced: dict[str, Any] | None = None,
     ) -> None:
+        """Store a configuration: the shipment is configured now and dispatched (its trip starts)
+        after start_delay_s. `forced`: what a `--force --reason` overrode (audited)."""
         with self.transaction() as db:
             self.touch_device(db, device, board, firmware, 0)
+            now = datetime.now(timezone.utc)
+            self.add_event(db, ship_id, device, "configured", now, {"first_seq": first_seq})
+            self.add_event(
+                db,
+                ship_id,
+                device,
+                "dispatched",
+                now + timedelta(seconds=start_delay_s),
+                {"start_delay_s": start_delay_s},
+            )
+            if forced:
+                self.audit(db, device, "configure_forced", {"shipment": ship_id, **forced})
             db.execute(
                 "INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, "
                 "first_seq_max, host_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1124,7 +1150,11 @@ class Store:
 
     def shipment_range(self, ship_id: str, device: str | None = None) -> tuple[dict[str, Any], int, int | None]:
         """The stored shipment (its latest configuration) and its records' range [first, end) on its
-        device: from its first configuration to the next configuration of another shipment."""
+        device: from its first configuration to the next configuration of another shipment.
+
+        A shipment id names one trip (configure refuses a reused one). A store written before that
+        may hold an id twice (two boards, or two trips of one board): the id then names its latest
+        trip, so every command that takes an id works without further options."""
         rows = [s for s in self.shipments(device) if s["id"] == ship_id]
         if not rows:
             where = f" for device {device}" if device else ""
@@ -1133,23 +1163,111 @@ class Store:
                 f" (stored: {', '.join(known)})" if known else " (none stored: configure boards with isolog configure)"
             )
             raise UserError(f"no shipment {ship_id!r} in the store {self.path}{where}{hint}")
-        devices = sorted({s["device"] for s in rows})
-        if len(devices) > 1:
-            raise UserError(
-                f"shipment {ship_id!r} was configured on several boards ({', '.join(devices)}): "
-                "choose one with --device"
-            )
-        dev = devices[0]
+        dev = rows[-1]["device"]
         all_rows = self.shipments(dev)
-        first_row = rows[0]
+        # the latest run of configurations of this id on its board: its first one
+        i = max(k for k, s in enumerate(all_rows) if s["id"] == ship_id)
+        while i > 0 and all_rows[i - 1]["id"] == ship_id:
+            i -= 1
+        first_row = all_rows[i]
         latest = first_row
         end: int | None = None
-        for s in all_rows[all_rows.index(first_row) + 1 :]:
+        for s in all_rows[i + 1 :]:
             if s["id"] != ship_id:
                 end = self._refined_first(s)
                 break
             latest = s
         return latest, self._refined_first(first_row), end
+
+    # --- a shipment's life (issue 14) --------------------------------------------------------------
+
+    def add_event(
+        self,
+        db: sqlite3.Connection | None,
+        ship_id: str,
+        device: str,
+        state: str,
+        happened: datetime | str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record that a shipment reached `state` (SHIPMENT_STATES) at `happened` (default: now)."""
+        if state not in SHIPMENT_STATES:
+            raise ValueError(f"unknown shipment state {state!r}")
+        if happened is None:
+            at = now_iso()
+        elif isinstance(happened, datetime):
+            at = happened.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        else:
+            at = happened
+        args = (ship_id, device, state, at, now_iso(), host_user(), json.dumps(details or {}, sort_keys=True))
+        sql = (
+            "INSERT INTO shipment_events (shipment, device, state, happened_at, recorded_at, host_user, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        if db is not None:
+            db.execute(sql, args)
+        else:
+            with self.transaction() as tx:
+                tx.execute(sql, args)
+
+    def shipment_events(self, ship_id: str) -> list[dict[str, Any]]:
+        """A shipment's life as recorded, in the order recorded (its latest trip's device only)."""
+        cols = ("id", "shipment", "device", "state", "happened_at", "recorded_at", "host_user", "details")
+        out = []
+        for row in self.db.execute(
+            f"SELECT {', '.join(cols)} FROM shipment_events WHERE shipment = ? ORDER BY id", (ship_id,)
+        ):
+            d = dict(zip(cols, row))
+            d["details"] = json.loads(d["details"])
+            out.append(d)
+        if out:
+            dev = out[-1]["device"]
+            out = [e for e in out if e["device"] == dev]
+        return out
+
+    def shipment_state(self, ship_id: str) -> str | None:
+        """The last state recorded for a shipment; None: no event (a store from before issue 14)."""
+        events = self.shipment_events(ship_id)
+        return events[-1]["state"] if events else None
+
+    def last_event(self, ship_id: str, state: str) -> dict[str, Any] | None:
+        found = [e for e in self.shipment_events(ship_id) if e["state"] == state]
+        return found[-1] if found else None
+
+    def container_name(self, device: str) -> str:
+        """The name a board was provisioned with (isolog provision --name), or its device id."""
+        row = self.db.execute(
+            "SELECT name FROM device_keys WHERE device = ? ORDER BY current DESC, created DESC LIMIT 1", (device,)
+        ).fetchone()
+        return f"container {row[0]} (board {device})" if row and row[0] else f"board {device}"
+
+    def reused_id(self, ship_id: str, device: str) -> str | None:
+        """Why a shipment id may not be configured on `device`, or None. An id names one trip: it
+        is refused when another board carries it, when this board carried it on an earlier trip,
+        or when its trip is over (returned). Reconfiguring the board's current shipment before
+        its return (a corrected file) is allowed."""
+        rows = [s for s in self.shipments() if s["id"] == ship_id]
+        if not rows:
+            return None
+        latest = rows[-1]
+        if latest["device"] != device:
+            return (
+                f"shipment id {ship_id} is already used by {self.container_name(latest['device'])} "
+                f"(configured {latest['configured_at']}): give this shipment its own id in the file"
+            )
+        current = self.shipments(device)[-1]
+        if current["id"] != ship_id:
+            return (
+                f"shipment id {ship_id} was already used for an earlier trip of this container "
+                f"(configured {rows[0]['configured_at']}): give this shipment its own id in the file"
+            )
+        state = self.shipment_state(ship_id)
+        if state in _TRIP_OVER:
+            return (
+                f"shipment id {ship_id} names a trip that is over (it was {state}): give this shipment "
+                "its own id in the file"
+            )
+        return None
 
     def _refined_first(self, s: dict[str, Any]) -> int:
         """The first record of a configuration. `isolog configure` knows it within

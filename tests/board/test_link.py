@@ -252,3 +252,22 @@ def test_board_answers_a_new_connection_after_a_torn_request(board):
     link2, ser2 = link_to(board)
     assert link2.identify()["device"] == fakes.DEVICE_ID.hex()
     assert link2.retried == 0
+
+
+def test_link_errors_in_words_without_errno_or_hex_codes():
+    import errno
+
+    import serial
+
+    from isolog.board.link import command_words, os_words
+
+    assert os_words(OSError(errno.EIO, "Input/output error")).startswith("the board stopped answering")
+    assert os_words(serial.SerialException("write failed: [Errno 5] Input/output error")).startswith(
+        "the board stopped answering"
+    )
+    busy = os_words(serial.SerialException(errno.EAGAIN, "could not open port /dev/ttyACM0: [Errno 11] Resource"))
+    assert busy.startswith("the port is busy") and "Errno" not in busy
+    assert "dialout" in os_words(PermissionError(errno.EACCES, "Permission denied"))
+    assert os_words(OSError(errno.ENOSPC, "No space left on device")) == "No space left on device"
+    assert command_words(0x09) == '"read the status"' and command_words(0x09 | 0x40) == '"read the status"'
+    assert command_words(0x3F) == '"an unknown request"'

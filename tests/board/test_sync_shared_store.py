@@ -116,7 +116,7 @@ def test_two_stations_on_one_postgresql_database_sync_different_boards_and_see_e
     listed = subprocess.run([isolog, "export", "--list", "--db", url], capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
     for port, board in (("ST1", one), ("ST2", two)):
-        assert f"device {board.id.hex()} (fake): 120 records" in listed.stdout
+        assert f"(board {board.id.hex()}), a fake: 120 records" in listed.stdout
         assert f"  shipment {ships[port]}: configured " in listed.stdout
     from isolog.store import load_for_check
 

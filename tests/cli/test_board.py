@@ -227,7 +227,13 @@ def test_clock_is_set_and_audited(tmp_path):
         with Link(b.port) as link:
             clock = link.get_clock()
         assert clock["valid"] and abs(clock["time_ms"] - time.time() * 1000) < 5000
-        assert any("off host UTC" in n for n in r.notes)
+        # the scenario's clock (2026-11-26T09:00Z at its end) is off this computer's: said in words
+        off = (clock["time_ms"] - time.time() * 1000) / 1000  # ~0 now; before the sync it was:
+        before = time.time() - 1795683600.0  # 2026-11-26T09:00:00Z
+        side = "behind" if before > 0 else "ahead of"
+        assert off < 5 and any(
+            n.startswith("the board's clock was ") and f"{side} this computer's (UTC): corrected" in n for n in r.notes
+        ), r.notes
         with Store(db) as st:
             sets = [a for a in st.audit_trail() if a["action"] == "clock_set"]
             anchors = st.clock_anchors("15010c0000000001")
@@ -368,14 +374,14 @@ def test_devices_status_and_ack_alarms(tmp_path, capsys):
         mine = [d for d in found if d["port"] == b.port]
         assert mine and mine[0]["kind"] == "virtual" and mine[0]["flash"] == str(b.flash)
         assert cli.main(["devices", "--identify"]) == 0
-        assert "device 15010c0000000001" in capsys.readouterr().out
+        assert "board 15010c0000000001" in capsys.readouterr().out
 
         assert cli.main(["status", b.port, "--once", "--json"]) == 0
         s = json.loads(capsys.readouterr().out)
         for key in ("dose_rate_usv_h", "temperature_c", "led", "alarms", "next_seq"):
             assert key in s
         assert cli.main(["status", b.port, "--once"]) == 0
-        assert "uSv/h" in capsys.readouterr().out
+        assert "µSv/h" in capsys.readouterr().out
 
         assert cli.main(["ack-alarms", b.port, "--db", str(db)]) == 0
         capsys.readouterr()

@@ -147,4 +147,13 @@ def test_report_pdf_and_html(files, capsys):
 
 def test_report_bad_extension(files, capsys):
     assert main(["report", "--records", str(files["good"]), "--shipment", str(files["ship"]), "-o", "r.docx"]) == 2
-    assert ".pdf or .html" in capsys.readouterr().err
+    assert ".pdf, .html, or .png" in capsys.readouterr().err
+
+
+def test_report_as_png_pages(files, tmp_path, capsys):
+    out = tmp_path / "cert.png"
+    assert main(["report", "--records", str(files["hot"]), "--shipment", str(files["ship"]), "-o", str(out)]) == 0
+    pages = sorted(tmp_path.glob("cert-*.png"))
+    assert [p.name for p in pages][0] == "cert-1.png" and len(pages) >= 2
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pages)
+    assert f"cert-1.png .. {pages[-1].name}" in capsys.readouterr().out

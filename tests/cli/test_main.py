@@ -265,5 +265,5 @@ def test_isolog_db_in_the_environment_chooses_the_store(pg_server, monkeypatch, 
     monkeypatch.setenv("ISOLOG_DB", url)
     assert cli.main(["export", "--list"]) == 0
     out = capsys.readouterr().out
-    assert "device 15010c00000000e1 (pico): 0 records" in out
+    assert "board 15010c00000000e1, a pico: 0 records" in out
     assert out.startswith("store: postgresql://postgres:***@/isolog_test_")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -230,7 +231,49 @@ def test_demo_runs_the_main_job(tmp_path, capsys):
     """`make demo`: provision, configure, a 7-day trip, sync, check, report, on the virtual board."""
     out = tmp_path / "demo"
     assert cli.main(["demo", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
     assert "data: verified: " in text and "Verdict: FAIL (exit 1)" in text  # the warm hour fails the 25 C rule
-    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    for name in ("LU-2026-11-0042.pdf", "LU-2026-11-0043.pdf"):
+        assert (out / name).read_bytes()[:5] == b"%PDF-"
     assert len((out / "records.jsonl").read_text().splitlines()) > 10000
+    # the whole life: dispatch with a start delay, the delivery found in the data and confirmed,
+    # packing and the return trip shown apart, the reused id refused, a second shipment released
+    assert "the trip starts in 2h 00min" in text
+    assert "The dose rate fell to background after" in text and "delivered" in text
+    assert (
+        "Trip window: dispatched " in text
+        and "shown apart, judged by no rule: after the delivery: 1440 records" in text
+    )
+    assert "names a trip that is over (it was rejected)" in text and "(exit 2)" in text
+    assert "Verdict: PASS (exit 0)" in text
+    assert "LU-2026-11-0043          released" in text
+
+
+def test_a_past_sensor_fault_does_not_keep_the_fault_led_on(tmp_path, capsys):
+    """A temperature sensor drop-out of 10 minutes: the LED shows "fault" while it lasts, then the
+    board's state again (logging); the fault stays latched in the status and flagged in the log.
+    `isolog status` polling the board does not turn its LED to "syncing"."""
+    sc = scenario(duration="1h", events=[{"kind": "temp_fault", "at": "20min", "duration": "10min"}])
+    b = VirtualBoard(sc, tmp_path / "flash.img", heap_kib=64, speed=0, hold_at_end=True)
+    b.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(e.kind == "end" for e in b.events):
+            assert time.monotonic() < deadline and b.exit_code is None
+            time.sleep(0.02)
+        seen = leds_seen(b)
+        assert "fault" in seen and seen[-1] == "logging", seen
+        assert seen.index("fault") > seen.index("logging")
+        capsys.readouterr()
+        for _ in range(3):
+            assert cli.main(["status", b.port, "--once"]) == 0
+        out = capsys.readouterr().out
+        assert "LED logging (one short green flash every 10 s): all in order" in out
+        assert "latched: temperature sensor fault" in out and "syncing" not in out
+        assert "board 15010c0000000001, shipment LU-2026-11-0042" in out
+        assert leds_seen(b)[-1] == "logging"
+    finally:
+        b.close()
+    faults = [r for r in read_log(tmp_path / "flash.img").records if "temp_fault" in r["flags"]]
+    assert 9 <= len(faults) <= 11

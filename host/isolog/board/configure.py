@@ -14,6 +14,11 @@ from isolog.board.provision import authorize
 from isolog.board.sync import set_board_clock
 from isolog.errors import UserError
 from isolog.store import Store
+from isolog.words import alarm_words
+
+# The longest start delay at dispatch: a week. An isolog choice (a courier's longest wait between
+# packing and pick-up), not a regulation; a longer one is most likely a typing error.
+MAX_START_DELAY_S = 7 * 86400.0
 
 
 @dataclass
@@ -24,11 +29,33 @@ class Configured:
     replaced: str | None  # the shipment the board was configured for before, if another
     unsynced: int  # records on the board not synced to any store (kept)
     authenticated: bool = True  # False: never provisioned from this store (its log proves nothing)
+    container: str = ""  # the container's provisioned name and board id, for messages
+    start_delay_s: float = 0.0
 
 
-def configure(port: str, shipment_path: Path, db: Path | str | None = None, set_clock: bool = True) -> Configured:
+def configure(
+    port: str,
+    shipment_path: Path,
+    db: Path | str | None = None,
+    set_clock: bool = True,
+    start_delay_s: float = 0.0,
+    force_reason: str | None = None,
+) -> Configured:
     """Validate the shipment file, set the board's clock, store the configuration on the board
-    (atomically) and in the store, with an audit entry."""
+    (atomically) and in the store, with an audit entry. The shipment is dispatched (its trip
+    starts) start_delay_s after now: what the board logs before is packing time, shown apart.
+    A shipment id names one trip: one already used (on this board or another) is refused.
+
+    Nothing is lost silently at dispatch: a board that holds records not yet synced, or alarms
+    latched and not acknowledged (reviewed), is refused until they are synced (isolog sync) and
+    acknowledged (isolog ack-alarms), or forced with a reason (force_reason), which the audit
+    trail keeps with the user, the time, what was overridden."""
+    force_reason = (force_reason or "").strip() or None
+    if not (0.0 <= start_delay_s <= MAX_START_DELAY_S):
+        raise UserError(
+            f"the start delay must be between 0 and {MAX_START_DELAY_S / 86400:g} days, "
+            f"not {start_delay_s / 3600:g} hours"
+        )
     text = shipment.read_text(shipment_path)  # UTF-8 or refused, naming the line
     ship = shipment.loads(text, source=str(shipment_path))  # host validation: errors name the file and field
     cfg = ship.to_board_dict()
@@ -37,9 +64,31 @@ def configure(port: str, shipment_path: Path, db: Path | str | None = None, set_
         device = before["device"]
         authorize(link, store, before)
         store_authenticated = store.provisioning(device) is not None
+        container = store.container_name(device)
+        reused = store.reused_id(ship.id, device)
+        if reused:
+            raise UserError(f"{shipment_path}: refused for {container}: {reused}")
         log = before["log"]
         lo = int(log["next"]) + int(log.get("in_ram", 0))
         unsynced = lo - int(log["synced"])
+        # Records on flash the board was never told are stored (the last minutes in its RAM are
+        # committed when the clock is set, and belong to the previous shipment: kept, synced next).
+        on_flash = max(0, int(log["next"]) - int(log["synced"]))
+        latched = list(link.status().get("alarms") or [])
+        blockers = _dispatch_blockers(on_flash, latched, port, before.get("config_id"))
+        forced: dict[str, Any] | None = None
+        if blockers:
+            if force_reason is None:
+                raise UserError(
+                    f"{container} not configured: it still holds {' and '.join(blockers)}; or, to override, "
+                    "--force --reason TEXT (recorded with your name)"
+                )
+            forced = {
+                "reason": force_reason,
+                "unsynced_records": on_flash,
+                "latched_alarms": latched,
+                "previous_shipment": before.get("config_id"),
+            }
         if set_clock:
             set_board_clock(link, store, device, "configure")
         try:
@@ -54,7 +103,18 @@ def configure(port: str, shipment_path: Path, db: Path | str | None = None, set_
         after = link.identify()
         alog = after["log"]
         hi = int(alog["next"]) + int(alog.get("in_ram", 0))
-        store.add_shipment(device, ship.id, text, stored, lo, max(lo, hi), before.get("board"), before.get("firmware"))
+        store.add_shipment(
+            device,
+            ship.id,
+            text,
+            stored,
+            lo,
+            max(lo, hi),
+            before.get("board"),
+            before.get("firmware"),
+            start_delay_s=start_delay_s,
+            forced=forced,
+        )
     previous = before.get("config_id")
     return Configured(
         device,
@@ -63,7 +123,22 @@ def configure(port: str, shipment_path: Path, db: Path | str | None = None, set_
         previous if previous and previous != ship.id else None,
         max(0, unsynced),
         store_authenticated,
+        container,
+        start_delay_s,
     )
+
+
+def _dispatch_blockers(unsynced: int, latched: list[str], port: str, previous: Any) -> list[str]:
+    """What would be lost or go unreviewed if the board were configured now, with what to do."""
+    of = f" of shipment {previous}" if previous else ""
+    out = []
+    if unsynced > 0:
+        out.append(f"{unsynced} records{of} not synced yet (run `isolog sync {port}` first)")
+    if latched:
+        out.append(
+            f"a latched {alarm_words(latched)}{of} not acknowledged (review it, then `isolog ack-alarms {port}`)"
+        )
+    return out
 
 
 @dataclass

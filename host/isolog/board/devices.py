@@ -54,6 +54,7 @@ def find_devices(identify: bool = False) -> list[dict[str, Any]]:
                     ident = link.identify()
                 d["device"] = ident.get("device")
                 d["shipment"] = ident.get("config_id")
+                d["container"] = ident.get("name")  # the name it was provisioned with
                 d["log"] = ident.get("log")
             except UserError as exc:
                 d["error"] = str(exc)

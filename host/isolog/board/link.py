@@ -30,6 +30,56 @@ class LinkError(UserError):
     """The board did not answer, or answered with an error."""
 
 
+# What each command does, for messages (never its hex code): firmware/frame.py.
+COMMAND_WORDS = {
+    frame.CMD_IDENTIFY: "identify",
+    frame.CMD_GET_CLOCK: "read the clock",
+    frame.CMD_SET_CLOCK: "set the clock",
+    frame.CMD_GET_CONFIG: "read the configuration",
+    frame.CMD_SET_CONFIG: "configure",
+    frame.CMD_LIST: "list the log",
+    frame.CMD_READ: "read the log",
+    frame.CMD_ACK: "acknowledge stored records",
+    frame.CMD_STATUS: "read the status",
+    frame.CMD_ACK_ALARMS: "acknowledge alarms",
+    frame.CMD_PROVISION: "provision",
+    frame.CMD_TEST_MODE: "test mode",
+    frame.CMD_MAINTENANCE: "maintenance reset",
+    frame.CMD_COMMIT: "write the records in memory",
+    frame.CMD_DIAG: "diagnostics",
+}
+
+
+def command_words(cmd: int) -> str:
+    return f'"{COMMAND_WORDS.get(cmd & ~frame.AUTH, "an unknown request")}"'
+
+
+def os_words(exc: BaseException) -> str:
+    """A serial port's OS error in words and what to do (no errno)."""
+    import errno
+    import re
+
+    code = getattr(exc, "errno", None)
+    if code is None:  # pyserial often gives the OS error only as text: "... [Errno 5] ..."
+        m = re.search(r"\[Errno (\d+)\]", str(exc))
+        code = int(m.group(1)) if m else None
+    words = {
+        errno.EIO: "the board stopped answering (unplugged, or it restarted): plug it in again and retry",
+        errno.EAGAIN: "the port is busy: another program (or another isolog) is using it; close it and retry",
+        errno.EBUSY: "the port is in use by another program: close it and retry",
+        errno.ENOENT: "no such port: plug the board in (`isolog devices` lists the ports)",
+        errno.ENODEV: "the board is gone (unplugged?): plug it in again and retry",
+        errno.ENXIO: "the board is gone (unplugged?): plug it in again and retry",
+        errno.EACCES: "no permission to use the port (on Linux: add your user to the dialout group, log in again)",
+        errno.EPERM: "no permission to use the port (on Linux: add your user to the dialout group, log in again)",
+    }
+    if code in words:
+        return words[code]
+    text = str(getattr(exc, "strerror", None) or exc)
+    text = re.sub(r"\[Errno -?\d+\]\s*", "", text)
+    return re.sub(r"^could not open port [^:]*:\s*", "", text) or type(exc).__name__
+
+
 class BoardError(LinkError):
     def __init__(self, code: str, message: str):
         super().__init__(f"the board refused the request: {message} ({code})")
@@ -106,6 +156,19 @@ class ReadResult:
     data: bytes
 
 
+def _inner(exc: BaseException) -> BaseException:
+    """pyserial wraps the OS error (SerialException(errno, text)): the OS error where there is one."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+    if getattr(exc, "errno", None) is not None:
+        return exc
+    args = getattr(exc, "args", ())
+    if len(args) >= 1 and isinstance(args[0], int):
+        return OSError(args[0], str(args[1]) if len(args) > 1 else "")
+    return exc
+
+
 class Link:
     def __init__(self, port: str, timeout_s: float = TIMEOUT_S, retries: int = RETRIES, serial_obj: Any = None):
         self.port = port
@@ -117,7 +180,7 @@ class Link:
             try:
                 serial_obj = serial.Serial(port, baudrate=115200, timeout=0.05, write_timeout=2, exclusive=True)
             except (serial.SerialException, OSError, ValueError) as exc:
-                raise UserError(f"cannot open {port}: {exc}") from None
+                raise UserError(f"cannot open {port}: {os_words(_inner(exc))}") from None
             try:
                 serial_obj.reset_input_buffer()  # whatever an earlier connection left unread
             except (serial.SerialException, OSError):
@@ -203,12 +266,15 @@ class Link:
                         )
                     raise BoardError(str(err.get("error")), str(err.get("message")))
                 if rcmd != (frame.REPLY | cmd):
-                    raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{cmd:02x}")
+                    raise LinkError(
+                        f"the board on {self.port} gave a wrong answer to {command_words(cmd)} "
+                        "(not an isolog board, or a firmware of another version?)"
+                    )
                 if signed is not None and self.signer is not None:
                     self.signer.accepted(base, signed)
                 return rcmd, rbody
         raise LinkError(
-            f"no answer to command 0x{cmd:02x} from the board on {self.port} after {self.retries + 1} "
+            f"no answer to {command_words(cmd)} from the board on {self.port} after {self.retries + 1} "
             "tries (is it an isolog board, and is the firmware running?)"
         )
 
@@ -219,7 +285,7 @@ class Link:
             self.ser.write(data)
             self.ser.flush()
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
-            raise LinkError(f"the link to {self.port} failed: {exc}") from None
+            raise LinkError(f"the link to {self.port} failed: {os_words(_inner(exc))}") from None
         self.bytes_out += len(data)
 
     def _wait(self, req: int, timeout: float, cmd_sent: int | None = None) -> tuple[int, bytes] | None:
@@ -243,7 +309,7 @@ class Link:
             waiting = self.ser.in_waiting
             chunk = self.ser.read(max(1, min(waiting, _READ_MAX)))
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # closed under us
-            raise LinkError(f"the link to {self.port} failed: {exc}") from None
+            raise LinkError(f"the link to {self.port} failed: {os_words(_inner(exc))}") from None
         if chunk:
             self.bytes_in += len(chunk)
             self.dec.feed(chunk)
@@ -294,7 +360,10 @@ class Link:
                 err = _loads(rbody)
                 raise BoardError(str(err.get("error")), str(err.get("message")))
             if rcmd != (frame.REPLY | head[1]):
-                raise LinkError(f"unexpected reply 0x{rcmd:02x} to command 0x{head[1]:02x}")
+                raise LinkError(
+                    f"the board on {self.port} gave a wrong answer to {command_words(head[1])} "
+                    "(not an isolog board, or a firmware of another version?)"
+                )
             yield rbody
 
     def _receive(self, wanted: dict[int, int], replies: dict[int, tuple[int, bytes]], deadline: float) -> None:

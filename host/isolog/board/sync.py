@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
 from isolog.store import Store
+from isolog.units import format_duration
 from isolog_fw import frame, record
 
 PIECE = frame.MAX_READ  # bytes per READ
@@ -68,6 +70,7 @@ class SyncResult:
     verification: str = "nothing new to verify"  # the MAC chain of the records this sync stored
     authenticated: bool = True  # False: a board never provisioned from this store (empty key)
     held_from: int | None = None  # records from here on are kept on the board for QA (not acknowledged)
+    shipment: str | None = None  # the board's current shipment, marked returned and synced in the store
 
     @property
     def records_per_s(self) -> float:
@@ -83,14 +86,19 @@ def sync(
     db: Path | str | None = None,
     progress: Callable[[SyncProgress], Any] | None = None,
     set_clock: bool = True,
+    delivered_at: float | None = None,
 ) -> SyncResult:
     """Sync one board into the store at db (default: the user's store). Raises UserError
-    (link.LinkError) when the link fails; the store then holds everything committed before."""
+    (link.LinkError) when the link fails; the store then holds everything committed before.
+    delivered_at (epoch s): the delivery time from the delivery note, recorded for the board's
+    current shipment."""
     store = Store(db)
     try:
         link = Link(port)
         try:
-            return _Sync(store, link, port, progress, set_clock).run()
+            job = _Sync(store, link, port, progress, set_clock)
+            job.delivered_at = delivered_at
+            return job.run()
         finally:
             link.close()
     finally:
@@ -121,6 +129,10 @@ def set_board_clock(
         },
     )
     return board_ms, host_ms
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, timezone.utc)
 
 
 class _Pieces:
@@ -215,6 +227,8 @@ class _Sync:
         self.keys: set[str] = set()  # key ids this store holds for the device
         self.pending = _Pending()
         self.last_commit = time.monotonic()
+        self.delivered_at: float | None = None
+        self.shipment: str | None = None
 
     # --- the whole sync ----------------------------------------------------------------------------
 
@@ -378,7 +392,28 @@ class _Sync:
                 "ack_records",
                 {"upto": upto, "board_synced_before": board_synced, "board_synced": acked, "session": self.session},
             )
+        self._mark_returned(ident.get("config_id"))
         return self._result(acked, next_seq, board_next)
+
+    def _mark_returned(self, ship_id: Any) -> None:
+        """The board's current shipment is back: returned (at its first sync), delivered if
+        the desk gave the delivery time (--delivered-at), and synced."""
+        store, device = self.store, self.device
+        if not isinstance(ship_id, str) or not any(s["id"] == ship_id for s in store.shipments(device)):
+            return
+        events = store.shipment_events(ship_id)
+        if events and events[-1]["device"] != device:
+            return  # an older store's id reused on another board: not this trip
+        self.shipment = ship_id
+        states = [e["state"] for e in events]
+        with store.transaction() as db:
+            if self.delivered_at is not None:
+                store.add_event(
+                    db, ship_id, device, "delivered", _utc(self.delivered_at), {"source": "delivery note (at sync)"}
+                )
+            if "returned" not in states:  # the first sync since its configuration: the board is back
+                store.add_event(db, ship_id, device, "returned", None, {"session": self.session})
+            store.add_event(db, ship_id, device, "synced", None, {"session": self.session, "records": self.added})
 
     def _check_headers(self, plan: list[tuple[int, int, int, bytes | None, bool]]) -> None:
         """A board this store provisioned writes its log with its key: a new segment whose header
@@ -428,6 +463,7 @@ class _Sync:
         r.verification = self.verification
         r.authenticated = self.authenticated
         r.held_from = self.held_from
+        r.shipment = self.shipment
         return r
 
     def _end_session(self, status: str, acked: int | None) -> None:
@@ -456,7 +492,11 @@ class _Sync:
                 "can be placed from the clock anchors in the store)"
             )
         elif abs(board_ms - host_ms) > 2000:
-            self.notes.append(f"the board's clock was {(board_ms - host_ms) / 1000:+.1f} s off host UTC: corrected")
+            off = (board_ms - host_ms) / 1000
+            self.notes.append(
+                f"the board's clock was {format_duration(abs(off))} {'ahead of' if off > 0 else 'behind'} this "
+                "computer's (UTC): corrected"
+            )
 
     def _read_segment(self, first: int, size: int, offset: int, header: bytes | None, live: bool) -> None:
         name = flash_image.segment_name(first)

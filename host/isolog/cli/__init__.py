@@ -21,15 +21,19 @@ COMMANDS = [
     # the main job, start to end, on the virtual board
     ("demo", "demo"),
     # logistics staff at the dispatch and return desks
+    ("validate", "shipments"),
     ("devices", "board"),
     ("configure", "board"),
     ("status", "board"),
     ("sync", "board"),
+    ("deliver", "shipments"),
+    ("shipments", "shipments"),
     ("ack-alarms", "board"),
     ("export", "board"),
     # QA: verdicts and certificates
     ("check", "compliance"),
     ("report", "compliance"),
+    ("decide", "shipments"),
     ("decay", "compliance"),
     # engineers: the virtual board, flash images, provisioning, firmware
     ("sim", "sim"),

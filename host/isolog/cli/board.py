@@ -13,6 +13,7 @@ from typing import Any
 from isolog.cli import args as common
 from isolog.cli.args import Spec
 from isolog.errors import UserError
+from isolog.words import alarm_words, led_words
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -53,9 +54,18 @@ def cmd_devices(args: argparse.Namespace) -> int:
             line += f"  [flash {d.get('flash')}]"
         if "device" in d:
             log = d.get("log") or {}
+            first, nxt, synced = log.get("first") or 0, log.get("next") or 0, log.get("synced") or 0
+            held = f"records {first} to {nxt - 1} on the board" if nxt > first else "no records on the board"
+            unsynced = f", {nxt - synced} not synced yet" if nxt > synced else ", all synced"
             line += (
-                f"\n{'':16} device {d['device']}, shipment {d.get('shipment') or '(none)'}, "
-                f"records {log.get('first')}..{(log.get('next') or 1) - 1}, synced up to {log.get('synced')}"
+                f"\n{'':16} "
+                + (
+                    f"container {d['container']} (board {d['device']})"
+                    if d.get("container")
+                    else f"board {d['device']}"
+                )
+                + f", shipment {d.get('shipment') or '(none configured)'}, {held}"
+                + (unsynced if nxt > first else "")
             )
         elif "error" in d:
             line += f"\n{'':16} not answering: {d['error']}"
@@ -75,26 +85,59 @@ def _configure_args(p: argparse.ArgumentParser) -> None:
     common.port(p)
     p.add_argument("shipment", metavar="SHIPMENT.toml", type=Path, help="shipment configuration (docs/shipment.md)")
     p.add_argument("--no-clock", action="store_true", help="do not set the board's clock to this computer's")
+    p.add_argument(
+        "--start-delay",
+        metavar="DURATION",
+        help="the trip starts this long after now (e.g. 2h, 90min): what the board logs before "
+        "(packing, waiting for the courier) is shown apart and judged by no rule",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="configure even though the board holds records not synced or alarms not acknowledged "
+        "(needs --reason; recorded in the audit trail)",
+    )
+    p.add_argument("--reason", metavar="TEXT", help="why --force: recorded with your name and the time")
     common.db(p)
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
     from isolog.board.configure import configure
+    from isolog.units import format_duration, parse_duration_s
 
-    r = configure(args.port, args.shipment, args.db, set_clock=not args.no_clock)
+    delay = 0.0
+    if args.start_delay:
+        try:
+            delay = parse_duration_s(args.start_delay)
+        except UserError as exc:
+            raise UserError(f"--start-delay: {exc}") from None
+    if args.force and not (args.reason or "").strip():
+        raise UserError("--force needs --reason TEXT: why the board's records or alarms may be left as they are")
+    if args.reason and not args.force:
+        raise UserError("--reason goes with --force")
+    r = configure(
+        args.port,
+        args.shipment,
+        args.db,
+        set_clock=not args.no_clock,
+        start_delay_s=delay,
+        force_reason=args.reason if args.force else None,
+    )
     print(
-        f"{args.port}: board {r.device} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
-        f"logging every {int(r.shipment.interval_s)} s); records from {r.first_seq} on belong to it"
+        f"{args.port}: {r.container} configured for shipment {r.shipment.id} ({r.shipment.nuclide}, "
+        f"a record every {format_duration(r.shipment.interval_s)})"
+        + (f"; the trip starts in {format_duration(delay)}" if delay > 0 else "; the trip starts now")
     )
     if not r.authenticated:
         print(UNAUTHENTICATED)
     if r.replaced:
         print(f"replaced the configuration of shipment {r.replaced}")
+    if args.force:
+        print(f"forced, recorded in the audit trail with the reason: {args.reason.strip()}")
     if r.unsynced > 0:
         print(
-            f"note: the board still holds {r.unsynced} records not synced to any store "
-            f"(run `isolog sync {args.port}`): they are kept",
-            file=sys.stderr,
+            f"the board's last {r.unsynced} records belong to the previous shipment: they stay on the board "
+            f"until the next `isolog sync {args.port}`"
         )
     return EXIT_OK
 
@@ -105,7 +148,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
 def format_status(s: dict[str, Any]) -> str:
     dose = s.get("dose_rate_usv_h")
     dose_text = (
-        "--" if dose is None else (f"{dose:.3f} uSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
+        "--" if dose is None else (f"{dose:.3f} µSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
     )
     temp = s.get("temperature_c")
     temp_text = "--" if temp is None else f"{temp:.2f} C"
@@ -113,16 +156,16 @@ def format_status(s: dict[str, Any]) -> str:
     parts = [f"dose {dose_text}", f"temp {temp_text}"]
     if batt is not None:
         parts.append(f"battery {batt:.2f} V")
-    parts.append(f"LED {s.get('led')}")
+    parts.append(f"LED {led_words(s.get('led'))}")
     alarms = s.get("alarms") or []
     active = s.get("active") or []
-    parts.append("alarms " + (",".join(alarms) if alarms else "none"))
+    parts.append("latched: " + (alarm_words(alarms) if alarms else "no alarm"))
     if active and active != alarms:
-        parts.append("active " + ",".join(active))
+        parts.append("now: " + alarm_words(active))
     if s.get("storage_full"):
-        parts.append("STORAGE FULL")
+        parts.append("MEMORY FULL: sync the board")
     elif s.get("storage_low"):
-        parts.append("storage low")
+        parts.append("memory low: sync soon")
     parts.append(f"record {s.get('next_seq')}")
     return "  ".join(parts)
 
@@ -138,7 +181,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     tty = sys.stdout.isatty() and not args.json and not args.once
     with Link(args.port) as link:
-        if not link.identify().get("provisioned") and not args.json:
+        ident = link.identify()
+        if not args.json:
+            name = (
+                f"container {ident['name']} (board {ident['device']})"
+                if ident.get("name")
+                else f"board {ident['device']}"
+            )
+            ship = ident.get("config_id")
+            print(f"{args.port}: {name}, " + (f"shipment {ship}" if ship else "no shipment configured"), flush=True)
+        if not ident.get("provisioned") and not args.json:
             print(UNAUTHENTICATED, flush=True)
         try:
             while True:
@@ -168,12 +220,16 @@ def cmd_ack_alarms(args: argparse.Namespace) -> int:
     from isolog.board.configure import acknowledge_alarms
 
     r = acknowledge_alarms(args.port, args.db)
+    from isolog.store import Store
+
+    with Store(args.db) as store:
+        container = store.container_name(r.device)
     print(
-        f"{args.port}: board {r.device}: "
-        + (f"acknowledged {', '.join(r.cleared)}" if r.cleared else "no alarms latched")
+        f"{args.port}: {container}: "
+        + (f"acknowledged the {alarm_words(r.cleared)}" if r.cleared else "no alarm latched")
     )
     if r.still_active:
-        print(f"still active (will latch again): {', '.join(r.still_active)}")
+        print(f"still present now (it will latch again): {alarm_words(r.still_active)}")
     return EXIT_OK
 
 
@@ -210,22 +266,34 @@ class _ProgressLine:
 def _sync_args(p: argparse.ArgumentParser) -> None:
     common.port(p)
     p.add_argument("--no-clock", action="store_true", help="do not set the board's clock")
+    p.add_argument(
+        "--delivered-at",
+        metavar="TIME",
+        help="the delivery time of the board's shipment (from the delivery note), ISO 8601 with a zone",
+    )
     common.db(p)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from isolog.board.sync import sync
     from isolog.store import store_name
+    from isolog.units import parse_time
 
+    delivered = parse_time(args.delivered_at) if args.delivered_at else None
     line = _ProgressLine()
     try:
-        r = sync(args.port, args.db, progress=line, set_clock=not args.no_clock)
+        r = sync(args.port, args.db, progress=line, set_clock=not args.no_clock, delivered_at=delivered)
     finally:
         line.done()
     db = store_name(args.db)
+    from isolog.store import Store
+
+    with Store(args.db) as store:
+        container = store.container_name(r.device)
     print(
-        f"{args.port}: board {r.device}: {r.records_added} new records, {r.bytes_read / 1024:.1f} KB in "
-        f"{r.duration_s:.2f} s ({r.records_per_s:,.0f} records/s, {r.bytes_per_s / 1024:,.1f} KB/s)"
+        f"{args.port}: {container}" + (f", shipment {r.shipment}" if r.shipment else "") + f": {r.records_added} "
+        f"new records, {r.bytes_read / 1024:.1f} KB in {r.duration_s:.2f} s ({r.records_per_s:,.0f} records/s, "
+        f"{r.bytes_per_s / 1024:,.1f} KB/s)"
     )
     if r.acked_upto is not None:
         print(
@@ -302,14 +370,16 @@ def _list_store(store: Any) -> int:
     print(f"store: {store.path}")
     for d in store.devices():
         n = store.count_records(d["id"])
+        upto = f"every record up to {d['next_seq'] - 1} stored" if d["next_seq"] > 0 else "no record stored yet"
         print(
-            f"device {d['id']} ({d['board'] or '?'}): {n} records, stored contiguously up to {d['next_seq'] - 1}, "
+            f"{store.container_name(d['id'])}, a {d['board'] or 'board of unknown type'}: {n} records ({upto}), "
             f"last seen {d['last_seen']}"
         )
         for s in store.shipments(d["id"]):
+            state = store.shipment_state(s["id"])
             print(
                 f"  shipment {s['id']}: configured {s['configured_at']} by {s['host_user']}, from record "
-                f"{s['first_seq']}"
+                f"{s['first_seq']}" + (f"; now {state}" if state else "")
             )
     return EXIT_OK
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -62,27 +63,37 @@ def _report_args(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         required=True,
-        metavar="report.pdf|report.html",
+        metavar="report.pdf|report.html|report.png",
         help="output file; the format follows the extension",
+    )
+    p.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        help="the site's time zone for the certificate's times, e.g. Europe/Zurich (default: "
+        "$ISOLOG_TIME_ZONE, else UTC); every time carries its UTC offset",
     )
 
 
 def _load(args):
+    """(records, shipment, verification, trip window) from the store or from two files."""
     from isolog import shipment
-    from isolog.compliance import records
+    from isolog.compliance import Verification, records
 
     if args.stored:
         if args.records or args.shipment:
             raise UserError("give either SHIPMENT_ID (from the store) or --records/--shipment, not both")
-        from isolog.store import load_for_check
+        from isolog import trip
 
-        return load_for_check(args.db, args.stored)
+        return trip.load_for_check(args.db, args.stored)
     if not args.records or not args.shipment:
         missing = " and ".join(x for x, v in (("--records", args.records), ("--shipment", args.shipment)) if not v)
         raise UserError(f"{missing} required: isolog {args.command} --records FILE.jsonl --shipment SHIPMENT.toml")
     ship = shipment.load(args.shipment)
     rec = records.load(args.records)
-    return rec, ship
+    ver = Verification.not_checked(
+        "a records file carries no MACs (check the flash image with isolog log dump, or a synced shipment by its id)"
+    )
+    return rec, ship, ver, None
 
 
 def cmd_decay(args) -> int:
@@ -152,32 +163,30 @@ def _half_life_text(s: float) -> str:
     return f"{s:.6g} s"
 
 
-def _verification(args):
-    """What the records' source says about them (compliance.Verification): for a stored shipment,
-    the MAC chain of the segments holding its records (firmware/record.py), the key they name, the ranges the
-    store knows are lost, and the shipment's record range; a records file carries no MACs."""
-    from isolog.compliance import Verification
-
-    if not args.stored:
-        return Verification.not_checked(
-            "a records file carries no MACs (check the flash image with isolog log dump, or a synced "
-            "shipment by its id)"
-        )
-    from isolog.store import Store
-
-    with Store(args.db) as st:
-        return st.shipment_verification(args.stored)
-
-
 def cmd_check(args) -> int:
     from isolog.compliance import check
 
-    rec, ship = _load(args)
-    result = check(rec, ship, _verification(args))
+    rec, ship, ver, window = _load(args)
+    result = check(rec, ship, ver, window)
+    offer = None
+    if args.stored:
+        from isolog import trip
+
+        trip.mark_checked(args.db, args.stored, result.overall)
+        if window is None or window.end_s is None:
+            offer = trip.detected_delivery(args.db, args.stored)
     if args.json:
         print(common.json_text(result.to_dict(), indent=2, default=_json_default))
     else:
         print_table(result, sys.stdout)
+    if offer is not None:
+        from isolog.units import format_time
+
+        print(
+            f"The dose rate fell to background after {format_time(offer)} while the board went on logging: "
+            f"the product was taken out then? If so, confirm: isolog deliver {args.stored} --detected",
+            file=sys.stderr,
+        )
     return result.exit_code
 
 
@@ -200,6 +209,13 @@ def print_table(result, out) -> None:
         print(f"SHA-256: {result.records_sha256}", file=out)
     if sm.get("data_verification"):
         print(f"Data: {sm['data_verification']}", file=out)
+    win = sm.get("trip_window")
+    if win:
+        print(f"Trip window: {win['how']} ({win['records']} records judged)", file=out)
+        from isolog.compliance.window import describe_outside
+
+        for line in describe_outside(sm.get("outside_window") or {}):
+            print(f"  shown apart, judged by no rule: {line}", file=out)
     print(file=out)
     width = max(len(r.name) for r in result.rules)
     for r in result.rules:
@@ -227,13 +243,33 @@ def cmd_report(args) -> int:
 
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("pdf", "html", "htm"):
-        raise UserError(f"-o {args.output}: the report format follows the extension: .pdf or .html")
-    rec, ship = _load(args)
-    result = check(rec, ship, _verification(args))
+    if fmt not in ("pdf", "html", "htm", "png"):
+        raise UserError(
+            f"-o {args.output}: the report format follows the extension: .pdf, .html, or .png (one image a page)"
+        )
+    rec, ship, ver, window = _load(args)
+    result = check(rec, ship, ver, window)
+    zone = args.time_zone or os.environ.get("ISOLOG_TIME_ZONE") or None
+    if zone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UserError(
+                f"--time-zone {zone}: not a time zone name (e.g. Europe/Zurich, America/New_York)"
+            ) from None
+    if args.stored:
+        from isolog import trip
+
+        result.context = trip.certificate_context(args.db, args.stored)
+    result.context["time_zone"] = zone
     try:
         if fmt == "pdf":
             report.write_pdf(result, out)
+        elif fmt == "png":
+            pages = report.write_pngs(result, out)
+            out = Path(f"{pages[0]} .. {pages[-1].name}")
         else:
             report.write_html(result, out)
     except OSError as exc:

@@ -60,7 +60,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 def format_row(r: dict) -> str:
     temp = "   --   " if r["temperature_c"] is None else f"{r['temperature_c']:7.2f}C"
-    dose = "     --     " if r["dose_rate_usv_h"] is None else f"{r['dose_rate_usv_h']:9.3f}uSv/h"
+    dose = "     --     " if r["dose_rate_usv_h"] is None else f"{r['dose_rate_usv_h']:9.3f}µSv/h"
     when = r["time"] or f"(boot {r['boot']} +{r['uptime_s']:.0f}s)"
     flags = ",".join(f for f in r["flags"] if f != "time_valid")
     return f"{r['seq']:8d}  {when:24s} {r['interval_counts']:8d} {dose} {temp}  {flags}"

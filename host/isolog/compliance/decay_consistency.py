@@ -6,7 +6,7 @@ covering dt seconds are Poisson with mean
 
     mu = dt * n / (1 + n * tau),   n = (A * exp(-lambda * x) + background) * cal / 60
 
-(true rate n in counts/s for a dose rate in uSv/h, non-paralyzable dead time tau, x the middle of
+(true rate n in counts/s for a dose rate in µSv/h, non-paralyzable dead time tau, x the middle of
 the interval). A and lambda are fitted by Fisher scoring; the uncertainty of lambda is from the
 Fisher information. Zero counts and readings clamped at zero enter the fit as they are: nothing
 is dropped or taken from the noisy reading itself, so the fit has no low-count bias (a weighted
@@ -75,11 +75,11 @@ def weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray):
 
 
 class CountModel:
-    """Expected counts of each record for a dose rate at the package (uSv/h): the board's tube."""
+    """Expected counts of each record for a dose rate at the package (µSv/h): the board's tube."""
 
     def __init__(self, dt_s: np.ndarray, cal_cpm_per_usv_h: float, background_usv_h: float, dead_time_s: float):
         self.dt = dt_s
-        self.c = cal_cpm_per_usv_h / 60.0  # counts/s per uSv/h
+        self.c = cal_cpm_per_usv_h / 60.0  # counts/s per µSv/h
         self.bg = background_usv_h
         self.tau = dead_time_s
 

@@ -1,8 +1,11 @@
 """Activity at delivery and expiry.
 
-Arrival is the time of the last record that has a known time (the logger is stopped or read out
-on arrival). The activity of the shipped nuclide is decayed from reference_time with the table's
-half-life (and chain, for daughters); it is compared with the prescribed activity at the planned
+Arrival is the delivery time when the trip window has one (isolog deliver: the delivery note, or
+the unloading seen in the data and confirmed); otherwise the time of the last record that has a
+known time (the logger read out on return: later than the delivery, never earlier).
+
+The activity of the shipped nuclide is decayed from reference_time with the table's half-life
+(and chain, for daughters); it is compared with the prescribed activity at the planned
 administration time, within prescribed_tolerance (an isolog default of 10 % unless the shipment
 sets its own: the product's label decides, not a regulation).
 """
@@ -31,11 +34,14 @@ def activity_at(ship: Shipment, when: float) -> float:
     )
 
 
-def analyse(ship: Shipment, t: np.ndarray) -> tuple[list[RuleResult], dict]:
+def analyse(ship: Shipment, t: np.ndarray, delivered_s: float | None = None) -> tuple[list[RuleResult], dict]:
+    """delivered_s: the delivery time (the trip window's end); without one, arrival is the last
+    record with a known time."""
     known = np.isfinite(t)
-    arrival = float(np.nanmax(t)) if known.any() else None
+    arrival = delivered_s if delivered_s is not None else (float(np.nanmax(t)) if known.any() else None)
     summary: dict = {
         "arrival_time": format_time(arrival) if arrival is not None else None,
+        "arrival_from": "delivery" if delivered_s is not None else "last record",
         "activity_at_arrival_bq": None,
         "activity_at_administration_bq": None,
     }

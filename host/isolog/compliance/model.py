@@ -163,6 +163,10 @@ class CheckResult:
     # Arrays the report plots (not part of the JSON).
     series: dict[str, Any] = field(default_factory=dict, repr=False)
     verification: Verification | None = None
+    # What the certificate adds from the shipment's life (isolog.trip.certificate_context): the
+    # container, dispatch and delivery, alarms and their acknowledgements, the QA decision, the
+    # site's time zone. Not part of the verdict.
+    context: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def exit_code(self) -> int:

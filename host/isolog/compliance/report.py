@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import math
+import re
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,15 +74,134 @@ def shipment_rows(result: CheckResult) -> list[tuple[str, str]]:
         ),
         (
             "Calibration",
-            f"{sen.calibration_cpm_per_usv_h:g} cpm per uSv/h "
+            f"{sen.calibration_cpm_per_usv_h:g} cpm per µSv/h "
             f"({sen.calibration_nuclide or 'nuclide not stated'}), "
-            f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} uSv/h",
+            f"dead time {sen.dead_time_us:g} us, background {sen.background_usv_h:g} µSv/h",
         ),
         ("Logging interval", format_duration(s.interval_s)),
         ("Temperature rules", "; ".join(f"{r.name}: {r.describe()}" for r in s.temperature_rules) or "none"),
-        ("Configuration file", s.source),
+        ("Configuration", no_paths(s.source)),
     ]
     return rows
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^/\\\s,;()]+)+[/\\]([^/\\\s,;()]+)")
+
+
+def no_paths(text: str) -> str:
+    """A text without the folders of this computer: a path shown by its file name only (a
+    certificate leaves the site; where the store lies is nobody's business)."""
+    return _PATH.sub(lambda m: m.group(1), str(text))
+
+
+def _zone(result: CheckResult):
+    from zoneinfo import ZoneInfo
+
+    name = result.context.get("time_zone")
+    return ZoneInfo(name) if name else timezone.utc
+
+
+def local_time(result: CheckResult, when: float | str | None) -> str:
+    """A time in the site's time zone with its UTC offset: '2026-11-27 06:00 CET (UTC+01:00)'."""
+    if when is None:
+        return "unknown"
+    if isinstance(when, str):
+        from isolog.units import parse_time
+
+        when = parse_time(when)
+    if not math.isfinite(when):
+        return "unknown"
+    dt = datetime.fromtimestamp(when, timezone.utc).astimezone(_zone(result))
+    off = dt.strftime("%z")
+    return f"{dt.strftime('%Y-%m-%d %H:%M')} {dt.tzname() or ''} (UTC{off[:3]}:{off[3:]})".replace("  ", " ")
+
+
+def release_rows(result: CheckResult) -> list[tuple[str, str]]:
+    """The container, the shipment's life, alarms and their acknowledgements, the QA decision."""
+    from isolog.words import alarm_words
+
+    c = result.context
+    rows: list[tuple[str, str]] = []
+    if c.get("device"):
+        rows.append(
+            (
+                "Container",
+                (f"{c['container']} (board {c['device']})" if c.get("container") else f"board {c['device']}")
+                + ("" if c.get("container") else ", never provisioned: NOT AUTHENTICATED"),
+            )
+        )
+    events = c.get("events", [])
+    win = result.series.get("window")
+    for state in ("configured", "dispatched", "delivered", "returned"):
+        found = [e for e in events if e["state"] == state]
+        if not found:
+            continue
+        e = found[-1]
+        when: float | str = e["time"]
+        extra = ""
+        if state == "dispatched" and e["details"].get("start_delay_s"):
+            extra = f" (start delay {format_duration(e['details']['start_delay_s'])})"
+            if win is not None and win.start_s is not None:
+                when = win.start_s  # on the records' own timeline, as the rules judged it
+        if state == "delivered":
+            extra = f" ({e['details'].get('source', '')})"
+        rows.append((state.capitalize(), f"{local_time(result, when)} by {e['by']}{extra}"))
+    for f in c.get("forced", []):
+        rows.append(("Configured over data", f"forced by {f['by']} at {local_time(result, f['time'])}: {f['reason']}"))
+    rec = result.series.get("records")
+    if rec is not None and len(rec):
+        seen = [f for f in ("dose_warn", "dose_alarm", "temp_alarm", "temp_fault") if rec.has(f).any()]
+        if rec.has("gm_silent").any():
+            seen.append("gm_fault")
+        rows.append(("Alarms in the records", alarm_words(seen) if seen else "none"))
+    for a in c.get("acknowledgements", []):
+        what = alarm_words(a["alarms"]) if a["alarms"] else "no alarm latched"
+        rows.append(("Acknowledged", f"{what}: by {a['by']} at {local_time(result, a['time'])}"))
+    d = c.get("decision")
+    if d:
+        rows.append(
+            (
+                "QA decision",
+                f"{d['state'].upper()} by {d['by']} at {local_time(result, d['time'])}"
+                + (f": {d['reason']}" if d.get("reason") else ""),
+            )
+        )
+    return rows
+
+
+def excursion_rows(result: CheckResult) -> list[tuple[str, str, str, str, str]]:
+    """(rule, start, end, duration, peak) of every temperature excursion, in time order."""
+    rec = result.series.get("records")
+    t = result.series["timebase"].t if result.series.get("timebase") is not None else None
+    out = []
+    for t0, t1, name, violation in sorted(
+        (result.series.get("temperature") or {}).get("excursions", []), key=lambda x: x[0]
+    ):
+        if not (math.isfinite(t0) and math.isfinite(t1)):
+            continue
+        peak = ""
+        if rec is not None and t is not None:
+            inside = np.isfinite(t) & (t >= t0) & (t <= t1) & np.isfinite(rec.temperature_c)
+            if inside.any():
+                rule = next((r for r in result.shipment.temperature_rules if r.name == name), None)
+                vals = rec.temperature_c[inside]
+                peak = f"{(vals.min() if rule and rule.direction == 'below' else vals.max()):.1f} °C"
+        out.append(
+            (
+                name + (" (breaks the rule)" if violation else ""),
+                local_time(result, t0),
+                local_time(result, t1),
+                format_duration(t1 - t0),
+                peak,
+            )
+        )
+    return out
+
+
+SIGNATURE_LINES = (
+    "QA decision:   [ ] release   [ ] reject        Reason: ________________________________",
+    "Name: ______________________   Signature: ______________________   Date: ______________",
+)
 
 
 def _opt(x) -> str:
@@ -101,11 +221,11 @@ def summary_rows(result: CheckResult) -> list[tuple[str, str]]:
         hl_text += f" (expected {sm['expected_half_life_h']:.4g} h)"
     return [
         ("Records", f"{sm.get('records')} from {sm.get('first_time')} to {sm.get('last_time')}"),
-        ("Max dose rate (sensor)", num("max_dose_rate_usv_h", "{:.4g}", " uSv/h")),
+        ("Max dose rate (sensor)", num("max_dose_rate_usv_h", "{:.4g}", " µSv/h")),
         (
             "Max surface / 1 m",
-            f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' uSv/h')} / "
-            f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' uSv/h')}",
+            f"{num('max_surface_dose_rate_usv_h', '{:.4g}', ' µSv/h')} / "
+            f"{num('max_dose_rate_1m_usv_h', '{:.4g}', ' µSv/h')}",
         ),
         (
             "Transport index / category",
@@ -126,7 +246,21 @@ def summary_rows(result: CheckResult) -> list[tuple[str, str]]:
             else f"{format_activity(sm['activity_at_arrival_bq'])} at {sm.get('arrival_time')}",
         ),
         ("Time without records", format_duration(sm.get("uncovered_s") or 0.0)),
-    ]
+    ] + window_rows(result)
+
+
+def window_rows(result: CheckResult) -> list[tuple[str, str]]:
+    """The trip window and the data outside it (shown apart, judged by no rule)."""
+    from isolog.compliance.window import describe_outside
+
+    win = result.summary.get("trip_window")
+    if not win:
+        return [("Trip window", "all records (no start delay, no delivery time recorded)")]
+    rows = [("Trip window", f"{win['how']}: {win['records']} records judged")]
+    for line in describe_outside(result.summary.get("outside_window") or {}):
+        label, _, text = line.partition(": ")
+        rows.append((f"Not judged: {label}", text))
+    return rows
 
 
 # --- plots --------------------------------------------------------------------------------------
@@ -146,6 +280,7 @@ def plot_temperature(result: CheckResult, ax) -> None:
     tt, yy = _break_at_gaps(result, idx, rec.temperature_c)
     ax.plot(_dates(tt), yy, lw=0.9, color="#1f4e79", label="temperature")
     _shade_gaps(result, ax)
+    _mark_window(result, ax)
     shaded = 0
     for t0, t1, _name, violation in result.series["temperature"].get("excursions", []):
         if shaded >= _MAX_SHADED or not (math.isfinite(t0) and math.isfinite(t1)):
@@ -182,6 +317,8 @@ def plot_temperature(result: CheckResult, ax) -> None:
     pad = max(1.0, 0.08 * (hi - lo))
     ax.set_ylim(lo - pad, hi + pad)
     ax.grid(True, alpha=0.3)
+    if result.series.get("window") is not None:
+        ax.legend(fontsize=7, loc="upper right")
     _time_axis(ax)
 
 
@@ -191,7 +328,7 @@ def plot_dose(result: CheckResult, ax) -> None:
     dose = rec.dose_rate_usv_h
     ok = np.isfinite(t) & np.isfinite(dose) & (dose > 0)
     ax.set_title("Dose rate (sensor reading)", loc="left", fontsize=10)
-    ax.set_ylabel("uSv/h")
+    ax.set_ylabel("µSv/h")
     if not ok.any():
         ax.text(0.5, 0.5, "no dose-rate readings with a known time", ha="center", transform=ax.transAxes)
         return
@@ -199,6 +336,7 @@ def plot_dose(result: CheckResult, ax) -> None:
     tt = t[ok][::st]
     ax.plot(_dates(tt), dose[ok][::st], ".", ms=1.5, color="#1f4e79", alpha=0.6, label="readings")
     _shade_gaps(result, ax, label="no records")
+    _mark_window(result, ax)
     over = np.isfinite(t) & rec.has("over_range")
     if over.any():
         ymax = float(np.nanmax(dose[ok]))
@@ -212,11 +350,16 @@ def plot_dose(result: CheckResult, ax) -> None:
         )
     dc = result.series.get("decay") or {}
     if dc:
-        grid = np.linspace(float(np.nanmin(t[ok])) - float(rec.interval_s[0]), float(np.nanmax(t[ok])), 400)
+        lo, hi = float(np.nanmin(t[ok])) - float(rec.interval_s[0]), float(np.nanmax(t[ok]))
+        win = result.series.get("window")
+        if win is not None:  # the fit is the trip's: drawn over the trip window
+            lo = max(lo, win.start_s) if win.start_s is not None else lo
+            hi = min(hi, win.end_s) if win.end_s is not None else hi
+        grid = np.linspace(lo, max(hi, lo + 1.0), 400)
         shape = dc["shape_fn"](grid)
         expected = np.exp(dc["ln_amp"]) * shape
         bg = result.shipment.sensor.background_usv_h
-        # Counts a reading at this rate would have: counts per (uSv/h) per interval from the data.
+        # Counts a reading at this rate would have: counts per (µSv/h) per interval from the data.
         counts = np.maximum(dc["counts_per_usv_h"] * (expected + bg), 1.0)
         rel = np.sqrt((2.0 * (expected + bg) / (expected * np.sqrt(counts))) ** 2 + (2.0 * dc["s_ln_amp"]) ** 2)
         nuc = result.shipment.nuclide
@@ -254,6 +397,26 @@ def _break_at_gaps(result: CheckResult, idx: np.ndarray, values: np.ndarray):
         tt = np.insert(tt, cut, tt[cut] - 1.0)
         yy = np.insert(yy, cut, np.nan)
     return tt, yy
+
+
+def _mark_window(result: CheckResult, ax) -> None:
+    """Dispatch and delivery as vertical lines; the time outside the trip greyed."""
+    win = result.series.get("window")
+    if win is None:
+        return
+    t = result.series["timebase"].t
+    known = t[np.isfinite(t)]
+    if not known.size:
+        return
+    lo, hi = float(known.min()), float(known.max())
+    if win.start_s is not None:
+        ax.axvline(_dates([win.start_s])[0], color="#2e7d32", lw=1.0, label="dispatch")
+        if win.start_s > lo:
+            ax.axvspan(_dates([lo])[0], _dates([win.start_s])[0], color="#9e9e9e", alpha=0.25, lw=0)
+    if win.end_s is not None:
+        ax.axvline(_dates([win.end_s])[0], color="#6a1b9a", lw=1.0, label="delivery")
+        if win.end_s < hi:
+            ax.axvspan(_dates([win.end_s])[0], _dates([hi])[0], color="#9e9e9e", alpha=0.25, lw=0, label="not judged")
 
 
 def _shade_gaps(result: CheckResult, ax, label: str | None = None) -> None:
@@ -330,9 +493,28 @@ def write_pdf(result: CheckResult, path: str | Path) -> None:
         plt.close(fig)
 
 
+def write_pngs(result: CheckResult, path: str | Path, dpi: int = 110) -> list[Path]:
+    """The PDF's pages as PNG images: NAME-1.png, NAME-2.png, ... (for a README or a quick look)."""
+    path = Path(path)
+    pages = _text_pages(result)
+    total = len(pages) + 1
+    out = []
+    for i, fig in enumerate(pages, 1):
+        _footer(fig, result, i, total)
+        out.append(path.with_name(f"{path.stem}-{i}.png"))
+        fig.savefig(out[-1], dpi=dpi)
+        plt.close(fig)
+    fig = figure_plots(result)
+    fig.suptitle(f"Shipment {result.shipment.id}: measurements", x=0.01, ha="left", fontsize=11)
+    out.append(path.with_name(f"{path.stem}-{total}.png"))
+    fig.savefig(out[-1], dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def _footer(fig, result: CheckResult, page: int, total: int) -> None:
     x = 0.06
-    fig.text(x, 0.045, f"Records: {result.records_source}", fontsize=7, color="#333333")
+    fig.text(x, 0.045, f"Records: {no_paths(result.records_source)}", fontsize=7, color="#333333")
     fig.text(
         x,
         0.03,
@@ -344,7 +526,8 @@ def _footer(fig, result: CheckResult, page: int, total: int) -> None:
     fig.text(
         x,
         0.015,
-        f"Shipment {result.shipment.id}. Generated {_generated()} by isolog {__version__}. Page {page} of {total}.",
+        f"Shipment {result.shipment.id}. Generated {_generated()} by isolog {__version__}. Times in rule details "
+        f"are UTC; others in {_zone(result)}. Page {page} of {total}.",
         fontsize=7,
         color="#666666",
     )
@@ -400,6 +583,30 @@ def _text_pages(result: CheckResult):
     f.text(left, "Shipment", size=10.5, weight="bold", dy=0.022)
     for k, v in shipment_rows(result):
         f.row(left, k, left + 0.22, textwrap.wrap(v, 88))
+    release = release_rows(result)
+    if release:
+        f.space(0.006)
+        f.text(left, "Container, trip, alarms", size=10.5, weight="bold", dy=0.022)
+        for k, v in release:
+            f.row(left, k, left + 0.22, textwrap.wrap(v, 88))
+    exc = excursion_rows(result)
+    f.space(0.006)
+    f.text(left, "Temperature excursions", size=10.5, weight="bold", dy=0.022)
+    if not exc:
+        f.text(left, "none in the trip window", size=8)
+    else:
+        cols = (left, left + 0.17, left + 0.41, left + 0.65, left + 0.76)
+        f.need(0.0155)
+        for x, head in zip(cols, ("rule", "start", "end", "duration", "peak")):
+            f.fig.text(x, f.y, head, fontsize=7.5, weight="bold", va="top")
+        f.space(0.0145)
+        for row in exc[:30]:
+            f.need(0.0135)
+            for x, v in zip(cols, row):
+                f.fig.text(x, f.y, v, fontsize=7.5, va="top")
+            f.space(0.0135)
+        if len(exc) > 30:
+            f.text(left, f"and {len(exc) - 30} more (the records hold every one)", size=7.5)
     f.space(0.01)
     f.text(left, "Rules", size=10.5, weight="bold", dy=0.022)
     for r in result.rules:
@@ -417,7 +624,9 @@ def _text_pages(result: CheckResult):
         f.text(left + 0.09, r.title, weight="bold", dy=0.015)
         for part in detail:
             f.text(left + 0.09, part, size=7.5, dy=0.0135)
-        f.text(left + 0.09, "source: " + textwrap.shorten(r.source, 120), size=6.5, color="#666666", dy=0.0145)
+        for i, part in enumerate(textwrap.wrap("source: " + r.source, 125)):
+            f.text(left + 0.09, part, size=6.5, color="#666666", dy=0.0115 if i else 0.0125)
+        f.space(0.002)
     f.space(0.008)
     f.need(0.022 + 0.0155 * 4)
     f.text(left, "Summary", size=10.5, weight="bold", dy=0.022)
@@ -429,6 +638,11 @@ def _text_pages(result: CheckResult):
     for note in integrity_notes(result)[:24]:
         for part in textwrap.wrap("• " + note, 110)[:3]:
             f.text(left, part, size=7.5, dy=0.0135)
+    f.space(0.015)
+    f.need(0.022 + 0.03 * len(SIGNATURE_LINES))
+    f.text(left, "Release (QA)", size=10.5, weight="bold", dy=0.022)
+    for line in SIGNATURE_LINES:
+        f.text(left, line, size=8.5, dy=0.03, family="monospace")
     return f.pages
 
 
@@ -452,6 +666,14 @@ def render_html(result: CheckResult) -> str:
         for r in result.rules
     )
     rows_sum = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in summary_rows(result))
+    rows_rel = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in release_rows(result))
+    rows_exc = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in excursion_rows(result))
+    exc_table = (
+        "<table><tr><th>rule</th><th>start</th><th>end</th><th>duration</th><th>peak</th></tr>" + rows_exc + "</table>"
+        if rows_exc
+        else "<p>none in the trip window</p>"
+    )
+    signature = "<br>".join(e(line) for line in SIGNATURE_LINES)
     notes = "".join(f"<li>{e(n)}</li>" for n in integrity_notes(result))
     img = _png_data_uri(figure_plots(result))
     return f"""<!DOCTYPE html>
@@ -473,13 +695,17 @@ img {{ width: 100%; }}
 <h1>Shipment certificate</h1>
 <div class="verdict">{e(result.shipment.id)} · verdict: {e(overall.upper())}</div>
 <h2>Shipment</h2><table>{rows_ship}</table>
+<h2>Container, trip, alarms</h2><table>{rows_rel}</table>
+<h2>Temperature excursions</h2>{exc_table}
 <h2>Rules</h2><table>{rows_rules}</table>
 <h2>Summary</h2><table>{rows_sum}</table>
 <h2>Measurements</h2><img alt="temperature and dose-rate plots" src="{img}">
 <h2>Data integrity</h2><ul>{notes}</ul>
-<p>Records: {e(result.records_source)}<br>
+<h2>Release (QA)</h2><p><code>{signature}</code></p>
+<p>Records: {e(no_paths(result.records_source))}<br>
 SHA-256 of the records file: <code>{e(result.records_sha256 or "not computed (records not from a file)")}</code><br>
-Generated {e(_generated())} by isolog {e(__version__)}.</p>
+Generated {e(_generated())} by isolog {e(__version__)}. Times in rule details are UTC; others in
+{e(str(_zone(result)))}.</p>
 </body></html>
 """
 

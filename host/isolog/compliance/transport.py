@@ -42,7 +42,7 @@ _SRC_SURFACE = (
     "on the external surface 2 mSv/h; 10 mSv/h only under exclusive use by road or rail with the "
     "vehicle conditions (para 573(a) [R]; 173.441(b)(1): closed vehicle, package secured, no loading "
     "or unloading en route), by sea or air only under special arrangement (paras 575, 579 [R]); "
-    "excepted package 5 uSv/h"
+    "excepted package 5 µSv/h"
 )
 _SRC_EXCEPTED = (
     "IAEA SSR-6 (2018) Table 4, materials, package limits [R]; 49 CFR 173.425 Table 4, limited "
@@ -53,7 +53,7 @@ _SRC_EXCEPTED = (
 # Limits of IAEA SSR-6 (2018), read [V] in 49 CFR 173.441 and 173.421 (docs/references.md#ssr-6).
 SURFACE_LIMIT_MSV_H = 2.0  # package, not under exclusive use
 SURFACE_LIMIT_EXCLUSIVE_MSV_H = 10.0  # package under exclusive use
-EXCEPTED_SURFACE_LIMIT_MSV_H = 0.005  # excepted package, 5 uSv/h
+EXCEPTED_SURFACE_LIMIT_MSV_H = 0.005  # excepted package, 5 µSv/h
 TI_LIMIT = 10.0  # a package's TI above 10 only under exclusive use
 TI_ZERO_AT_OR_BELOW = 0.05  # "a value <= 0.05 may be taken as zero"
 
@@ -149,7 +149,7 @@ class _Peak:
     """The maximum dose rate the records show, and what the transport rules need to know about it:
     a lower bound only when readings are over range (saturated), the readings missing."""
 
-    max_reading: float  # uSv/h, the largest valid reading (0 when there is none)
+    max_reading: float  # µSv/h, the largest valid reading (0 when there is none)
     at: str  # where it was
     saturated: bool  # some readings over range: the maximum is known only as a lower bound
     effective_max: float  # max_reading, or the over-range lower bound when larger
@@ -262,7 +262,7 @@ def _peak(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float, summa
     missing_notes = []
     if lower_bound is not None:
         missing_notes.append(
-            f"{evidence['over_range_records']} reading(s) over range: dose rate at least {lower_bound:.4g} uSv/h there"
+            f"{evidence['over_range_records']} reading(s) over range: dose rate at least {lower_bound:.4g} µSv/h there"
         )
     if evidence["records_without_reading"]:
         over = rec.has("over_range")
@@ -294,7 +294,7 @@ def _peak(rec: Records, ship: Shipment, t: np.ndarray, uncovered_s: float, summa
 
 def surface_dose_rate_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float | None]:
     """The surface dose-rate limit (package, excepted package, exclusive use by mode), and the
-    peak surface dose rate in uSv/h (None: the sensor's surface factor is not configured)."""
+    peak surface dose rate in µSv/h (None: the sensor's surface factor is not configured)."""
     sensor = ship.sensor
     if sensor.surface_factor is None:
         return RuleResult(
@@ -326,7 +326,7 @@ def surface_dose_rate_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, flo
         limit_msv, label = SURFACE_LIMIT_MSV_H, "package"
         verdict, note = UNKNOWN, why
     limit = limit_msv * 1000.0
-    detail = f"max {peak.qual}{surface:.4g} uSv/h on the surface, limit {limit:g} uSv/h ({label}) at {peak.at}"
+    detail = f"max {peak.qual}{surface:.4g} µSv/h on the surface, limit {limit:g} µSv/h ({label}) at {peak.at}"
     if note:
         detail += "; " + note
     if peak.saturated and verdict == UNKNOWN:
@@ -348,7 +348,7 @@ def surface_dose_rate_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, flo
 
 
 def transport_index_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float | None, float | None]:
-    """The transport index limit: the rule, the peak dose rate at 1 m (uSv/h) and the TI (None:
+    """The transport index limit: the rule, the peak dose rate at 1 m (µSv/h) and the TI (None:
     the sensor's one-metre factor is not configured)."""
     sensor = ship.sensor
     if sensor.one_metre_factor is None:
@@ -377,7 +377,7 @@ def transport_index_rule(ship: Shipment, peak: _Peak) -> tuple[RuleResult, float
     else:
         verdict, note = UNKNOWN, why
     detail = (
-        f"TI {peak.qual}{ti:g} from max {peak.qual}{at_1m:.4g} uSv/h at 1 m"
+        f"TI {peak.qual}{ti:g} from max {peak.qual}{at_1m:.4g} µSv/h at 1 m"
         f" (limit {TI_LIMIT:g} unless exclusive use by road or rail)"
     )
     if note:
@@ -462,7 +462,7 @@ def category_rule(
             "transport.category",
             "Package category",
             FAIL,
-            f"surface dose rate {qual}{surface:.4g} uSv/h exceeds every category (10 mSv/h)",
+            f"surface dose rate {qual}{surface:.4g} µSv/h exceeds every category (10 mSv/h)",
             _SRC_CAT,
             ev,
         ), None

@@ -206,7 +206,26 @@ MIGRATIONS: list[Migration] = [
     # desk takes only its own sessions whose process is gone for abandoned (a process id means
     # nothing on another computer).
     Migration(2, "sync_sessions.host: the computer a sync ran on", "ALTER TABLE sync_sessions ADD COLUMN host TEXT"),
-    # Append new steps here: Migration(3, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
+    # A shipment's life (store.SHIPMENT_STATES): configured, dispatched, delivered, returned,
+    # synced, checked, released or rejected, each a row with when it happened and who recorded it.
+    Migration(
+        3,
+        "shipment_events: a shipment's life, dispatch to release",
+        """
+CREATE TABLE IF NOT EXISTS shipment_events (
+    id {serial_pk},
+    shipment {text} NOT NULL,
+    device {text} NOT NULL,
+    state {text} NOT NULL,
+    happened_at {text} NOT NULL,
+    recorded_at {text} NOT NULL,
+    host_user {text},
+    details {text} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shipment_events_by_shipment ON shipment_events(shipment)
+""",
+    ),
+    # Append new steps here: Migration(4, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].number
