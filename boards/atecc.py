@@ -266,6 +266,16 @@ class ATECC608:
         finally:
             self.idle()
 
+    # --- what the firmware uses (firmware/logger.py) ------------------------------------------------
+
+    def key(self, key_id, mac_len):
+        """The device key in KEY_SLOT, as the firmware holds it."""
+        return SlotKey(self, KEY_SLOT, key_id, mac_len)
+
+    def store_key(self, key):
+        """Provisioning: the new key into KEY_SLOT (the data zone locked the first time)."""
+        self.write_key(KEY_SLOT, key)
+
     def hmac(self, slot, parts):
         """HMAC-SHA256 of the concatenation of parts under the key in slot, computed by the chip.
         The digest is left in self._rx[1:33] (no allocation); returns nothing."""
@@ -290,6 +300,17 @@ class ATECC608:
                 raise SEError("secure element: HMAC end returned %d bytes" % got)
         finally:
             self.idle()
+
+
+def detect(i2c):
+    """The chip on i2c if one answers the wake and Info (at boot), else None: a board without a
+    secure element keeps working with its key on the flash, and the host says so."""
+    se = ATECC608(i2c)
+    try:
+        se.revision()
+    except OSError:
+        return None
+    return se
 
 
 class SlotKey:

@@ -3,7 +3,8 @@ player on a one-shot timer chain, the watchdog, idling, identity, reset and the 
 output of test mode. Deployed next to board.py; the virtual board has its own (boards/sim.py).
 
 A board module subclasses McuBoard, creates its pins, counter and bus, and passes the two LED pins,
-its LED timer and its loopback pin; _show() may light more (the Pico's onboard LED).
+its LED timer and its loopback pin; _show() may light more (the Pico's onboard LED). It names the
+I2C bus and pins of its secure element in se_i2c (boards/atecc.py).
 """
 
 import select
@@ -11,7 +12,7 @@ import sys
 import time
 
 import machine
-from machine import Pin, Timer
+from machine import I2C, Pin, Timer
 from micropython import const
 
 # Pulses per pulse_out command: bit-banged at 25 us + 25 us plus the interpreter's time per
@@ -151,6 +152,18 @@ class McuBoard:
         reply = {"sent": n, "id": rid, "max": MAX_LOOPBACK_PULSES}
         self._pulse_last = (rid, reply)
         return reply
+
+    # secure element
+    def secure_element(self):
+        """The ATECC608B on the board's I2C bus (self.se_i2c = (bus id, SDA pin, SCL pin), set by
+        the board module), or None when no chip answers: detected at every boot. Without one the
+        board keeps its key on the flash, and the host reports its log as not authenticated."""
+        try:
+            import atecc
+        except ImportError:
+            return None
+        bus, sda, scl = self.se_i2c
+        return atecc.detect(I2C(bus, scl=Pin(scl), sda=Pin(sda), freq=atecc.FREQ_HZ))
 
     # identity, reset
     def unique_id(self):

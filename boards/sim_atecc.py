@@ -202,9 +202,7 @@ class SimATECC608:
             return
         self.commands += 1
         opcode, p1, p2, data = pkt[1], pkt[2], pkt[3] | pkt[4] << 8, pkt[5:-2]
-        handler = {0x47: self._sha, 0x12: self._write, 0x17: self._lock, 0x02: self._read, 0x30: self._info}.get(
-            opcode
-        )
+        handler = {0x47: self._sha, 0x12: self._write, 0x17: self._lock, 0x02: self._read, 0x30: self._info}.get(opcode)
         if handler is None:
             self._status(PARSE_ERROR)
         else:
@@ -280,4 +278,3 @@ class SimATECC608:
                 self._respond(outer.digest())
         else:
             self._status(PARSE_ERROR)  # plain SHA, other targets: not modelled (isolog uses none)
-

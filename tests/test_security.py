@@ -69,13 +69,22 @@ def committed(board: FakeBoard) -> None:
     board.store.commit()
 
 
+def plant_key(board: FakeBoard, key: bytes) -> None:
+    """Someone with the board writes a key of their own into the secure element's slot, through
+    the driver as the firmware would, and names it on the flash."""
+    board.secure_element().store_key(key)
+    board.fs.write("data/key_id", record.key_id(key))
+
+
 # --- no downgrade, no impostor ---------------------------------------------------------------------
 
 
 def test_wiped_board_reporting_no_key_is_refused(setup):
     board, ports, db, _ = setup
     before, synced = n_records(db), board.synced()
-    board.fs.remove("data/key")  # the courier deletes the key file (or wipes the board)
+    # The courier wipes the board's flash record of its key (the key itself is in the secure
+    # element and cannot be read or deleted from the flash).
+    board.fs.remove("data/key_id")
     board.power_cut()
     board.run_for(3600)
     assert board.server.identify()["provisioned"] is False
@@ -104,7 +113,9 @@ def test_downgrade_to_an_empty_key_chain_is_refused(setup):
 def test_board_reporting_another_key_is_refused(setup):
     board, ports, db, _ = setup
     before = n_records(db)
-    board.fs.write("data/key", b"k" * 32)  # a key this store never gave
+    # A key this store never gave, written into the secure element's slot (its WriteConfig lets a
+    # write replace the key, never read it: boards/atecc.py) and named on the flash.
+    plant_key(board, b"k" * 32)
     board.power_cut()
     board.run_for(1800)
     with pytest.raises(UserError, match=WIPED):
@@ -137,7 +148,7 @@ def test_impostor_reporting_the_right_key_id_without_the_key_is_refused(setup):
     impostor.configure()
     impostor.run_for(3600)
     orig = impostor.server.identify
-    impostor.server.identify = lambda nonce=None: dict(orig(nonce), key_id=real["key_id"])
+    impostor.server.identify = lambda nonce=None: dict(orig(nonce), key_id=real["key_id"], key_store="se")
     ports.board = impostor
     with pytest.raises(UserError, match="cannot prove"):
         run_sync(db)
@@ -504,7 +515,11 @@ def test_store_from_before_device_auth_keeps_working(setup):
         prov = st.provisioning(DEV)
         assert prov is not None and prov["counter"] is None and prov["key_id"] == record.key_id(board.app.key).hex()
     r = run_sync(db, set_clock=True)
-    assert r.authenticated and r.verification.startswith("verified"), r.problems
+    # Such a store never recorded where the board keeps its key (provisioning is the only trusted
+    # moment to learn it): its log is reported as not authenticated, never "verified", until the
+    # board is provisioned again.
+    assert r.authenticated and r.problems == [] and not r.key_in_hardware
+    assert r.verification.startswith("NOT AUTHENTICATED (device key on the board's flash")
     with Store(db) as st:
         assert st.provisioning(DEV)["counter"] == board.server.auth_counter
         assert [a for a in st.audit_trail(DEV) if a["action"] == "counter_adopted"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from isolog import shipment
 from isolog.board.link import BoardError, Link
-from isolog.board.provision import authorize
+from isolog.board.provision import authorize, key_in_hardware
 from isolog.board.sync import set_board_clock
 from isolog.errors import UserError
 from isolog.store import Store
@@ -24,6 +24,7 @@ class Configured:
     replaced: str | None  # the shipment the board was configured for before, if another
     unsynced: int  # records on the board not synced to any store (kept)
     authenticated: bool = True  # False: never provisioned from this store (its log proves nothing)
+    key_in_hardware: bool = True  # False: its key is on its flash (no secure element): not authenticated
 
 
 def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock: bool = True) -> Configured:
@@ -36,7 +37,8 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
         before = link.identify()
         device = before["device"]
         authorize(link, store, before)
-        store_authenticated = store.provisioning(device) is not None
+        prov = store.provisioning(device)
+        store_authenticated = prov is not None
         log = before["log"]
         lo = int(log["next"]) + int(log.get("in_ram", 0))
         unsynced = lo - int(log["synced"])
@@ -63,6 +65,7 @@ def configure(port: str, shipment_path: Path, db: Path | None = None, set_clock:
         previous if previous and previous != ship.id else None,
         max(0, unsynced),
         store_authenticated,
+        key_in_hardware(prov),
     )
 
 

@@ -80,6 +80,7 @@ def _configure_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_configure(args: argparse.Namespace) -> int:
     from isolog.board.configure import configure
+    from isolog.board.provision import KEY_ON_FLASH
 
     r = configure(args.port, args.shipment, args.db, set_clock=not args.no_clock)
     print(
@@ -88,6 +89,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
     )
     if not r.authenticated:
         print(UNAUTHENTICATED)
+    elif not r.key_in_hardware:
+        print(KEY_ON_FLASH)
     if r.replaced:
         print(f"replaced the configuration of shipment {r.replaced}")
     if r.unsynced > 0:
@@ -135,11 +138,16 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from isolog.board.link import Link
+    from isolog.board.provision import KEY_ON_FLASH, SECURE_ELEMENT
 
     tty = sys.stdout.isatty() and not args.json and not args.once
     with Link(args.port) as link:
-        if not link.identify().get("provisioned") and not args.json:
-            print(UNAUTHENTICATED, flush=True)
+        ident = link.identify()
+        if not args.json:
+            if not ident.get("provisioned"):
+                print(UNAUTHENTICATED, flush=True)
+            elif ident.get("key_store") != SECURE_ELEMENT:
+                print(KEY_ON_FLASH, flush=True)
         try:
             while True:
                 s = link.status()
