@@ -313,6 +313,14 @@ def detect(i2c):
     return se
 
 
+def detect_on(pins):
+    """detect() on a real board's machine.I2C: pins = (bus id, SDA pin, SCL pin) (boards/mcu.py)."""
+    from machine import I2C, Pin
+
+    bus, sda, scl = pins
+    return detect(I2C(bus, scl=Pin(scl), sda=Pin(sda), freq=FREQ_HZ))
+
+
 class SlotKey:
     """The device key as the firmware holds it when it lives in the secure element: mac() and
     key_id (firmware/mac.py, record.py), never the key's bytes. key_id (first 4 bytes of the key's

@@ -12,7 +12,7 @@ import sys
 import time
 
 import machine
-from machine import I2C, Pin, Timer
+from machine import Pin, Timer
 from micropython import const
 
 # Pulses per pulse_out command: bit-banged at 25 us + 25 us plus the interpreter's time per
@@ -162,8 +162,7 @@ class McuBoard:
             import atecc
         except ImportError:
             return None
-        bus, sda, scl = self.se_i2c
-        return atecc.detect(I2C(bus, scl=Pin(scl), sda=Pin(sda), freq=atecc.FREQ_HZ))
+        return atecc.detect_on(self.se_i2c)
 
     # identity, reset
     def unique_id(self):

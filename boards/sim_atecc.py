@@ -104,11 +104,12 @@ class SimATECC608:
         self.woken_at = 0
         self.out = b""
         self.out_pos = 0
+        self.out_cmd = False  # the output is a command's response (not the wake's)
         self.busy = 0
         self.hmac = None  # (inner hash, key) while an HMAC runs
         # Faults a test asks for
-        self.garble_responses = 0  # the next n responses leave with a wrong CRC
-        self.hang = False  # never answers a command (polls stay unacknowledged)
+        self.garble_responses = 0  # the next n command responses leave with a wrong CRC
+        self.hang = False  # never answers a command (polls stay unacknowledged; wakes still answered)
         self.commands = 0  # commands executed (a test counts what a MAC costs)
 
     # --- the chip's persistent memory (outside the flash image) -----------------------------------
@@ -151,7 +152,7 @@ class SimATECC608:
             return  # a wake pulse while awake is not a command: ignored
         self.state = "awake"
         self.woken_at = self.clock_ms()
-        self._respond(bytes((STATUS_AFTER_WAKE,)))
+        self._respond(bytes((STATUS_AFTER_WAKE,)), False)
         self.busy = 0
 
     def write(self, data):
@@ -173,7 +174,7 @@ class SimATECC608:
         self._watchdog()
         if self.state != "awake":
             raise _nack()
-        if self.busy or self.hang:
+        if self.busy or (self.hang and self.out_cmd):
             self.busy = max(0, self.busy - 1)
             raise _nack()
         for i in range(len(buf)):
@@ -181,10 +182,11 @@ class SimATECC608:
             buf[i] = self.out[p] if p < len(self.out) else 0xFF
         self.out_pos += len(buf)
 
-    def _respond(self, data):
+    def _respond(self, data, cmd=True):
         pkt = bytes((len(data) + 3,)) + data
         crc = chip_crc(pkt)
-        if self.garble_responses:
+        self.out_cmd = cmd
+        if cmd and self.garble_responses:
             self.garble_responses -= 1
             crc = bytes((crc[0] ^ 0x01, crc[1]))
         self.out = pkt + crc

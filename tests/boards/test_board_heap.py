@@ -22,6 +22,8 @@ class Pin:
     def __init__(self, *a, **k): pass
 class Timer:
     def __init__(self, *a, **k): pass
+class I2C:
+    def __init__(self, *a, **k): pass
 class ADC: pass
 class RTC: pass
 class Counter: pass
