@@ -272,6 +272,9 @@ class Board:
         _say("flash", "ops=%d" % f.ops, "erases=%d" % f.erases, "programmed=%d" % f.programmed)
         if self._uart is not None:
             _say("uart_repl", "blocked_ms=%d" % (self._uart.blocked_us // 1000))
+        se = _I2C.devices.get(0x60) if _I2C is not None else None
+        if se is not None:
+            _say("secure_element", "commands=%d" % se.commands, "wakes=%d" % se.wakes)
 
     # --- scenario ------------------------------------------------------------------------------
 

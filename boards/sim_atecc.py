@@ -111,6 +111,7 @@ class SimATECC608:
         self.garble_responses = 0  # the next n command responses leave with a wrong CRC
         self.hang = False  # never answers a command (polls stay unacknowledged; wakes still answered)
         self.commands = 0  # commands executed (a test counts what a MAC costs)
+        self.wakes = 0
 
     # --- the chip's persistent memory (outside the flash image) -----------------------------------
 
@@ -151,6 +152,7 @@ class SimATECC608:
         if self.state == "awake":
             return  # a wake pulse while awake is not a command: ignored
         self.state = "awake"
+        self.wakes += 1
         self.woken_at = self.clock_ms()
         self._respond(bytes((STATUS_AFTER_WAKE,)), False)
         self.busy = 0
