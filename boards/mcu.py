@@ -28,6 +28,8 @@ def reset():
 
 
 class McuBoard:
+    se_i2c = None  # (I2C bus id, SDA pin, SCL pin) of the secure element, set by the board module
+
     def __init__(self, green, red, led_timer, loopback_pin, wdt_min_ms, wdt_max_ms):
         self._green = green
         self._red = red
@@ -158,6 +160,8 @@ class McuBoard:
         """The ATECC608B on the board's I2C bus (self.se_i2c = (bus id, SDA pin, SCL pin), set by
         the board module), or None when no chip answers: detected at every boot. Without one the
         board keeps its key on the flash, and the host reports its log as not authenticated."""
+        if self.se_i2c is None:
+            return None
         try:
             import atecc
         except ImportError:

@@ -93,11 +93,10 @@ class Logger:
         # file data/key, readable by anyone with the flash (the host reports such a board's log as
         # not authenticated, docs/security.md).
         find_se = getattr(b, "secure_element", None)
-        self.se = find_se() if find_se else None
-        self.key = b""
-        kid = logstore.read_bytes(self.data_dir + "/key_id") if self.se is not None else b""
-        if len(kid) == 4:
-            self.key = self.se.key(kid, mac.MAC_LEN)
+        se = self.se = find_se() if find_se else None
+        kid = logstore.read_bytes(self.data_dir + "/key_id") if se is not None else b""
+        if se is not None and len(kid) == 4:
+            self.key = se.key(kid, mac.MAC_LEN)
         else:
             self.key = logstore.read_bytes(self.data_dir + "/key")
         self.name = logstore.read_bytes(self.data_dir + "/name").decode()
