@@ -334,5 +334,11 @@ class SlotKey:
         self._mac_len = mac_len
 
     def mac(self, *parts):
-        self.chip.hmac(self.slot, parts)
+        # One retry, as CryptoAuthLib retries a command after a communication error: a glitch on
+        # the bus (a CRC error either way) must not cost a batch; a second failure is raised
+        # (logstore.py keeps the batch in RAM and tries again at the next commit).
+        try:
+            self.chip.hmac(self.slot, parts)
+        except SEError:
+            self.chip.hmac(self.slot, parts)
         return bytes(self.chip._rxv[1 : 1 + self._mac_len])

@@ -263,6 +263,15 @@ class LogStore:
         self.update_space()
         if self.full:
             return 0
+        try:
+            return self._write_batch(n)
+        except OSError:
+            # The secure element did not compute the MAC (boards/atecc.py raises OSError): the
+            # batch stays in RAM and is retried at the next commit, like a failed flash write.
+            self.write_errors += 1
+            return 0
+
+    def _write_batch(self, n):
         size, mac = record.encode_batch(
             self.buf,
             self.next_seq,

@@ -221,6 +221,21 @@ def test_secure_element_removed_and_key_put_on_the_flash_is_refused(setup):
     assert n_records(db) == before and board.synced() == synced
 
 
+def test_secure_element_failing_during_a_commit_loses_no_record(setup):
+    """A bus glitch answered twice with a bad CRC (the driver retries once): the batch stays in
+    RAM, counted as a write error, and the next commit writes it with a MAC that verifies."""
+    board, ports, db, _ = setup
+    store = board.store
+    board.run_for(600)
+    n, first, errors = store.count, store.next_seq, store.write_errors
+    assert n > 0
+    board.se_chip.garble_responses = 2
+    assert store.commit() == 0 and store.count == n and store.write_errors == errors + 1
+    assert store.commit() == n and store.next_seq == first + n
+    result = run_sync(db)
+    assert result.problems == [] and result.verification.startswith("verified")
+
+
 def test_board_without_a_secure_element_is_never_reported_verified(monkeypatch, tmp_path, capsys):
     """A board with no secure element keeps working (provisioned, configured, synced, its chain
     checked), but its key is on its flash: configure, status, sync, the store's verification and
