@@ -272,11 +272,14 @@ class LogStore:
             return 0
 
     def _write_batch(self, n):
+        header = self.header
+        if header is None:
+            return 0
         size, mac = record.encode_batch(
             self.buf,
             self.next_seq,
             self.boot,
-            self.header[0],
+            header[0],
             self.batch_clock_valid,
             self.batch_clock_offset,
             self.batch_base_uptime,
@@ -296,7 +299,7 @@ class LogStore:
                 self.buf,
                 self.next_seq,
                 self.boot,
-                self.header[0],
+                header[0],
                 self.batch_clock_valid,
                 self.batch_clock_offset,
                 self.batch_base_uptime,
