@@ -16,7 +16,7 @@ datasheet (DS40002239), not read here):
 * Wake: SDA held low for at least tWLO, then tWHI = 1500 us before the first transfer; the chip
   answers 04 11 33 43 (count, status 0x11 "after wake", CRC) (CAL calib_basic.c calib_wakeup_i2c
   writes address 0x00 at <= 100 kHz, atca_iface.c default wake delay 1500 us, atca_hal.c
-  hal_check_wake). Address 0x00 at 100 kHz holds SDA low for 9 clock periods (90 us > tWLO of
+  hal_check_wake). Address 0x00 at 100 kHz holds SDA low for 8 clock periods (80 us > tWLO of
   60 us [R]); the bus runs at 100 kHz throughout, as CAL does for the wake.
 * Packet: count (whole packet, count byte and CRC included), opcode, param1, param2 (16 bits,
   little-endian), data, CRC-16 (CAL calib_command.h ATCA_COUNT_IDX .. ATCA_DATA_IDX, ATCA_CMD_SIZE_MIN
