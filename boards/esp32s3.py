@@ -10,6 +10,11 @@ Deployed as board.py. Pins (all 3.3 V logic; see "Wiring" in boards/README.md):
     GPIO16  red LED (330 ohm), active high.
     GPIO4   battery sense, ADC1 channel 3: battery+ -- 100k -- GPIO4 -- 100k -- GND (1:2), with
             100 nF from GPIO4 to GND. ADC1 because ADC2 is unusable while WiFi runs.
+    GPIO8   I2C0 SDA to the ATECC608B secure element (SDA, pin 5 of its SOIC-8), 4.7k pull-up to 3V3.
+    GPIO9   I2C0 SCL to the ATECC608B (SCL, pin 6), 4.7k pull-up to 3V3. Chip VCC (pin 8) on 3V3,
+            GND (pin 4). GPIO8/9 are MicroPython's I2C0 pins on ESP32-S3 boards (e.g. its
+            badge23 and Tildagon board definitions: MICROPY_HW_I2C0_SDA 8, SCL 9) and no strapping
+            pins. The chip's pinout and pull-ups: [R] ATECC608B datasheet (DS40002239), section 2.
     USB     native USB (GPIO19/20) is the REPL and the binary sync link (sys.stdin/sys.stdout).
 
 Avoided: strapping pins GPIO0/3/45/46, GPIO26-32 (flash), GPIO33-37 (octal PSRAM on R8 modules),
@@ -38,6 +43,9 @@ _PIN_ONEWIRE = const(5)
 _PIN_LED_GREEN = const(15)
 _PIN_LED_RED = const(16)
 _PIN_BATTERY = const(4)
+_I2C_SE = const(0)  # I2C controller 0 for the secure element (boards/atecc.py)
+_PIN_SE_SDA = const(8)
+_PIN_SE_SCL = const(9)
 
 _PCNT_UNIT = const(0)
 # The PCNT filter ignores pulses (low or high) shorter than this; the hardware maximum is 1023 APB
@@ -89,6 +97,7 @@ class Board(McuBoard):
         self._ow = onewire.OneWire(Pin(_PIN_ONEWIRE))
         self._battery = ADC(Pin(_PIN_BATTERY), atten=ADC.ATTN_11DB)
         self._rtc = RTC()
+        self.se_i2c = (_I2C_SE, _PIN_SE_SDA, _PIN_SE_SCL)
         super().__init__(
             Pin(_PIN_LED_GREEN, Pin.OUT, value=0),
             Pin(_PIN_LED_RED, Pin.OUT, value=0),

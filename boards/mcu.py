@@ -3,7 +3,8 @@ player on a one-shot timer chain, the watchdog, idling, identity, reset and the 
 output of test mode. Deployed next to board.py; the virtual board has its own (boards/sim.py).
 
 A board module subclasses McuBoard, creates its pins, counter and bus, and passes the two LED pins,
-its LED timer and its loopback pin; _show() may light more (the Pico's onboard LED).
+its LED timer and its loopback pin; _show() may light more (the Pico's onboard LED). It names the
+I2C bus and pins of its secure element in se_i2c (boards/atecc.py).
 """
 
 import os
@@ -29,6 +30,8 @@ def reset():
 
 
 class McuBoard:
+    se_i2c = None  # (I2C bus id, SDA pin, SCL pin) of the secure element, set by the board module
+
     def __init__(self, green, red, led_timer, loopback_pin, wdt_min_ms, wdt_max_ms):
         self._green = green
         self._red = red
@@ -153,6 +156,19 @@ class McuBoard:
         reply = {"sent": n, "id": rid, "max": MAX_LOOPBACK_PULSES}
         self._pulse_last = (rid, reply)
         return reply
+
+    # secure element
+    def secure_element(self):
+        """The ATECC608B on the board's I2C bus (self.se_i2c = (bus id, SDA pin, SCL pin), set by
+        the board module), or None when no chip answers: detected at every boot. Without one the
+        board keeps its key on the flash, and the host reports its log as not authenticated."""
+        if self.se_i2c is None:
+            return None
+        try:
+            import atecc
+        except ImportError:
+            return None
+        return atecc.detect_on(self.se_i2c)
 
     # identity, reset
     def unique_id(self):

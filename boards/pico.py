@@ -15,6 +15,11 @@ Deployed as board.py. Pins (3.3 V logic; see "Wiring" in boards/README.md), phys
                chip's SPI clock and GP25 its chip select: isolog never starts the WiFi chip, holds
                GP25 high (chip deselected) and reads ADC3 then (the method Raspberry Pi documents
                for the Pico W, docs/references.md#pico-w); battery_v() returns None if that fails.
+    GP4 (6)    I2C0 SDA to the ATECC608B secure element (SDA, pin 5 of its SOIC-8), 4.7k pull-up to 3V3.
+    GP5 (7)    I2C0 SCL to the ATECC608B (SCL, pin 6), 4.7k pull-up to 3V3; chip VCC (pin 8) on 3V3(OUT),
+               GND (pin 4). GP4/GP5 are the Pico's default I2C0 pins (pico-sdk boards/pico.h
+               PICO_DEFAULT_I2C_SDA_PIN 4, SCL 5 [R], which MicroPython's rp2 machine_i2c.c takes as
+               I2C0's defaults, read). The chip's pinout and pull-ups: [R] ATECC608B datasheet.
     USB        the REPL and the binary sync link (sys.stdin/sys.stdout).
 
 The PIO counter is PIO0 state machine 0 (the Pico W WiFi driver is reported to use PIO1). The RP2040
@@ -47,6 +52,9 @@ _PIN_LED_GREEN = const(13)
 _PIN_LED_RED = const(14)
 _ADC_VSYS = const(29)
 _PIN_W_WL_CS = const(25)  # Pico W: the WiFi chip's SPI chip select (high: deselected)
+_I2C_SE = const(0)  # I2C0 for the secure element (boards/atecc.py)
+_PIN_SE_SDA = const(4)
+_PIN_SE_SCL = const(5)
 
 _SM_COUNTER = const(0)  # PIO0, state machine 0
 _PIO_FREQ = const(2_000_000)  # 0.5 us per PIO cycle (the window below is counted in cycles)
@@ -114,6 +122,7 @@ class Board(McuBoard):
         self._sm.active(1)
 
         self._ow = onewire.OneWire(Pin(_PIN_ONEWIRE))
+        self.se_i2c = (_I2C_SE, _PIN_SE_SDA, _PIN_SE_SCL)
 
         self.wireless = is_pico_w(os.uname().machine)
         self._vsys = None

@@ -13,6 +13,8 @@ rest in the environment:
   ISOLOG_SIM_ID        device id (16 hex digits)
   ISOLOG_SIM_UART      "baud,fifo_bytes,tick_us" of the generic ESP32-S3 build's UART REPL, which
                        every link byte goes through first (sim_uart.py), or unset (boards/profiles.py)
+  ISOLOG_SIM_SE        the secure element's memory (sim_atecc.py), a file outside the flash image;
+                       unset: no secure element on the I2C bus
 
 The USB link is stdin/stdout, which the launcher relays to a pseudo-terminal. Messages for the
 launcher go to stderr as lines starting with "@sim ". A power loss ends the process with exit
@@ -118,16 +120,26 @@ def _poisson(mean):
 
 
 _SCENARIO = None  # loaded by preload()
+_I2C = None  # the board's I2C bus (sim_atecc.py), made by preload()
 
 
 def preload():
     """Load the virtual board's models before the firmware starts (sim_boot.py): the scenario and
     the UART model stand in for the outside world and a board's C drivers, so their heap is not
     the firmware's (sim_boot.py then leaves the firmware exactly a board's heap)."""
-    global _SCENARIO
+    global _SCENARIO, _I2C
     if _SCENARIO is None:
         with open(_env("ISOLOG_SIM_SCENARIO")) as f:
             _SCENARIO = json.load(f)
+    if _I2C is None:
+        # The I2C bus, with the secure element on it when the launcher fitted one: its memory is a
+        # file next to the flash image, never in it (ISOLOG_SIM_SE).
+        import sim_atecc
+
+        _I2C = sim_atecc.SimI2C()
+        se_path = os.getenv("ISOLOG_SIM_SE")
+        if se_path:
+            _I2C.devices[sim_atecc.ADDRESS] = sim_atecc.SimATECC608(se_path)
     if os.getenv("ISOLOG_SIM_UART"):
         import sim_uart  # noqa: F401
 
@@ -260,6 +272,9 @@ class Board:
         _say("flash", "ops=%d" % f.ops, "erases=%d" % f.erases, "programmed=%d" % f.programmed)
         if self._uart is not None:
             _say("uart_repl", "blocked_ms=%d" % (self._uart.blocked_us // 1000))
+        se = _I2C.devices.get(0x60) if _I2C is not None else None
+        if se is not None:
+            _say("secure_element", "commands=%d" % se.commands, "wakes=%d" % se.wakes)
 
     # --- scenario ------------------------------------------------------------------------------
 
@@ -451,3 +466,10 @@ class Board:
 
     def unique_id(self):
         return self.id
+
+    def secure_element(self):
+        """The ATECC608B on the I2C bus (boards/atecc.py, talking to sim_atecc.py), or None when
+        none answers: detected at every boot, as the real boards do."""
+        import atecc
+
+        return atecc.detect(_I2C)

@@ -10,6 +10,7 @@ import config
 import counting
 import leds
 import logstore
+import mac
 import record
 import temperature
 
@@ -86,8 +87,18 @@ class Logger:
         # Test mode (diagnostic commands for hil_tests/) is on while this file exists.
         self.test_mode = logstore._exists(self.data_dir + "/testmode")
         # The device key (given at provisioning) chains a MAC through the log and authenticates
-        # state changes; empty until then. The name is the one given at provisioning.
-        self.key = logstore.read_bytes(self.data_dir + "/key")
+        # state changes; empty until then. The name is the one given at provisioning. On a board
+        # with a secure element (boards/atecc.py) the key lives in the chip, which computes the
+        # MACs itself: the flash keeps only the key's id (data/key_id). Without one, the key is the
+        # file data/key, readable by anyone with the flash (the host reports such a board's log as
+        # not authenticated, docs/security.md).
+        find_se = getattr(b, "secure_element", None)
+        se = self.se = find_se() if find_se else None
+        kid = logstore.read_bytes(self.data_dir + "/key_id") if se is not None else b""
+        if se is not None and len(kid) == 4:
+            self.key = se.key(kid, mac.MAC_LEN)
+        else:
+            self.key = logstore.read_bytes(self.data_dir + "/key")
         self.name = logstore.read_bytes(self.data_dir + "/name").decode()
         self.store = logstore.LogStore(
             self.data_dir, self.boot, self.device_id, key=self.key, feed=b.wdt_feed, buf=store_buf
@@ -176,7 +187,18 @@ class Logger:
         self.tick()
         self.store.commit()
         config.atomic_write(self.data_dir + "/name", name)
-        config.atomic_write(self.data_dir + "/key", key)
+        if self.se is not None:
+            # Into the chip's slot, never onto the flash; the flash keeps the key's id only.
+            self.se.store_key(key)
+            kid = record.key_id(key)
+            config.atomic_write(self.data_dir + "/key_id", kid)
+            try:
+                os.remove(self.data_dir + "/key")  # a key from before the chip was fitted
+            except OSError:
+                pass
+            key = self.se.key(kid, mac.MAC_LEN)
+        else:
+            config.atomic_write(self.data_dir + "/key", key)
         self.key = key
         self.name = name
         self.store.set_key(key)

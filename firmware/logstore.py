@@ -255,6 +255,22 @@ class LogStore:
     def commit_due(self, now_ms):
         return self.count and (self.count >= self.batch_records or now_ms - self.batch_started_ms >= COMMIT_AGE_MS)
 
+    def commit(self):
+        """Write the batch in RAM with one write + flush. Returns the number of records committed."""
+        n = self.count
+        if not n or self.header is None:
+            return 0
+        self.update_space()
+        if self.full:
+            return 0
+        try:
+            return self._write_batch(n)
+        except OSError:
+            # The secure element did not compute the MAC (boards/atecc.py raises OSError): the
+            # batch stays in RAM and is retried at the next commit, like a failed flash write.
+            self.write_errors += 1
+            return 0
+
     def _encode(self, n, interval_s):
         """The batch in RAM (n records) as one chunk in self.buf, chained to the last: (size, mac)."""
         return record.encode_batch(
@@ -272,23 +288,18 @@ class LogStore:
             self.chain,
         )
 
-    def commit(self):
-        """Write the batch in RAM with one write + flush. Returns the number of records committed."""
-        n = self.count
-        if not n or self.header is None:
+    def _write_batch(self, n):
+        header = self.header
+        if header is None:
             return 0
-        self.update_space()
-        if self.full:
-            return 0
-        interval_s = self.header[0]
-        size, mac = self._encode(n, interval_s)
+        size, mac = self._encode(n, header[0])
         # Roll over before the segment would spill a few bytes into one more flash block. littlefs
         # keeps up to 4 bytes of skip-list pointers per block (ctz(i) + 1 words): leave room.
         limit = self.segment_blocks * (self.block_size - 8)
         if self.file is None or self.file_size + size > limit:
             if not self._open_segment():
                 return 0
-            size, mac = self._encode(n, interval_s)  # again: the new header took the buffer and moved the chain on
+            size, mac = self._encode(n, header[0])  # again: the new header took the buffer and moved the chain on
         f = self.file
         if f is None:
             return 0

@@ -315,6 +315,8 @@ class Server:
             "name": app.name,
             "provisioned": bool(app.key),
             "key_id": logstore.key_id_hex(app.key),
+            # where the key is: "se" in the secure element, "flash" a file anyone can read
+            "key_store": (("flash" if isinstance(app.key, (bytes, bytearray)) else "se") if app.key else None),
             "auth_counter": self.auth_counter,
             "challenge": self.challenge.hex(),  # its presence: challenge-bound signed requests
             # the answer to the host's nonce: only a board holding the key can make it

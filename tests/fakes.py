@@ -246,6 +246,9 @@ def _micropython_stub() -> types.ModuleType:
     return m
 
 
+_BOARD_MODULES = ("sim_onewire", "atecc", "sim_atecc")  # from boards/: the models and the SE driver
+
+
 class Firmware:
     """The firmware modules executed from firmware/*.py (and boards/sim_onewire.py) in their own
     namespaces: `import X` of another firmware module gets this board's copy; os, open, time, gc
@@ -261,6 +264,9 @@ class Firmware:
         self.time = types.ModuleType("time", "the fake board's time")
         self.time.ticks_diff = lambda a, b: ((a - b + ticks_period // 2) % ticks_period) - ticks_period // 2  # type: ignore[attr-defined]
         self.time.ticks_add = lambda a, d: (a + d) % ticks_period  # type: ignore[attr-defined]
+        # the secure element driver's waits (boards/atecc.py): the fake board's time stands still
+        self.time.sleep_ms = lambda ms: None  # type: ignore[attr-defined]
+        self.time.sleep_us = lambda us: None  # type: ignore[attr-defined]
         self.gc = types.ModuleType("gc", "the fake board's gc")
         self.gc.collect = lambda: None  # type: ignore[attr-defined]
         self.gc.mem_free = lambda: 100_000  # type: ignore[attr-defined]
@@ -274,14 +280,14 @@ class Firmware:
         if level == 0:
             if name in self.special:
                 return self.special[name]
-            if (FIRMWARE_DIR / f"{name}.py").is_file() or name == "sim_onewire":
+            if (FIRMWARE_DIR / f"{name}.py").is_file() or name in _BOARD_MODULES:
                 return self.load(name)
         return builtins.__import__(name, globals, locals, fromlist, level)
 
     def load(self, name: str) -> types.ModuleType:
         if name in self.modules:
             return self.modules[name]
-        path = BOARDS_DIR / f"{name}.py" if name == "sim_onewire" else FIRMWARE_DIR / f"{name}.py"
+        path = BOARDS_DIR / f"{name}.py" if name in _BOARD_MODULES else FIRMWARE_DIR / f"{name}.py"
         mod = types.ModuleType(name)
         mod.__file__ = str(path)
         mod.__dict__["__builtins__"] = self.builtins
@@ -306,9 +312,20 @@ class FakeBoard:
         rtc_epoch_ms: int | None = START_EPOCH_MS,
         device_id: bytes = DEVICE_ID,
         flash: MemFS | None = None,
+        secure_element: bool = True,
+        se_chip: Any = None,
     ):
         self.fs = MemFS(flash_blocks) if flash is None else flash
         self.fw = Firmware(self.fs)
+        # The ATECC608B on the board's I2C bus (boards/sim_atecc.py, its memory in this object,
+        # apart from the flash); secure_element=False: a board without one (key on the flash).
+        self.i2c = self.fw.load("sim_atecc").SimI2C()
+        self.se_chip = se_chip
+        if secure_element and se_chip is None:
+            self.se_chip = self.fw.load("sim_atecc").SimATECC608(None)
+        if self.se_chip is not None:
+            self.se_chip.clock_ms = lambda: self.uptime_ms  # its watchdog on the board's time
+            self.i2c.devices[0x60] = self.se_chip
         self.counts_at = counts_at
         self.temp_c = temp_c
         self.rtc_base_ms = rtc_epoch_ms  # epoch ms at uptime 0 of this boot (None: no RTC)
@@ -328,6 +345,8 @@ class FakeBoard:
     # lifecycle
 
     def power_on(self) -> None:
+        if self.se_chip is not None:
+            self.se_chip._to_sleep()  # the chip powers up asleep; its slots and locks stay
         self.uptime_ms = 0
         self.boots += 1
         self.rx.clear()
@@ -351,7 +370,15 @@ class FakeBoard:
             rtc_epoch_ms=self.rtc_ms(),
             device_id=self.id,
             flash=self.fs.copy(),
+            se_chip=self._se_copy(),
         )
+
+    def _se_copy(self) -> Any:
+        if self.se_chip is None:
+            return None
+        chip = self.fw.load("sim_atecc").SimATECC608(None)
+        chip.slot_key, chip.data_locked = self.se_chip.slot_key, self.se_chip.data_locked
+        return chip
 
     def configure(self, cfg: dict | None = None) -> dict:
         """As a host's SET_CONFIG would (firmware/logger.py Logger.configure)."""
@@ -455,6 +482,9 @@ class FakeBoard:
 
     def unique_id(self) -> bytes:
         return self.id
+
+    def secure_element(self) -> Any:
+        return self.fw.load("atecc").detect(self.i2c)
 
 
 # --- the cable -------------------------------------------------------------------------------------

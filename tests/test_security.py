@@ -21,7 +21,7 @@ from isolog.board import provision
 from isolog.board import sync as sync_mod
 from isolog.board.link import BoardError
 from isolog.errors import UserError
-from isolog.store import Store
+from isolog.store import Store, load_for_check
 from isolog_fw import frame, mac, record
 
 PORT = "FAKE0"
@@ -69,13 +69,22 @@ def committed(board: FakeBoard) -> None:
     board.store.commit()
 
 
+def plant_key(board: FakeBoard, key: bytes) -> None:
+    """Someone with the board writes a key of their own into the secure element's slot, through
+    the driver as the firmware would, and names it on the flash."""
+    board.secure_element().store_key(key)
+    board.fs.write("data/key_id", record.key_id(key))
+
+
 # --- no downgrade, no impostor ---------------------------------------------------------------------
 
 
 def test_wiped_board_reporting_no_key_is_refused(setup):
     board, ports, db, _ = setup
     before, synced = n_records(db), board.synced()
-    board.fs.remove("data/key")  # the courier deletes the key file (or wipes the board)
+    # The courier wipes the board's flash record of its key (the key itself is in the secure
+    # element and cannot be read or deleted from the flash).
+    board.fs.remove("data/key_id")
     board.power_cut()
     board.run_for(3600)
     assert board.server.identify()["provisioned"] is False
@@ -104,7 +113,9 @@ def test_downgrade_to_an_empty_key_chain_is_refused(setup):
 def test_board_reporting_another_key_is_refused(setup):
     board, ports, db, _ = setup
     before = n_records(db)
-    board.fs.write("data/key", b"k" * 32)  # a key this store never gave
+    # A key this store never gave, written into the secure element's slot (its WriteConfig lets a
+    # write replace the key, never read it: boards/atecc.py) and named on the flash.
+    plant_key(board, b"k" * 32)
     board.power_cut()
     board.run_for(1800)
     with pytest.raises(UserError, match=WIPED):
@@ -137,7 +148,7 @@ def test_impostor_reporting_the_right_key_id_without_the_key_is_refused(setup):
     impostor.configure()
     impostor.run_for(3600)
     orig = impostor.server.identify
-    impostor.server.identify = lambda nonce=None: dict(orig(nonce), key_id=real["key_id"])
+    impostor.server.identify = lambda nonce=None: dict(orig(nonce), key_id=real["key_id"], key_store="se")
     ports.board = impostor
     with pytest.raises(UserError, match="cannot prove"):
         run_sync(db)
@@ -163,6 +174,102 @@ def test_unprovisioned_board_is_flagged_unauthenticated_everywhere(monkeypatch, 
     assert ver.summary().startswith("NOT AUTHENTICATED")
     assert cli.main(["status", PORT, "--once"]) == 0
     assert "NOT AUTHENTICATED" in capsys.readouterr().out
+
+
+# --- keys in hardware (the ATECC608B secure element, boards/atecc.py) ---------------------------------
+
+
+def test_key_read_from_the_flash_is_not_there(setup):
+    """The courier copies every file off the flash of a board with a secure element: the key is
+    in none of them (neither its bytes nor its hex), only its 4-byte id; the chip holds it."""
+    board, ports, db, _ = setup
+    committed(board)
+    with Store(db) as st:
+        key = st.current_key(DEV)
+    assert key is not None and len(key) == 32
+    assert board.se_chip.slot_key == key  # where it is: the chip's slot
+    files = {path: bytes(data) for path, data in board.fs.files.items()}
+    assert "data/key" not in files and files["data/key_id"] == record.key_id(key)
+    for path, data in files.items():
+        assert key not in data and key.hex().encode() not in data, path
+    # and the chip gives it out to no command: reading its slot is refused
+    se = board.secure_element()
+    with pytest.raises(OSError, match="status 0x0f"):
+        se.wake()
+        se._command(0x02, 0x82, 4 << 3, b"", 0, 5)  # Read, data zone, 32 bytes, the key slot
+
+
+def test_secure_element_removed_and_key_put_on_the_flash_is_refused(setup):
+    """Downgrade: the board was provisioned with its key in the secure element; the chip is taken
+    off and the key (even the right one, leaked) put in a flash file. The board then proves the
+    key, but says it keeps it on the flash: refused loudly, nothing stored or acknowledged."""
+    board, ports, db, _ = setup
+    committed(board)
+    before, synced = n_records(db), board.synced()
+    with Store(db) as st:
+        key = st.current_key(DEV)
+    board.i2c.devices.clear()  # no chip on the bus any more
+    board.fs.write("data/key", key)
+    board.power_cut()
+    board.run_for(1800)
+    ident = board.server.identify()
+    assert ident["key_store"] == "flash" and ident["key_id"] == record.key_id(key).hex()
+    for set_clock in (False, True):
+        with pytest.raises(UserError, match=WIPED) as err:
+            run_sync(db, set_clock=set_clock)
+        assert "on its flash" in str(err.value)
+    assert n_records(db) == before and board.synced() == synced
+
+
+def test_secure_element_failing_during_a_commit_loses_no_record(setup):
+    """A bus glitch answered twice with a bad CRC (the driver retries once): the batch stays in
+    RAM, counted as a write error, and the next commit writes it with a MAC that verifies."""
+    board, ports, db, _ = setup
+    store = board.store
+    board.run_for(600)
+    n, first, errors = store.count, store.next_seq, store.write_errors
+    assert n > 0
+    board.se_chip.garble_responses = 2
+    assert store.commit() == 0 and store.count == n and store.write_errors == errors + 1
+    assert store.commit() == n and store.next_seq == first + n
+    result = run_sync(db)
+    assert result.problems == [] and result.verification.startswith("verified")
+
+
+def test_board_without_a_secure_element_is_never_reported_verified(monkeypatch, tmp_path, capsys):
+    """A board with no secure element keeps working (provisioned, configured, synced, its chain
+    checked), but its key is on its flash: configure, status, sync, the store's verification and
+    the certificate's data_verification all say NOT AUTHENTICATED, never "verified" or pass."""
+    from isolog import cli
+    from isolog.compliance import engine
+
+    board = FakeBoard(secure_element=False)
+    use_fake_ports(monkeypatch, board)
+    db = tmp_path / "store.sqlite3"
+    provision.provision(PORT, "crate-8", db)
+    with Store(db) as st:
+        assert st.provisioning(DEV)["key_store"] == "flash"
+        key = st.current_key(DEV)
+    assert board.fs.read("data/key") == key  # where a board without the chip keeps it
+    ship = tmp_path / "ship.toml"
+    ship.write_text(to_toml(shipment_doc()))
+    done = configure_mod.configure(PORT, ship, db, set_clock=False)
+    assert done.authenticated is True and done.key_in_hardware is False
+    board.run_for(3 * 3600)
+    result = run_sync(db)
+    assert result.problems == [] and result.key_in_hardware is False
+    assert result.verification.startswith("NOT AUTHENTICATED") and "verified" not in result.verification
+    assert any(n.startswith("unauthenticated") and "flash" in n for n in result.notes)
+    ship_id = shipment_doc()["shipment"]["id"]
+    with Store(db) as st:
+        ver = st.shipment_verification(ship_id)
+    assert ver.key == "key_on_flash" and ver.failed == 0 and ver.verified > 0
+    assert ver.summary().startswith("NOT AUTHENTICATED") and "verified:" not in ver.summary()
+    rec, ship_obj = load_for_check(db, ship_id)
+    rule = engine.check(rec, ship_obj, verification=ver).rule("data_verification")
+    assert rule.verdict == "unknown" and "flash" in rule.detail
+    assert cli.main(["status", PORT, "--once"]) == 0
+    assert "NOT AUTHENTICATED: this board keeps its device key on its flash" in capsys.readouterr().out
 
 
 # --- never acknowledge unverified evidence ------------------------------------------------------------
@@ -418,7 +525,6 @@ def test_every_accepted_state_change_is_audited_with_the_host_user(setup):
 def test_config_edited_on_the_board_fails_the_data_check_naming_the_field(setup, field, change):
     """The courier edits the board's configuration file (no key needed) and the board restarts:
     it signs the edited values into its log; the host compares them with what it configured."""
-    from isolog.store import load_for_check
 
     board, ports, db, _ = setup
     cfg = board_config(board)
@@ -509,7 +615,11 @@ def test_store_from_before_device_auth_keeps_working(setup):
         prov = st.provisioning(DEV)
         assert prov is not None and prov["counter"] is None and prov["key_id"] == record.key_id(board.app.key).hex()
     r = run_sync(db, set_clock=True)
-    assert r.authenticated and r.verification.startswith("verified"), r.problems
+    # Such a store never recorded where the board keeps its key (provisioning is the only trusted
+    # moment to learn it): its log is reported as not authenticated, never "verified", until the
+    # board is provisioned again.
+    assert r.authenticated and r.problems == [] and not r.key_in_hardware
+    assert r.verification.startswith("NOT AUTHENTICATED (device key on the board's flash")
     with Store(db) as st:
         assert st.provisioning(DEV)["counter"] == board.server.auth_counter
         assert [a for a in st.audit_trail(DEV) if a["action"] == "counter_adopted"]

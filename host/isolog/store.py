@@ -998,7 +998,15 @@ class Store:
         (compliance.Verification): the MAC chain of the segments holding them, the key those
         segments name (a segment made with the empty key after the board got a key of its own is a
         downgrade), the ranges known to be lost, and the shipment's record range."""
-        from isolog.compliance.model import KEY_DEVICE, KEY_DOWNGRADED, KEY_EMPTY, KEY_MISSING, SeqRange, Verification
+        from isolog.compliance.model import (
+            KEY_DEVICE,
+            KEY_DOWNGRADED,
+            KEY_EMPTY,
+            KEY_MISSING,
+            KEY_ON_FLASH,
+            SeqRange,
+            Verification,
+        )
 
         ship, lo, hi = self.shipment_range(ship_id)
         device = ship["device"]
@@ -1050,6 +1058,8 @@ class Store:
             key = KEY_MISSING
         elif empty_id in named:
             key = KEY_EMPTY
+        elif prov is None or prov.get("key_store") != "se":
+            key = KEY_ON_FLASH  # the device key, but on the board's flash (no secure element)
         else:
             key = KEY_DEVICE
         lost = tuple(

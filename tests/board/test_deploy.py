@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from isolog import cli
-from isolog.board import deploy
+from isolog.board import build, deploy
 from isolog.board.link import Link
 from isolog.errors import UserError
 from isolog.sim.launcher import VirtualBoard
@@ -27,8 +27,9 @@ def test_deploy_and_provision_round_trip_on_the_virtual_board(tmp_path, capsys):
         assert any(e.kind == "no_firmware" for e in board.events)  # MicroPython only, no isolog
         assert cli.main(["deploy", board.port, "--board", "sim", "--db", str(db)]) == 0
         out = capsys.readouterr().out
-        # firmware/*.py but __init__.py, board.py, and sim's four extras (build.BOARDS["sim"])
-        n_files = len([p for p in (Path(__file__).parents[2] / "firmware").glob("*.py") if p.name != "__init__.py"]) + 5
+        # firmware/*.py but __init__.py, board.py, and sim's extras (build.BOARDS["sim"])
+        firmware = [p for p in (Path(__file__).parents[2] / "firmware").glob("*.py") if p.name != "__init__.py"]
+        n_files = len(firmware) + 1 + len(build.BOARDS["sim"])
         assert f"verified {n_files} files by SHA-256" in out and "answers on" in out
         assert cli.main(["provision", board.port, "--name", "box-1", "--db", str(db)]) == 0
         out = capsys.readouterr().out

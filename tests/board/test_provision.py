@@ -162,3 +162,65 @@ def test_sync_signs_with_the_stored_key_and_verifies_the_chain(board, tmp_path, 
     assert cli.main(["sync", board.port, "--db", str(tmp_path / "other.sqlite3")]) == 2
     err = capsys.readouterr().err
     assert "does not hold its key" in err and "Traceback" not in err
+
+
+def _image_files(flash, profile: str) -> dict[str, bytes]:
+    from isolog.sim.launcher import _image
+
+    out = {}
+    with _image(flash, format_blank=False, profile=profile) as fs:
+        assert fs is not None
+        for top, _dirs, files in fs.walk("/"):
+            for name in files:
+                path = top.rstrip("/") + "/" + name
+                with fs.open(path, "rb") as f:
+                    out[path] = f.read()
+    return out
+
+
+def test_key_is_nowhere_in_a_dump_of_the_flash_image(board, tmp_path):
+    """The key lives in the secure element (boards/sim_atecc.py, its memory beside the image): the
+    whole image, read as raw bytes and file by file, holds neither the key's bytes nor its hex."""
+    from isolog.board import provision
+    from isolog.store import Store
+
+    db = tmp_path / "store.sqlite3"
+    reply = provision.provision(board.port, "container-10", db)
+    assert reply["key_store"] == "se"
+    with Store(db) as store:
+        key = store.current_key(reply["device"])
+    assert key is not None
+    with Link(board.port) as link, Store(db) as store:
+        provision.authorize(link, store, link.identify())
+        link.set_config(board.shipment)
+        _wait_records(link, 30)
+        link.commit()
+    board.close()
+    raw = board.flash.read_bytes()
+    for form in (key, key.hex().encode(), key.hex().upper().encode()):
+        assert form not in raw
+    files = _image_files(board.flash, board.profile)
+    assert "/data/key_id" in files and "/data/key" not in files and any("/log/" in p for p in files)
+    for path, data in files.items():
+        for form in (key, key.hex().encode(), key.hex().upper().encode()):
+            assert form not in data, path
+    assert key.hex() in board.se_path.read_text()  # where it is: the chip, not the flash
+    # and the log still verifies with it (the chip computed the MACs the host checks)
+    good = image.read_image(board.flash, key=key)
+    assert good.records and not good.failed and good.verified == len(good.records)
+
+
+def test_board_without_a_secure_element_keeps_its_key_in_the_image(tmp_path):
+    """The contrast: without the chip the key is a file on the flash (readable by anyone who dumps
+    it), and the board says so (key_store "flash"), which the host reports as not authenticated."""
+    sc = scenario(duration="1d")
+    b = VirtualBoard(dict(sc, board_config=None), tmp_path / "flash.img", speed=600.0, secure_element=False)
+    b.start()
+    try:
+        with Link(b.port) as link:
+            reply = link.provision("container-11", KEY)
+            assert reply["key_store"] == "flash" and reply["provisioned"] is True
+    finally:
+        b.close()
+    assert not b.se_path.exists()
+    assert _image_files(b.flash, b.profile)["/data/key"] == KEY

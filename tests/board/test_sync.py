@@ -332,9 +332,9 @@ def provisioned(monkeypatch, tmp_path, db):
 
 def test_mac_chain_verified_with_the_provisioned_key(monkeypatch, tmp_path, store_db):
     board, ports, db = provisioned(monkeypatch, tmp_path, store_db)
-    assert board.app.key and len(board.app.key) == 32
+    assert board.app.key and len(board.se_chip.slot_key) == 32  # the key is in the secure element
     with Store(db) as st:
-        assert st.current_key(fakes.DEVICE_ID.hex()) == board.app.key
+        assert st.current_key(fakes.DEVICE_ID.hex()) == board.se_chip.slot_key
     result = run_sync(db)
     assert result.problems == []
     assert result.records_added == 180

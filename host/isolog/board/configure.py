@@ -10,7 +10,7 @@ from typing import Any
 
 from isolog import shipment
 from isolog.board.link import BoardError, Link
-from isolog.board.provision import authorize
+from isolog.board.provision import authorize, key_in_hardware
 from isolog.board.sync import set_board_clock
 from isolog.errors import UserError
 from isolog.store import Store
@@ -29,6 +29,7 @@ class Configured:
     replaced: str | None  # the shipment the board was configured for before, if another
     unsynced: int  # records on the board not synced to any store (kept)
     authenticated: bool = True  # False: never provisioned from this store (its log proves nothing)
+    key_in_hardware: bool = True  # False: its key is on its flash (no secure element): not authenticated
     container: str = ""  # the container's provisioned name and board id, for messages
     start_delay_s: float = 0.0
 
@@ -63,7 +64,8 @@ def configure(
         before = link.identify()
         device = before["device"]
         authorize(link, store, before)
-        store_authenticated = store.provisioning(device) is not None
+        prov = store.provisioning(device)
+        store_authenticated = prov is not None
         container = store.container_name(device)
         reused = store.reused_id(ship.id, device)
         if reused:
@@ -123,6 +125,7 @@ def configure(
         previous if previous and previous != ship.id else None,
         max(0, unsynced),
         store_authenticated,
+        key_in_hardware(prov),
         container,
         start_delay_s,
     )

@@ -1,10 +1,11 @@
 """Device keys and provisioning (`isolog provision`).
 
-A board gets a name and a random 256-bit key; the key is stored on the board (data/key) and in
-the host store (table device_keys, which keeps every key a board had, so older log segments still
-verify). It signs every state-changing request (firmware/protocol.py) and chains a MAC through
-the board's log (firmware/record.py). The key is never printed, logged, exported or put in an
-error message: only its key id (the first 4 bytes of its SHA-256) is shown.
+A board gets a name and a random 256-bit key; the key is stored on the board (in its ATECC608B
+secure element's slot, boards/atecc.py, or without one in the file data/key) and in the host
+store (table device_keys, which keeps every key a board had, so older log segments still verify).
+It signs every state-changing request (firmware/protocol.py) and chains a MAC through the board's
+log (firmware/record.py). The key is never printed, logged, exported or put in an error message:
+only its key id (the first 4 bytes of its SHA-256) is shown.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ _COMMAND_NAMES = {
     frame.CMD_MAINTENANCE: "maintenance",
     frame.CMD_COMMIT: "commit",
 }
+
+
+SECURE_ELEMENT = "se"  # IDENTIFY's key_store for a key in the board's ATECC608B (boards/atecc.py)
+
+
+def key_in_hardware(prov: dict[str, Any] | None) -> bool:
+    """Did this store provision the board with its key in a secure element? Only then can its
+    log be called verified: a key on the flash can be read by anyone who had the board."""
+    return prov is not None and prov.get("key_store") == SECURE_ELEMENT
+
+
+KEY_ON_FLASH = (
+    "NOT AUTHENTICATED: this board keeps its device key on its flash (no secure element): anyone who "
+    "had the board could have read the key and written its records"
+)
 
 
 class NotTheBoard(UserError):
@@ -119,6 +135,15 @@ def authorize(link: Link, store: Store, ident: dict[str, Any]) -> dict[str, Any]
         raise not_the_board(device, prov, "it reports no key")
     if ident.get("key_id") != prov["key_id"]:
         raise not_the_board(device, prov, f"it reports key {ident.get('key_id')}")
+    if prov.get("key_store") == SECURE_ELEMENT and ident.get("key_store") != SECURE_ELEMENT:
+        # Provisioned into its secure element, now keeping a key on the flash (or not saying):
+        # the chip was removed or the firmware replaced by one that reads a key file.
+        raise not_the_board(
+            device,
+            prov,
+            f"it reports its key {'on its flash' if ident.get('key_store') else 'in no secure element'}, "
+            "but it was provisioned with its key in its secure element",
+        )
     key = store.key_by_id(device, prov["key_id"])
     if key is None:
         raise UserError(f"board {device}: this store lost key {prov['key_id']} (device_keys): restore the store")

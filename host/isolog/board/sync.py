@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from isolog.board.link import BoardError, Link, LinkError
-from isolog.board.provision import NotTheBoard, authorize, not_the_board
+from isolog.board.provision import KEY_ON_FLASH, NotTheBoard, authorize, key_in_hardware, not_the_board
 from isolog.errors import UserError
 from isolog.log import decode
 from isolog.log import image as flash_image
@@ -69,6 +69,7 @@ class SyncResult:
     retries: int = 0
     verification: str = "nothing new to verify"  # the MAC chain of the records this sync stored
     authenticated: bool = True  # False: a board never provisioned from this store (empty key)
+    key_in_hardware: bool = True  # False: its key is on its flash (no secure element): not authenticated
     held_from: int | None = None  # records from here on are kept on the board for QA (not acknowledged)
     shipment: str | None = None  # the board's current shipment, marked returned and synced in the store
 
@@ -222,6 +223,7 @@ class _Sync:
         self.touched: set[int] = set()  # segments read by this sync
         self.verification = "nothing new to verify"
         self.authenticated = True
+        self.key_in_hardware = True
         self.held_from: int | None = None
         self.prov: dict[str, Any] | None = None
         self.keys: set[str] = set()  # key ids this store holds for the device
@@ -284,6 +286,9 @@ class _Sync:
         authorize(link, store, ident)
         self.prov = store.provisioning(device)
         self.authenticated = self.prov is not None
+        self.key_in_hardware = key_in_hardware(self.prov)
+        if self.authenticated and not self.key_in_hardware:
+            self.notes.append(f"unauthenticated: board {device}: " + KEY_ON_FLASH[len("NOT AUTHENTICATED: ") :])
         self.keys = {k for (k,) in store.db.execute("SELECT key_id FROM device_keys WHERE device = ?", (device,))}
         if not self.authenticated:
             self.notes.append(
@@ -375,6 +380,11 @@ class _Sync:
             self.verification = check.verification()
             if not self.authenticated:
                 self.verification = "NOT AUTHENTICATED (board never provisioned): " + self.verification
+            elif not self.key_in_hardware:
+                # an intact chain made with a key anyone with the board could read: never "verified"
+                self.verification = "NOT AUTHENTICATED (device key on the board's flash, no secure element): " + (
+                    self.verification.replace("verified: ", "", 1)
+                )
             self.problems += [str(p) for p in check.problems if str(p) not in self.problems]
         upto, why = store.ack_bound(device, next_seq)
         acked = board_synced
@@ -462,6 +472,7 @@ class _Sync:
         )
         r.verification = self.verification
         r.authenticated = self.authenticated
+        r.key_in_hardware = self.key_in_hardware
         r.held_from = self.held_from
         r.shipment = self.shipment
         return r

@@ -103,6 +103,7 @@ def _configure_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_configure(args: argparse.Namespace) -> int:
     from isolog.board.configure import configure
+    from isolog.board.provision import KEY_ON_FLASH
     from isolog.units import format_duration, parse_duration_s
 
     delay = 0.0
@@ -130,6 +131,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
     )
     if not r.authenticated:
         print(UNAUTHENTICATED)
+    elif not r.key_in_hardware:
+        print(KEY_ON_FLASH)
     if r.replaced:
         print(f"replaced the configuration of shipment {r.replaced}")
     if args.force:
@@ -178,6 +181,7 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from isolog.board.link import Link
+    from isolog.board.provision import KEY_ON_FLASH, SECURE_ELEMENT
 
     tty = sys.stdout.isatty() and not args.json and not args.once
     with Link(args.port) as link:
@@ -190,8 +194,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
             ship = ident.get("config_id")
             print(f"{args.port}: {name}, " + (f"shipment {ship}" if ship else "no shipment configured"), flush=True)
-        if not ident.get("provisioned") and not args.json:
-            print(UNAUTHENTICATED, flush=True)
+            if not ident.get("provisioned"):
+                print(UNAUTHENTICATED, flush=True)
+            elif ident.get("key_store") != SECURE_ELEMENT:
+                print(KEY_ON_FLASH, flush=True)
         try:
             while True:
                 s = link.status()

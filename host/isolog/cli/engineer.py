@@ -17,13 +17,16 @@ def _provision_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    from isolog.board.provision import provision
+    from isolog.board.provision import KEY_ON_FLASH, SECURE_ELEMENT, provision
 
     reply = provision(args.port, args.name, args.db, args.force)
+    where = "its secure element (never readable)" if reply.get("key_store") == SECURE_ELEMENT else "its flash (a file)"
     print(
-        f"board {reply['device']} provisioned as {reply['name']!r} (key id {reply['key_id']}); "
-        "the key is in the store, never shown"
+        f"board {reply['device']} provisioned as {reply['name']!r} (key id {reply['key_id']}); the key is "
+        f"in the store and in {where}, never shown"
     )
+    if reply.get("key_store") != SECURE_ELEMENT:
+        print(KEY_ON_FLASH)
     return 0
 
 

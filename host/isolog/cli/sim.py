@@ -50,6 +50,11 @@ def _sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--device-id", default="15010c0000000001", help="16 hex digits")
     p.add_argument("--quiet", action="store_true", help="do not print board events")
+    p.add_argument(
+        "--no-secure-element",
+        action="store_true",
+        help="a board without the ATECC608B: its key on the flash, its log reported as not authenticated",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,11 +78,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed if args.seed is not None else sc["seed"],
         device_id=args.device_id.lower(),
         flash_size_kib=args.flash_size,
+        secure_element=not args.no_secure_element,
         on_event=None if args.quiet else lambda ev: print(describe(ev), file=sys.stderr, flush=True),
         on_stderr=lambda line: print(f"board: {line}", file=sys.stderr, flush=True),
     )
     print(f"virtual board on {board.port}", flush=True)
     print(f"flash image: {flash}" + (" (temporary; use --flash to keep it)" if tmp else ""), flush=True)
+    if board.secure_element:
+        print(f"secure element memory (outside the image): {board.se_path}", flush=True)
     try:
         code = board.run()
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from isolog.compliance.model import (
     KEY_DOWNGRADED,
     KEY_EMPTY,
     KEY_MISSING,
+    KEY_ON_FLASH,
     PASS,
     UNKNOWN,
     WARN,
@@ -289,6 +290,17 @@ def verification_rule(rec: Records, ver: Verification) -> RuleResult:
             UNKNOWN,
             f"{ver.verified} record(s) carry an intact MAC chain made with the empty key: the board "
             "was never provisioned, so the chain shows damage but not who wrote the records",
+            _SRC_VER,
+            ev,
+        )
+    if ver.key == KEY_ON_FLASH:
+        return RuleResult(
+            name,
+            title,
+            UNKNOWN,
+            f"{ver.verified} record(s) carry an intact MAC chain made with the device key, but the board "
+            "keeps that key on its flash (no secure element): anyone who had the board could have read it "
+            "and written the records, so the chain shows damage but not who wrote them",
             _SRC_VER,
             ev,
         )

@@ -53,7 +53,10 @@ KEY_EMPTY = "empty_key"  # never provisioned: the chain (made with the empty key
 KEY_DOWNGRADED = "downgraded"  # segments made with the empty key although the device has a key of its own
 KEY_MISSING = "missing"  # a segment names a key this store does not hold
 KEY_NONE = "none"  # no MAC chain at all (a records file)
-KEY_STATES = (KEY_DEVICE, KEY_EMPTY, KEY_DOWNGRADED, KEY_MISSING, KEY_NONE)
+# The device's own key, kept on the board's flash (no secure element, boards/atecc.py): anyone who
+# had the board could read it and write a chain that checks, so the chain shows damage, not authorship.
+KEY_ON_FLASH = "key_on_flash"
+KEY_STATES = (KEY_DEVICE, KEY_EMPTY, KEY_DOWNGRADED, KEY_MISSING, KEY_NONE, KEY_ON_FLASH)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,12 @@ class Verification:
             return (
                 f"NOT AUTHENTICATED: board never provisioned; {self.verified} records carry an intact MAC "
                 "chain made with the empty key (shows damage, not who wrote them)"
+            )
+        if self.key == KEY_ON_FLASH:
+            return (
+                f"NOT AUTHENTICATED: the board keeps its device key on its flash (no secure element); "
+                f"{self.verified} records carry an intact MAC chain made with that key (shows damage; "
+                "anyone who had the board could have read the key and written them)"
             )
         return f"verified: {self.verified} records carry an intact MAC chain"
 

@@ -251,6 +251,10 @@ class VirtualBoard:
     # The board the virtual board stands for (boards/profiles.py): its flash geometry and its
     # stdout path (the generic ESP32-S3 build's UART REPL).
     profile: str = profiles.DEFAULT
+    # An ATECC608B on the board's I2C bus (boards/sim_atecc.py): the device key lives in its slot,
+    # whose memory is a file next to the flash image (se_path), never in the image. False: a board
+    # without one (its key on the flash; the host reports its log as not authenticated).
+    secure_element: bool = True
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
@@ -302,6 +306,12 @@ class VirtualBoard:
         elif self.firmware == "none":
             remove_files(self.flash, [f"/{p.name}" for p in firmware_files(self._build)], self.profile)
 
+    @property
+    def se_path(self) -> Path:
+        """The secure element's memory: beside the flash image, not in it (a dump of the image
+        never holds the key)."""
+        return self.flash.with_name(self.flash.name + ".atecc.json")
+
     # --- one power-up --------------------------------------------------------------------------
 
     def _env(self, tear_at: int) -> dict[str, str]:
@@ -327,6 +337,8 @@ class VirtualBoard:
                 "ISOLOG_SIM_HEAP": f"{self.heap_kib},{profiles.BOARD_MODULE_HEAP_BYTES}",
             }
         )
+        if self.secure_element:
+            env["ISOLOG_SIM_SE"] = str(self.se_path)
         baud = profiles.profile(self.profile)[4]
         if baud:
             env["ISOLOG_SIM_UART"] = f"{baud},{profiles.UART_FIFO_BYTES},{profiles.RTOS_TICK_US}"
