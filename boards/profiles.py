@@ -54,7 +54,7 @@ REPL_EXIT = const(77)  # maintenance or nothing to run: the REPL answers on the 
 UART_FIFO_BYTES = const(128)
 
 # The heap a real board's own module takes (boards/mcu.py with pico.py, the larger of the two
-# boards; with esp32s3.py 7,200), as bytes of the unix port's 64-bit heap: 9,376 measured by
+# boards; with esp32s3.py 7,232), as bytes of the unix port's 64-bit heap: 9,248 measured by
 # tests/boards/test_board_heap.py since the secure element's method (issue 10: its few new names
 # start another qstr pool with pico.py; 7,104 before), with room. The secure element's driver
 # (atecc.py) is loaded by the firmware at boot, from the firmware's heap on the virtual board too.
