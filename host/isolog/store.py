@@ -1244,12 +1244,17 @@ class Store:
         found = [e for e in self.shipment_events(ship_id) if e["state"] == state]
         return found[-1] if found else None
 
-    def container_name(self, device: str) -> str:
-        """The name a board was provisioned with (isolog provision --name), or its device id."""
+    def provisioned_name(self, device: str) -> str | None:
+        """The name a board was provisioned with (isolog provision --name), or None."""
         row = self.db.execute(
             "SELECT name FROM device_keys WHERE device = ? ORDER BY current DESC, created DESC LIMIT 1", (device,)
         ).fetchone()
-        return f"container {row[0]} (board {device})" if row and row[0] else f"board {device}"
+        return str(row[0]) if row and row[0] else None
+
+    def container_name(self, device: str) -> str:
+        """'container NAME (board ID)' for messages, or 'board ID' for a board never provisioned."""
+        name = self.provisioned_name(device)
+        return f"container {name} (board {device})" if name else f"board {device}"
 
     def reused_id(self, ship_id: str, device: str) -> str | None:
         """Why a shipment id may not be configured on `device`, or None. An id names one trip: it

@@ -162,9 +162,7 @@ def certificate_context(db: Path | None, ship_id: str) -> dict[str, Any]:
     with Store(db) as store:
         lf = life(store, ship_id)
         ship, _, _ = store.shipment_range(ship_id)
-        name = store.db.execute(
-            "SELECT name FROM device_keys WHERE device = ? ORDER BY current DESC, created DESC LIMIT 1", (lf.device,)
-        ).fetchone()
+        name = store.provisioned_name(lf.device)
         since = ship["configured_at"]
         nxt = [s for s in store.shipments(lf.device) if s["rowid"] > ship["rowid"] and s["id"] != ship_id]
         until = nxt[0]["configured_at"] if nxt else None
@@ -185,7 +183,7 @@ def certificate_context(db: Path | None, ship_id: str) -> dict[str, Any]:
     ]
     decision = next((e for e in reversed(lf.events) if e["state"] in ("released", "rejected")), None)
     return {
-        "container": name[0] if name else None,
+        "container": name,
         "device": lf.device,
         "state": lf.state,
         "events": [

@@ -196,7 +196,7 @@ def test_the_unloading_seen_in_the_data_is_offered_then_confirmed(monkeypatch, t
     capsys.readouterr()
     board.run_for(8 * 3600)
     assert cli.main(["sync", PORT, "--db", str(db), "--no-clock"]) == 0
-    capsys.readouterr()
+    at_sync = capsys.readouterr().out
     cli.main(["check", "LU-J", "--db", str(db)])
     captured = capsys.readouterr()
     assert "Trip window" not in captured.out
@@ -209,6 +209,7 @@ def test_the_unloading_seen_in_the_data_is_offered_then_confirmed(monkeypatch, t
     )
     offer = f"The dose rate fell to background after {last_loaded['time']}"
     assert offer in captured.err and "isolog deliver LU-J --detected" in captured.err
+    assert f"shipment LU-J: the dose rate fell to background after {last_loaded['time']}" in at_sync
     assert cli.main(["deliver", "LU-J", "--detected", "--db", str(db)]) == 0
     assert f"delivered {last_loaded['time']} (seen in the data" in capsys.readouterr().out
     cli.main(["check", "LU-J", "--db", str(db)])

@@ -309,6 +309,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
     print(f"store: {db}")
     print(f"data: {r.verification}")
+    if r.shipment and not args.delivered_at and r.records_added:
+        from isolog import trip
+        from isolog.units import format_time
+
+        with Store(db) as store:
+            delivered = trip.life(store, r.shipment).delivered_s
+        offer = trip.detected_delivery(db, r.shipment) if delivered is None else None
+        if offer is not None:
+            print(
+                f"shipment {r.shipment}: the dose rate fell to background after {format_time(offer)} while the board "
+                f"went on logging: the product was taken out then? If so, confirm: isolog deliver {r.shipment} "
+                "--detected (or give the delivery note's time: isolog deliver ID --at TIME)"
+            )
     for n in r.notes:
         print(f"note: {n}", file=sys.stderr)
     for p in r.problems:
