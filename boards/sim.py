@@ -20,6 +20,12 @@ code POWER_LOSS_EXIT after marking the flash dead, so nothing written afterwards
 
 The clock is virtual: time advances only while the firmware idles, by the time it asked to idle.
 At speed S the board sleeps ms/S real milliseconds; input on the link ends the idle early.
+
+Energy: the board reports, every virtual hour and when it stops, the time it spent in each state
+the energy model prices (boards/energy.py, on the host): "@sim energy up_ms=... cpu_us=...
+flash_us=... conv=... ow_resets=... ow_bytes=... green_ms=... red_ms=... usb_ms=...", cumulative
+since this power-up. USB counts as attached while the link carried input in the last
+_USB_ACTIVE_MS (the "syncing" LED's time: a host talks at least that often).
 """
 
 import json
@@ -45,6 +51,8 @@ WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling
 # issue 12 put a 112 ms scan on the PC at 5-11 s on an RP2040 (45-100x); the low end is taken, so
 # the model never exaggerates. The ESP32-S3 (240 MHz LX7) is faster: the RP2040 is the bound.
 _CPU_SLOWDOWN = 45
+_ENERGY_EVERY_MS = 3_600_000  # an "@sim energy" line every virtual hour (an interrupted run keeps them)
+_USB_ACTIVE_MS = 3000  # firmware/logger.py _SYNC_LED_MS
 _SCHEDSTAT = None
 _SCHEDSTAT_BUF = bytearray(64)
 
@@ -70,6 +78,26 @@ def _cpu_us():
             break
         ns = ns * 10 + c - 48
     return ns // 1000
+
+
+def _lit_ms(steps, ms):
+    """(green, red) ms lit when the LED steps [(green, red, ms), ...] play cyclically for ms from
+    their first step, as the boards' LED player does after every change (boards/mcu.py)."""
+    cycle = 0
+    for step in steps:
+        cycle += step[2]
+    if cycle <= 0 or ms <= 0:
+        return 0, 0
+    full, rest = divmod(ms, cycle)
+    green = red = 0
+    for g, r, d in steps:
+        on = d * full + min(d, rest)
+        rest = max(0, rest - d)
+        if g:
+            green += on
+        if r:
+            red += on
+    return green, red
 
 
 def reset():
@@ -178,6 +206,14 @@ class Board:
         self._wdt_fed = 0
         self.led_state = ""
         self.led_steps = ()
+        # energy model counters (see the module header)
+        self._cpu0_us = _cpu_us()
+        self._led_since_ms = 0
+        self._green_ms = 0
+        self._red_ms = 0
+        self._usb_ms = 0
+        self._rx_ms = -_USB_ACTIVE_MS
+        self._energy_at_ms = _ENERGY_EVERY_MS
         self.rtc_valid = self.sc.get("start_epoch_s") is not None and (
             self.t0_ms == 0 or self.sc.get("rtc_backup", False)
         )
@@ -235,7 +271,13 @@ class Board:
                 ms = max(0, min(ms, int(real * self.speed) - self.uptime_ms))
         elif self._ready() and not self._link_eof(self._poll.poll(0)):
             ms = 0
+        since_rx = self.uptime_ms - self._rx_ms
+        if since_rx < _USB_ACTIVE_MS:
+            self._usb_ms += min(ms, _USB_ACTIVE_MS - since_rx)
         self.uptime_ms += ms
+        if self.uptime_ms >= self._energy_at_ms:
+            self._energy_at_ms += _ENERGY_EVERY_MS
+            self._energy()
         self._check_watchdog()
         self._update_sensors()
 
@@ -255,7 +297,24 @@ class Board:
             return False
         return True
 
+    def _energy(self):
+        g, r = _lit_ms(self.led_steps, self.uptime_ms - self._led_since_ms)
+        bus = self._bus
+        _say(
+            "energy",
+            "up_ms=%d" % self.uptime_ms,
+            "cpu_us=%d" % (_cpu_us() - self._cpu0_us),
+            "flash_us=%d" % self.flash.busy_us,
+            "conv=%d" % bus.conversions,
+            "ow_resets=%d" % bus.resets,
+            "ow_bytes=%d" % bus.bytes,
+            "green_ms=%d" % (self._green_ms + g),
+            "red_ms=%d" % (self._red_ms + r),
+            "usb_ms=%d" % self._usb_ms,
+        )
+
     def _report(self):
+        self._energy()
         f = self.flash
         _say("flash", "ops=%d" % f.ops, "erases=%d" % f.erases, "programmed=%d" % f.programmed)
         if self._uart is not None:
@@ -336,6 +395,10 @@ class Board:
     # --- outputs -------------------------------------------------------------------------------
 
     def leds(self, steps, name):
+        g, r = _lit_ms(self.led_steps, self.uptime_ms - self._led_since_ms)
+        self._green_ms += g
+        self._red_ms += r
+        self._led_since_ms = self.uptime_ms
         self.led_steps = steps
         if name != self.led_state:
             self.led_state = name
@@ -392,6 +455,8 @@ class Board:
                 break
             buf[n] = one[0]
             n += 1
+        if n:
+            self._rx_ms = self.uptime_ms
         return n
 
     def _ready(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,22 @@ def test_low_battery_is_flagged(tmp_path):
     assert "low_battery" in leds_seen(b)
 
 
+def test_energy_counters_follow_the_run(tmp_path):
+    """What the virtual board measures for the energy model (boards/sim.py, "@sim energy")."""
+    sc = scenario(duration="3h")
+    b = run_board(sc, tmp_path)
+    m = b.energy()
+    recs = read_log(tmp_path / "flash.img").records
+    assert m.elapsed_ms == 3 * 3_600_000
+    # one conversion per record (started 750 ms before each sample), two 1-Wire resets for each
+    assert len(recs) <= m.conversions <= len(recs) + 1
+    assert m.ow_resets == 2 * m.conversions
+    # "armed" (1 s lit every 20 s) until the first record at 60 s, then "logging" (100 ms every 10 s)
+    assert m.green_ms == pytest.approx(3 * 1000 + (3 * 3600 - 60) // 10 * 100, rel=0.01)
+    assert m.red_ms == 0 and m.usb_ms == 0  # nothing red, no host
+    assert m.cpu_us > 0 and m.flash_busy_us > 0
+
+
 def test_log_dump_json_has_the_documented_fields(shipment_run, tmp_path, capsys):
     b, log = shipment_run
     flash = b.flash
@@ -212,6 +229,29 @@ def test_sim_command_line(tmp_path):
     assert "virtual board on /dev/pts/" in proc.stdout
     assert "led logging" in proc.stderr
     assert len(read_log(tmp_path / "f.img").records) == 180
+    # it ends with the energy line, priced for the default board and its documented battery
+    assert re.fullmatch(
+        r"energy: average current \d+ uA, [\d.]+ days on 2600 mAh \(board esp32s3\)",
+        proc.stdout.strip().splitlines()[-1],
+    )
+
+
+def test_sim_board_and_battery_options(tmp_path, capsys):
+    scen = tmp_path / "s.toml"
+    scen.write_text(
+        'duration = "1h"\nstart = "2026-11-26T08:00:00Z"\n[shipment]\nfile = "%s"\n'
+        % str(Path(scenario_mod.default_path()).parent / "lu177-shipment.toml")
+    )
+    args = ["sim", str(scen), "--flash", str(tmp_path / "f.img"), "--speed", "max", "--until-end", "--quiet"]
+    assert cli.main(args + ["--board", "pico", "--battery-mah", "1000"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.fullmatch(r"energy: average current (\d+) uA, ([\d.]+) days on 1000 mAh \(board pico\)", last)
+    assert m, last
+    assert float(m.group(2)) == pytest.approx(1000 / (int(m.group(1)) / 1000) / 24, abs=0.06)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args + ["--battery-mah", "-5"])
+    assert exc.value.code == 2
+    assert "--battery-mah: must be positive" in capsys.readouterr().err
 
 
 def test_scenario_errors_are_clear(tmp_path):

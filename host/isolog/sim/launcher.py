@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from isolog.board.build import cached_build
 from isolog.errors import UserError
 from isolog.log.image import littlefs_over
+from isolog_boards import energy as energy_model
 from isolog_boards import profiles
 
 if TYPE_CHECKING:
@@ -256,6 +257,8 @@ class VirtualBoard:
     events: list[SimEvent] = field(default_factory=list)
     stderr_tail: deque = field(default_factory=lambda: deque(maxlen=40))
     relay_exits: list = field(default_factory=list)
+    # the last "@sim energy" fields of each power-up (cumulative within it; boards/sim.py)
+    energy_rows: list[dict[str, str]] = field(default_factory=list)
     boots: int = 0
     # A board that resets this many times in a row without its clock going on is in a reset loop
     # (a real one would loop until its battery dies): the run stops with RESET_LOOP_EXIT, so a
@@ -449,6 +452,8 @@ class VirtualBoard:
         """Relay the board's stderr until it exits; returns its last power-loss event."""
         lost = None
         assert proc.stderr is not None
+        energy_row: dict[str, str] = {}
+        self.energy_rows.append(energy_row)
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if not line.startswith("@sim "):
@@ -463,6 +468,10 @@ class VirtualBoard:
             ev = SimEvent(words[0], fields, words[1:], time.monotonic())
             if ev.kind == "vm":
                 self._vm_running = True  # not an event for the user: the interpreter is up
+                continue
+            if ev.kind == "energy":  # hourly counters, not an event for the user
+                energy_row.clear()
+                energy_row.update(ev.fields)
                 continue
             self.events.append(ev)
             if ev.kind == "power_loss":
@@ -521,6 +530,10 @@ class VirtualBoard:
                 continue
             self.exit_code = code
             return code
+
+    def energy(self) -> energy_model.Measured:
+        """The time the board spent in each state of the energy model, over all its power-ups."""
+        return energy_model.Measured.from_fields(self.energy_rows)
 
     def start(self) -> threading.Thread:
         """Run in a background thread (tests, `isolog demo`)."""

@@ -1,0 +1,70 @@
+"""The energy model (boards/energy.py) against cases computed by hand from the datasheet figures
+its header cites (not from the model's own output)."""
+
+from __future__ import annotations
+
+import pytest
+
+from isolog_boards import energy
+
+
+def test_esp32s3_idle_hour_is_the_waiti_current_plus_what_always_draws():
+    m = energy.Measured(elapsed_ms=3_600_000)
+    est = energy.estimate(m, energy.board("esp32s3"))
+    # 160 MHz WAITI 91.08 mW at 3.3 V = 27.6 mA; divider 3.7 V / 200 kohm = 18.5 uA;
+    # flash standby 10 uA; DS18B20 standby 0.75 uA
+    assert est.average_ua == pytest.approx(27_600 + 18.5 + 10 + 0.75)
+
+
+def test_pico_minute_with_a_sample_a_commit_and_a_flash():
+    m = energy.Measured(
+        elapsed_ms=60_000,
+        cpu_us=1000,  # 45 ms on an RP2040 at 125 MHz
+        flash_busy_us=45_000 + 400,  # one sector erase, one page program
+        conversions=1,
+        ow_resets=2,
+        ow_bytes=13,  # skip + convert; skip + read scratchpad + 9 bytes
+        green_ms=100,
+    )
+    est = energy.estimate(m, energy.board("pico"))
+    cpu_ms = 45 + (2 * 960 + 13 * 8 * 61) / 1000  # interpreter + bit-banged 1-Wire
+    flash_ms = 45.4
+    idle_ms = 60_000 - cpu_ms - flash_ms
+    green_ma = (3.3 - 2.1) / 330 * 1000 + (3.3 - 2.1) / 470 * 1000  # external + onboard LED
+    charge_ma_ms = (
+        25.0 * cpu_ms  # 20 mA idle + 5 mA running Python, at 125 MHz
+        + 20.0 * (idle_ms + flash_ms)  # WFE at 125 MHz (the CPU waits while the flash is busy)
+        + 20.0 * flash_ms  # W25Q16JV program / erase
+        + 1.0 * 750  # one DS18B20 conversion
+        + green_ma * 100
+        + 3.7 / 300e3 * 1000 * 60_000  # VSYS divider, in mA
+        + (10 * 60_000 + 0.75 * (60_000 - 750)) / 1000  # flash and sensor standby
+    )
+    assert est.average_ua == pytest.approx(charge_ma_ms / 60_000 * 1000)
+    assert sum(est.shares().values()) == pytest.approx(1.0)
+    assert est.charge_mas["1-Wire conversion"] == pytest.approx(0.75)  # 1 mA for 0.75 s
+
+
+def test_days_on_a_battery_and_the_line():
+    est = energy.Estimate(energy.board("esp32s3"), 100.0)
+    assert est.days_on(2600) == pytest.approx(2600 / 0.1 / 24)  # 1,083.3 days
+    assert est.line() == "energy: average current 100 uA, 1083.3 days on 2600 mAh (board esp32s3)"
+    assert est.line(1000).endswith("416.7 days on 1000 mAh (board esp32s3)")
+
+
+def test_the_pico_clock_interpolates_between_the_two_reports():
+    assert energy.pico_idle_ma(125) == pytest.approx(20.0)
+    assert energy.pico_idle_ma(15) == pytest.approx(5.5)
+    assert energy.pico_idle_ma(48) == pytest.approx(5.5 + 14.5 * 33 / 110)
+
+
+def test_fields_of_each_power_up_add_up():
+    rows = [{"up_ms": "1000", "conv": "2", "green_ms": "10"}, {}, {"up_ms": "500", "conv": "1"}]
+    m = energy.Measured.from_fields(rows)
+    assert (m.elapsed_ms, m.conversions, m.green_ms) == (1500, 3, 10)
+
+
+def test_unknown_board():
+    with pytest.raises(ValueError, match="no energy model"):
+        energy.board("arduino")
+    assert energy.board("esp32s3-generic").name == "esp32s3"
