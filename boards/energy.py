@@ -252,3 +252,108 @@ def estimate(m: Measured, b: BoardEnergy) -> Estimate:
     }
     average_ma = sum(charge.values()) / t_ms
     return Estimate(b, average_ma * 1000, {k: v / 1000 for k, v in charge.items()}, t_ms / 1000)
+
+
+# --- what a board draws while logging, and the battery it runs on (issue 13 item 5) -----------------
+
+# Per sample at 1-minute logging, as the virtual board measured it over the 7-day trip
+# (`make bench BENCH=energy`, bench/energy.py, prints them): unix-port CPU time and flash busy time
+# per record. A test (tests/sim/test_launcher.py) holds logging_average_ua() within 2 % of a run.
+CPU_US_PER_SAMPLE = 800
+FLASH_US_PER_SAMPLE = 4000
+# LED patterns while logging (firmware/leds.py "logging"): green 100 ms every 10 s.
+LOGGING_GREEN_PER_S = 0.010
+
+
+def logging_average_ua(b: BoardEnergy, interval_s: float = 60) -> float:
+    """The average current of board b logging every interval_s, no host attached: one sample
+    (conversion, 1-Wire reset + skip + convert, reset + skip + read 9 bytes) per interval."""
+    m = Measured(
+        elapsed_ms=interval_s * 1000,
+        cpu_us=CPU_US_PER_SAMPLE,
+        flash_busy_us=FLASH_US_PER_SAMPLE,
+        conversions=1,
+        ow_resets=2,
+        ow_bytes=13,
+        green_ms=LOGGING_GREEN_PER_S * interval_s * 1000,
+    )
+    return estimate(m, b).average_ua
+
+
+# Open-circuit voltage of a Li-ion cell against its state of charge (fraction), at rest, room
+# temperature [R: a typical LiCoO2/NMC curve; docs/references.md#energy]. Under the board's few mA
+# the voltage read is within a few tens of mV of it.
+LI_ION_OCV = (
+    (3.00, 0.00),
+    (3.30, 0.02),
+    (3.45, 0.05),
+    (3.60, 0.12),
+    (3.68, 0.20),
+    (3.73, 0.30),
+    (3.77, 0.40),
+    (3.81, 0.50),
+    (3.86, 0.60),
+    (3.92, 0.70),
+    (3.99, 0.80),
+    (4.08, 0.90),
+    (4.20, 1.00),
+)
+# The low-battery LED must leave enough to finish a trip: a Lu-177 delivery leg takes up to about
+# three days [R: typical transit of Lu-177 radiopharmaceuticals from the producer to the clinic].
+TRIP_RESERVE_DAYS = 3
+# Never later than this: a Li-ion cell near its cut-off (the firmware's level before issue 13).
+LOW_BATTERY_FLOOR_V = 3.4
+
+
+def state_of_charge(volts: float) -> float:
+    """Fraction of the cell's capacity left at this voltage (piecewise linear in LI_ION_OCV)."""
+    pts = LI_ION_OCV
+    if volts <= pts[0][0]:
+        return 0.0
+    for (v0, s0), (v1, s1) in zip(pts, pts[1:]):
+        if volts <= v1:
+            return s0 + (s1 - s0) * (volts - v0) / (v1 - v0)
+    return 1.0
+
+
+def voltage_at(soc: float) -> float:
+    """The inverse of state_of_charge: the cell voltage at a fraction of capacity left."""
+    pts = LI_ION_OCV
+    if soc <= 0:
+        return pts[0][0]
+    for (v0, s0), (v1, s1) in zip(pts, pts[1:]):
+        if soc <= s1:
+            return v0 + (v1 - v0) * (soc - s0) / (s1 - s0)
+    return pts[-1][0]
+
+
+def days_left(volts: float, b: BoardEnergy, interval_s: float = 60) -> float:
+    """Days the cell at this voltage keeps board b logging every interval_s."""
+    return state_of_charge(volts) * b.battery_mah / (logging_average_ua(b, interval_s) / 1000) / 24
+
+
+def low_battery_v(b: BoardEnergy, interval_s: float = 60) -> float:
+    """The voltage below which board b shows "low battery": TRIP_RESERVE_DAYS of logging left
+    (4.2 V, always low, when a full cell does not last that long), never below the floor."""
+    soc = TRIP_RESERVE_DAYS * 24 * logging_average_ua(b, interval_s) / 1000 / b.battery_mah
+    if soc >= 1:
+        return LI_ION_OCV[-1][0]
+    return round(max(LOW_BATTERY_FLOOR_V, voltage_at(soc)), 2)
+
+
+def battery_state(volts: float, board_name: str, interval_s: float = 60) -> tuple[float, float]:
+    """(percent, days left logging every interval_s) of the documented cell at this voltage on a
+    board named as in IDENTIFY ("esp32s3", "pico"; the virtual board, "sim", is priced as the
+    default board)."""
+    b = board(board_name if board_name in BOARDS else DEFAULT)
+    return state_of_charge(volts) * 100, days_left(volts, b, interval_s)
+
+
+def battery_fields(status: dict, board_name: str) -> dict:
+    """A STATUS reply with battery_percent and battery_days_left (logging every minute) added
+    where it carries a battery voltage (`isolog status`)."""
+    volts = status.get("battery_v")
+    if not isinstance(volts, (int, float)):
+        return status
+    percent, days = battery_state(volts, board_name)
+    return dict(status, battery_percent=round(percent, 1), battery_days_left=round(days, 2))

@@ -103,6 +103,11 @@ def is_pico_w(machine):
 
 
 class Board(McuBoard):
+    # The cell voltage below which "low battery" shows: TRIP_RESERVE_DAYS of logging left on the
+    # documented cell at this board's modelled current (boards/energy.py, low_battery_v; a test
+    # keeps the two equal).
+    low_battery_v = 3.84
+
     def __init__(self):
         gm = Pin(_PIN_GM, Pin.IN, Pin.PULL_UP)
         self._sm = rp2.StateMachine(_SM_COUNTER, _count_falling_edges, freq=_PIO_FREQ, in_base=gm, jmp_pin=gm)

@@ -11,6 +11,7 @@ rest in the environment:
   ISOLOG_SIM_UNTIL_END "1": end (exit 0) when the scenario ends
   ISOLOG_SIM_SEED      seed of the pulse and noise generators
   ISOLOG_SIM_ID        device id (16 hex digits)
+  ISOLOG_SIM_LOW_BATTERY_V  the low-battery level of the board it stands for (boards/energy.py)
   ISOLOG_SIM_UART      "baud,fifo_bytes,tick_us" of the generic ESP32-S3 build's UART REPL, which
                        every link byte goes through first (sim_uart.py), or unset (boards/profiles.py)
 
@@ -165,6 +166,7 @@ class Board:
         preload()
         self.sc = _SCENARIO
         self.speed = float(_env("ISOLOG_SIM_SPEED", "0"))
+        self.low_battery_v = float(_env("ISOLOG_SIM_LOW_BATTERY_V", "3.4"))
         self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
         self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"
         # "hold": at the end the clock stops and the board stays up, serving the link (a shipment

@@ -3,6 +3,10 @@ its header cites (not from the model's own output)."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from pathlib import Path
+
 import pytest
 
 from isolog_boards import energy
@@ -68,3 +72,46 @@ def test_unknown_board():
     with pytest.raises(ValueError, match="no energy model"):
         energy.board("arduino")
     assert energy.board("esp32s3-generic").name == "esp32s3"
+
+
+def _flat(ma: float) -> energy.BoardEnergy:
+    """A board drawing exactly `ma` whatever it does (every other current zero)."""
+    return dataclasses.replace(
+        energy.board("esp32s3"),
+        cpu_active_ma=ma,
+        cpu_idle_ma=ma,
+        flash_busy_ma=0,
+        led_green_ma=0,
+        led_red_ma=0,
+        divider_ua=0,
+        flash_standby_ua=0,
+        sensor_active_ma=0,
+        sensor_standby_ua=0,
+    )
+
+
+def test_state_of_charge_of_a_li_ion_cell():
+    assert energy.state_of_charge(4.25) == 1.0 and energy.state_of_charge(2.9) == 0.0
+    assert energy.state_of_charge(3.81) == pytest.approx(0.50)
+    assert energy.state_of_charge(3.835) == pytest.approx(0.55)  # halfway from 3.81 (50 %) to 3.86 (60 %)
+    for v in (3.1, 3.5, 3.7, 3.95, 4.1):
+        assert energy.voltage_at(energy.state_of_charge(v)) == pytest.approx(v)
+
+
+def test_days_left_and_the_low_battery_level():
+    b = _flat(10.0)
+    assert energy.logging_average_ua(b) == pytest.approx(10_000)
+    assert energy.days_left(3.81, b) == pytest.approx(0.5 * 2600 / 10 / 24)  # 5.42 days
+    # three days at 10 mA = 720 mAh = 27.7 % of 2,600 mAh: between 3.68 V (20 %) and 3.73 V (30 %)
+    assert energy.low_battery_v(b) == round(3.68 + 0.05 * (0.72 / 2.6 - 0.2) / 0.1, 2) == 3.72
+    # a full cell lasts less than three days at 40 mA: always low
+    assert energy.low_battery_v(dataclasses.replace(b, cpu_idle_ma=40.0, cpu_active_ma=40.0)) == 4.2
+    # at 1 mA three days are 2.8 % (3.32 V): the floor, 3.4 V, is later
+    assert energy.low_battery_v(dataclasses.replace(b, cpu_idle_ma=1.0, cpu_active_ma=1.0)) == 3.4
+
+
+@pytest.mark.parametrize("name", ["esp32s3", "pico"])
+def test_board_modules_carry_their_models_level(name):
+    text = (Path(energy.__file__).parent / f"{name}.py").read_text()
+    level = float(re.search(r"^    low_battery_v = ([\d.]+)$", text, re.M).group(1))
+    assert level == energy.low_battery_v(energy.board(name))

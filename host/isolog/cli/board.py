@@ -13,6 +13,7 @@ from typing import Any
 from isolog.cli import args as common
 from isolog.cli.args import Spec
 from isolog.errors import UserError
+from isolog_boards import energy
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -103,6 +104,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
 
 
 def format_status(s: dict[str, Any]) -> str:
+    """One line of `isolog status`; battery_percent and battery_days_left are added by
+    energy.battery_fields() (the host's discharge model, boards/energy.py)."""
     dose = s.get("dose_rate_usv_h")
     dose_text = (
         "--" if dose is None else (f"{dose:.3f} uSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
@@ -112,7 +115,9 @@ def format_status(s: dict[str, Any]) -> str:
     batt = s.get("battery_v")
     parts = [f"dose {dose_text}", f"temp {temp_text}"]
     if batt is not None:
-        parts.append(f"battery {batt:.2f} V")
+        left = s.get("battery_days_left")
+        extra = "" if left is None else f" ({s['battery_percent']:.0f} %, {left:.1f} days left)"
+        parts.append(f"battery {batt:.2f} V{extra}")
     parts.append(f"LED {s.get('led')}")
     alarms = s.get("alarms") or []
     active = s.get("active") or []
@@ -138,11 +143,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     tty = sys.stdout.isatty() and not args.json and not args.once
     with Link(args.port) as link:
-        if not link.identify().get("provisioned") and not args.json:
+        ident = link.identify()
+        if not ident.get("provisioned") and not args.json:
             print(UNAUTHENTICATED, flush=True)
         try:
             while True:
-                s = link.status()
+                s = energy.battery_fields(link.status(), str(ident.get("board")))
                 if args.json:
                     print(common.json_text(s), flush=True)
                 elif tty:

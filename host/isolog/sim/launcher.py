@@ -328,6 +328,8 @@ class VirtualBoard:
                 "ISOLOG_SIM_EXITS": f"{POWER_LOSS_EXIT},{RESET_EXIT},{REPL_EXIT}",
                 # the firmware's heap (KiB, as on a 32-bit board) and the real board module's share
                 "ISOLOG_SIM_HEAP": f"{self.heap_kib},{profiles.BOARD_MODULE_HEAP_BYTES}",
+                # the board's low-battery level (its energy model: boards/energy.py)
+                "ISOLOG_SIM_LOW_BATTERY_V": repr(energy_model.low_battery_v(energy_model.board(self.profile))),
             }
         )
         baud = profiles.profile(self.profile)[4]
