@@ -52,6 +52,9 @@ WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling
 # issue 12 put a 112 ms scan on the PC at 5-11 s on an RP2040 (45-100x); the low end is taken, so
 # the model never exaggerates. The ESP32-S3 (240 MHz LX7) is faster: the RP2040 is the bound.
 _CPU_SLOWDOWN = 45
+# A board at a lower clock runs slower still: the launcher passes its board's factor
+# (boards/energy.py, cpu_slowdown; 117 for the Pico at 48 MHz); never below the estimate above.
+_CPU_SLOWDOWN = max(_CPU_SLOWDOWN, int(os.getenv("ISOLOG_SIM_CPU_SLOWDOWN") or _CPU_SLOWDOWN))
 _ENERGY_EVERY_MS = 3_600_000  # an "@sim energy" line every virtual hour (an interrupted run keeps them)
 _USB_ACTIVE_MS = 3000  # firmware/logger.py _SYNC_LED_MS
 _SCHEDSTAT = None

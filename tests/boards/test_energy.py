@@ -23,7 +23,7 @@ def test_esp32s3_idle_hour_is_the_waiti_current_plus_what_always_draws():
 def test_pico_minute_with_a_sample_a_commit_and_a_flash():
     m = energy.Measured(
         elapsed_ms=60_000,
-        cpu_us=1000,  # 45 ms on an RP2040 at 125 MHz
+        cpu_us=1000,  # 45 ms on an RP2040 at 125 MHz, 117.2 ms at the Pico's 48 MHz
         flash_busy_us=45_000 + 400,  # one sector erase, one page program
         conversions=1,
         ow_resets=2,
@@ -31,13 +31,14 @@ def test_pico_minute_with_a_sample_a_commit_and_a_flash():
         green_ms=100,
     )
     est = energy.estimate(m, energy.board("pico"))
-    cpu_ms = 45 + (2 * 960 + 13 * 8 * 61) / 1000  # interpreter + bit-banged 1-Wire
+    cpu_ms = 45 * 125 / 48 + (2 * 960 + 13 * 8 * 61) / 1000  # interpreter + bit-banged 1-Wire
     flash_ms = 45.4
     idle_ms = 60_000 - cpu_ms - flash_ms
+    idle_ma = 5.5 + (20 - 5.5) * (48 - 15) / (125 - 15)  # 9.85 mA: WFE, between the two reports
     green_ma = (3.3 - 2.1) / 330 * 1000 + (3.3 - 2.1) / 470 * 1000  # external + onboard LED
     charge_ma_ms = (
-        25.0 * cpu_ms  # 20 mA idle + 5 mA running Python, at 125 MHz
-        + 20.0 * (idle_ms + flash_ms)  # WFE at 125 MHz (the CPU waits while the flash is busy)
+        (idle_ma + 5 * 48 / 125) * cpu_ms  # running Python: 5 mA more at 125 MHz, scaled to 48
+        + idle_ma * (idle_ms + flash_ms)  # WFE (the CPU waits while the flash is busy)
         + 20.0 * flash_ms  # W25Q16JV program / erase
         + 1.0 * 750  # one DS18B20 conversion
         + green_ma * 100

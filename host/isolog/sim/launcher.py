@@ -330,6 +330,8 @@ class VirtualBoard:
                 "ISOLOG_SIM_HEAP": f"{self.heap_kib},{profiles.BOARD_MODULE_HEAP_BYTES}",
                 # the board's low-battery level (its energy model: boards/energy.py)
                 "ISOLOG_SIM_LOW_BATTERY_V": repr(energy_model.low_battery_v(energy_model.board(self.profile))),
+                # how much slower than this host the board's CPU runs, at its clock (the watchdog model)
+                "ISOLOG_SIM_CPU_SLOWDOWN": str(round(energy_model.board(self.profile).cpu_slowdown)),
             }
         )
         baud = profiles.profile(self.profile)[4]
