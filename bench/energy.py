@@ -72,6 +72,21 @@ def main() -> None:
             row(rows, f"{name}:   share {state}", f"{share * 100:.2f} %", "", None)
         row(rows, f"{name}: simulated in", f"{wall:.1f} s wall", "", None)
     print_table(rows)
+    print()
+    print(
+        "esp32s3 deep-sleep mode (issue 13 item 2, NOT BUILT): the model only, boards/energy.py "
+        f"deep_sleep_average_ua; wake-to-sleep {energy.WAKE_MS} ms [R: estimate, measure on a board]"
+    )
+    plan: list = []
+    for label, kw in (
+        ("1-min samples, ULP polling all the time (220 uA [R])", {}),
+        ("1-min samples, ULP at 20 uA (polling 10 % of the time)", {"ulp_ua": 20.0}),
+        ("1-min samples, ULP at 20 uA, 100 ms wake", {"ulp_ua": 20.0, "wake_ms": 100}),
+        ("a wake every 5 min, ULP at 20 uA, 100 ms wake", {"ulp_ua": 20.0, "wake_ms": 100, "interval_s": 300}),
+    ):
+        ua = energy.deep_sleep_average_ua(**kw)
+        row(plan, label, f"{ua:,.0f} uA", "<= 150 uA", ua <= 150)
+    print_table(plan)
 
 
 if __name__ == "__main__":

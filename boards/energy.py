@@ -359,3 +359,46 @@ def battery_fields(status: dict, board_name: str) -> dict:
         return status
     percent, days = battery_state(volts, board_name)
     return dict(status, battery_percent=round(percent, 1), battery_days_left=round(days, 2))
+
+
+# --- the deep-sleep mode of issue 13 item 2 (not built): what it would draw ------------------------
+#
+# A design aid, priced with the same table: between samples the ESP32-S3 is in deep sleep (7 uA)
+# while the ULP co-processor counts pulses; at every sample the CPU boots (MicroPython restarts on
+# each wake), reads the temperature (a 750 ms conversion it can sleep through, then the read),
+# appends the record to the batch in RTC memory, and every `commit_every` samples writes the batch
+# to flash. Figures not measured on this bench: the wake-to-sleep time of MicroPython on the S3
+# (ROM and bootloader, interpreter start, imports of the .mpy modules, the sample) is [R: an
+# estimate of a few hundred ms, WAKE_MS below; measure it first on a board]; the ULP's current
+# while it polls the tube's line continuously is the ESP32-S2's 220 uA [R]; a ULP that polls only
+# part of the time (a pulse stretcher in front of it, or a wake on the RTC GPIO's edge) draws in
+# proportion [R: ULP "sensor-monitored pattern" 7 uA at 1 % duty, ESP32-S2].
+WAKE_MS = 300  # [R: estimate] deep-sleep wake, sample and back to sleep, at 160 MHz
+COMMIT_MS = 60  # [R: estimate] one littlefs write + flush of a batch (flash busy ~4 ms a record, sim)
+
+
+def deep_sleep_average_ua(
+    interval_s: float = 60,
+    wake_ms: float = WAKE_MS,
+    commit_every: int = 16,
+    ulp_ua: float | None = None,
+    b: BoardEnergy | None = None,
+) -> float:
+    """Average current of the planned deep-sleep mode (issue 13 item 2) on the ESP32-S3: a wake
+    of wake_ms per sample at the CPU's active current, a commit every commit_every samples, the
+    sensor converting 750 ms per sample, the ULP counting (ulp_ua, default continuously polling),
+    LEDs at the logging pattern, the divider; deep sleep the rest of the time."""
+    b = b or BOARDS["esp32s3"]
+    ulp = b.coprocessor_ua if ulp_ua is None else ulp_ua
+    assert ulp is not None, "this board has no co-processor that counts while it sleeps"
+    t_ms = interval_s * 1000
+    awake_ms = wake_ms + COMMIT_MS / commit_every
+    charge = (  # mA * ms over one interval
+        b.cpu_active_ma * awake_ms
+        + (b.deep_sleep_ua + ulp) / 1000 * (t_ms - awake_ms)
+        + b.flash_busy_ma * FLASH_US_PER_SAMPLE / 1000
+        + b.sensor_active_ma * CONVERSION_MS
+        + b.led_green_ma * LOGGING_GREEN_PER_S * t_ms
+        + (b.divider_ua + b.flash_standby_ua + b.sensor_standby_ua) / 1000 * t_ms
+    )
+    return charge / t_ms * 1000

@@ -116,3 +116,19 @@ def test_board_modules_carry_their_models_level(name):
     text = (Path(energy.__file__).parent / f"{name}.py").read_text()
     level = float(re.search(r"^    low_battery_v = ([\d.]+)$", text, re.M).group(1))
     assert level == energy.low_battery_v(energy.board(name))
+
+
+def test_the_planned_deep_sleep_mode_by_hand():
+    """Issue 13 item 2 (not built): a 100 ms wake a minute, a commit every 16 samples, a ULP at 20 uA."""
+    est = energy.deep_sleep_average_ua(60, 100, 16, 20.0)
+    awake_ms = 100 + 60 / 16  # the wake, and a 60 ms commit shared by 16 samples
+    charge = (
+        107.64 / 3.3 * awake_ms  # one core running at 160 MHz
+        + (7 + 20) / 1000 * (60_000 - awake_ms)  # deep sleep + the ULP
+        + 20 * 4000 / 1000  # flash busy 4 ms a record at 20 mA
+        + 1.0 * 750  # the DS18B20 converting
+        + (3.3 - 2.1) / 330 * 1000 * 0.010 * 60_000  # green LED, 1 % of the time
+        + (3.7 / 200e3 * 1e6 + 10 + 0.75) / 1000 * 60_000  # divider, flash and sensor standby
+    )
+    assert est == pytest.approx(charge / 60_000 * 1000)
+    assert 150 < est < 170  # 163 uA: over the goal even with a 20 uA ULP
