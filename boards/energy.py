@@ -180,6 +180,7 @@ class Measured:
     green_ms: float = 0.0  # LED lit time
     red_ms: float = 0.0
     usb_ms: float = 0.0  # a host attached and talking
+    deep_sleep_ms: float = 0.0  # the CPU off, the ULP counting (boards/sim.py deepsleep)
 
     FIELDS = {
         "up_ms": "elapsed_ms",
@@ -191,6 +192,7 @@ class Measured:
         "green_ms": "green_ms",
         "red_ms": "red_ms",
         "usb_ms": "usb_ms",
+        "sleep_ms": "deep_sleep_ms",
     }
 
     @classmethod
@@ -235,7 +237,8 @@ def estimate(m: Measured, b: BoardEnergy) -> Estimate:
     On top: the sensor converting, the LEDs lit, USB attached, and what always draws (divider,
     flash and sensor standby)."""
     t_ms = m.elapsed_ms
-    if t_ms <= 0:
+    sleep_ms = m.deep_sleep_ms
+    if t_ms + sleep_ms <= 0:
         return Estimate(b, 0.0)
     onewire_ms = (m.ow_resets * ONEWIRE_RESET_US + m.ow_bytes * 8 * ONEWIRE_BIT_US) / 1000
     cpu_ms = min(t_ms, m.cpu_us * b.cpu_slowdown / 1000 + onewire_ms)
@@ -252,8 +255,14 @@ def estimate(m: Measured, b: BoardEnergy) -> Estimate:
         "battery divider": b.divider_ua / 1000 * t_ms,
         "standby (flash, sensor)": (b.flash_standby_ua * t_ms + b.sensor_standby_ua * (t_ms - conv_ms)) / 1000,
     }
-    average_ma = sum(charge.values()) / t_ms
-    return Estimate(b, average_ma * 1000, {k: v / 1000 for k, v in charge.items()}, t_ms / 1000)
+    if sleep_ms:
+        # deep sleep: the chip's RTC domain and the ULP counting; divider and standby go on
+        sleeping_ua = (
+            b.deep_sleep_ua + (b.coprocessor_ua or 0) + b.divider_ua + b.flash_standby_ua + b.sensor_standby_ua
+        )
+        charge["deep sleep + ULP counting"] = sleeping_ua / 1000 * sleep_ms
+    average_ma = sum(charge.values()) / (t_ms + sleep_ms)
+    return Estimate(b, average_ma * 1000, {k: v / 1000 for k, v in charge.items()}, (t_ms + sleep_ms) / 1000)
 
 
 # --- what a board draws while logging, and the battery it runs on (issue 13 item 5) -----------------

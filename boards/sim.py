@@ -12,12 +12,21 @@ rest in the environment:
   ISOLOG_SIM_SEED      seed of the pulse and noise generators
   ISOLOG_SIM_ID        device id (16 hex digits)
   ISOLOG_SIM_LOW_BATTERY_V  the low-battery level of the board it stands for (boards/energy.py)
+  ISOLOG_SIM_RTC       the file holding RTC memory (kept through resets and deep sleep, deleted
+                       by the launcher on a power loss)
+  ISOLOG_SIM_WAKE      "deepsleep,SLEPT_MS,COUNTS": this power-up is a wake from deep sleep
   ISOLOG_SIM_UART      "baud,fifo_bytes,tick_us" of the generic ESP32-S3 build's UART REPL, which
                        every link byte goes through first (sim_uart.py), or unset (boards/profiles.py)
 
 The USB link is stdin/stdout, which the launcher relays to a pseudo-terminal. Messages for the
 launcher go to stderr as lines starting with "@sim ". A power loss ends the process with exit
 code POWER_LOSS_EXIT after marking the flash dead, so nothing written afterwards (finalizers) reaches it.
+
+Deep sleep (issue 13 item 3; no firmware uses it yet): deepsleep(ms) ends the process with
+DEEPSLEEP_EXIT after "@sim deepsleep t=... ms=... counts=..."; the launcher starts the program
+again ms later, as a port does on a wake (main.py runs from the start). RTC memory (rtc_memory())
+and the flash survive; the ULP's counter keeps counting through the sleep: the first counts()
+after the wake includes the pulses of the slept interval.
 
 The clock is virtual: time advances only while the firmware idles, by the time it asked to idle.
 At speed S the board sleeps ms/S real milliseconds; input on the link ends the idle early.
@@ -43,6 +52,8 @@ from sim_onewire import SimDS18B20Bus
 NAME = "sim"
 POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT  # boards/profiles.py, through the launcher
 RESET_EXIT = sim_flash.RESET_EXIT  # machine.reset(): the launcher powers the board up again at once
+DEEPSLEEP_EXIT = 79  # deepsleep(ms): the launcher wakes the board ms later (host/isolog/sim/launcher.py)
+_RTC_MEMORY_BYTES = 2048  # machine.RTC().memory() on esp32: up to 2 KiB (docs/references.md)
 # time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
 _TICKS_PERIOD = time.ticks_add(0, -1) + 1
 WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling in the REPL
@@ -205,6 +216,13 @@ class Board:
         self._override = {}  # simulated sensors set by diagnostics (test mode), over the scenario
         self._counts = 0
         self._counts_at_ms = 0
+        self.woke = None  # None: a power-on or reset; else the ms slept in deep sleep
+        wake = _env("ISOLOG_SIM_WAKE")
+        if wake:  # "deepsleep,slept_ms,counts": the ULP counted through the sleep
+            _kind, slept, counts = wake.split(",")
+            self.woke = int(slept)
+            self._counts = int(counts)
+            self._counts_at_ms = -self.woke  # the first counts() adds the slept interval's pulses
         self._noise_c = self.sc.get("temperature", {}).get("noise_c", 0.0)
         self._events = sorted(self.sc.get("events", []), key=lambda e: e["at_s"])
         self._wdt_ms = 0
@@ -510,6 +528,33 @@ class Board:
     def reset(self):
         _say("reset", "t=%.3f" % self.now_s())
         raise SystemExit(RESET_EXIT)
+
+    # --- deep sleep (see the module header) ----------------------------------------------------
+
+    def wake_reason(self):
+        """ "deepsleep" after a wake from deep sleep, else "power_on" (a power-up or a reset)."""
+        return "power_on" if self.woke is None else "deepsleep"
+
+    def rtc_memory(self, data=None):
+        """Read (no argument) or write the RTC memory, as machine.RTC().memory()."""
+        path = _env("ISOLOG_SIM_RTC")
+        if data is None:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError:
+                return b""
+        if len(data) > _RTC_MEMORY_BYTES:
+            raise ValueError("RTC memory holds %d bytes" % _RTC_MEMORY_BYTES)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def deepsleep(self, ms):
+        """Sleep ms with the CPU off; the board starts again from main.py (never returns)."""
+        counts = self.counts()  # the ULP takes over the count from here
+        self._report()
+        _say("deepsleep", "t=%.3f" % self.now_s(), "ms=%d" % ms, "counts=%d" % counts)
+        raise SystemExit(DEEPSLEEP_EXIT)
 
     def rtc_ms(self):
         return self.rtc_base_ms + self.uptime_ms if self.rtc_valid else None
