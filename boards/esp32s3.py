@@ -85,6 +85,11 @@ def _civil_from_days(z):
 
 
 class Board(McuBoard):
+    # The cell voltage below which "low battery" shows: TRIP_RESERVE_DAYS of logging left on the
+    # documented cell at this board's modelled current (boards/energy.py, low_battery_v; a test
+    # keeps the two equal).
+    low_battery_v = 3.97
+
     def __init__(self):
         # Counter.value(0) reads and clears the PCNT count atomically; the running total lives in
         # a small int, so reading it never allocates (the docs recommend value(0) for this).

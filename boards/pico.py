@@ -36,7 +36,7 @@ import os
 
 import onewire
 import rp2
-from machine import ADC, Pin, Timer
+from machine import ADC, Pin, Timer, freq
 from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard reset)
 from micropython import const
 
@@ -58,6 +58,15 @@ _PIN_SE_SCL = const(5)
 
 _SM_COUNTER = const(0)  # PIO0, state machine 0
 _PIO_FREQ = const(2_000_000)  # 0.5 us per PIO cycle (the window below is counted in cycles)
+# The system clock, at its lowest that keeps everything isolog needs (issue 13 item 4): USB runs from
+# clk_usb, fed by PLL_USB at 48 MHz whatever clk_sys is (pico-sdk hardware_clocks, clocks_init), so
+# the link works at any system clock; the PIO counter needs clk_sys / _PIO_FREQ to be a whole
+# number (24: no fractional-divider jitter in the 10 us window). pico-sdk's set_sys_clock_khz reaches
+# down to about 16 MHz (VCO >= 750 MHz, post dividers <= 49) [R: docs/references.md#energy], but
+# below 48 MHz the interpreter's work (1-Wire bit-banging, littlefs, a sync) takes 2.6x longer than
+# at 125 MHz already, and the idle current saved below 48 MHz is ~4 mA at most (boards/energy.py).
+# Set before the state machine is created: its clock divider is computed from clk_sys then.
+_SYS_HZ = const(48_000_000)
 _WDT_MAX_MS = const(8388)
 _MASK30 = const(0x3FFFFFFF)
 _PIN_LOOPBACK = const(16)  # test mode only: a wire from here to the GM pulse input (GP16)
@@ -110,7 +119,13 @@ def is_pico_w(machine):
 
 
 class Board(McuBoard):
+    # The cell voltage below which "low battery" shows: TRIP_RESERVE_DAYS of logging left on the
+    # documented cell at this board's modelled current (boards/energy.py, low_battery_v; a test
+    # keeps the two equal).
+    low_battery_v = 3.72
+
     def __init__(self):
+        freq(_SYS_HZ)  # first: the PIO divider below is computed from this clock
         gm = Pin(_PIN_GM, Pin.IN, Pin.PULL_UP)
         self._sm = rp2.StateMachine(_SM_COUNTER, _count_falling_edges, freq=_PIO_FREQ, in_base=gm, jmp_pin=gm)
         # Instructions the CPU forces into the running state machine, encoded once: clear the ISR,

@@ -11,6 +11,10 @@ rest in the environment:
   ISOLOG_SIM_UNTIL_END "1": end (exit 0) when the scenario ends
   ISOLOG_SIM_SEED      seed of the pulse and noise generators
   ISOLOG_SIM_ID        device id (16 hex digits)
+  ISOLOG_SIM_LOW_BATTERY_V  the low-battery level of the board it stands for (boards/energy.py)
+  ISOLOG_SIM_RTC       the file holding RTC memory (kept through resets and deep sleep, deleted
+                       by the launcher on a power loss)
+  ISOLOG_SIM_WAKE      "deepsleep,SLEPT_MS,COUNTS": this power-up is a wake from deep sleep
   ISOLOG_SIM_UART      "baud,fifo_bytes,tick_us" of the generic ESP32-S3 build's UART REPL, which
                        every link byte goes through first (sim_uart.py), or unset (boards/profiles.py)
   ISOLOG_SIM_SE        the secure element's memory (sim_atecc.py), a file outside the flash image;
@@ -20,8 +24,20 @@ The USB link is stdin/stdout, which the launcher relays to a pseudo-terminal. Me
 launcher go to stderr as lines starting with "@sim ". A power loss ends the process with exit
 code POWER_LOSS_EXIT after marking the flash dead, so nothing written afterwards (finalizers) reaches it.
 
+Deep sleep (issue 13 item 3; no firmware uses it yet): deepsleep(ms) ends the process with
+DEEPSLEEP_EXIT after "@sim deepsleep t=... ms=... counts=..."; the launcher starts the program
+again ms later, as a port does on a wake (main.py runs from the start). RTC memory (rtc_memory())
+and the flash survive; the ULP's counter keeps counting through the sleep: the first counts()
+after the wake includes the pulses of the slept interval.
+
 The clock is virtual: time advances only while the firmware idles, by the time it asked to idle.
 At speed S the board sleeps ms/S real milliseconds; input on the link ends the idle early.
+
+Energy: the board reports, every virtual hour and when it stops, the time it spent in each state
+the energy model prices (boards/energy.py, on the host): "@sim energy up_ms=... cpu_us=...
+flash_us=... conv=... ow_resets=... ow_bytes=... green_ms=... red_ms=... usb_ms=...", cumulative
+since this power-up. USB counts as attached while the link carried input in the last
+_USB_ACTIVE_MS (the "syncing" LED's time: a host talks at least that often).
 """
 
 import json
@@ -38,6 +54,8 @@ from sim_onewire import SimDS18B20Bus
 NAME = "sim"
 POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT  # boards/profiles.py, through the launcher
 RESET_EXIT = sim_flash.RESET_EXIT  # machine.reset(): the launcher powers the board up again at once
+DEEPSLEEP_EXIT = 79  # deepsleep(ms): the launcher wakes the board ms later (host/isolog/sim/launcher.py)
+_RTC_MEMORY_BYTES = 2048  # machine.RTC().memory() on esp32: up to 2 KiB (docs/references.md)
 # time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
 _TICKS_PERIOD = time.ticks_add(0, -1) + 1
 WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling in the REPL
@@ -47,6 +65,11 @@ WDT_RUNNING = [False]  # set by wdt_start: sim_boot.py resets rather than idling
 # issue 12 put a 112 ms scan on the PC at 5-11 s on an RP2040 (45-100x); the low end is taken, so
 # the model never exaggerates. The ESP32-S3 (240 MHz LX7) is faster: the RP2040 is the bound.
 _CPU_SLOWDOWN = 45
+# A board at a lower clock runs slower still: the launcher passes its board's factor
+# (boards/energy.py, cpu_slowdown; 117 for the Pico at 48 MHz); never below the estimate above.
+_CPU_SLOWDOWN = max(_CPU_SLOWDOWN, int(os.getenv("ISOLOG_SIM_CPU_SLOWDOWN") or _CPU_SLOWDOWN))
+_ENERGY_EVERY_MS = 3_600_000  # an "@sim energy" line every virtual hour (an interrupted run keeps them)
+_USB_ACTIVE_MS = 3000  # firmware/logger.py _SYNC_LED_MS
 _SCHEDSTAT = None
 _SCHEDSTAT_BUF = bytearray(64)
 
@@ -72,6 +95,26 @@ def _cpu_us():
             break
         ns = ns * 10 + c - 48
     return ns // 1000
+
+
+def _lit_ms(steps, ms):
+    """(green, red) ms lit when the LED steps [(green, red, ms), ...] play cyclically for ms from
+    their first step, as the boards' LED player does after every change (boards/mcu.py)."""
+    cycle = 0
+    for step in steps:
+        cycle += step[2]
+    if cycle <= 0 or ms <= 0:
+        return 0, 0
+    full, rest = divmod(ms, cycle)
+    green = red = 0
+    for g, r, d in steps:
+        on = d * full + min(d, rest)
+        rest = max(0, rest - d)
+        if g:
+            green += on
+        if r:
+            red += on
+    return green, red
 
 
 def reset():
@@ -149,6 +192,7 @@ class Board:
         preload()
         self.sc = _SCENARIO
         self.speed = float(_env("ISOLOG_SIM_SPEED", "0"))
+        self.low_battery_v = float(_env("ISOLOG_SIM_LOW_BATTERY_V", "3.4"))
         self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
         self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"
         # "hold": at the end the clock stops and the board stays up, serving the link (a shipment
@@ -184,12 +228,27 @@ class Board:
         self._override = {}  # simulated sensors set by diagnostics (test mode), over the scenario
         self._counts = 0
         self._counts_at_ms = 0
+        self.woke = None  # None: a power-on or reset; else the ms slept in deep sleep
+        wake = _env("ISOLOG_SIM_WAKE")
+        if wake:  # "deepsleep,slept_ms,counts": the ULP counted through the sleep
+            _kind, slept, counts = wake.split(",")
+            self.woke = int(slept)
+            self._counts = int(counts)
+            self._counts_at_ms = -self.woke  # the first counts() adds the slept interval's pulses
         self._noise_c = self.sc.get("temperature", {}).get("noise_c", 0.0)
         self._events = sorted(self.sc.get("events", []), key=lambda e: e["at_s"])
         self._wdt_ms = 0
         self._wdt_fed = 0
         self.led_state = ""
         self.led_steps = ()
+        # energy model counters (see the module header)
+        self._cpu0_us = _cpu_us()
+        self._led_since_ms = 0
+        self._green_ms = 0
+        self._red_ms = 0
+        self._usb_ms = 0
+        self._rx_ms = -_USB_ACTIVE_MS
+        self._energy_at_ms = _ENERGY_EVERY_MS
         self.rtc_valid = self.sc.get("start_epoch_s") is not None and (
             self.t0_ms == 0 or self.sc.get("rtc_backup", False)
         )
@@ -247,7 +306,13 @@ class Board:
                 ms = max(0, min(ms, int(real * self.speed) - self.uptime_ms))
         elif self._ready() and not self._link_eof(self._poll.poll(0)):
             ms = 0
+        since_rx = self.uptime_ms - self._rx_ms
+        if since_rx < _USB_ACTIVE_MS:
+            self._usb_ms += min(ms, _USB_ACTIVE_MS - since_rx)
         self.uptime_ms += ms
+        if self.uptime_ms >= self._energy_at_ms:
+            self._energy_at_ms += _ENERGY_EVERY_MS
+            self._energy()
         self._check_watchdog()
         self._update_sensors()
 
@@ -267,7 +332,24 @@ class Board:
             return False
         return True
 
+    def _energy(self):
+        g, r = _lit_ms(self.led_steps, self.uptime_ms - self._led_since_ms)
+        bus = self._bus
+        _say(
+            "energy",
+            "up_ms=%d" % self.uptime_ms,
+            "cpu_us=%d" % (_cpu_us() - self._cpu0_us),
+            "flash_us=%d" % self.flash.busy_us,
+            "conv=%d" % bus.conversions,
+            "ow_resets=%d" % bus.resets,
+            "ow_bytes=%d" % bus.bytes,
+            "green_ms=%d" % (self._green_ms + g),
+            "red_ms=%d" % (self._red_ms + r),
+            "usb_ms=%d" % self._usb_ms,
+        )
+
     def _report(self):
+        self._energy()
         f = self.flash
         _say("flash", "ops=%d" % f.ops, "erases=%d" % f.erases, "programmed=%d" % f.programmed)
         if self._uart is not None:
@@ -351,6 +433,10 @@ class Board:
     # --- outputs -------------------------------------------------------------------------------
 
     def leds(self, steps, name):
+        g, r = _lit_ms(self.led_steps, self.uptime_ms - self._led_since_ms)
+        self._green_ms += g
+        self._red_ms += r
+        self._led_since_ms = self.uptime_ms
         self.led_steps = steps
         if name != self.led_state:
             self.led_state = name
@@ -407,6 +493,8 @@ class Board:
                 break
             buf[n] = one[0]
             n += 1
+        if n:
+            self._rx_ms = self.uptime_ms
         return n
 
     def _ready(self):
@@ -455,6 +543,33 @@ class Board:
     def reset(self):
         _say("reset", "t=%.3f" % self.now_s())
         raise SystemExit(RESET_EXIT)
+
+    # --- deep sleep (see the module header) ----------------------------------------------------
+
+    def wake_reason(self):
+        """ "deepsleep" after a wake from deep sleep, else "power_on" (a power-up or a reset)."""
+        return "power_on" if self.woke is None else "deepsleep"
+
+    def rtc_memory(self, data=None):
+        """Read (no argument) or write the RTC memory, as machine.RTC().memory()."""
+        path = _env("ISOLOG_SIM_RTC")
+        if data is None:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError:
+                return b""
+        if len(data) > _RTC_MEMORY_BYTES:
+            raise ValueError("RTC memory holds %d bytes" % _RTC_MEMORY_BYTES)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def deepsleep(self, ms):
+        """Sleep ms with the CPU off; the board starts again from main.py (never returns)."""
+        counts = self.counts()  # the ULP takes over the count from here
+        self._report()
+        _say("deepsleep", "t=%.3f" % self.now_s(), "ms=%d" % ms, "counts=%d" % counts)
+        raise SystemExit(DEEPSLEEP_EXIT)
 
     def rtc_ms(self):
         return self.rtc_base_ms + self.uptime_ms if self.rtc_valid else None

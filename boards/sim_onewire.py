@@ -60,6 +60,9 @@ class SimDS18B20Bus:
         self._state = _IDLE
         self._pos = 0
         self.conversions = 0  # number of Convert T commands the sensor accepted
+        # Bus time for the energy model (boards/energy.py): reset pulses, and bytes moved either way
+        self.resets = 0
+        self.bytes = 0
         self._power_up()
 
     # --- scenario controls -------------------------------------------------------------------
@@ -82,6 +85,7 @@ class SimDS18B20Bus:
 
     # --- onewire.OneWire surface -------------------------------------------------------------
     def reset(self, required=False):
+        self.resets += 1
         if self._fault == "unplugged":
             self._state = _IDLE
             if required:
@@ -91,6 +95,7 @@ class SimDS18B20Bus:
         return True
 
     def writebyte(self, value):
+        self.bytes += 1
         state = self._state
         if state == _ROM:
             if value == 0xCC:
@@ -130,6 +135,7 @@ class SimDS18B20Bus:
 
     def readinto(self, buf):
         n = len(buf)
+        self.bytes += n
         if self._state == _READ_SP:
             src = self._sp
         elif self._state == _READ_ROM:

@@ -1,4 +1,6 @@
 # Status LEDs for couriers: one green and one red LED. The state with the highest priority shows.
+# Every pattern lights an LED at most 10 % of the time (about 0.4 mA on average: boards/energy.py)
+# except "syncing", shown only while a host (and its USB power) is attached.
 # Patterns follow the conventions of USB temperature loggers (docs/references.md#cold-chain-loggers:
 # green flash every 10 s = in range, red flashes = alarm, slower flash = armed) and are
 # told apart by colour, count and rhythm at a glance. The legend is in README.md.
@@ -27,8 +29,11 @@ PATTERNS = {
     # Alarm latched (dose or temperature): two red flashes every 10 s, until acknowledged.
     "alarm": ((False, True, 100), (False, False, 200), (False, True, 100), (False, False, 9600)),
     # Fault: a sensor failed, or the flash is full and logging stopped (records are kept until
-    # synced): red blinks 1 s on, 1 s off.
-    "fault": ((False, True, 1000), (False, False, 1000)),
+    # synced): one red flash every 2 s. Faster than the alarm's rhythm and single, so the two are
+    # told apart; 10 % duty, not the 50 % of a 1 s on / 1 s off blink, because a fault can last the
+    # rest of a trip on battery (issue 13: 4 mA for half the time is 2 mA, as much as a sleeping
+    # board's whole budget many times over).
+    "fault": ((False, True, 200), (False, False, 1800)),
     # A host is syncing: green flickers fast.
     "syncing": ((True, False, 100), (False, False, 100)),
 }

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 _COUNT_MASK = const(0x3FFFFFFF)  # boards report the hardware count masked to 30 bits
 WDT_TIMEOUT_MS = const(8000)  # RP2040's watchdog allows at most 8388 ms
 _MAX_IDLE_MS = const(2000)  # the loop feeds the watchdog at least this often
-LOW_BATTERY_V = 3.4  # Li-ion cell near its cut-off: LED state and record flag
 _SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the last request
 
 
@@ -296,7 +295,8 @@ class Logger:
         self.over_range = over
         self.temp_c = temp_c
         self.battery_v = b.battery_v()
-        low_battery = self.battery_v is not None and self.battery_v < LOW_BATTERY_V
+        # Below the board's level a trip's worth of logging is left (boards/energy.py, low_battery_v)
+        low_battery = self.battery_v is not None and self.battery_v < b.low_battery_v
 
         store = self.store
         latched_before = self.alarms.latched

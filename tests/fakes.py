@@ -449,6 +449,8 @@ class FakeBoard:
     def temp_bus(self):
         return self.bus
 
+    low_battery_v = 3.4  # the board surface's level (boards/energy.py for the real boards)
+
     def battery_v(self) -> float | None:
         return 3.9
 

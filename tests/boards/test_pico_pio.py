@@ -31,6 +31,7 @@ DEAD_TIME_US = 190
 NOISE_US = 10
 PULSE_US = 12
 PIN_GM = 15  # boards/pico.py, wiring table
+CLOCK_CALLS: list = []  # machine.freq(hz) calls, with the number of state machines existing then
 
 
 # --- stand-ins for the board's modules ------------------------------------------------------------
@@ -72,6 +73,7 @@ def pico_module(monkeypatch):
     machine.Pin = _Pin
     machine.ADC = machine.Timer = machine.WDT = machine.I2C = _Anything
     machine.reset = lambda: None
+    machine.freq = lambda hz: CLOCK_CALLS.append(("freq", hz, len(rp2_model.STATE_MACHINES)))
     machine.unique_id = lambda: b"\x01" * 8
     onewire = types.ModuleType("onewire")
     onewire.OneWire = _Anything
@@ -95,6 +97,15 @@ def _load(name, path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def test_system_clock_is_set_low_before_the_counter_starts(pico_module):
+    """Issue 13: the Pico runs at 48 MHz. The PIO divider is computed from clk_sys when the state
+    machine is created, so the clock must be set first, and 48 MHz / 2 MHz is a whole 24."""
+    CLOCK_CALLS.clear()
+    _board_at(pico_module, 32 - _program_length(pico_module))
+    assert CLOCK_CALLS == [("freq", 48_000_000, 0)]
+    assert 48_000_000 % rp2_model.STATE_MACHINES[0].freq == 0
 
 
 def _program_length(pico):

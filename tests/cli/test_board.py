@@ -393,6 +393,22 @@ def test_devices_status_and_ack_alarms(tmp_path, capsys):
     assert b.port not in [d["port"] for d in json.loads(capsys.readouterr().out)]
 
 
+def test_status_shows_battery_percent_and_days_left():
+    from isolog.cli.board import format_status
+    from isolog_boards import energy
+
+    s = {"battery_v": 3.81, "led": "logging", "next_seq": 5}
+    for name, model in (("pico", "pico"), ("esp32s3", "esp32s3"), ("sim", "esp32s3")):
+        full = energy.battery_fields(s, name)
+        # 3.81 V is half the cell (boards/energy.py, LI_ION_OCV); days at the board's logging current
+        days = 0.5 * 2600 / (energy.logging_average_ua(energy.board(model)) / 1000) / 24
+        assert full["battery_percent"] == 50.0
+        assert full["battery_days_left"] == pytest.approx(days, abs=0.01)
+        assert f"battery 3.81 V (50 %, {days:.1f} days left)" in format_status(full)
+    assert energy.battery_fields({"battery_v": None}, "pico") == {"battery_v": None}
+    assert "battery" not in format_status({"battery_v": None, "led": "armed"})
+
+
 def test_same_board_with_an_erased_log_is_refused(tmp_path, capsys):
     """A board whose log restarted (flash erased or replaced, same device id) must not mix its new
     records with the stored ones under the same sequence numbers."""

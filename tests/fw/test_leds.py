@@ -35,3 +35,14 @@ def test_board_is_told_only_on_change():
     s.show("logging")
     s.show("alarm")
     assert b.calls == ["logging", "alarm"]
+
+
+def test_patterns_are_low_duty():
+    """Issue 13: on battery no pattern lights an LED more than 10 % of the time (syncing runs only
+    while a host is attached and powers the board)."""
+    for name, steps in leds.PATTERNS.items():
+        cycle = sum(s[2] for s in steps)
+        lit = sum(s[2] for s in steps if s[0] or s[1])
+        assert name == "syncing" or lit / cycle <= 0.10, (name, lit, cycle)
+    fault = leds.PATTERNS["fault"]
+    assert [s[2] for s in fault if s[1]] == [200] and sum(s[2] for s in fault) == 2000  # 1 red flash / 2 s

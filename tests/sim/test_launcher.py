@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from isolog.log import image as flash_image
 from isolog.sim import launcher
 from isolog.sim import scenario as scenario_mod
 from isolog.sim.launcher import VirtualBoard
+from isolog_boards import energy
 from isolog_fw import record
 from sim_helpers import assert_intact, read_log, scenario
 
@@ -120,12 +122,38 @@ def test_unconfigured_board_stays_armed_and_logs_nothing(tmp_path):
 
 
 def test_low_battery_is_flagged(tmp_path):
-    sc = scenario(duration="2h", battery={"points": [["0h", 3.6], ["2h", 3.2]]})
+    # The cell falls from 4.2 to 3.2 V in 2 h; the default board (esp32s3) shows low battery below
+    # the level its energy model gives (a trip's reserve left: boards/energy.py).
+    sc = scenario(duration="2h", battery={"points": [["0h", 4.2], ["2h", 3.2]]})
     b = run_board(sc, tmp_path)
     recs = read_log(tmp_path / "flash.img").records
-    low = [r for r in recs if "low_battery" in r["flags"]]
-    assert low and low[0]["seq"] > 30  # 3.4 V is crossed after 1 h
+    level = energy.low_battery_v(energy.board("esp32s3"))
+    assert 3.4 < level < 4.2
+    crossing_s = (4.2 - level) / 1.0 * 7200
+    for r in recs:
+        volts = 4.2 - r["uptime_s"] / 7200
+        assert ("low_battery" in r["flags"]) == (volts < level), (r["uptime_s"], crossing_s)
+    assert any("low_battery" in r["flags"] for r in recs)
     assert "low_battery" in leds_seen(b)
+
+
+def test_energy_counters_follow_the_run(tmp_path):
+    """What the virtual board measures for the energy model (boards/sim.py, "@sim energy")."""
+    sc = scenario(duration="3h")
+    b = run_board(sc, tmp_path)
+    m = b.energy()
+    recs = read_log(tmp_path / "flash.img").records
+    assert m.elapsed_ms == 3 * 3_600_000
+    # one conversion per record (started 750 ms before each sample), two 1-Wire resets for each
+    assert len(recs) <= m.conversions <= len(recs) + 1
+    assert m.ow_resets == 2 * m.conversions
+    # "armed" (1 s lit every 20 s) until the first record at 60 s, then "logging" (100 ms every 10 s)
+    assert m.green_ms == pytest.approx(3 * 1000 + (3 * 3600 - 60) // 10 * 100, rel=0.01)
+    assert m.red_ms == 0 and m.usb_ms == 0  # nothing red, no host
+    assert m.cpu_us > 0 and m.flash_busy_us > 0
+    # the per-sample model the battery state uses (boards/energy.py) agrees with the measurement
+    esp = energy.board("esp32s3")
+    assert energy.estimate(m, esp).average_ua == pytest.approx(energy.logging_average_ua(esp), rel=0.02)
 
 
 def test_log_dump_json_has_the_documented_fields(shipment_run, tmp_path, capsys):
@@ -213,6 +241,29 @@ def test_sim_command_line(tmp_path):
     assert "virtual board on /dev/pts/" in proc.stdout
     assert "led logging" in proc.stderr
     assert len(read_log(tmp_path / "f.img").records) == 180
+    # it ends with the energy line, priced for the default board and its documented battery
+    assert re.fullmatch(
+        r"energy: average current \d+ uA, [\d.]+ days on 2600 mAh \(board esp32s3\)",
+        proc.stdout.strip().splitlines()[-1],
+    )
+
+
+def test_sim_board_and_battery_options(tmp_path, capsys):
+    scen = tmp_path / "s.toml"
+    scen.write_text(
+        'duration = "1h"\nstart = "2026-11-26T08:00:00Z"\n[shipment]\nfile = "%s"\n'
+        % str(Path(scenario_mod.default_path()).parent / "lu177-shipment.toml")
+    )
+    args = ["sim", str(scen), "--flash", str(tmp_path / "f.img"), "--speed", "max", "--until-end", "--quiet"]
+    assert cli.main(args + ["--board", "pico", "--battery-mah", "1000"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.fullmatch(r"energy: average current (\d+) uA, ([\d.]+) days on 1000 mAh \(board pico\)", last)
+    assert m, last
+    assert float(m.group(2)) == pytest.approx(1000 / (int(m.group(1)) / 1000) / 24, abs=0.06)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args + ["--battery-mah", "-5"])
+    assert exc.value.code == 2
+    assert "--battery-mah: must be positive" in capsys.readouterr().err
 
 
 def test_scenario_errors_are_clear(tmp_path):

@@ -14,6 +14,7 @@ from isolog.cli import args as common
 from isolog.cli.args import Spec
 from isolog.errors import UserError
 from isolog.words import alarm_words, led_words
+from isolog_boards import energy
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -149,6 +150,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
 
 
 def format_status(s: dict[str, Any]) -> str:
+    """One line of `isolog status`; battery_percent and battery_days_left are added by
+    energy.battery_fields() (the host's discharge model, boards/energy.py)."""
     dose = s.get("dose_rate_usv_h")
     dose_text = (
         "--" if dose is None else (f"{dose:.3f} µSv/h" + (" (over range: at least)" if s.get("over_range") else ""))
@@ -158,7 +161,9 @@ def format_status(s: dict[str, Any]) -> str:
     batt = s.get("battery_v")
     parts = [f"dose {dose_text}", f"temp {temp_text}"]
     if batt is not None:
-        parts.append(f"battery {batt:.2f} V")
+        left = s.get("battery_days_left")
+        extra = "" if left is None else f" ({s['battery_percent']:.0f} %, {left:.1f} days left)"
+        parts.append(f"battery {batt:.2f} V{extra}")
     parts.append(f"LED {led_words(s.get('led'))}")
     alarms = s.get("alarms") or []
     active = s.get("active") or []
@@ -200,7 +205,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(KEY_ON_FLASH, flush=True)
         try:
             while True:
-                s = link.status()
+                s = energy.battery_fields(link.status(), str(ident.get("board")))
                 if args.json:
                     print(common.json_text(s), flush=True)
                 elif tty:

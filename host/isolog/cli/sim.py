@@ -11,6 +11,7 @@ from isolog.cli.args import Spec
 from isolog.errors import UserError
 from isolog.sim import scenario as scenario_mod
 from isolog.sim.launcher import RESET_LOOP_EXIT, VirtualBoard, describe
+from isolog_boards import energy
 
 
 def _speed(text: str) -> float:
@@ -22,6 +23,16 @@ def _speed(text: str) -> float:
         raise argparse.ArgumentTypeError("a factor such as 60, or 'max'") from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be positive, or 'max'")
+    return value
+
+
+def _mah(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a capacity in mAh, such as 2600") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
     return value
 
 
@@ -46,6 +57,19 @@ def _sim_args(p: argparse.ArgumentParser) -> None:
         "--hold-at-end",
         action="store_true",
         help="at the scenario's end stop the clock but keep the board up for a sync",
+    )
+    p.add_argument(
+        "--board",
+        choices=sorted(energy.BOARDS),
+        default=energy.DEFAULT,
+        help="the board the virtual board stands for: its flash geometry and its energy model "
+        f"(default {energy.DEFAULT})",
+    )
+    p.add_argument(
+        "--battery-mah",
+        type=_mah,
+        metavar="MAH",
+        help=f"battery capacity for the energy line (default: the board's documented battery, {energy.BATTERY_NAME})",
     )
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--device-id", default="15010c0000000001", help="16 hex digits")
@@ -79,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         device_id=args.device_id.lower(),
         flash_size_kib=args.flash_size,
         secure_element=not args.no_secure_element,
+        profile=args.board,
         on_event=None if args.quiet else lambda ev: print(describe(ev), file=sys.stderr, flush=True),
         on_stderr=lambda line: print(f"board: {line}", file=sys.stderr, flush=True),
     )
@@ -102,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if code != 0:
         raise UserError(f"the virtual board stopped with exit code {code}")
+    # The last line: the energy the board spent, priced with its model (boards/energy.py).
+    print(energy.estimate(board.energy(), energy.board(args.board)).line(args.battery_mah), flush=True)
     return 0
 
 

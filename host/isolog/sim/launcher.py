@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from isolog.board.build import cached_build
 from isolog.errors import UserError
 from isolog.log.image import littlefs_over
+from isolog_boards import energy as energy_model
 from isolog_boards import profiles
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment confi
 TEST_MODE_PATH = "/data/testmode"  # diagnostics are answered while this file exists
 CTRL_C = b"\x03"
 RESET_LOOP_EXIT = 78  # run() gave up on a board resetting in a loop (not a board's own exit code)
+DEEPSLEEP_EXIT = 79  # boards/sim.py deepsleep(): wake the board after the time it asked for
 # The virtual board's own models (boards/sim*.py and the scenario) stand in for a board's C
 # drivers: the interpreter gets this much more heap, and sim_boot.py fills whatever the models
 # leave of it, so the firmware has exactly the heap it would have on the board (heap_kib, less
@@ -208,7 +210,7 @@ def remove_files(path: Path, names: list[str], profile: str = profiles.DEFAULT) 
         for name in names:
             try:
                 fs.remove(name)
-            except LittleFSError:
+            except (LittleFSError, FileNotFoundError):  # littlefs-python raises the latter for ENOENT
                 pass
 
 
@@ -260,6 +262,8 @@ class VirtualBoard:
     events: list[SimEvent] = field(default_factory=list)
     stderr_tail: deque = field(default_factory=lambda: deque(maxlen=40))
     relay_exits: list = field(default_factory=list)
+    # the last "@sim energy" fields of each power-up (cumulative within it; boards/sim.py)
+    energy_rows: list[dict[str, str]] = field(default_factory=list)
     boots: int = 0
     # A board that resets this many times in a row without its clock going on is in a reset loop
     # (a real one would loop until its battery dies): the run stops with RESET_LOOP_EXIT, so a
@@ -279,6 +283,7 @@ class VirtualBoard:
         self._build = cached_build("sim")
         (self._dir / "scenario.json").write_text(json.dumps(self.scenario))
         self._dev: int | None = None  # the board's side of its own PTY (one per power-up)
+        self._wake = ""  # "deepsleep,slept_ms,counts" for the next power-up after a deep sleep
         self._maintenance = False
         self._last_t = 0.0
         self._master, self._slave = os.openpty()
@@ -335,6 +340,13 @@ class VirtualBoard:
                 "ISOLOG_SIM_EXITS": f"{POWER_LOSS_EXIT},{RESET_EXIT},{REPL_EXIT}",
                 # the firmware's heap (KiB, as on a 32-bit board) and the real board module's share
                 "ISOLOG_SIM_HEAP": f"{self.heap_kib},{profiles.BOARD_MODULE_HEAP_BYTES}",
+                # the board's low-battery level (its energy model: boards/energy.py)
+                "ISOLOG_SIM_LOW_BATTERY_V": repr(energy_model.low_battery_v(energy_model.board(self.profile))),
+                # how much slower than this host the board's CPU runs, at its clock (the watchdog model)
+                "ISOLOG_SIM_CPU_SLOWDOWN": str(round(energy_model.board(self.profile).cpu_slowdown)),
+                # RTC memory (kept through resets and deep sleep, lost with the power)
+                "ISOLOG_SIM_RTC": str(self._dir / "rtc.bin"),
+                "ISOLOG_SIM_WAKE": self._wake,
             }
         )
         if self.secure_element:
@@ -461,6 +473,8 @@ class VirtualBoard:
         """Relay the board's stderr until it exits; returns its last power-loss event."""
         lost = None
         assert proc.stderr is not None
+        energy_row: dict[str, str] = {}
+        self.energy_rows.append(energy_row)
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if not line.startswith("@sim "):
@@ -475,6 +489,10 @@ class VirtualBoard:
             ev = SimEvent(words[0], fields, words[1:], time.monotonic())
             if ev.kind == "vm":
                 self._vm_running = True  # not an event for the user: the interpreter is up
+                continue
+            if ev.kind == "energy":  # hourly counters, not an event for the user
+                energy_row.clear()
+                energy_row.update(ev.fields)
                 continue
             self.events.append(ev)
             if ev.kind == "power_loss":
@@ -497,12 +515,21 @@ class VirtualBoard:
         looped, loop_t = 0, None
         while True:
             proc = self.power_up(repl)
-            repl = False
+            repl, self._wake = False, ""
             lost = self._read_events(proc)
             code = proc.wait()
             if self._stopping:
                 self.exit_code = code
                 return code
+            if code == DEEPSLEEP_EXIT:
+                woke = self._deep_sleep()
+                if woke:
+                    continue
+                if woke is False:  # it slept past the scenario's end: the run is over
+                    self.exit_code = 0
+                    return 0
+            if code == POWER_LOSS_EXIT:
+                (self._dir / "rtc.bin").unlink(missing_ok=True)  # RTC memory needs power
             if code == POWER_LOSS_EXIT and lost is not None and self.restart_after_power_loss:
                 at = float(lost.fields.get("t", self.t0_s))
                 off = float(lost.fields.get("off", 0))
@@ -533,6 +560,30 @@ class VirtualBoard:
                 continue
             self.exit_code = code
             return code
+
+    def energy(self) -> energy_model.Measured:
+        """The time the board spent in each state of the energy model, over all its power-ups."""
+        return energy_model.Measured.from_fields(self.energy_rows)
+
+    def _deep_sleep(self) -> bool | None:
+        """The board went to deep sleep ("@sim deepsleep t= ms= counts="): wake it when its time
+        is up (at the scenario's end with until_end: the run is over). The sleep is priced in the
+        energy model (the CPU off, the ULP counting)."""
+        ev = next((e for e in reversed(self.events) if e.kind == "deepsleep"), None)
+        if ev is None:
+            return None
+        at, ms = float(ev.fields["t"]), int(ev.fields["ms"])
+        end = float(self.scenario.get("duration_s", 0))
+        if self.until_end and at + ms / 1000 >= end:
+            ms = max(0, int((end - at) * 1000))
+        self.energy_rows.append({"sleep_ms": str(ms)})
+        if self.until_end and at + ms / 1000 >= end:
+            return False  # the run ends as it would at the scenario's end (exit 0 below)
+        if self.speed > 0:
+            time.sleep(ms / 1000 / self.speed)
+        self.t0_s = at + ms / 1000
+        self._wake = f"deepsleep,{ms},{ev.fields['counts']}"
+        return True
 
     def start(self) -> threading.Thread:
         """Run in a background thread (tests, `isolog demo`)."""

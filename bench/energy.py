@@ -1,0 +1,93 @@
+"""Bench: battery life of the 7-day Lu-177 trip at 1-minute logging, on each board's energy model.
+
+The built-in scenario (host/isolog/scenarios/, the `isolog sim` default: 7 days, a power cut, a
+temperature excursion that latches an alarm) runs on the virtual board at full speed in each board's
+geometry; the time it spent in each state (boards/sim.py, "@sim energy") is priced with the board's
+currents (boards/energy.py). Printed per board: average current and the goal, days on the
+documented cell, energy per record committed (charge x the cell's 3.7 V nominal / records in the
+log), and the share of each state. Excludes the GM tube's high-voltage supply.
+
+Goals (issue 13): ESP32-S3 <= 150 uA, which needs the deep-sleep + ULP mode (issue 13 item 2, not
+built): with today's firmware it is not met. Pico: the lowest the RP2040 allows while counting, no
+figure set.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from bench.table import print_table, row
+from isolog.log import image
+from isolog.sim import scenario as scenario_mod
+from isolog.sim.launcher import VirtualBoard
+from isolog_boards import energy
+
+GOAL_UA = {"esp32s3": 150.0, "pico": None}
+
+
+def run_trip(board: str) -> tuple[energy.Estimate, int, float]:
+    """(estimate, records committed, wall seconds) of the 7-day trip on a board."""
+    sc = scenario_mod.load(None)
+    with tempfile.TemporaryDirectory(prefix="isolog-bench-energy-") as d:
+        flash = Path(d) / "flash.img"
+        t0 = time.monotonic()
+        vb = VirtualBoard(sc, flash, heap_kib=64, speed=0, until_end=True, profile=board)
+        try:
+            code = vb.run()
+        finally:
+            vb.close()
+        wall = time.monotonic() - t0
+        if code != 0:
+            raise SystemExit(f"bench energy: the virtual board ({board}) stopped with exit code {code}")
+        records = len(image.read_image(flash).records)
+        return energy.estimate(vb.energy(), energy.board(board)), records, wall
+
+
+def main() -> None:
+    print("energy: the 7-day Lu-177 trip at 1-minute logging, per board (boards/energy.py; HV supply excluded)")
+    rows: list = []
+    for name in ("esp32s3", "pico"):
+        est, records, wall = run_trip(name)
+        b = est.board
+        goal = GOAL_UA[name]
+        row(
+            rows,
+            f"{name}: average current ({b.cpu_mhz} MHz)",
+            f"{est.average_ua:,.0f} uA",
+            f"<= {goal:.0f} uA (needs deep sleep + ULP)" if goal else "lowest while counting",
+            est.average_ua <= goal if goal else None,
+        )
+        row(rows, f"{name}: days on {b.battery}", f"{est.days_on(b.battery_mah):.1f}", "", None)
+        charge_mas = sum(est.charge_mas.values())
+        row(
+            rows,
+            f"{name}: energy per record committed",
+            f"{charge_mas * energy.CELL_NOMINAL_V / records:,.0f} mJ ({records:,} records)",
+            "",
+            None,
+        )
+        for state, share in sorted(est.shares().items(), key=lambda kv: -kv[1]):
+            row(rows, f"{name}:   share {state}", f"{share * 100:.2f} %", "", None)
+        row(rows, f"{name}: simulated in", f"{wall:.1f} s wall", "", None)
+    print_table(rows)
+    print()
+    print(
+        "esp32s3 deep-sleep mode (issue 13 item 2, NOT BUILT): the model only, boards/energy.py "
+        f"deep_sleep_average_ua; wake-to-sleep {energy.WAKE_MS} ms [R: estimate, measure on a board]"
+    )
+    plan: list = []
+    for label, kw in (
+        ("1-min samples, ULP polling all the time (220 uA [R])", {}),
+        ("1-min samples, ULP at 20 uA (polling 10 % of the time)", {"ulp_ua": 20.0}),
+        ("1-min samples, ULP at 20 uA, 100 ms wake", {"ulp_ua": 20.0, "wake_ms": 100}),
+        ("a wake every 5 min, ULP at 20 uA, 100 ms wake", {"ulp_ua": 20.0, "wake_ms": 100, "interval_s": 300}),
+    ):
+        ua = energy.deep_sleep_average_ua(**kw)
+        row(plan, label, f"{ua:,.0f} uA", "<= 150 uA", ua <= 150)
+    print_table(plan)
+
+
+if __name__ == "__main__":
+    main()
