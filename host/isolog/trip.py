@@ -69,7 +69,7 @@ def window(store: Store, ship_id: str) -> tuple[float, float | None, str]:
     return lf.start_delay_s, lf.delivered_s, lf.delivered_source or ""
 
 
-def load_for_check(db: Path | None, ship_id: str):
+def load_for_check(db: Path | str | None, ship_id: str):
     """(records, shipment, verification, trip window) of a stored shipment, for check and report."""
     from isolog.compliance import timebase
     from isolog.compliance import window as trip_window
@@ -83,7 +83,7 @@ def load_for_check(db: Path | None, ship_id: str):
     return rec, ship, ver, trip_window.make(tb, rec, delay, end, how)
 
 
-def detected_delivery(db: Path | None, ship_id: str) -> float | None:
+def detected_delivery(db: Path | str | None, ship_id: str) -> float | None:
     """The unloading the data show (compliance/window.py detect_unloading), after the start."""
     from isolog.compliance import timebase
     from isolog.compliance import window as trip_window
@@ -94,7 +94,7 @@ def detected_delivery(db: Path | None, ship_id: str) -> float | None:
     return trip_window.detect_unloading(rec, tb, ship.sensor.background_usv_h)
 
 
-def deliver(db: Path | None, ship_id: str, at_s: float, source: str) -> Life:
+def deliver(db: Path | str | None, ship_id: str, at_s: float, source: str) -> Life:
     """Record a shipment's delivery time (refused in the future). A delivery before the dispatch
     makes the verdict unknown (compliance/engine.py): the board's clock decides, not the desk's."""
     with Store(db) as store:
@@ -107,7 +107,7 @@ def deliver(db: Path | None, ship_id: str, at_s: float, source: str) -> Life:
         return life(store, ship_id)
 
 
-def mark_checked(db: Path | None, ship_id: str, verdict: str) -> None:
+def mark_checked(db: Path | str | None, ship_id: str, verdict: str) -> None:
     with Store(db) as store:
         lf = life(store, ship_id)
         if lf.state in ("released", "rejected"):
@@ -115,7 +115,7 @@ def mark_checked(db: Path | None, ship_id: str, verdict: str) -> None:
         store.add_event(None, ship_id, lf.device, "checked", None, {"verdict": verdict})
 
 
-def decide(db: Path | None, ship_id: str, decision: str, reason: str | None) -> Life:
+def decide(db: Path | str | None, ship_id: str, decision: str, reason: str | None) -> Life:
     """QA's decision on a checked shipment. A release needs a compliant last check, or a reason
     (a QA override, audited); a rejection always needs a reason."""
     if decision not in DECISIONS:
@@ -144,7 +144,7 @@ def decide(db: Path | None, ship_id: str, decision: str, reason: str | None) -> 
         return life(store, ship_id)
 
 
-def lives(db: Path | None) -> list[Life]:
+def lives(db: Path | str | None) -> list[Life]:
     """Every stored shipment's life, in the order configured (an id once, its latest trip)."""
     with Store(db) as store:
         ids = list(dict.fromkeys(s["id"] for s in store.shipments()))
@@ -155,7 +155,7 @@ def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, timezone.utc)
 
 
-def certificate_context(db: Path | None, ship_id: str) -> dict[str, Any]:
+def certificate_context(db: Path | str | None, ship_id: str) -> dict[str, Any]:
     """What the certificate shows of a stored shipment's life (compliance/report.py): the
     container, the board, the states with who and when, the alarms acknowledged on the board
     while it carried the shipment (who, when, which), a forced configuration, the QA decision."""

@@ -318,9 +318,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         from isolog import trip
         from isolog.units import format_time
 
-        with Store(db) as store:
+        with Store(args.db) as store:
             delivered = trip.life(store, r.shipment).delivered_s
-        offer = trip.detected_delivery(db, r.shipment) if delivered is None else None
+        offer = trip.detected_delivery(args.db, r.shipment) if delivered is None else None
         if offer is not None:
             print(
                 f"shipment {r.shipment}: the dose rate fell to background after {format_time(offer)} while the board "
