@@ -109,8 +109,8 @@ def test_two_stations_on_one_postgresql_database_sync_different_boards_and_see_e
         # station 1 reads station 2's board and the other way round
         assert station1.count_records(two.id.hex()) == 120 == station2.count_records(one.id.hex())
         # the keys live in the store: either station holds both boards' keys
-        assert station1.current_key(two.id.hex()) == two.app.key
-        assert station2.current_key(one.id.hex()) == one.app.key
+        assert station1.current_key(two.id.hex()) == bytes(two.se_chip.slot_key)
+        assert station2.current_key(one.id.hex()) == bytes(one.se_chip.slot_key)
     # a third process on the same URL (a desk's command line) lists both stations' shipments
     isolog = str(Path(sys.executable).with_name("isolog"))
     listed = subprocess.run([isolog, "export", "--list", "--db", url], capture_output=True, text=True, timeout=120)
