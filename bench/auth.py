@@ -96,8 +96,8 @@ def sync_verification() -> list[tuple[str, float, int]]:
     check on and off (Store.verify replaced by a no-op), alternating, best of 3 each."""
     sys.path.insert(0, str(ROOT / "tests"))
     from isolog.board import sync as sync_mod
-    from isolog.sim.launcher import VirtualBoard
     from isolog.log.chain import ChainResult
+    from isolog.sim.launcher import VirtualBoard
     from isolog.store import Store
     from sim_helpers import scenario
 

@@ -31,6 +31,9 @@ COMMANDS = [
     ("check", "compliance"),
     ("report", "compliance"),
     ("decay", "compliance"),
+    # shift leads and QA: the fleet dashboard and its users
+    ("serve", "web"),
+    ("user", "web"),
     # engineers: the virtual board, flash images, provisioning, firmware
     ("sim", "sim"),
     ("log", "log"),
