@@ -234,3 +234,5 @@ def test_demo_runs_the_main_job(tmp_path, capsys):
     assert "data: verified: " in text and "Verdict: FAIL (exit 1)" in text  # the warm hour fails the 25 C rule
     assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
     assert len((out / "records.jsonl").read_text().splitlines()) > 10000
+    # It ends with the command that serves the dashboard over its store (issue 15), and starts no server.
+    assert text.rstrip().splitlines()[-1].strip() == f"isolog serve --db {out / 'store.sqlite3'}"

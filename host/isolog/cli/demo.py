@@ -8,6 +8,7 @@
 3. Arrival: the board is plugged in again: `isolog sync` copies its log into the store, verified
    by CRC and by the MAC chain made with its key, then `isolog check` and `isolog report` give
    the verdict per rule and the certificate, and `isolog ack-alarms` clears the latched alarm.
+4. It ends with the commands that serve the dashboard over the demo's store (it starts no server).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
         f"the records, and the certificate {report.name}."
     )
     _say("   The verdict fails on purpose: the scenario's warm hour breaks the 25 C rule (see the report).")
+    _say()
+    _say("== The dashboard over the demo's store: add yourself as QA, then serve it and open the address it prints")
+    _say(f"   isolog user add $USER --role qa --db {db}")
+    _say(f"   isolog serve --db {db}")
     return 0 if sync_code == 0 and check_code in (0, 1) else 1
 
 

@@ -1,7 +1,7 @@
 """Users, passwords, sessions, electronic signatures and the certificate archive (library code
 for `isolog user` and the dashboard). Every change is audited in the store's audit trail.
 
-Passwords: argon2id (RFC 9106) with argon2-cffi's defaults (its RFC 9106 "low memory" profile:
+Passwords: argon2id (RFC 9106, docs/references.md#rfc-9106) with argon2-cffi's defaults (its RFC 9106 "low memory" profile:
 t=3, m=64 MiB, p=4); a hash made with older parameters is upgraded at the next sign-in
 (check_needs_rehash). Identification codes (user names) are unique and never reused or deleted
 (21 CFR 11.300(a)): a user is turned off, not removed.
@@ -27,13 +27,13 @@ if TYPE_CHECKING:
     from isolog.store import Store
 
 ROLES = ("staff", "qa", "admin")
-# Who may sign a QA decision (release or reject a shipment): the quality unit (EU GMP Annex 16
-# §1.7: certification by the Qualified Person; 21 CFR 211.22: the quality control unit's authority).
+# Who may sign a QA decision (release or reject a shipment): QA, as issue 15 assigns the job; an
+# admin too (the one who runs the site may stand in). Authority checks: 21 CFR 11.10(g).
 SIGNING_ROLES = ("qa", "admin")
 MEANINGS = ("released", "rejected")  # what a signature means (21 CFR 11.50(a)(3))
-MIN_PASSWORD = 10  # characters (NIST SP 800-63B §5.1.1.2: at least 8; 10 here, no composition rules)
+MIN_PASSWORD = 10  # characters (docs/references.md#nist-sp-800-63b: at least 8; 10 here, no composition rules)
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
-IDLE_S = 15 * 60  # a session unused this long ends (NIST SP 800-63B §4.2.3: AAL2 inactivity 30 min at most)
+IDLE_S = 15 * 60  # a session unused this long ends (docs/references.md#nist-sp-800-63b: AAL2, 30 min at most)
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # A hash to verify against when the user does not exist: the answer takes as long either way.
