@@ -1,8 +1,8 @@
 """Users, passwords, sessions, electronic signatures and the certificate archive (library code
 for `isolog user` and the dashboard). Every change is audited in the store's audit trail.
 
-Passwords: argon2id (RFC 9106, docs/references.md#rfc-9106) with argon2-cffi's defaults (its RFC 9106 "low memory" profile:
-t=3, m=64 MiB, p=4); a hash made with older parameters is upgraded at the next sign-in
+Passwords: argon2id (docs/references.md#rfc-9106) with argon2-cffi's defaults (RFC 9106's "low
+memory" profile: t=3, m=64 MiB, p=4); a hash made with older parameters is upgraded at the next sign-in
 (check_needs_rehash). Identification codes (user names) are unique and never reused or deleted
 (21 CFR 11.300(a)): a user is turned off, not removed.
 """
