@@ -78,8 +78,8 @@ def build(path: Path) -> None:
                     ],
                 )
             db.execute(
-                "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, checked_at) "
-                "SELECT rowid, CASE WHEN rowid % 7 = 0 THEN 'fail' ELSE 'pass' END, 200, 'x', 0, "
+                "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, final, "
+                "checked_at) SELECT rowid, CASE WHEN rowid % 7 = 0 THEN 'fail' ELSE 'pass' END, 200, 'x', 0, 1, "
                 "'2026-11-29T10:00:00Z' FROM shipments WHERE rowid % 25 != 0"
             )
             db.execute(

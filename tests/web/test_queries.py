@@ -71,9 +71,14 @@ def test_a_verdict_is_stale_once_the_device_synced_again(store):
     queries.remember_verdict(store, row["row"], "fail", 10, "ab" * 32, row["next_seq"])
     again = queries.shipments(store, 1).rows[0]
     assert (again["verdict"], again["records"], again["stale"]) == ("fail", 10, False)
+    assert queries.next_unchecked(store) == queries.shipment_row(store, row["row"] - 1)  # the next newest
     with store.transaction() as db:
         db.execute("UPDATE devices SET next_seq = next_seq + 5 WHERE id = ?", (row["device"],))
     assert queries.shipments(store, 1).rows[0]["stale"] is True
+    assert queries.next_unchecked(store) == queries.shipment_row(store, row["row"])  # checked again
+    # A verdict on records that ended within what was stored stays current.
+    queries.remember_verdict(store, row["row"], "pass", 10, "cd" * 32, row["next_seq"], final=True)
+    assert queries.shipments(store, 1).rows[0]["stale"] is False
 
 
 def test_containers(store):

@@ -14,6 +14,7 @@ device's next sequence number (a sync makes a new key).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -61,7 +62,12 @@ class _Checks:
             if key in self.cache:
                 self.cache.move_to_end(key)
                 return self.cache[key]
-            rec, shipment = load_for_check(self.db, ship["id"], ship["device"])
+            try:
+                rec, shipment = load_for_check(self.db, ship["id"], ship["device"])
+            except UserError:
+                queries.remember_verdict(store, ship["row"], "none", 0, "", key[1])
+                raise
+            _, _, end = store.shipment_range(ship["id"], ship["device"])
             try:
                 verification = store.shipment_verification(ship["id"])
             except UserError:
@@ -70,7 +76,13 @@ class _Checks:
                 verification = Verification.not_checked("the shipment id names several boards")
             result = check(rec, shipment, verification)
             queries.remember_verdict(
-                store, ship["row"], result.overall, int(result.summary["records"]), result.records_sha256 or "", key[1]
+                store,
+                ship["row"],
+                result.overall,
+                int(result.summary["records"]),
+                result.records_sha256 or "",
+                key[1],
+                final=end is not None and end <= key[1],
             )
             self.cache[key] = result
             while len(self.cache) > _CACHE_SIZE:
@@ -108,8 +120,36 @@ def _excursions(result) -> list[dict[str, Any]]:
     return out
 
 
-def create_app(db: Path | None = None, secure_cookies: bool = False) -> Starlette:
-    """The dashboard over the store at db (None: the default store)."""
+class _Checker:
+    """Checks, one at a time in a thread of its own, the shipments whose verdict the list lacks
+    (newest first), so the shipment list shows verdicts without anyone opening each shipment."""
+
+    IDLE_S = 5.0  # wait when every shipment has a current verdict
+    PAUSE_S = 0.2  # between two checks: pages come first
+
+    def __init__(self, db: Path | None, checks: _Checks):
+        self.db = db
+        self.checks = checks
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="isolog-checker", daemon=True)
+
+    def _run(self) -> None:
+        with Store(self.db) as st:
+            while not self.stop.is_set():
+                ship = queries.next_unchecked(st)
+                if ship is None:
+                    self.stop.wait(self.IDLE_S)
+                    continue
+                try:
+                    self.checks.result(st, ship)
+                except UserError:
+                    pass  # remembered as "none" (no records yet, ...): tried again after the next sync
+                self.stop.wait(self.PAUSE_S)
+
+
+def create_app(db: Path | None = None, secure_cookies: bool = False, background_checks: bool = False) -> Starlette:
+    """The dashboard over the store at db (None: the default store); background_checks: check the
+    shipments the list has no verdict for in a thread while the app runs (`isolog serve` does)."""
     with Store(db) as st:
         tables.ensure(st)
         key = accounts.secret_key(st)
@@ -428,7 +468,20 @@ def create_app(db: Path | None = None, secure_cookies: bool = False) -> Starlett
             https_only=secure_cookies,
         )
     ]
-    return Starlette(routes=routes, middleware=middleware)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        checker = _Checker(db, checks) if background_checks else None
+        if checker:
+            checker.thread.start()
+        try:
+            yield
+        finally:
+            if checker:
+                checker.stop.set()
+                await run_in_threadpool(checker.thread.join, 30)
+
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def _details(d: Any) -> str:
@@ -439,5 +492,5 @@ def serve(db: Path | None, host: str, port: int, secure_cookies: bool = False) -
     """Run the dashboard with uvicorn until interrupted."""
     import uvicorn
 
-    app = create_app(db, secure_cookies)
+    app = create_app(db, secure_cookies, background_checks=True)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=secure_cookies)

@@ -111,9 +111,11 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
         "verdict",
         "records",
         "checked_next_seq",
+        "final",
     )
     q = (
-        "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq "
+        "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq, "
+        "v.final "
         "FROM shipments s JOIN devices d ON d.id = s.device LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
         f"{where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
     )
@@ -137,7 +139,7 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
             )
         }
         for r in rows:
-            r["stale"] = r["verdict"] is not None and r["checked_next_seq"] != r["next_seq"]
+            r["stale"] = r["verdict"] is not None and not r["final"] and r["checked_next_seq"] != r["next_seq"]
             r["decision"] = signed.get(r["row"])
             r["certificates"] = certs.get(r["row"], 0)
     return Page(rows, page, pages, total)
@@ -157,17 +159,32 @@ def device_next_seq(store: "Store", device: str) -> int:
     return int(r[0]) if r else 0
 
 
-def remember_verdict(store: "Store", row: int, verdict: str, records: int, sha256: str, next_seq: int) -> None:
+def remember_verdict(
+    store: "Store", row: int, verdict: str, records: int, sha256: str, next_seq: int, final: bool = False
+) -> None:
+    """Keep a shipment's check result for the list (web_verdicts); final: its records ended within
+    what the store held (next_seq), so no later sync can change them."""
     from isolog.store import now_iso
 
     with store.transaction() as db:
         db.execute(
-            "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, checked_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(shipment_row) DO UPDATE SET verdict = excluded.verdict, "
+            "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, final, checked_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(shipment_row) DO UPDATE SET verdict = excluded.verdict, "
             "records = excluded.records, records_sha256 = excluded.records_sha256, next_seq = excluded.next_seq, "
-            "checked_at = excluded.checked_at",
-            (row, verdict, records, sha256, next_seq, now_iso()),
+            "final = excluded.final, checked_at = excluded.checked_at",
+            (row, verdict, records, sha256, next_seq, int(final), now_iso()),
         )
+
+
+def next_unchecked(store: "Store") -> dict[str, Any] | None:
+    """The newest shipment configuration without a current verdict (never checked, or its device
+    synced since and its records were still open), or None."""
+    r = store.db.execute(
+        "SELECT s.rowid FROM shipments s JOIN devices d ON d.id = s.device "
+        "LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
+        "WHERE v.shipment_row IS NULL OR (v.final = 0 AND v.next_seq != d.next_seq) ORDER BY s.rowid DESC LIMIT 1"
+    ).fetchone()
+    return shipment_row(store, r[0]) if r else None
 
 
 def audit_page(store: "Store", device: str | None, page: int = 1) -> tuple[Page, list[str]]:

@@ -14,8 +14,10 @@ Plain portable SQL (CREATE TABLE IF NOT EXISTS, no SQLite-only types), created o
   web_certificates  the certificate archive: every issued PDF with its SHA-256, who issued it and
                     when, for which shipment and records. Only INSERTed: never overwritten.
   web_verdicts      the last check of each shipment configuration (verdict, records and their
-                    SHA-256, the device's next_seq at the time): lets the shipment list show verdicts
-                    without running the engine on every row. A cache: stale when next_seq moved.
+                    SHA-256, the device's next_seq at the time; "none" when it could not be checked,
+                    e.g. no records yet): lets the shipment list show verdicts without running the
+                    engine on every row. A cache: stale when next_seq moved, unless `final` (the
+                    shipment's records ended, at the next configuration, within what was stored).
   web_settings      the key that signs the session cookies (random, made once per database)
 """
 
@@ -75,6 +77,7 @@ CREATE TABLE IF NOT EXISTS web_verdicts (
     records INTEGER NOT NULL,
     records_sha256 TEXT NOT NULL,
     next_seq INTEGER NOT NULL,
+    final INTEGER NOT NULL,
     checked_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS web_settings (
