@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     _say("   The verdict fails on purpose: the scenario's warm hour breaks the 25 C rule (see the report).")
     _say()
     _say("== The dashboard over the demo's store: add yourself as QA, then serve it and open the address it prints")
+    _say("   (isolog is .venv/bin/isolog when the virtualenv is not activated)")
     _say(f"   isolog user add $USER --role qa --db {db}")
     _say(f"   isolog serve --db {db}")
     return 0 if sync_code == 0 and check_code in (0, 1) else 1

@@ -38,6 +38,7 @@ from starlette.templating import Jinja2Templates
 
 from isolog.errors import UserError
 from isolog.store import Store
+from isolog.units import format_duration
 from isolog.web import accounts, queries, tables
 
 HERE = Path(__file__).resolve().parent
@@ -157,6 +158,7 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
     checks = _Checks(db)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["q"] = lambda s: quote(str(s), safe="")
+    templates.env.filters["duration"] = format_duration
 
     def store() -> Store:
         st = getattr(local, "store", None)
