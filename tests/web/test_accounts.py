@@ -107,3 +107,32 @@ def test_user_names_are_unique_and_checked(store):
         accounts.add_user(store, "quinn", "admin", "another-password")
     with pytest.raises(UserError, match="role 'boss'"):
         accounts.add_user(store, "bob", "boss", "another-password")
+
+
+def test_the_throttle_locks_a_user_id_for_the_window():
+    now = [1000.0]
+    t = accounts.Throttle(limit=3, window_s=600, clock=lambda: now[0])
+    for _ in range(3):
+        assert t.wait_s("quinn") == 0
+        t.failed("quinn")
+        now[0] += 10
+    # 3 failures at 1000, 1010, 1020; now 1030: locked until the first is 600 s old (1600)
+    assert t.wait_s("quinn") == 570 and t.wait_s("sam") == 0
+    now[0] = 1600
+    assert t.wait_s("quinn") == 0  # the oldest aged out: 2 within the window
+    t.failed("quinn")
+    assert t.wait_s("quinn") == 10  # 1010 + 600 - 1600
+    t.succeeded("quinn")
+    assert t.wait_s("quinn") == 0
+
+
+def test_a_locked_user_id_cannot_sign(store):
+    quinn = accounts.get_user(store, "quinn")
+    assert quinn is not None
+    throttle = accounts.Throttle(limit=2)
+    for _ in range(2):
+        with pytest.raises(UserError, match="wrong user id or password"):
+            accounts.sign(store, "quinn", "nope", quinn, SHIP, "released", "ok", throttle)
+    with pytest.raises(UserError, match="too many failed password attempts"):
+        accounts.sign(store, "quinn", "qa-password-123", quinn, SHIP, "released", "ok", throttle)
+    assert accounts.signatures(store, SHIP.row) == []

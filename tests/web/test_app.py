@@ -80,7 +80,20 @@ def test_a_wrong_password_does_not_sign_in_and_is_audited(app, store_copy):
     r = c.post("/signin", data={"csrf": token, "user": "quinn", "password": "qa-password-12"})
     assert r.status_code == 401 and "Wrong user id or password" in r.text
     assert c.get("/containers", follow_redirects=False).status_code == 303
-    assert _audit(db, "sign_in_refused") == [{"user": "quinn", "device": None}]
+    assert _audit(db, "sign_in_refused") == [{"user": "quinn", "why": "wrong user id or password", "device": None}]
+
+
+def test_a_user_id_is_locked_after_five_wrong_passwords(app, store_copy):
+    db, _ = store_copy
+    c = TestClient(app)
+    for _ in range(5):
+        token = csrf_of(c.get("/signin").text)
+        assert c.post("/signin", data={"csrf": token, "user": "quinn", "password": "guess"}).status_code == 401
+    token = csrf_of(c.get("/signin").text)
+    r = c.post("/signin", data={"csrf": token, "user": "quinn", "password": "qa-password-123"})
+    assert r.status_code == 429 and "Too many failed password attempts for this user id: try again in 15 min" in r.text
+    assert [a["why"] for a in _audit(db, "sign_in_refused")] == ["wrong user id or password"] * 5 + ["locked"]
+    signed_in(app, "sam", "staff-password-1")  # other user ids are not affected
 
 
 def test_the_session_cookie_is_httponly_and_samesite_strict(store_copy):

@@ -10,8 +10,10 @@ memory" profile: t=3, m=64 MiB, p=4); a hash made with older parameters is upgra
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,13 @@ MEANINGS = ("released", "rejected")  # what a signature means (21 CFR 11.50(a)(3
 MIN_PASSWORD = 10  # characters (docs/references.md#nist-sp-800-63b: at least 8; 10 here, no composition rules)
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 IDLE_S = 15 * 60  # a session unused this long ends (docs/references.md#nist-sp-800-63b: AAL2, 30 min at most)
+
+# Failed password attempts: after MAX_FAILURES for one user id within FAILURE_WINDOW_S, that id's
+# password is not tried again until the oldest failure is older than the window (rate limiting of
+# docs/references.md#nist-sp-800-63b, §5.2.2: at most 100 consecutive failures; isolog is stricter;
+# 21 CFR 11.300(d): attempts at unauthorised use are detected: every refusal is audited).
+MAX_FAILURES = 5
+FAILURE_WINDOW_S = 15 * 60
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # A hash to verify against when the user does not exist: the answer takes as long either way.
@@ -117,6 +126,47 @@ def verify_password(store: "Store", name: str, password: str) -> User | None:
     return User(row[0], row[1], row[2], True)
 
 
+class Throttle:
+    """Failed password attempts per user id, in this process (a restart forgets them)."""
+
+    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S, clock=time.monotonic):
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.failures: dict[str, list[float]] = {}
+
+    def _recent(self, name: str) -> list[float]:
+        now = self.clock()
+        times = [t for t in self.failures.get(name, []) if now - t < self.window_s]
+        if times:
+            self.failures[name] = times
+        else:
+            self.failures.pop(name, None)
+        return times
+
+    def wait_s(self, name: str) -> float:
+        """0 when the user id's password may be tried, else the seconds until it may."""
+        with self.lock:
+            times = self._recent(name)
+            if len(times) < self.limit:
+                return 0.0
+            return self.window_s - (self.clock() - times[-self.limit])
+
+    def failed(self, name: str) -> None:
+        with self.lock:
+            self._recent(name)
+            self.failures.setdefault(name, []).append(self.clock())
+
+    def succeeded(self, name: str) -> None:
+        with self.lock:
+            self.failures.pop(name, None)
+
+
+def locked_text(wait_s: float) -> str:
+    return f"too many failed password attempts for this user id: try again in {max(1, math.ceil(wait_s / 60))} min"
+
+
 # --- sessions ------------------------------------------------------------------------------------
 
 
@@ -180,14 +230,25 @@ class Shipment:
 
 
 def sign(
-    store: "Store", name: str, password: str, signer: User, ship: Shipment, meaning: str, reason: str
+    store: "Store",
+    name: str,
+    password: str,
+    signer: User,
+    ship: Shipment,
+    meaning: str,
+    reason: str,
+    throttle: Throttle | None = None,
 ) -> dict[str, Any]:
     """An electronic signature of a QA decision. Both components (user id and password) are entered
     again at signing (21 CFR 11.200(a)(1)); the name given must be the signed-in user's (11.200(a)(2):
-    used only by its owner). A refused attempt is audited and raises UserError."""
+    used only by its owner). A refused attempt is audited and raises UserError; a wrong password
+    counts against the user id in throttle, and a locked user id is not tried."""
     reason = reason.strip()
     why = None
-    if name != signer.name:
+    wait = throttle.wait_s(signer.name) if throttle else 0.0
+    if wait > 0:
+        why = locked_text(wait)
+    elif name != signer.name:
         why = "the user id is not the signed-in user's"
     elif not signer.may_sign:
         why = f"role {signer.role} may not sign QA decisions (qa or admin)"
@@ -197,6 +258,10 @@ def sign(
         why = "a reason is required"
     elif verify_password(store, name, password) is None:
         why = "wrong user id or password"
+        if throttle:
+            throttle.failed(signer.name)
+    elif throttle:
+        throttle.succeeded(signer.name)
     if why is not None:
         store.audit(
             None,

@@ -156,6 +156,7 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
         key = accounts.secret_key(st)
     local = threading.local()
     checks = _Checks(db)
+    throttle = accounts.Throttle()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["q"] = lambda s: quote(str(s), safe="")
     templates.env.filters["duration"] = format_duration
@@ -234,17 +235,24 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
             nxt = "/containers"  # only this site's pages (no open redirect)
 
         def attempt(st):
+            wait = throttle.wait_s(name)
+            if wait > 0:
+                st.audit(None, None, "sign_in_refused", {"user": name[:64], "why": "locked"})
+                return None, accounts.locked_text(wait)
             user = accounts.verify_password(st, name, password)
             if user is None:
-                st.audit(None, None, "sign_in_refused", {"user": name[:64]})
-                return None, None
+                throttle.failed(name)
+                st.audit(None, None, "sign_in_refused", {"user": name[:64], "why": "wrong user id or password"})
+                return None, "wrong user id or password"
+            throttle.succeeded(name)
             st.audit(None, None, "sign_in", {"user": user.name})
             return user, accounts.start_session(st, user)
 
         user, token = await call(attempt)
         if user is None:
-            flash(request, "error", "Wrong user id or password.")
-            return render(request, "signin.html", None, status=401, next=nxt)
+            flash(request, "error", token[:1].upper() + token[1:] + ".")
+            locked = token.startswith("too many")
+            return render(request, "signin.html", None, status=429 if locked else 401, next=nxt)
         request.session.clear()  # a new session: nothing from before signing in is kept
         request.session["token"] = token
         request.session["csrf"] = secrets.token_urlsafe(32)
@@ -355,6 +363,7 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
                 about,
                 form.get("meaning", ""),
                 form.get("reason", ""),
+                throttle,
             )
 
         try:
