@@ -275,3 +275,15 @@ def test_the_server_checks_unchecked_shipments_in_the_background(store_copy):
     # the one shipment: failing, its records still open (no later configuration on the board)
     assert len(got) == 1 and got[0][0] == "fail" and got[0][2] == 0
     assert f"synced ({got[0][1]} records) fail" in listing
+
+
+def test_pages_run_no_script_and_are_not_cached(app):
+    c = signed_in(app, "sam", "staff-password-1")
+    for path in ("/signin", "/containers", f"/shipments/{SHIP_ROW}"):
+        r = c.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["cache-control"] == "no-store"
+        assert "<script" not in r.text
+    assert "no-store" not in c.get("/static/style.css").headers.get("cache-control", "")

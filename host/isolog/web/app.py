@@ -470,6 +470,7 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [
+        Middleware(_SecurityHeaders),
         Middleware(
             SessionMiddleware,
             secret_key=key,
@@ -477,7 +478,7 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
             max_age=None,  # a browser-session cookie; the server ends idle sessions (accounts.IDLE_S)
             same_site="strict",
             https_only=secure_cookies,
-        )
+        ),
     ]
 
     @contextlib.asynccontextmanager
@@ -493,6 +494,43 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
                 await run_in_threadpool(checker.thread.join, 30)
 
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+# Sent with every response: the pages run no script and load nothing from elsewhere (CSP level 3),
+# are not framed (clickjacking), are not sniffed into another type, and are not kept in shared or
+# back-button caches (they show records and signatures). Static CSS may be cached.
+_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'none'; object-src 'none'; frame-ancestors 'none'; "
+        b"base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class _SecurityHeaders:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [h for h in _HEADERS if h[0] not in names]
+                if not static and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = dict(message, headers=headers)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _details(d: Any) -> str:
