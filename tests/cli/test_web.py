@@ -63,3 +63,17 @@ def test_user_add_without_a_terminal_asks_for_password_stdin(tmp_path, monkeypat
 def test_serve_refuses_a_port_out_of_range(tmp_path, capsys):
     assert cli.main(["serve", "--db", str(tmp_path / "s.sqlite3"), "--port", "70000"]) == 2
     assert "a TCP port is 1..65535" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = cli.main(["serve", "--db", str(tmp_path / "s.sqlite3"), "--port", str(port)])
+    assert code == 2
+    *notes, error = capsys.readouterr().err.splitlines()
+    assert error.startswith(f"isolog: error: cannot listen on 127.0.0.1:{port}: ")
+    assert [n for n in notes if not n.startswith("note: no users yet")] == []  # no traceback, no uvicorn log

@@ -538,8 +538,26 @@ def _details(d: Any) -> str:
 
 
 def serve(db: Path | None, host: str, port: int, secure_cookies: bool = False) -> None:
-    """Run the dashboard with uvicorn until interrupted."""
+    """Run the dashboard with uvicorn until interrupted. An address that cannot be listened on is a
+    UserError (uvicorn itself would exit with 3, isolog's code for a bug)."""
+    import socket
+
     import uvicorn
 
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UserError(f"--host {host}: {exc.strerror or exc}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)") from None
     app = create_app(db, secure_cookies, background_checks=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=secure_cookies)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=secure_cookies)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise UserError(f"the dashboard could not start on {host}:{port} (uvicorn's message above)") from None
