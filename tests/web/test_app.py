@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sqlite3
 import time
 
@@ -47,8 +48,15 @@ def _signatures(db) -> list[tuple]:
 
 
 def _sign_form(client: TestClient, **fields) -> dict:
-    page = client.get(f"/shipments/{SHIP_ROW}")
-    return {"csrf": csrf_of(page.text), "meaning": "rejected", "reason": "warm for 10 h", **fields}
+    page = client.get(f"/shipments/{SHIP_ROW}").text
+    shown = re.search(r'name="records_sha256" value="([0-9a-f]{64})"', page)
+    return {
+        "csrf": csrf_of(page),
+        "meaning": "rejected",
+        "reason": "warm for 10 h",
+        "records_sha256": shown.group(1) if shown else "",
+        **fields,
+    }
 
 
 def _records_sha256(db, tmp_path) -> str:
@@ -184,6 +192,15 @@ def test_a_wrong_password_at_signing_is_refused_and_audited(app, store_copy):
         "why": "wrong user id or password",
         "device": device,
     }
+
+
+def test_a_signature_on_records_that_changed_since_the_page_was_shown_is_refused(app, store_copy):
+    db, _ = store_copy
+    c = signed_in(app, "quinn", "qa-password-123")
+    form = _sign_form(c, user="quinn", password="qa-password-123", records_sha256="0" * 64)
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=form)
+    assert "records changed since the page was shown" in r.text
+    assert _signatures(db) == []
 
 
 def test_another_users_id_at_signing_is_refused(app, store_copy):

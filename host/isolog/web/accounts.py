@@ -238,11 +238,13 @@ def sign(
     meaning: str,
     reason: str,
     throttle: Throttle | None = None,
+    seen_sha256: str | None = None,
 ) -> dict[str, Any]:
     """An electronic signature of a QA decision. Both components (user id and password) are entered
     again at signing (21 CFR 11.200(a)(1)); the name given must be the signed-in user's (11.200(a)(2):
     used only by its owner). A refused attempt is audited and raises UserError; a wrong password
-    counts against the user id in throttle, and a locked user id is not tried."""
+    counts against the user id in throttle, and a locked user id is not tried. seen_sha256: the
+    records' SHA-256 the signer was shown; refused if the records changed since (11.70)."""
     reason = reason.strip()
     why = None
     wait = throttle.wait_s(signer.name) if throttle else 0.0
@@ -256,6 +258,8 @@ def sign(
         why = f"meaning {meaning!r}: one of {', '.join(MEANINGS)}"
     elif not reason:
         why = "a reason is required"
+    elif seen_sha256 is not None and seen_sha256 != ship.records_sha256:
+        why = "the shipment's records changed since the page was shown (a sync): reload it and check again"
     elif verify_password(store, name, password) is None:
         why = "wrong user id or password"
         if throttle:

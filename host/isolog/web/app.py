@@ -364,6 +364,7 @@ def create_app(db: Path | None = None, secure_cookies: bool = False, background_
                 form.get("meaning", ""),
                 form.get("reason", ""),
                 throttle,
+                form.get("records_sha256", ""),
             )
 
         try:
