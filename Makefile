@@ -7,7 +7,7 @@ STUBS  := .stubs
 # Test runs never read the user's home (MicroPython keeps history and a lib path there).
 export HOME_FOR_TESTS := $(CURDIR)/.test-home
 
-.PHONY: all demo test bench check clean distclean
+.PHONY: all demo test bench check clean distclean chromium
 
 all: test
 
@@ -29,7 +29,22 @@ $(STUBS)/.installed: requirements/stubs.txt $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/isolog demo
 
-test: $(STAMP) $(STUBS)/.installed
+# The dashboard's browser test (tests/web/test_browser.py) drives Debian's Chromium through Playwright
+# (Playwright's own browser download is never used). Installed here when missing: as root with apt-get,
+# otherwise the command to run is printed and the test fails (it does not skip).
+CHROMIUM ?= /usr/bin/chromium
+
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (Debian package) for the dashboard's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make: the browser test needs Chromium at $(CHROMIUM): run 'sudo apt-get install chromium'" \
+		"(Debian/Ubuntu) or set CHROMIUM=/path/to/chromium" >&2; \
+	fi
+
+test: $(STAMP) $(STUBS)/.installed chromium
 	mkdir -p $(HOME_FOR_TESTS)
 	HOME=$(HOME_FOR_TESTS) MICROPYPATH= $(PY) -m pytest -q
 

@@ -35,6 +35,9 @@ COMMANDS = [
     ("report", "compliance"),
     ("decide", "shipments"),
     ("decay", "compliance"),
+    # shift leads and QA: the fleet dashboard and its users
+    ("serve", "web"),
+    ("user", "web"),
     # engineers: the virtual board, flash images, provisioning, firmware
     ("sim", "sim"),
     ("log", "log"),

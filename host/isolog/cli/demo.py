@@ -16,6 +16,7 @@
 
 The demo's times are placed in the past (the trips end before now): a delivery is never in the
 future.
+5. It ends with the commands that serve the dashboard over the demo's store (it starts no server).
 """
 
 from __future__ import annotations
@@ -198,6 +199,11 @@ def run(args: argparse.Namespace) -> int:
         and codes["sync2"] == 0
         and codes["check2"] in (0, 1)
     )
+    _say()
+    _say("== The dashboard over the demo's store: add yourself as QA, then serve it and open the address it prints")
+    _say("   (isolog is .venv/bin/isolog when the virtualenv is not activated)")
+    _say(f"   isolog user add $USER --role qa --db {db}")
+    _say(f"   isolog serve --db {db}")
     return 0 if ok else 1
 
 

@@ -225,7 +225,70 @@ CREATE TABLE IF NOT EXISTS shipment_events (
 CREATE INDEX IF NOT EXISTS shipment_events_by_shipment ON shipment_events(shipment)
 """,
     ),
-    # Append new steps here: Migration(4, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
+    # The dashboard's own tables (isolog/web/tables.py says what each holds): users, sessions,
+    # electronic signatures and the certificate archive (both only ever inserted), cached verdicts.
+    Migration(
+        4,
+        "web_*: the dashboard's users, sessions, signatures, certificate archive, verdicts, settings",
+        """
+CREATE TABLE IF NOT EXISTS web_users (
+    name {text} PRIMARY KEY,
+    full_name {text} NOT NULL,
+    role {text} NOT NULL,
+    password_hash {text} NOT NULL,
+    created {text} NOT NULL,
+    active {int} NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    token {text} PRIMARY KEY,
+    user_name {text} NOT NULL REFERENCES web_users(name),
+    created {text} NOT NULL,
+    last_seen {real} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_signatures (
+    id {serial_pk},
+    shipment_row {int} NOT NULL,
+    shipment_id {text} NOT NULL,
+    device {text} NOT NULL,
+    user_name {text} NOT NULL REFERENCES web_users(name),
+    full_name {text} NOT NULL,
+    meaning {text} NOT NULL,
+    reason {text} NOT NULL,
+    signed_at {text} NOT NULL,
+    verdict {text} NOT NULL,
+    records_sha256 {text} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_signatures_by_shipment ON web_signatures(shipment_row);
+CREATE TABLE IF NOT EXISTS web_certificates (
+    id {serial_pk},
+    shipment_row {int} NOT NULL,
+    shipment_id {text} NOT NULL,
+    device {text} NOT NULL,
+    verdict {text} NOT NULL,
+    records_sha256 {text} NOT NULL,
+    sha256 {text} NOT NULL,
+    size {int} NOT NULL,
+    pdf {blob} NOT NULL,
+    issued_by {text} NOT NULL,
+    issued_at {text} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_certificates_by_shipment ON web_certificates(shipment_row);
+CREATE TABLE IF NOT EXISTS web_verdicts (
+    shipment_row {int} PRIMARY KEY,
+    verdict {text} NOT NULL,
+    records {int} NOT NULL,
+    records_sha256 {text} NOT NULL,
+    next_seq {int} NOT NULL,
+    final {int} NOT NULL,
+    checked_at {text} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_settings (
+    name {text} PRIMARY KEY,
+    value {text} NOT NULL
+)
+""",
+    ),
+    # Append new steps here: Migration(5, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].number

@@ -1,0 +1,198 @@
+"""The dashboard's reads: one page of containers or shipments in a few SQL statements, whatever the
+size of the fleet (pages of PAGE rows; the work per page does not grow with the number of rows:
+aggregates run once per page, over the devices on that page, through the store's primary keys).
+
+Read-only on the store's tables (isolog/store.py's schema); the dashboard's own tables are in
+web/tables.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from isolog.store import Store
+
+PAGE = 50  # rows a page
+ALARM_FLAGS = ("dose_alarm", "temp_alarm")  # firmware/record.py F_DOSE_ALARM, F_TEMP_ALARM
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    page: int
+    pages: int
+    total: int
+
+
+def _page_of(total: int, page: int) -> tuple[int, int]:
+    pages = max(1, -(-total // PAGE))
+    page = min(max(1, page), pages)
+    return page, pages
+
+
+def containers(store: "Store", page: int = 1) -> Page:
+    """Boards, by device id: name (from provisioning), last sync, records not acknowledged at the
+    last sync, alarms in the last synced record, current (latest configured) shipment."""
+    db = store.db
+    (total,) = db.execute("SELECT COUNT(*) FROM devices").fetchone()
+    page, pages = _page_of(total, page)
+    devs = db.execute(
+        "SELECT id, board, firmware, last_seen, next_seq FROM devices ORDER BY id LIMIT ? OFFSET ?",
+        (PAGE, (page - 1) * PAGE),
+    ).fetchall()
+    if not devs:
+        return Page([], page, pages, total)
+    ids = [d[0] for d in devs]
+    marks = ", ".join("?" * len(ids))
+    names = dict(
+        db.execute(f"SELECT device, name FROM device_keys WHERE current = 1 AND device IN ({marks})", ids).fetchall()
+    )
+    syncs = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT s.device, s.ended, s.status, s.acked_upto FROM sync_sessions s WHERE s.id IN "
+            f"(SELECT MAX(id) FROM sync_sessions WHERE device IN ({marks}) AND status != 'running' GROUP BY device)",
+            ids,
+        )
+    }
+    current = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT s.device, s.rowid, s.id FROM shipments s WHERE s.rowid IN "
+            f"(SELECT MAX(rowid) FROM shipments WHERE device IN ({marks}) GROUP BY device)",
+            ids,
+        )
+    }
+    rows = []
+    for dev, board, firmware, last_seen, next_seq in devs:
+        last = db.execute(
+            "SELECT flags FROM records WHERE device = ? AND seq = ?", (dev, next_seq - 1)
+        ).fetchone()  # the primary key: one lookup
+        flags = json.loads(last[0]) if last else []
+        sync = syncs.get(dev)
+        acked = sync[2] if sync and sync[2] is not None else None
+        ship = current.get(dev)
+        rows.append(
+            {
+                "device": dev,
+                "name": names.get(dev) or "",
+                "board": board or "",
+                "firmware": firmware or "",
+                "last_seen": last_seen,
+                "last_sync": sync[0] if sync else None,
+                "sync_status": sync[1] if sync else None,
+                "records": next_seq,
+                "held": max(0, next_seq - acked) if acked is not None else None,
+                "alarms": [f for f in flags if f in ALARM_FLAGS],
+                "shipment_row": ship[0] if ship else None,
+                "shipment": ship[1] if ship else None,
+            }
+        )
+    return Page(rows, page, pages, total)
+
+
+def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
+    """Shipment configurations, newest first, with their last verdict (web_verdicts; None: never
+    checked; stale when the device synced since)."""
+    db = store.db
+    where, args = ("WHERE s.device = ?", (device,)) if device else ("", ())
+    (total,) = db.execute(f"SELECT COUNT(*) FROM shipments s {where}", args).fetchone()
+    page, pages = _page_of(total, page)
+    cols: tuple[str, ...] = (
+        "row",
+        "id",
+        "device",
+        "configured_at",
+        "host_user",
+        "next_seq",
+        "verdict",
+        "records",
+        "checked_next_seq",
+        "final",
+    )
+    q = (
+        "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq, "
+        "v.final "
+        "FROM shipments s JOIN devices d ON d.id = s.device LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
+        f"{where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
+    )
+    rows: list[dict[str, Any]] = [dict(zip(cols, r)) for r in db.execute(q, (*args, PAGE, (page - 1) * PAGE))]
+    if rows:
+        marks = ", ".join("?" * len(rows))
+        signed = {
+            r[0]: r[1:]
+            for r in db.execute(
+                "SELECT shipment_row, meaning, full_name, signed_at FROM web_signatures WHERE id IN "
+                f"(SELECT MAX(id) FROM web_signatures WHERE shipment_row IN ({marks}) GROUP BY shipment_row)",
+                [r["row"] for r in rows],
+            )
+        }
+        certs = {
+            r[0]: r[1]
+            for r in db.execute(
+                f"SELECT shipment_row, COUNT(*) FROM web_certificates WHERE shipment_row IN ({marks}) "
+                "GROUP BY shipment_row",
+                [r["row"] for r in rows],
+            )
+        }
+        for r in rows:
+            r["stale"] = r["verdict"] is not None and not r["final"] and r["checked_next_seq"] != r["next_seq"]
+            r["decision"] = signed.get(r["row"])
+            r["certificates"] = certs.get(r["row"], 0)
+    return Page(rows, page, pages, total)
+
+
+def shipment_row(store: "Store", row: int) -> dict[str, Any] | None:
+    r = store.db.execute(
+        "SELECT rowid, id, device, configured_at, host_user, first_seq FROM shipments WHERE rowid = ?", (row,)
+    ).fetchone()
+    if r is None:
+        return None
+    return dict(zip(("row", "id", "device", "configured_at", "host_user", "first_seq"), r))
+
+
+def device_next_seq(store: "Store", device: str) -> int:
+    r = store.db.execute("SELECT next_seq FROM devices WHERE id = ?", (device,)).fetchone()
+    return int(r[0]) if r else 0
+
+
+def remember_verdict(
+    store: "Store", row: int, verdict: str, records: int, sha256: str, next_seq: int, final: bool = False
+) -> None:
+    """Keep a shipment's check result for the list (web_verdicts); final: its records ended within
+    what the store held (next_seq), so no later sync can change them."""
+    from isolog.store import now_iso
+
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, final, checked_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(shipment_row) DO UPDATE SET verdict = excluded.verdict, "
+            "records = excluded.records, records_sha256 = excluded.records_sha256, next_seq = excluded.next_seq, "
+            "final = excluded.final, checked_at = excluded.checked_at",
+            (row, verdict, records, sha256, next_seq, int(final), now_iso()),
+        )
+
+
+def next_unchecked(store: "Store") -> dict[str, Any] | None:
+    """The newest shipment configuration without a current verdict (never checked, or its device
+    synced since and its records were still open), or None."""
+    r = store.db.execute(
+        "SELECT s.rowid FROM shipments s JOIN devices d ON d.id = s.device "
+        "LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
+        "WHERE v.shipment_row IS NULL OR (v.final = 0 AND v.next_seq != d.next_seq) ORDER BY s.rowid DESC LIMIT 1"
+    ).fetchone()
+    return shipment_row(store, r[0]) if r else None
+
+
+def audit_page(store: "Store", device: str | None, page: int = 1) -> tuple[Page, list[str]]:
+    """The audit trail (Store.audit_trail), newest first, one page; and the devices it names."""
+    trail = store.audit_trail(device or None)
+    trail.reverse()
+    page, pages = _page_of(len(trail), page)
+    devices = [
+        r[0] for r in store.db.execute("SELECT DISTINCT device FROM audit WHERE device IS NOT NULL ORDER BY device")
+    ]
+    return Page(trail[(page - 1) * PAGE : page * PAGE], page, pages, len(trail)), devices

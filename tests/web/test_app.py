@@ -1,0 +1,306 @@
+"""The dashboard's pages through Starlette's TestClient, on a store with a synced failing shipment
+(tests/web/conftest.py): sign-in required, CSRF enforced, signatures need the password again and
+the right role, refusals audited, certificates archived, the audit trail filtered and exported."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import sqlite3
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from isolog import cli
+from isolog.web.app import COOKIE, create_app
+from web_helpers import csrf_of, signed_in, text_of
+
+pytestmark = pytest.mark.sim_only
+
+SHIP_ROW = 1  # the one shipment configuration in the store
+
+
+@pytest.fixture
+def app(store_copy):
+    db, _ = store_copy
+    return create_app(db)
+
+
+def _audit(db, action: str) -> list[dict]:
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT device, details FROM audit WHERE action = ? ORDER BY id", (action,)).fetchall()
+    finally:
+        con.close()
+    return [dict(json.loads(d), device=dev) for dev, d in rows]
+
+
+def _signatures(db) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT user_name, meaning, reason, verdict, records_sha256 FROM web_signatures").fetchall()
+    finally:
+        con.close()
+
+
+def _sign_form(client: TestClient, **fields) -> dict:
+    page = client.get(f"/shipments/{SHIP_ROW}").text
+    shown = re.search(r'name="records_sha256" value="([0-9a-f]{64})"', page)
+    return {
+        "csrf": csrf_of(page),
+        "meaning": "rejected",
+        "reason": "warm for 10 h",
+        "records_sha256": shown.group(1) if shown else "",
+        **fields,
+    }
+
+
+def _records_sha256(db, tmp_path) -> str:
+    """The SHA-256 of the shipment's records as `isolog export --format jsonl` writes them."""
+    out = tmp_path / "records.jsonl"
+    assert (
+        cli.main(["export", "--db", str(db), "--shipment", "LU-2026-11-0042", "--format", "jsonl", "-o", str(out)]) == 0
+    )
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "path", ["/containers", "/shipments", f"/shipments/{SHIP_ROW}", "/audit", "/audit.csv", "/certificates"]
+)
+def test_every_page_needs_a_signed_in_user(app, path):
+    r = TestClient(app).get(path, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/signin?next=")
+
+
+def test_the_plot_needs_a_signed_in_user(app):
+    assert TestClient(app).get(f"/shipments/{SHIP_ROW}/plot.png").status_code == 401
+
+
+def test_a_wrong_password_does_not_sign_in_and_is_audited(app, store_copy):
+    db, _ = store_copy
+    c = TestClient(app)
+    token = csrf_of(c.get("/signin").text)
+    r = c.post("/signin", data={"csrf": token, "user": "quinn", "password": "qa-password-12"})
+    assert r.status_code == 401 and "Wrong user id or password" in r.text
+    assert c.get("/containers", follow_redirects=False).status_code == 303
+    assert _audit(db, "sign_in_refused") == [{"user": "quinn", "why": "wrong user id or password", "device": None}]
+
+
+def test_a_user_id_is_locked_after_five_wrong_passwords(app, store_copy):
+    db, _ = store_copy
+    c = TestClient(app)
+    for _ in range(5):
+        token = csrf_of(c.get("/signin").text)
+        assert c.post("/signin", data={"csrf": token, "user": "quinn", "password": "guess"}).status_code == 401
+    token = csrf_of(c.get("/signin").text)
+    r = c.post("/signin", data={"csrf": token, "user": "quinn", "password": "qa-password-123"})
+    assert r.status_code == 429 and "Too many failed password attempts for this user id: try again in 15 min" in r.text
+    assert [a["why"] for a in _audit(db, "sign_in_refused")] == ["wrong user id or password"] * 5 + ["locked"]
+    signed_in(app, "sam", "staff-password-1")  # other user ids are not affected
+
+
+def test_the_session_cookie_is_httponly_and_samesite_strict(store_copy):
+    db, _ = store_copy
+    for secure in (False, True):
+        c = TestClient(create_app(db, secure_cookies=secure), base_url="https://testserver")
+        cookie = c.get("/signin").headers["set-cookie"].lower()
+        assert cookie.startswith(COOKIE + "=")
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert ("; secure" in cookie) is secure
+
+
+def test_a_form_without_the_csrf_token_is_refused(app, store_copy):
+    db, _ = store_copy
+    c = TestClient(app)
+    c.get("/signin")
+    r = c.post("/signin", data={"user": "quinn", "password": "qa-password-123"})
+    assert r.status_code == 403
+    c = signed_in(app, "quinn", "qa-password-123")
+    form = _sign_form(c, user="quinn", password="qa-password-123")
+    for bad in ("", "x" * 43):
+        r = c.post(f"/shipments/{SHIP_ROW}/sign", data=dict(form, csrf=bad))
+        assert r.status_code == 403
+    r = c.post(f"/shipments/{SHIP_ROW}/certificate", data={})
+    assert r.status_code == 403
+    assert _signatures(db) == []
+    assert _audit(db, "certificate_issued") == []
+
+
+def test_a_cross_site_redirect_after_sign_in_is_not_followed(app):
+    c = TestClient(app)
+    token = csrf_of(c.get("/signin").text)
+    r = c.post(
+        "/signin",
+        data={"csrf": token, "user": "sam", "password": "staff-password-1", "next": "//evil.example/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/containers"
+
+
+def test_the_containers_page_lists_the_board(app, store_copy):
+    _, device = store_copy
+    page = text_of(signed_in(app, "sam", "staff-password-1").get("/containers").text)
+    assert f"container-17 {device}" in page
+    assert "LU-2026-11-0042" in page
+    assert "temp_alarm" in page  # the board latched its temperature alarm at 30 °C
+
+
+def test_the_shipment_page_shows_the_failing_verdict_and_its_rules(app, store_copy, tmp_path):
+    db, _ = store_copy
+    c = signed_in(app, "sam", "staff-password-1")
+    page = c.get(f"/shipments/{SHIP_ROW}").text
+    assert 'id="verdict">FAIL<' in page
+    text = text_of(page)
+    assert "temperature.high fail" in text
+    assert _records_sha256(db, tmp_path) in text
+    png = c.get(f"/shipments/{SHIP_ROW}/plot.png")
+    assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # The verdict is remembered for the shipment list.
+    assert "LU-2026-11-0042" in (listing := text_of(c.get("/shipments").text))
+    assert " fail " in listing
+
+
+def test_staff_cannot_sign(app, store_copy):
+    db, _ = store_copy
+    c = signed_in(app, "sam", "staff-password-1")
+    page = c.get(f"/shipments/{SHIP_ROW}").text
+    assert f'action="/shipments/{SHIP_ROW}/sign"' not in page
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, user="sam", password="staff-password-1"))
+    assert "role staff may not sign" in r.text
+    assert _signatures(db) == []
+    [refused] = _audit(db, "signature_refused")
+    assert refused["user"] == "sam" and "role staff" in refused["why"]
+
+
+def test_a_wrong_password_at_signing_is_refused_and_audited(app, store_copy):
+    db, device = store_copy
+    c = signed_in(app, "quinn", "qa-password-123")
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, user="quinn", password="qa-password-124"))
+    assert "Signature refused: wrong user id or password" in r.text
+    assert _signatures(db) == []
+    [refused] = _audit(db, "signature_refused")
+    assert refused == {
+        "user": "quinn",
+        "shipment": "LU-2026-11-0042",
+        "shipment_row": SHIP_ROW,
+        "meaning": "rejected",
+        "why": "wrong user id or password",
+        "device": device,
+    }
+
+
+def test_a_signature_on_records_that_changed_since_the_page_was_shown_is_refused(app, store_copy):
+    db, _ = store_copy
+    c = signed_in(app, "quinn", "qa-password-123")
+    form = _sign_form(c, user="quinn", password="qa-password-123", records_sha256="0" * 64)
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=form)
+    assert "records changed since the page was shown" in r.text
+    assert _signatures(db) == []
+
+
+def test_another_users_id_at_signing_is_refused(app, store_copy):
+    db, _ = store_copy
+    c = signed_in(app, "quinn", "qa-password-123")
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, user="ada", password="admin-password-1"))
+    assert "not the signed-in user" in r.text
+    assert _signatures(db) == []
+
+
+def test_qa_signs_a_decision_with_the_password(app, store_copy, tmp_path):
+    db, device = store_copy
+    c = signed_in(app, "quinn", "qa-password-123")
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, user="quinn", password="qa-password-123"))
+    sha = _records_sha256(db, tmp_path)
+    assert _signatures(db) == [("quinn", "rejected", "warm for 10 h", "fail", sha)]
+    text = text_of(r.text)
+    assert "rejected Quinn Quality (quinn)" in text and "warm for 10 h" in text
+    [audited] = _audit(db, "signature")
+    assert audited["user"] == "quinn" and audited["meaning"] == "rejected" and audited["records_sha256"] == sha
+    assert audited["device"] == device
+
+
+def test_certificates_are_archived_with_their_hash_and_never_replaced(app, store_copy):
+    db, _ = store_copy
+    c = signed_in(app, "quinn", "qa-password-123")
+    pdfs = []
+    for _ in range(2):
+        token = csrf_of(c.get(f"/shipments/{SHIP_ROW}").text)
+        assert c.post(f"/shipments/{SHIP_ROW}/certificate", data={"csrf": token}).status_code == 200
+    con = sqlite3.connect(db)
+    archived = con.execute("SELECT id, sha256, size FROM web_certificates ORDER BY id").fetchall()
+    con.close()
+    assert [a[0] for a in archived] == [1, 2]
+    for cert_id, sha, size in archived:
+        r = c.get(f"/certificates/{cert_id}.pdf")
+        assert r.headers["content-type"] == "application/pdf"
+        assert r.content.startswith(b"%PDF-") and len(r.content) == size
+        assert hashlib.sha256(r.content).hexdigest() == sha
+        pdfs.append(r.content)
+    assert len(_audit(db, "certificate_issued")) == 2
+    archive = text_of(c.get("/certificates").text)
+    assert all(sha in archive for _, sha, _ in archived)
+
+
+def test_the_audit_trail_filters_by_device_and_exports_csv(app, store_copy):
+    db, device = store_copy
+    c = signed_in(app, "ada", "admin-password-1")
+    con = sqlite3.connect(db)
+    want_all = con.execute("SELECT id, action FROM audit ORDER BY id").fetchall()
+    want_dev = con.execute("SELECT id, action FROM audit WHERE device = ? ORDER BY id", (device,)).fetchall()
+    con.close()
+    assert any(a == "user_add" for _, a in want_all) and any(a == "configure" for _, a in want_dev)
+    r = c.get("/audit.csv", params={"device": device})
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(int(x["id"]), x["action"]) for x in rows] == want_dev
+    assert all(x["device"] == device for x in rows)
+    rows = list(csv.DictReader(io.StringIO(c.get("/audit.csv").text)))
+    assert len(rows) >= len(want_all)  # the dashboard's own sign-in is audited too
+    page = text_of(c.get("/audit", params={"device": device}).text)
+    assert "configure" in page and "user_add" not in page
+
+
+def test_signing_out_ends_the_session_on_the_server(app):
+    c = signed_in(app, "sam", "staff-password-1")
+    cookie = c.cookies.get(COOKIE)
+    token = csrf_of(c.get("/containers").text)
+    assert c.post("/signout", data={"csrf": token}).url.path == "/signin"
+    replay = TestClient(app, cookies={COOKIE: cookie})
+    assert replay.get("/containers", follow_redirects=False).status_code == 303
+
+
+def test_the_server_checks_unchecked_shipments_in_the_background(store_copy):
+    db, _ = store_copy
+    app = create_app(db, background_checks=True)
+    with TestClient(app) as c:  # the lifespan starts the checker
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            con = sqlite3.connect(db)
+            got = con.execute("SELECT verdict, records, final FROM web_verdicts").fetchall()
+            con.close()
+            if got:
+                break
+            time.sleep(0.2)
+        token = csrf_of(c.get("/signin").text)
+        c.post("/signin", data={"csrf": token, "user": "sam", "password": "staff-password-1"})
+        listing = text_of(c.get("/shipments").text)
+    # the one shipment: failing, its records still open (no later configuration on the board)
+    assert len(got) == 1 and got[0][0] == "fail" and got[0][2] == 0
+    assert f"synced ({got[0][1]} records) fail" in listing
+
+
+def test_pages_run_no_script_and_are_not_cached(app):
+    c = signed_in(app, "sam", "staff-password-1")
+    for path in ("/signin", "/containers", f"/shipments/{SHIP_ROW}"):
+        r = c.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["cache-control"] == "no-store"
+        assert "<script" not in r.text
+    assert "no-store" not in c.get("/static/style.css").headers.get("cache-control", "")

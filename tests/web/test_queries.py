@@ -1,0 +1,103 @@
+"""The dashboard's paged reads (isolog.web.queries) on a store written directly in its schema:
+pages of PAGE rows, newest shipments first, the device filter, and the containers' figures (name,
+last finished sync, records held back, alarms of the last record, latest shipment)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from isolog.store import Store
+from isolog.web import queries
+
+DEVICES = ["d0", "d1", "d2"]
+PER_DEVICE = 40  # shipments a device: 120 in all, 3 pages of 50
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "s.sqlite3") as st:
+        with st.transaction() as db:
+            for i, dev in enumerate(DEVICES):
+                st.touch_device(db, dev, "pico", "1", 0)
+                db.execute("UPDATE devices SET next_seq = ? WHERE id = ?", (100 + i, dev))
+                # its last record (seq next_seq - 1) carries d1's latched temperature alarm
+                flags = ["time_valid", "temp_alarm", "low_battery"] if dev == "d1" else ["time_valid"]
+                db.execute(
+                    "INSERT INTO records (device, seq, boot, time, uptime_s, counts, interval_s, interval_counts, "
+                    "flags) VALUES (?, ?, 0, NULL, 0, 0, 60, 0, ?)",
+                    (dev, 99 + i, json.dumps(flags)),
+                )
+            for k in range(PER_DEVICE):
+                for dev in DEVICES:
+                    db.execute(
+                        "INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, "
+                        "first_seq_max) VALUES (?, ?, '', '{}', '2026-11-29T08:00:00Z', 0, 0)",
+                        (f"S-{dev}-{k:02d}", dev),
+                    )
+            db.execute("INSERT INTO device_keys VALUES ('d0', 'k', x'00', 'container-0', 'now', 1)")
+            db.execute("INSERT INTO device_keys VALUES ('d0', 'k-old', x'00', 'old name', 'before', 0)")
+            # d0: two finished syncs (the later acknowledged up to 90) and one still running
+            for sid, status, acked in ((1, "ok", 50), (2, "problems", 90), (3, "running", None)):
+                db.execute(
+                    "INSERT INTO sync_sessions (id, device, started, ended, status, acked_upto) "
+                    "VALUES (?, 'd0', 's', ?, ?, ?)",
+                    (sid, f"end-{sid}", status, acked),
+                )
+        yield st
+
+
+def test_shipments_are_paged_newest_first(store):
+    all_ids = [f"S-{dev}-{k:02d}" for k in range(PER_DEVICE) for dev in DEVICES]  # in insertion order
+    newest_first = all_ids[::-1]
+    pages = [queries.shipments(store, n) for n in (1, 2, 3)]
+    assert [p.total for p in pages] == [120] * 3 and [p.pages for p in pages] == [3] * 3
+    assert [r["id"] for p in pages for r in p.rows] == newest_first
+    assert [len(p.rows) for p in pages] == [50, 50, 20]
+    assert queries.shipments(store, 99).page == 3 and queries.shipments(store, -4).page == 1  # clamped
+
+
+def test_shipments_of_one_device(store):
+    page = queries.shipments(store, 1, "d1")
+    assert page.total == PER_DEVICE and page.pages == 1
+    assert [r["id"] for r in page.rows] == [f"S-d1-{k:02d}" for k in reversed(range(PER_DEVICE))]
+
+
+def test_a_verdict_is_stale_once_the_device_synced_again(store):
+    row = queries.shipments(store, 1).rows[0]
+    assert row["verdict"] is None and not row["stale"]
+    queries.remember_verdict(store, row["row"], "fail", 10, "ab" * 32, row["next_seq"])
+    again = queries.shipments(store, 1).rows[0]
+    assert (again["verdict"], again["records"], again["stale"]) == ("fail", 10, False)
+    assert queries.next_unchecked(store) == queries.shipment_row(store, row["row"] - 1)  # the next newest
+    with store.transaction() as db:
+        db.execute("UPDATE devices SET next_seq = next_seq + 5 WHERE id = ?", (row["device"],))
+    assert queries.shipments(store, 1).rows[0]["stale"] is True
+    assert queries.next_unchecked(store) == queries.shipment_row(store, row["row"])  # checked again
+    # A verdict on records that ended within what was stored stays current.
+    queries.remember_verdict(store, row["row"], "pass", 10, "cd" * 32, row["next_seq"], final=True)
+    assert queries.shipments(store, 1).rows[0]["stale"] is False
+
+
+def test_containers(store):
+    page = queries.containers(store, 1)
+    assert page.total == 3 and [c["device"] for c in page.rows] == DEVICES
+    d0, d1, d2 = page.rows
+    assert d0["name"] == "container-0" and d1["name"] == ""
+    # the last finished sync of d0 is session 2 (3 is running): held = next_seq 100 - acked 90
+    assert (d0["last_sync"], d0["sync_status"], d0["held"]) == ("end-2", "problems", 10)
+    assert d1["last_sync"] is None and d1["held"] is None
+    assert d1["alarms"] == ["temp_alarm"] and d0["alarms"] == [] and d2["alarms"] == []
+    assert [c["shipment"] for c in page.rows] == [f"S-{dev}-{PER_DEVICE - 1:02d}" for dev in DEVICES]
+    assert d2["records"] == 102
+
+
+def test_the_audit_trail_newest_first(store):
+    for n in range(3):
+        store.audit(None, "d1" if n % 2 else None, "note", {"n": n})
+    page, devices = queries.audit_page(store, None)
+    assert [r["details"] for r in page.rows[:3]] == [{"n": 2}, {"n": 1}, {"n": 0}]
+    only, _ = queries.audit_page(store, "d1")
+    assert [r["details"] for r in only.rows] == [{"n": 1}]
+    assert "d1" in devices
