@@ -300,7 +300,7 @@ def test_demo_runs_the_main_job(tmp_path, capsys):
     assert "Verdict: PASS (exit 0)" in text
     assert "LU-2026-11-0043          released" in text
     # It ends with the command that serves the dashboard over its store (issue 15), and starts no server.
-    assert text.rstrip().splitlines()[-1].strip() == f"isolog serve --db {out / 'store.sqlite3'}"
+    assert captured.out.rstrip().splitlines()[-1].strip() == f"isolog serve --db {out / 'store.sqlite3'}"
 
 
 def test_a_past_sensor_fault_does_not_keep_the_fault_led_on(tmp_path, capsys):

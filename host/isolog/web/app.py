@@ -49,7 +49,7 @@ _CACHE_SIZE = 4  # check results kept in memory (a shipment of 10,000 records: a
 class _Checks:
     """The compliance engine's result per (shipment row, device next_seq), computed once."""
 
-    def __init__(self, db: Path | None):
+    def __init__(self, db: Path | str | None):
         self.db = db
         self.lock = threading.Lock()
         self.cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
@@ -128,7 +128,7 @@ class _Checker:
     IDLE_S = 5.0  # wait when every shipment has a current verdict
     PAUSE_S = 0.2  # between two checks: pages come first
 
-    def __init__(self, db: Path | None, checks: _Checks):
+    def __init__(self, db: Path | str | None, checks: _Checks):
         self.db = db
         self.checks = checks
         self.stop = threading.Event()
@@ -148,7 +148,9 @@ class _Checker:
                 self.stop.wait(self.PAUSE_S)
 
 
-def create_app(db: Path | str | None = None, secure_cookies: bool = False, background_checks: bool = False) -> Starlette:
+def create_app(
+    db: Path | str | None = None, secure_cookies: bool = False, background_checks: bool = False
+) -> Starlette:
     """The dashboard over the store at db (None: the default store); background_checks: check the
     shipments the list has no verdict for in a thread while the app runs (`isolog serve` does)."""
     with Store(db) as st:
@@ -537,7 +539,7 @@ def _details(d: Any) -> str:
     return json.dumps(d, sort_keys=True) if not isinstance(d, str) else d
 
 
-def serve(db: Path | None, host: str, port: int, secure_cookies: bool = False) -> None:
+def serve(db: Path | str | None, host: str, port: int, secure_cookies: bool = False) -> None:
     """Run the dashboard with uvicorn until interrupted. An address that cannot be listened on is a
     UserError (uvicorn itself would exit with 3, isolog's code for a bug)."""
     import socket
