@@ -274,7 +274,7 @@ def sign(
     with store.transaction() as db:
         cur = db.execute(
             "INSERT INTO web_signatures (shipment_row, shipment_id, device, user_name, full_name, meaning, reason, "
-            "signed_at, verdict, records_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "signed_at, verdict, records_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 ship.row,
                 ship.id,
@@ -288,8 +288,9 @@ def sign(
                 ship.records_sha256,
             ),
         )
+        new_id = cur.fetchone()[0]  # RETURNING: SQLite >= 3.35 and PostgreSQL (lastrowid is SQLite's only)
         sig = {
-            "id": cur.lastrowid,
+            "id": new_id,
             "user": signer.name,
             "full_name": signer.full_name,
             "meaning": meaning,
@@ -322,7 +323,7 @@ def archive_certificate(store: "Store", ship: Shipment, pdf: bytes, issued_by: U
     with store.transaction() as db:
         cur = db.execute(
             "INSERT INTO web_certificates (shipment_row, shipment_id, device, verdict, records_sha256, sha256, size, "
-            "pdf, issued_by, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "pdf, issued_by, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 ship.row,
                 ship.id,
@@ -336,8 +337,9 @@ def archive_certificate(store: "Store", ship: Shipment, pdf: bytes, issued_by: U
                 issued_at,
             ),
         )
+        new_id = cur.fetchone()[0]
         cert = {
-            "id": cur.lastrowid,
+            "id": new_id,
             "shipment": ship.id,
             "shipment_row": ship.row,
             "verdict": ship.verdict,
