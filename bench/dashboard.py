@@ -36,12 +36,11 @@ SHIPMENT_GOAL_S = 1.0
 
 def build(path: Path) -> None:
     from isolog.store import Store
-    from isolog.web import accounts, tables
+    from isolog.web import accounts
 
     store_synth.build(path, 10_000)  # the 10,000-record shipment, on store_synth.DEVICE
     toml = store_synth.shipment_toml()
     with Store(path) as st:
-        tables.ensure(st)
         accounts.add_user(st, "bench", "qa", "bench-password-1", "Bench QA")
         with st.transaction() as db:
             flags = json.dumps(["time_valid"])
