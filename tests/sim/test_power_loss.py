@@ -58,6 +58,7 @@ pytestmark = pytest.mark.skipif(micropython_binary() is None, reason="the MicroP
 
 ENDLESS = scenario(duration="400d")  # kill -9 runs: the board keeps logging until the cut
 SHORT = scenario(duration="3h")  # torn-write runs: 180 records, ~100 block operations
+_READ_LOCK = threading.Lock()  # littlefs-python reads, one chain at a time (Chain.check)
 LONG = scenario(duration="3d")  # one size rollover (~3,500 records) in each power-up
 SEGMENT_RECORDS = 3500  # about what the first segment of a boot holds (32 KiB), until measured
 RUN_TIMEOUT_S = 120.0  # a power-up that runs longer has hung: it is cut and reported
@@ -180,10 +181,15 @@ class Chain:
         (flash_image.read_image, the authority: it also verifies what the snapshot does not)."""
         ctx = f"{self.where(cut)} [images: {self.image}, {self.image.with_suffix('.before.img')}]"
         try:
-            log = self.snapshot()
-            logs = [log]
-            if full_read and self.names:
-                logs.append(flash_image.read_image(self.image))
+            # One image read at a time across the chains' threads: a torn-chain check once failed to
+            # mount (LFS_ERR_INVAL) an image that mounted afterwards, byte for byte the same, with both
+            # readers (littlefs-python, and MicroPython's VfsLfs2), while another chain's thread was
+            # reading its own image through littlefs-python, which runs littlefs outside the GIL.
+            with _READ_LOCK:
+                log = self.snapshot()
+                logs = [log]
+                if full_read and self.names:
+                    logs.append(flash_image.read_image(self.image))
         except UserError as exc:
             raise CutFailed(f"{ctx}: the image does not mount: {exc}") from None
         except Exception as exc:  # littlefs errors while listing the folders
