@@ -342,13 +342,17 @@ def check_dict(
     head = doc.get("shipment")
     if isinstance(head, dict) and head.get("product") is not None:
         product_name = head["product"]
-        doc = err.get(lambda: with_product(doc, source, product_name, products), doc)
+        merged = err.get(lambda: with_product(doc, source, product_name, products))
+        if merged is not None:
+            doc, duplicated = merged
+            for message in duplicated:
+                err.add(message)
     known_tables = ("shipment", "sensor", "logging", "dose_rate", "temperature")
     for key in doc:
         if key not in known_tables:
             err.add(f"{source}: [{key}]: unknown table (known tables: {', '.join(known_tables)})")
     for key in ("shipment", "sensor", "logging", "dose_rate"):
-        if key not in doc:
+        if key not in doc and not (product_name is not None and key in PRODUCT_TABLES):
             err.add(f"{source}: [{key}]: missing table (required)")
 
     def table(name: str) -> _Table | None:
@@ -541,9 +545,9 @@ def product_text(name: str, source: str) -> str:
 
 def with_product(
     doc: dict[str, Any], source: str, name: Any, products: Callable[[str], str] | None = None
-) -> dict[str, Any]:
-    """The shipment document with its product template's tables; a table given both by the file and
-    the template is refused, naming it."""
+) -> tuple[dict[str, Any], list[str]]:
+    """The shipment document with its product template's tables, and an error for each table given
+    both by the file and the template (the file's is kept, the error names the table)."""
     if not isinstance(name, str):
         raise UserError(f"{source}: [shipment] product: must be a string, not {name!r}")
     try:
@@ -559,16 +563,18 @@ def with_product(
         if key not in (*PRODUCT_TABLES, "description"):
             raise UserError(f"{source}: {where}: [{key}]: not a template table (known: {', '.join(PRODUCT_TABLES)})")
     out = dict(doc)
+    errors = []
     for key in PRODUCT_TABLES:
         if key not in template:
             continue
         if key in doc:
-            raise UserError(
+            errors.append(
                 f"{source}: [{key}]: given both in the file and by {where}: remove it from the file "
                 "(or the product line, to give every rule in the file)"
             )
+            continue
         out[key] = template[key]
-    return out
+    return out, errors
 
 
 def _container_value(

@@ -16,6 +16,7 @@ from compliance_helpers import shipment_doc, to_toml
 from fakes import FakeBoard, use_fake_ports
 from isolog import cli, shipment
 from isolog.store import Store, load_for_check
+from isolog_fw import record as fw_record
 
 PORT = "FAKE0"
 DEV = fakes.DEVICE_ID.hex()
@@ -128,6 +129,14 @@ def test_configure_takes_the_constants_from_the_container(desk, tmp_path, capsys
     sync_mod.sync(PORT, db, set_clock=False)
     _, ship = load_for_check(db, "LU-C1")
     assert ship.sensor.calibration_cpm_per_usv_h == 160.0
+    # the calibration the board used is in its MAC'd "C" chunk and agrees with the stored one
+    with Store(db) as st:
+        segments = [seg for seg in st.unchecked_segments(DEV)] + [c["segment"] for c in st.segment_checks(DEV)]
+        assert segments
+        for seg in segments:
+            assert st.config_differences(DEV, seg) == []
+        chunks = [c for seg in segments for c in st._segment_chunks(DEV, seg, fw_record.KIND_CONFIG)]
+    assert chunks and all(b'"cal_cpm_per_usv_h": 160.0' in bytes(c) for c in chunks)
     assert ship.sensor.one_metre_factor == 0.05
 
 
@@ -232,3 +241,41 @@ def test_a_templated_shipment_is_configured_and_checked_with_the_stored_template
     _, ship = load_for_check(db, "LU-P1")
     assert ship.dose_alarm_usv_h == 2000.0
     assert [r.name for r in ship.temperature_rules] == ["high", "warm", "freeze"]
+
+
+def test_the_certificate_shows_the_sensor_and_its_calibration_dates(desk, tmp_path, capsys):
+    board, db = desk
+    on = (TODAY - timedelta(days=30)).isoformat()
+    due = (TODAY + timedelta(days=335)).isoformat()
+    assert cli.main(set_args(db, cal="160", dead="200", on=on, due=due)) == 0
+    f = bare_file(tmp_path, "LU-R1")
+    assert cli.main(["configure", PORT, str(f), "--db", str(db), "--no-clock"]) == 0
+    board.run_for(3600)
+    assert cli.main(["sync", PORT, "--db", str(db), "--no-clock"]) == 0
+    out = tmp_path / "r.html"
+    assert cli.main(["report", "LU-R1", "--db", str(db), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert (
+        f"Sensor</th><td>LND 7317, 160 cpm per µSv/h, dead time 200 µs; calibrated on {on}, calibration due {due}"
+        in html
+    )
+
+
+def test_status_says_when_the_calibration_is_due(desk, tmp_path, capsys):
+    _, db = desk
+    assert cli.main(["status", PORT, "--once", "--db", str(db)]) == 0
+    assert "calibration" not in capsys.readouterr().out  # no record yet: nothing said
+    due = (TODAY + timedelta(days=335)).isoformat()
+    assert cli.main(set_args(db, due=due)) == 0
+    capsys.readouterr()
+    assert cli.main(["status", PORT, "--once", "--db", str(db)]) == 0
+    assert f"container crate-7 (board {DEV}), no shipment configured, calibration due {due}" in capsys.readouterr().out
+    past = (TODAY - timedelta(days=1)).isoformat()
+    assert cli.main(set_args(db, on=(TODAY - timedelta(days=400)).isoformat(), due=past)) == 0
+    capsys.readouterr()
+    assert cli.main(["status", PORT, "--once", "--db", str(db)]) == 0
+    assert f"calibration OVERDUE since {past}" in capsys.readouterr().out
+    # no store at the path given: none is created
+    missing = tmp_path / "none.sqlite3"
+    assert cli.main(["status", PORT, "--once", "--db", str(missing)]) == 0
+    assert not missing.exists()

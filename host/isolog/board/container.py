@@ -130,3 +130,25 @@ def sensor_defaults(record: dict[str, Any]) -> dict[str, Any]:
         if record.get(key) is not None:
             out[key] = record[key]
     return out
+
+
+def calibration_due_line(db: Path | str | None, device: str, today: date | None = None) -> str | None:
+    """'calibration due DATE' (or 'calibration OVERDUE since DATE') for `isolog status`, from the
+    store; None when the container has no record or there is no store yet (none is created)."""
+    from isolog import db as store_db
+    from isolog.store import default_path
+
+    where = store_db.target(db)
+    if where is None:
+        where = default_path()
+    if isinstance(where, Path) and not where.is_file():
+        return None
+    with Store(db) as store:
+        record = store.container(device)
+    if record is None:
+        return None
+    today = today or datetime.now(timezone.utc).date()
+    due = record["calibration_due"]
+    if today > date.fromisoformat(due):
+        return f"calibration OVERDUE since {due}: recalibrate before the next shipment"
+    return f"calibration due {due}"
