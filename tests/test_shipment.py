@@ -354,3 +354,12 @@ def test_a_product_template_gives_the_rules_and_limits():
     bad = shipment_doc(shipment__product="Lu 177!")
     _, errors = shipment.check_dict(bad, "f.toml")
     assert errors[0].startswith("f.toml: [shipment] product: must be a template name")
+
+
+def test_the_templated_example_equals_the_explicit_one_but_for_its_id():
+    explicit = shipment.load(ROOT / "scenarios" / "shipments" / "lu177-lutathera.toml").to_board_dict()
+    templated = shipment.load(ROOT / "scenarios" / "shipments" / "lu177-lutathera-templated.toml")
+    assert templated.product == "lutathera"
+    got = templated.to_board_dict()
+    assert got.pop("id") == "LU-2026-11-0043" and explicit.pop("id") == "LU-2026-11-0042"
+    assert got == explicit
