@@ -301,3 +301,65 @@ def test_validate_command_lists_every_error_and_exits_2(tmp_path, capsys):
     )
     assert cli.main(["validate", str(tmp_path / "none.toml")]) == 2
     assert "cannot read shipment file" in capsys.readouterr().err
+
+
+# --- the container's record and product templates (issue 14 item 3) ------------------------------
+
+
+def test_the_containers_record_fills_the_sensor_constants_and_wins():
+    from compliance_helpers import shipment_doc
+
+    doc = shipment_doc(
+        sensor__calibration_cpm_per_usv_h=None,
+        sensor__dead_time_us=None,
+        sensor__one_metre_factor=None,
+    )
+    record = {"calibration_cpm_per_usv_h": 120.5, "dead_time_us": 80.0, "one_metre_factor": 0.07}
+    ship = shipment.from_dict(doc, "f.toml", record, "container crate-7 (board X)")
+    assert ship.sensor.calibration_cpm_per_usv_h == 120.5
+    assert ship.sensor.dead_time_us == 80.0
+    assert ship.sensor.one_metre_factor == 0.07
+    assert ship.to_board_dict()["cal_cpm_per_usv_h"] == 120.5
+    # a file value that differs: every differing field is named
+    doc = shipment_doc()  # gives 153.8 cpm per µSv/h, 190 µs, 0.04
+    ship2, errors = shipment.check_dict(doc, "f.toml", record, "container crate-7 (board X)")
+    assert ship2 is None
+    assert [e.split(":")[1].strip() for e in errors] == [
+        "[sensor] one_metre_factor",
+        "[sensor] calibration_cpm_per_usv_h",
+        "[sensor] dead_time_us",
+    ]
+    assert "153.8 differs from the container crate-7 (board X)'s record (120.5)" in errors[1]
+
+
+def test_a_product_template_gives_the_rules_and_limits():
+    from compliance_helpers import shipment_doc
+
+    template = (
+        '[dose_rate]\nwarn_usv_h = 10.0\nalarm_usv_h = 20.0\n\n[[temperature.rules]]\nname = "cold"\n'
+        'threshold_c = 2.0\ndirection = "below"\nallowed = "1h"\ntype = "single"\n'
+    )
+    doc = shipment_doc(shipment__product="vaccine")
+    del doc["dose_rate"], doc["temperature"]
+    ship = shipment.from_dict(doc, "f.toml", products={"vaccine": template}.__getitem__)
+    assert ship.product == "vaccine"
+    assert ship.to_board_dict()["temp_rules"] == [["cold", 2.0, "below", 3600, "single"]]
+    assert (ship.dose_warn_usv_h, ship.dose_alarm_usv_h) == (10.0, 20.0)
+    doc["temperature"] = shipment_doc()["temperature"]
+    _, errors = shipment.check_dict(doc, "f.toml", products={"vaccine": template}.__getitem__)
+    assert errors == [
+        "f.toml: [temperature]: given both in the file and by product template vaccine: remove it from the "
+        "file (or the product line, to give every rule in the file)"
+    ]
+    bad = shipment_doc(shipment__product="Lu 177!")
+    _, errors = shipment.check_dict(bad, "f.toml")
+    assert errors[0].startswith("f.toml: [shipment] product: must be a template name")
+
+
+def test_the_templated_example_equals_the_explicit_one_but_for_its_id():
+    explicit = shipment.load(ROOT / "scenarios" / "shipments" / "lu177-lutathera.toml").to_board_dict()
+    templated = shipment.load(ROOT / "scenarios" / "shipments" / "lu177-lutathera-templated.toml")
+    assert templated.product == "lutathera"
+    got = templated.to_board_dict()
+    assert got.pop("id") == "LU-2026-11-0043" and explicit.pop("id") == "LU-2026-11-0042"
+    assert got == explicit

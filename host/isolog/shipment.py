@@ -95,6 +95,7 @@ class Shipment:
     physical_form: str | None = None  # one of PHYSICAL_FORMS; None: not given
     transport_mode: str | None = None  # one of TRANSPORT_MODES; None: not given
     special_arrangement: bool = False  # shipped under special arrangement (competent authority approval)
+    product: str | None = None  # the product template it names (docs/shipment.md#product-templates)
 
     def to_board_dict(self) -> dict[str, Any]:
         """The plain JSON-able configuration the board stores (`isolog configure`)."""
@@ -253,15 +254,21 @@ def load(path: str | Path) -> Shipment:
     return loads(read_text(path), source=str(path))
 
 
-def loads(text: str, source: str = "<shipment>") -> Shipment:
-    """Validate a shipment given as TOML text."""
+def loads(
+    text: str,
+    source: str = "<shipment>",
+    container: dict[str, Any] | None = None,
+    container_name: str = "container",
+    products: Callable[[str], str] | None = None,
+) -> Shipment:
+    """Validate a shipment given as TOML text (container, products: as check_dict)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{source}: not valid TOML: {exc}") from None
     except RecursionError:
         raise UserError(f"{source}: not a shipment file: arrays or tables nested too deeply") from None
-    return from_dict(doc, source)
+    return from_dict(doc, source, container, container_name, products)
 
 
 def _shipment_time(value: Any) -> float:
@@ -288,16 +295,28 @@ class _Errors:
         self.items.append(message)
 
 
-def from_dict(doc: dict[str, Any], source: str = "<shipment>") -> Shipment:
+def from_dict(
+    doc: dict[str, Any],
+    source: str = "<shipment>",
+    container: dict[str, Any] | None = None,
+    container_name: str = "container",
+    products: Callable[[str], str] | None = None,
+) -> Shipment:
     """A validated Shipment; UserError names the first error (and how many more there are)."""
-    ship, errors = check_dict(doc, source)
+    ship, errors = check_dict(doc, source, container, container_name, products)
     if errors or ship is None:
         more = f" (and {len(errors) - 1} more: `isolog validate {source}` lists them all)" if len(errors) > 1 else ""
         raise UserError(errors[0] + more)
     return ship
 
 
-def validate_text(text: str, source: str = "<shipment>") -> tuple[Shipment | None, list[str]]:
+def validate_text(
+    text: str,
+    source: str = "<shipment>",
+    container: dict[str, Any] | None = None,
+    container_name: str = "container",
+    products: Callable[[str], str] | None = None,
+) -> tuple[Shipment | None, list[str]]:
     """A shipment file's text checked in full: (the Shipment or None, every error found)."""
     try:
         doc = tomllib.loads(text)
@@ -305,18 +324,35 @@ def validate_text(text: str, source: str = "<shipment>") -> tuple[Shipment | Non
         return None, [f"{source}: not valid TOML: {exc}"]
     except RecursionError:
         return None, [f"{source}: not a shipment file: arrays or tables nested too deeply"]
-    return check_dict(doc, source)
+    return check_dict(doc, source, container, container_name, products)
 
 
-def check_dict(doc: dict[str, Any], source: str = "<shipment>") -> tuple[Shipment | None, list[str]]:
-    """Every field, then the fields against each other (dates, amounts); (Shipment or None, errors)."""
+def check_dict(
+    doc: dict[str, Any],
+    source: str = "<shipment>",
+    container: dict[str, Any] | None = None,
+    container_name: str = "container",
+    products: Callable[[str], str] | None = None,
+) -> tuple[Shipment | None, list[str]]:
+    """Every field, then the fields against each other (dates, amounts); (Shipment or None, errors).
+    container: the [sensor] fields the container's record gives (board/container.sensor_defaults),
+    or None (a file checked without a container must give them)."""
     err = _Errors()
+    product_name = None
+    head = doc.get("shipment")
+    if isinstance(head, dict) and head.get("product") is not None:
+        product_name = head["product"]
+        merged = err.get(lambda: with_product(doc, source, product_name, products))
+        if merged is not None:
+            doc, duplicated = merged
+            for message in duplicated:
+                err.add(message)
     known_tables = ("shipment", "sensor", "logging", "dose_rate", "temperature")
     for key in doc:
         if key not in known_tables:
             err.add(f"{source}: [{key}]: unknown table (known tables: {', '.join(known_tables)})")
     for key in ("shipment", "sensor", "logging", "dose_rate"):
-        if key not in doc:
+        if key not in doc and not (product_name is not None and key in PRODUCT_TABLES):
             err.add(f"{source}: [{key}]: missing table (required)")
 
     def table(name: str) -> _Table | None:
@@ -332,6 +368,7 @@ def check_dict(doc: dict[str, Any], source: str = "<shipment>") -> tuple[Shipmen
     daughters = "equilibrium"
     if s is not None:
         ship_id = err.get(lambda: s.string("id"))
+        err.get(lambda: s.string("product", required=False))
         if ship_id is not None and not _printable_id(ship_id):
             err.get(lambda: s.fail("id", f"must be 1..32 printable ASCII characters without spaces, not {ship_id!r}"))
             ship_id = None
@@ -360,17 +397,33 @@ def check_dict(doc: dict[str, Any], source: str = "<shipment>") -> tuple[Shipmen
     position = surface_factor = one_metre_factor = cal = cal_nuclide = dead_time = background = None
     if sen is not None:
         position = err.get(lambda: sen.string("position", choices=POSITIONS))
+        # The container's constants (board/container.py): given by its record when the file omits
+        # them; a file that gives another value is refused (the container's record wins).
+        from_container = container or {}
+        needed = container is None
         surface_factor = err.get(lambda: sen.number("surface_factor", required=False, minimum=0.0, exclusive_min=True))
+        surface_factor = _container_value(err, sen, "surface_factor", surface_factor, from_container, container_name)
         one_metre_factor = err.get(
             lambda: sen.number("one_metre_factor", required=False, minimum=0.0, exclusive_min=True)
+        )
+        one_metre_factor = _container_value(
+            err, sen, "one_metre_factor", one_metre_factor, from_container, container_name
         )
         if position == "surface" and surface_factor is None:
             surface_factor = 1.0  # the reading is the surface dose rate
         if position == "1m" and one_metre_factor is None:
             one_metre_factor = 1.0  # the reading is the dose rate at 1 m
-        cal = err.get(lambda: sen.number("calibration_cpm_per_usv_h", minimum=0.0, exclusive_min=True))
+        cal = err.get(lambda: sen.number("calibration_cpm_per_usv_h", needed, minimum=0.0, exclusive_min=True))
+        cal = _container_value(err, sen, "calibration_cpm_per_usv_h", cal, from_container, container_name)
         cal_nuclide = err.get(lambda: sen.string("calibration_nuclide", required=False))
-        dead_time = err.get(lambda: sen.number("dead_time_us", minimum=0.0, maximum=10_000.0))
+        dead_time = err.get(lambda: sen.number("dead_time_us", needed, minimum=0.0, maximum=10_000.0))
+        dead_time = _container_value(err, sen, "dead_time_us", dead_time, from_container, container_name)
+        if not needed:
+            for key, value in (("calibration_cpm_per_usv_h", cal), ("dead_time_us", dead_time)):
+                if value is None and key not in from_container:
+                    err.get(
+                        lambda: sen.fail(key, f"missing: neither the file nor the {container_name}'s record gives it")
+                    )
         background = err.get(lambda: sen.number("background_usv_h", required=False, minimum=0.0))
         err.get(sen.finish)
 
@@ -458,12 +511,89 @@ def check_dict(doc: dict[str, Any], source: str = "<shipment>") -> tuple[Shipmen
         physical_form=physical_form,
         transport_mode=transport_mode,
         special_arrangement=special_arrangement,
+        product=product_name if isinstance(product_name, str) else None,
     )
     try:  # the board's own check, last: whatever it would refuse is refused here, naming its field
         board_config.validate(ship.to_board_dict())
     except board_config.ConfigError as exc:
         return None, [f"{source}: the board would refuse this configuration: {exc}"]
     return ship, []
+
+
+# Product templates (docs/shipment.md#product-templates): products/NAME.toml holds a product's
+# temperature rules and dose-rate limits; a shipment file names it with [shipment] product = NAME.
+PRODUCT_TABLES = ("dose_rate", "temperature")
+PRODUCT_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def product_file(name: str, source: str) -> Path:
+    """products/NAME.toml in the shipment file's folder or the nearest parent folder that has one."""
+    if not (1 <= len(name) <= 64 and set(name) <= PRODUCT_NAME_CHARS):
+        raise UserError(f"must be a template name of lower-case letters, digits, - and _, not {name!r}")
+    start = Path(source).resolve().parent
+    for folder in (start, *start.parents):
+        candidate = folder / "products" / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"no product template {name!r}: products/{name}.toml not found in {start} or a parent folder")
+
+
+def product_text(name: str, source: str) -> str:
+    """The template's text, looked up from the shipment file (product_file)."""
+    return read_text(product_file(name, source))
+
+
+def with_product(
+    doc: dict[str, Any], source: str, name: Any, products: Callable[[str], str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The shipment document with its product template's tables, and an error for each table given
+    both by the file and the template (the file's is kept, the error names the table)."""
+    if not isinstance(name, str):
+        raise UserError(f"{source}: [shipment] product: must be a string, not {name!r}")
+    try:
+        text = products(name) if products is not None else product_text(name, source)
+    except UserError as exc:
+        raise UserError(f"{source}: [shipment] product: {exc}") from None
+    where = f"product template {name}"
+    try:
+        template = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{source}: {where}: not valid TOML: {exc}") from None
+    for key in template:
+        if key not in (*PRODUCT_TABLES, "description"):
+            raise UserError(f"{source}: {where}: [{key}]: not a template table (known: {', '.join(PRODUCT_TABLES)})")
+    out = dict(doc)
+    errors = []
+    for key in PRODUCT_TABLES:
+        if key not in template:
+            continue
+        if key in doc:
+            errors.append(
+                f"{source}: [{key}]: given both in the file and by {where}: remove it from the file "
+                "(or the product line, to give every rule in the file)"
+            )
+            continue
+        out[key] = template[key]
+    return out, errors
+
+
+def _container_value(
+    err: _Errors, sen: _Table, key: str, given: float | None, record: dict[str, Any], name: str
+) -> float | None:
+    """The container's value for a [sensor] field, or the file's when the record has none; a file
+    value that differs from the record is an error naming the field."""
+    if key not in record:
+        return given
+    want = float(record[key])
+    if given is not None and not math.isclose(given, want, rel_tol=1e-9, abs_tol=0.0):
+        err.get(
+            lambda: sen.fail(
+                key,
+                f"{given:g} differs from the {name}'s record ({want:g}): the container's record wins; "
+                "remove the field from the file (or correct the record with `isolog container set`)",
+            )
+        )
+    return want
 
 
 def _rule(source: str, i: int, rr: Any, names: set[str]) -> TemperatureRule:

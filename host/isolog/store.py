@@ -1099,9 +1099,12 @@ class Store:
         firmware: str | None = None,
         start_delay_s: float = 0.0,
         forced: dict[str, Any] | None = None,
+        container: dict[str, Any] | None = None,
+        product: str | None = None,
     ) -> None:
         """Store a configuration: the shipment is configured now and dispatched (its trip starts)
-        after start_delay_s. `forced`: what a `--force --reason` overrode (audited)."""
+        after start_delay_s. `forced`: what a `--force --reason` overrode (audited). `container`:
+        the container's record it was configured with; `product`: its product template's text."""
         with self.transaction() as db:
             self.touch_device(db, device, board, firmware, 0)
             now = datetime.now(timezone.utc)
@@ -1118,7 +1121,7 @@ class Store:
                 self.audit(db, device, "configure_forced", {"shipment": ship_id, **forced})
             db.execute(
                 "INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, "
-                "first_seq_max, host_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "first_seq_max, host_user, container, product) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     ship_id,
                     device,
@@ -1128,6 +1131,8 @@ class Store:
                     first_seq,
                     first_seq_max,
                     host_user(),
+                    json.dumps(container, sort_keys=True) if container else None,
+                    product,
                 ),
             )
             self.audit(
@@ -1145,6 +1150,8 @@ class Store:
             "first_seq",
             "first_seq_max",
             "host_user",
+            "container",
+            "product",
         )
         q = f"SELECT {', '.join(cols)} FROM shipments"
         args: tuple = ()
@@ -1155,6 +1162,7 @@ class Store:
         for row in self.db.execute(q + " ORDER BY rowid", args):
             d = dict(zip(cols, row))
             d["board_config"] = json.loads(d["board_config"])
+            d["container"] = json.loads(d["container"]) if d["container"] else None
             out.append(d)
         return out
 
@@ -1243,6 +1251,51 @@ class Store:
     def last_event(self, ship_id: str, state: str) -> dict[str, Any] | None:
         found = [e for e in self.shipment_events(ship_id) if e["state"] == state]
         return found[-1] if found else None
+
+    # --- containers (board/container.py) ------------------------------------------------------------
+
+    CONTAINER_FIELDS = (
+        "sensor_model",
+        "cal_cpm_per_usv_h",
+        "dead_time_us",
+        "one_metre_factor",
+        "surface_factor",
+        "calibrated_on",
+        "calibration_due",
+    )
+
+    def container(self, device: str) -> dict[str, Any] | None:
+        """The container's record (sensor, calibration, dates; who set it, when), or None."""
+        cols = ("device", *self.CONTAINER_FIELDS, "updated_at", "host_user")
+        row = self.db.execute(f"SELECT {', '.join(cols)} FROM containers WHERE device = ?", (device,)).fetchone()
+        return dict(zip(cols, row)) if row else None
+
+    def set_container(self, device: str, values: dict[str, Any]) -> dict[str, Any] | None:
+        """Store the container's record (every CONTAINER_FIELDS value), audited with the old and
+        new values; returns the old record (None: the first)."""
+        old = self.container(device)
+        fields = self.CONTAINER_FIELDS
+        args = (*(values[f] for f in fields), now_iso(), host_user())
+        with self.transaction() as db:
+            if old is None:
+                db.execute(
+                    f"INSERT INTO containers (device, {', '.join(fields)}, updated_at, host_user) "
+                    f"VALUES (?, {', '.join('?' for _ in fields)}, ?, ?)",
+                    (device, *args),
+                )
+            else:
+                db.execute(
+                    f"UPDATE containers SET {', '.join(f + ' = ?' for f in fields)}, updated_at = ?, host_user = ? "
+                    "WHERE device = ?",
+                    (*args, device),
+                )
+            self.audit(
+                db,
+                device,
+                "container_set",
+                {"old": {f: old[f] for f in fields} if old else None, "new": {f: values[f] for f in fields}},
+            )
+        return old
 
     def provisioned_name(self, device: str) -> str | None:
         """The name a board was provisioned with (isolog provision --name), or None."""
@@ -1533,7 +1586,6 @@ def load_for_check(db: Path | str | None, ship_id: str, device: str | None = Non
     hashed as they are read, on another thread)."""
     import gc
 
-    from isolog import shipment
     from isolog.compliance import records
 
     with Store(db) as st:
@@ -1563,8 +1615,26 @@ def load_for_check(db: Path | str | None, ship_id: str, device: str | None = Non
     last = int(chunks[-1].cols["seq"][-1])
     rec = records.from_row_chunks(dev, chunks, f"{source_at}, records {first}..{last})")
     rec.sha256 = digest
-    ship_obj = shipment.loads(ship["toml"], source=f"{where}, shipment {ship_id} as configured {ship['configured_at']}")
+    ship_obj = stored_shipment(ship, f"{where}, shipment {ship_id} as configured {ship['configured_at']}")
     return rec, ship_obj
+
+
+def stored_shipment(ship: dict[str, Any], source: str) -> Any:
+    """A stored shipment as configured: its file with the container's record and product template
+    kept with it at configure (never today's, which may have changed since)."""
+    from isolog import shipment
+    from isolog.board.container import sensor_defaults
+
+    record = ship.get("container")
+    template = ship.get("product")
+
+    def products(name: str) -> str:
+        if template is None:
+            raise UserError(f"the product template {name!r} was not stored with the shipment")
+        return template
+
+    defaults = sensor_defaults(record) if record else None
+    return shipment.loads(ship["toml"], source, defaults, "container", products)
 
 
 class _Hasher:

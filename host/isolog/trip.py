@@ -177,7 +177,12 @@ def certificate_context(db: Path | str | None, ship_id: str) -> dict[str, Any]:
         if a["action"] == "ack_alarms"
     ]
     forced = [
-        {"time": a["time"], "by": a["host_user"], "reason": a["details"].get("reason")}
+        {
+            "time": a["time"],
+            "by": a["host_user"],
+            "reason": a["details"].get("reason"),
+            "calibration_due": a["details"].get("calibration_due"),
+        }
         for a in audit
         if a["action"] == "configure_forced" and a["details"].get("shipment") == ship_id
     ]
@@ -185,6 +190,8 @@ def certificate_context(db: Path | str | None, ship_id: str) -> dict[str, Any]:
     return {
         "container": name,
         "device": lf.device,
+        # the container's sensor and calibration as configured (board/container.py), or None
+        "sensor": ship.get("container"),
         "state": lf.state,
         "events": [
             {"state": e["state"], "time": e["happened_at"], "by": e["host_user"], "details": e["details"]}

@@ -5,10 +5,12 @@ is provisioned (board/provision.py) and audited in the store."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from isolog import shipment
+from isolog.board.container import overdue, sensor_defaults
 from isolog.board.link import BoardError, Link
 from isolog.board.provision import authorize, key_in_hardware
 from isolog.board.sync import set_board_clock
@@ -58,8 +60,6 @@ def configure(
             f"not {start_delay_s / 3600:g} hours"
         )
     text = shipment.read_text(shipment_path)  # UTF-8 or refused, naming the line
-    ship = shipment.loads(text, source=str(shipment_path))  # host validation: errors name the file and field
-    cfg = ship.to_board_dict()
     with Store(db) as store, Link(port) as link:
         before = link.identify()
         device = before["device"]
@@ -67,6 +67,22 @@ def configure(
         prov = store.provisioning(device)
         store_authenticated = prov is not None
         container = store.container_name(device)
+        # The container's constants come from its record (board/container.py); host validation:
+        # errors name the file and field, a value that differs from the record is refused.
+        record = store.container(device)
+        defaults = sensor_defaults(record) if record else None
+        ship = shipment.loads(text, str(shipment_path), defaults, container)
+        product = shipment.product_text(ship.product, str(shipment_path)) if ship.product else None
+        cfg = ship.to_board_dict()
+        dispatch = datetime.now(timezone.utc) + timedelta(seconds=start_delay_s)
+        late = record is not None and overdue(record, dispatch)
+        if late and force_reason is None:
+            assert record is not None
+            raise UserError(
+                f"{container} not configured: its calibration was due {record['calibration_due']} and the "
+                f"shipment leaves {dispatch.date().isoformat()}: have the sensor calibrated and record it with "
+                f"`isolog container set {port} ...`; or, to override, --force --reason TEXT (recorded with your name)"
+            )
         reused = store.reused_id(ship.id, device)
         if reused:
             raise UserError(f"{shipment_path}: refused for {container}: {reused}")
@@ -79,6 +95,8 @@ def configure(
         latched = list(link.status().get("alarms") or [])
         blockers = _dispatch_blockers(on_flash, latched, port, before.get("config_id"))
         forced: dict[str, Any] | None = None
+        if late and record is not None:
+            forced = {"reason": force_reason, "calibration_due": record["calibration_due"]}
         if blockers:
             if force_reason is None:
                 raise UserError(
@@ -86,6 +104,7 @@ def configure(
                     "--force --reason TEXT (recorded with your name)"
                 )
             forced = {
+                **(forced or {}),
                 "reason": force_reason,
                 "unsynced_records": on_flash,
                 "latched_alarms": latched,
@@ -116,6 +135,8 @@ def configure(
             before.get("firmware"),
             start_delay_s=start_delay_s,
             forced=forced,
+            container=record,
+            product=product,
         )
     previous = before.get("config_id")
     return Configured(

@@ -23,6 +23,7 @@ COMMANDS = [
     # logistics staff at the dispatch and return desks
     ("validate", "shipments"),
     ("devices", "board"),
+    ("container", "container"),
     ("configure", "board"),
     ("status", "board"),
     ("sync", "board"),

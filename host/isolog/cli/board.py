@@ -182,6 +182,7 @@ def _status_args(p: argparse.ArgumentParser) -> None:
     common.port(p)
     p.add_argument("--once", action="store_true", help="print once and exit")
     p.add_argument("--json", action="store_true", help="one JSON object per refresh")
+    common.db(p)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -198,7 +199,15 @@ def cmd_status(args: argparse.Namespace) -> int:
                 else f"board {ident['device']}"
             )
             ship = ident.get("config_id")
-            print(f"{args.port}: {name}, " + (f"shipment {ship}" if ship else "no shipment configured"), flush=True)
+            from isolog.board.container import calibration_due_line
+
+            cal = calibration_due_line(args.db, str(ident["device"]))
+            print(
+                f"{args.port}: {name}, "
+                + (f"shipment {ship}" if ship else "no shipment configured")
+                + (f", {cal}" if cal else ""),
+                flush=True,
+            )
             if not ident.get("provisioned"):
                 print(UNAUTHENTICATED, flush=True)
             elif ident.get("key_store") != SECURE_ELEMENT:

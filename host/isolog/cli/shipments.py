@@ -119,6 +119,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"{args.file}: valid: shipment {ship.id}, {ship.nuclide} {format_activity(ship.activity_bq)} at "
         f"{format_time(ship.reference_time)}, {len(ship.temperature_rules)} temperature rules"
+        + (f" (product template {ship.product})" if ship.product else "")
     )
     return EXIT_OK
 

@@ -130,6 +130,16 @@ def release_rows(result: CheckResult) -> list[tuple[str, str]]:
                 + ("" if c.get("container") else ", never provisioned: NOT AUTHENTICATED"),
             )
         )
+    sensor = c.get("sensor")
+    if sensor:
+        rows.append(
+            (
+                "Sensor",
+                f"{sensor['sensor_model']}, {sensor['cal_cpm_per_usv_h']:g} cpm per µSv/h, dead time "
+                f"{sensor['dead_time_us']:g} µs; calibrated on {sensor['calibrated_on']}, calibration due "
+                f"{sensor['calibration_due']}",
+            )
+        )
     events = c.get("events", [])
     win = result.series.get("window")
     for state in ("configured", "dispatched", "delivered", "returned"):
@@ -147,7 +157,10 @@ def release_rows(result: CheckResult) -> list[tuple[str, str]]:
             extra = f" ({e['details'].get('source', '')})"
         rows.append((state.capitalize(), f"{local_time(result, when)} by {e['by']}{extra}"))
     for f in c.get("forced", []):
-        rows.append(("Configured over data", f"forced by {f['by']} at {local_time(result, f['time'])}: {f['reason']}"))
+        label = "Configured over data"
+        if f.get("calibration_due"):
+            label = f"Calibration overdue (due {f['calibration_due']})"
+        rows.append((label, f"forced by {f['by']} at {local_time(result, f['time'])}: {f['reason']}"))
     rec = result.series.get("records")
     if rec is not None and len(rec):
         seen = [f for f in ("dose_warn", "dose_alarm", "temp_alarm", "temp_fault") if rec.has(f).any()]

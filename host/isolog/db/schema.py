@@ -288,7 +288,31 @@ CREATE TABLE IF NOT EXISTS web_settings (
 )
 """,
     ),
-    # Append new steps here: Migration(5, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
+    # A container's engineering constants (board/container.py): its sensor, calibration and
+    # calibration dates, kept with the container (one row, changes audited); a shipment keeps the
+    # record it was configured with (shipments.container, JSON) and its product template's text
+    # (shipments.product), so a later change to either does not change an old shipment's verdict.
+    Migration(
+        5,
+        "containers: each container's sensor and calibration; shipments.container and shipments.product",
+        """
+CREATE TABLE IF NOT EXISTS containers (
+    device {text} PRIMARY KEY,
+    sensor_model {text} NOT NULL,
+    cal_cpm_per_usv_h {real} NOT NULL,
+    dead_time_us {real} NOT NULL,
+    one_metre_factor {real},
+    surface_factor {real},
+    calibrated_on {text} NOT NULL,
+    calibration_due {text} NOT NULL,
+    updated_at {text} NOT NULL,
+    host_user {text}
+);
+ALTER TABLE shipments ADD COLUMN container {text};
+ALTER TABLE shipments ADD COLUMN product {text}
+""",
+    ),
+    # Append new steps here: Migration(6, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].number
