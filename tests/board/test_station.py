@@ -32,14 +32,15 @@ def private_registry(tmp_path, monkeypatch):
 
 
 def _configured_board(tmp_path, db, **kw):
-    """A virtual board provisioned and configured with the built-in shipment, then the rest of its day logged
+    """A virtual board provisioned and configured with the built-in shipment, then the rest of its 12 hours logged
     (hold_at_end: the clock stops at the end and the board stays up); unplugged (closed)."""
     from isolog.sim.launcher import VirtualBoard
     from sim_helpers import SHIPMENT, scenario
 
-    sc = scenario(duration="1d")
+    sc = scenario(duration="12h")
     sc["board_config"] = None
-    b = VirtualBoard(sc, tmp_path / "flash.img", speed=0, hold_at_end=True, **kw)
+    # 15,000 times real time: the 12 h take about 3 s, and the configuration lands early in them
+    b = VirtualBoard(sc, tmp_path / "flash.img", speed=15_000, hold_at_end=True, **kw)
     b.start()
     assert cli.main(["provision", b.port, "--name", NAME, "--db", str(db)]) == 0
     seen = len(b.events)
@@ -96,7 +97,7 @@ def test_station_syncs_checks_and_certifies_a_board_plugged_in(tmp_path, private
     # the store holds every record of the board's flash (read from the image, not over the link)
     log = read_log(tmp_path / "flash.img")
     assert done.sync.next_seq == log.records[-1]["seq"] + 1
-    assert done.sync.records_added >= 60  # at least an hour of the day logged after configure
+    assert done.sync.records_added >= 60  # at least an hour logged after configure
     assert done.verdict in ("pass", "warn")  # the steady scenario stays within every limit
     assert done.next_step == station.NEXT_STEPS[done.verdict]
     assert done.certificate == out / f"{SHIP_ID}.pdf"
@@ -105,3 +106,47 @@ def test_station_syncs_checks_and_certifies_a_board_plugged_in(tmp_path, private
     assert any(isinstance(e, station.Progress) for e in w.events)
     # the board unplugged: forgotten
     assert not [e for e in w.events if isinstance(e, station.Failed)], w.events
+
+
+def test_a_board_unplugged_mid_sync_is_one_line_and_plugging_it_again_syncs_the_rest(tmp_path, private_registry):
+    from isolog.sim.launcher import VirtualBoard
+    from isolog.store import Store
+
+    db = tmp_path / "s.sqlite3"
+    out = tmp_path / "certs"
+    # a slow link (20 KB/s each way), so the cable is pulled while the records flow
+    board, sc = _configured_board(tmp_path, db, link_rate=20_000)
+    w = Watcher(db, out)
+    again = None
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+            isinstance(e, station.Progress) and e.progress.bytes > 0 for e in w.events
+        ):
+            time.sleep(0.01)
+        board.close()  # unplugged mid-sync
+        failed = w.wait_for(station.Failed)
+        gone = w.wait_for(station.Gone)
+        assert failed.port == gone.port == board.port
+        assert "\n" not in failed.message and failed.message
+        assert not [e for e in w.events if isinstance(e, station.Done)]
+        with Store(db) as st:
+            (device,) = [d["id"] for d in st.devices()]
+        log = read_log(tmp_path / "flash.img")
+        # plugged in again: the same board (its flash), its records go on where the cut left them
+        again = VirtualBoard(sc, tmp_path / "flash.img", speed=0, hold_at_end=True, firmware="keep")
+        again.start()
+        done = w.wait_for(station.Done, timeout=30)
+    finally:
+        w.close()
+        if again is not None:
+            again.close()
+        board.close()
+    assert done.port == again.port
+    assert done.device == device
+    assert done.shipment == SHIP_ID
+    assert done.certificate is not None and done.certificate.read_bytes()[:5] == b"%PDF-"
+    # the second sync read only what the first did not store, and the store now holds the whole log
+    assert 0 < done.sync.records_added < len(log.records)
+    assert done.sync.next_seq >= log.records[-1]["seq"] + 1
+    assert [type(e).__name__ for e in w.events].count("Failed") == 1
