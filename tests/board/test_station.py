@@ -154,3 +154,24 @@ def test_a_board_unplugged_mid_sync_is_one_line_and_plugging_it_again_syncs_the_
     assert done.sync.records_added == len(log.records) - before
     assert done.sync.next_seq == log.records[-1]["seq"] + 1
     assert [type(e).__name__ for e in w.events].count("Failed") == 1
+
+
+def test_a_board_without_a_shipment_is_synced_and_sent_to_the_dispatch_desk(tmp_path, private_registry):
+    from isolog.sim.launcher import VirtualBoard
+    from sim_helpers import scenario
+
+    db = tmp_path / "s.sqlite3"
+    sc = scenario(duration="1h")
+    sc["board_config"] = None
+    b = VirtualBoard(sc, tmp_path / "flash.img", speed=0, hold_at_end=True)
+    b.start()
+    try:
+        assert cli.main(["provision", b.port, "--name", NAME, "--db", str(db)]) == 0
+        events: list = []
+        done = station.watch(db, tmp_path / "certs", events.append, once=True, poll_s=0.2)
+    finally:
+        b.close()
+    assert isinstance(done, station.Done) and events[-1] is done
+    assert (done.container, done.shipment, done.verdict, done.certificate) == (NAME, None, None, None)
+    assert done.next_step == station.NEXT_NO_SHIPMENT
+    assert not (tmp_path / "certs").exists()

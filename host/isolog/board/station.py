@@ -36,6 +36,7 @@ NEXT_STEPS = {
     "unknown": "QA review needed: the data cannot decide (review it in the dashboard)",
 }
 NEXT_PROBLEMS = "keep the board, call QA"  # the sync met damaged or unverifiable data
+NEXT_NO_RECORDS = "no records of its shipment yet (it logs from its configuration on): nothing to check"
 NEXT_NO_SHIPMENT = "no shipment of this board is known in this store: configure it at the dispatch desk"
 
 
@@ -111,8 +112,12 @@ def handle(
     with Store(db) as store:
         name = store.provisioned_name(r.device) or f"board {r.device}"
         known = bool(r.shipment) and any(s["id"] == r.shipment for s in store.shipments(r.device))
-    if not r.shipment or not known:
-        nxt = NEXT_PROBLEMS if r.problems else NEXT_NO_SHIPMENT
+        logged = False
+        if known:
+            _, lo, hi = store.shipment_range(str(r.shipment), r.device)
+            logged = any(True for _ in store.record_rows(r.device, lo, hi, size=1))
+    if not r.shipment or not known or not logged:
+        nxt = NEXT_PROBLEMS if r.problems else NEXT_NO_SHIPMENT if not known else NEXT_NO_RECORDS
         return Done(port, r.device, name, r.shipment, r, None, None, None, nxt)
     ship_id = str(r.shipment)
     from isolog.compliance import check, report
