@@ -12,6 +12,7 @@ from typing import Any
 
 from isolog.cli import args as common
 from isolog.cli.args import Spec
+from isolog.errors import UserError
 
 _EPILOG = """\
 Leave it running at the return desk: plug a board in and the station syncs it, checks its shipment,
@@ -111,6 +112,12 @@ def cmd_station(args: argparse.Namespace) -> int:
     screen = _Screen()
     stop = threading.Event()
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: not a folder (the certificates go into a folder)")
+    from isolog.store import Store
+
+    with Store(args.db):  # a store that cannot be used: one line and exit 2 now, not at the first board
+        pass
     print(f"isolog station: store {store_name(args.db)}, certificates to {out}; plug a board in (Ctrl-C ends)")
     old = None
     if threading.current_thread() is threading.main_thread():
