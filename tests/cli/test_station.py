@@ -74,3 +74,11 @@ def test_station_once_shows_the_verdict_of_the_board_plugged_in(tmp_path, monkey
     assert any(ln.startswith(f"{n} new records in ") for ln in lines), lines
     assert f"certificate: {out / (SHIP_ID + '.pdf')}" in lines
     assert (out / f"{SHIP_ID}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_station_refuses_an_out_that_is_not_a_folder_in_one_line(tmp_path, capsys):
+    not_dir = tmp_path / "certs"
+    not_dir.write_text("a file")
+    assert cli.main(["station", "--db", str(tmp_path / "s.sqlite3"), "--out", str(not_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"isolog: error: --out {not_dir}: not a folder (the certificates go into a folder)\n"
