@@ -27,6 +27,7 @@ COMMANDS = [
     ("configure", "board"),
     ("status", "board"),
     ("sync", "board"),
+    ("station", "station"),
     ("deliver", "shipments"),
     ("shipments", "shipments"),
     ("ack-alarms", "board"),
