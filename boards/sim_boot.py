@@ -85,7 +85,7 @@ def _charge_models():
     if extra < 0:
         sim_flash.say("model_heap", "short=%d" % -extra)
         raise RuntimeError("the virtual board's models took %d bytes past their allowance" % -extra)
-    ballast = bytearray(max(extra - 64, 0)) if extra > 64 else None  # 64: the object's own header
+    ballast = bytearray(extra - 64) if extra > 64 else None  # 64: the object's own header
     gc.collect()
     # What the heap holds now that a board's would not (models and filler, less the board module's
     # charge): the host takes it off the board's mem_alloc to show the firmware's own (hil_tests).

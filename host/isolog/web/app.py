@@ -194,6 +194,17 @@ def create_app(
             return None
         return {k: v for k, v in form.items() if isinstance(v, str)}
 
+    async def signed_form(request: Request) -> tuple[accounts.User, dict[str, str]] | Response:
+        """A form posted by a signed-in user with this session's CSRF token: (user, fields), or the
+        response that refuses it (to the sign-in page, or 403)."""
+        user = await user_of(request)
+        if user is None:
+            return to_signin(request)
+        form = await form_checked(request)
+        if form is None:
+            return refused_csrf()
+        return user, form
+
     def refused_csrf() -> Response:
         return HTMLResponse(
             "<h1>403: the form is stale or not from this site</h1><p>Reload the page and try again.</p>", 403
@@ -346,12 +357,10 @@ def create_app(
         return ship, accounts.Shipment(row, ship["id"], ship["device"], result.overall, result.records_sha256 or "")
 
     async def sign(request: Request) -> Response:
-        user = await user_of(request)
-        if user is None:
-            return to_signin(request)
-        form = await form_checked(request)
-        if form is None:
-            return refused_csrf()
+        got = await signed_form(request)
+        if isinstance(got, Response):
+            return got
+        user, form = got
         row = request.path_params["row"]
 
         def do(st):
@@ -377,12 +386,10 @@ def create_app(
         return RedirectResponse(f"/shipments/{row}#signatures", 303)
 
     async def issue_certificate(request: Request) -> Response:
-        user = await user_of(request)
-        if user is None:
-            return to_signin(request)
-        form = await form_checked(request)
-        if form is None:
-            return refused_csrf()
+        got = await signed_form(request)
+        if isinstance(got, Response):
+            return got
+        user, form = got
         row = request.path_params["row"]
 
         def do(st):
