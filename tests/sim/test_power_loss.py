@@ -102,6 +102,7 @@ class Chain:
     cuts: list[Cut] = field(default_factory=list)
     runs: int = 0  # clean runs (no cut), for learning the operations of a run
     last_ops: int = 0  # block operations of the last clean run
+    unsettled_reads: int = 0  # image reads that did not mount at first and did on a later read
     leds: set[str] = field(default_factory=set)
     wall_s: float = 0.0
     board: VirtualBoard | None = None  # one board per chain (it installs the firmware on the image once)
@@ -171,6 +172,21 @@ class Chain:
         decode.check_sequence(log)
         return log
 
+    def _snapshot_settled(self) -> decode.Log:
+        """snapshot(), read again up to three times 0.5 s apart when the image does not mount. Twice
+        on a fresh clone an image did not mount at the first read after the board was dead, and
+        mounted afterwards, unchanged, with both readers; the cause is not found (the closing note of
+        2026-11-30). An image that stays unmountable still fails the chain."""
+        for attempt in range(4):
+            try:
+                return self.snapshot()
+            except UserError:
+                if attempt == 3:
+                    raise
+                self.unsettled_reads += 1
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
+
     def keep(self) -> None:
         """Keep the image as it is before a power-up, to look at after a failure."""
         if self.image.exists():
@@ -186,7 +202,7 @@ class Chain:
             # readers (littlefs-python, and MicroPython's VfsLfs2), while another chain's thread was
             # reading its own image through littlefs-python, which runs littlefs outside the GIL.
             with _READ_LOCK:
-                log = self.snapshot()
+                log = self._snapshot_settled()
                 logs = [log]
                 if full_read and self.names:
                     logs.append(flash_image.read_image(self.image))
