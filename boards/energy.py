@@ -181,6 +181,7 @@ class Measured:
     red_ms: float = 0.0
     usb_ms: float = 0.0  # a host attached and talking
     deep_sleep_ms: float = 0.0  # the CPU off, the ULP counting (boards/sim.py deepsleep)
+    light_sleep_ms: float = 0.0  # the CPU paused, the ULP counting (boards/sim.py lightsleep)
 
     FIELDS = {
         "up_ms": "elapsed_ms",
@@ -193,6 +194,7 @@ class Measured:
         "red_ms": "red_ms",
         "usb_ms": "usb_ms",
         "sleep_ms": "deep_sleep_ms",
+        "light_ms": "light_sleep_ms",
     }
 
     @classmethod
@@ -243,7 +245,8 @@ def estimate(m: Measured, b: BoardEnergy) -> Estimate:
     onewire_ms = (m.ow_resets * ONEWIRE_RESET_US + m.ow_bytes * 8 * ONEWIRE_BIT_US) / 1000
     cpu_ms = min(t_ms, m.cpu_us * b.cpu_slowdown / 1000 + onewire_ms)
     flash_ms = min(t_ms - cpu_ms, m.flash_busy_us / 1000)
-    idle_ms = t_ms - cpu_ms - flash_ms
+    light_ms = min(t_ms - cpu_ms - flash_ms, m.light_sleep_ms)
+    idle_ms = t_ms - cpu_ms - flash_ms - light_ms
     conv_ms = min(t_ms, m.conversions * CONVERSION_MS)
     charge = {  # mA * ms
         "cpu active": b.cpu_active_ma * cpu_ms,
@@ -255,6 +258,9 @@ def estimate(m: Measured, b: BoardEnergy) -> Estimate:
         "battery divider": b.divider_ua / 1000 * t_ms,
         "standby (flash, sensor)": (b.flash_standby_ua * t_ms + b.sensor_standby_ua * (t_ms - conv_ms)) / 1000,
     }
+    if light_ms:
+        # light sleep: the CPU paused, the ULP counting (it replaces idle, not the sensors and LEDs)
+        charge["light sleep + ULP counting"] = (b.light_sleep_ua + (b.coprocessor_ua or 0)) / 1000 * light_ms
     if sleep_ms:
         # deep sleep: the chip's RTC domain and the ULP counting; divider and standby go on
         sleeping_ua = (

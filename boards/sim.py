@@ -14,7 +14,7 @@ rest in the environment:
   ISOLOG_SIM_LOW_BATTERY_V  the low-battery level of the board it stands for (boards/energy.py)
   ISOLOG_SIM_RTC       the file holding RTC memory (kept through resets and deep sleep, deleted
                        by the launcher on a power loss)
-  ISOLOG_SIM_WAKE      "deepsleep,SLEPT_MS,COUNTS": this power-up is a wake from deep sleep
+  ISOLOG_SIM_LOW_POWER "1": the board sleeps between samples (an ESP32-S3 with its ULP counting)
   ISOLOG_SIM_UART      "baud,fifo_bytes,tick_us" of the generic ESP32-S3 build's UART REPL, which
                        every link byte goes through first (sim_uart.py), or unset (boards/profiles.py)
   ISOLOG_SIM_SE        the secure element's memory (sim_atecc.py), a file outside the flash image;
@@ -24,18 +24,23 @@ The USB link is stdin/stdout, which the launcher relays to a pseudo-terminal. Me
 launcher go to stderr as lines starting with "@sim ". A power loss ends the process with exit
 code POWER_LOSS_EXIT after marking the flash dead, so nothing written afterwards (finalizers) reaches it.
 
-Deep sleep (issue 13 item 3; no firmware uses it yet): deepsleep(ms) ends the process with
-DEEPSLEEP_EXIT after "@sim deepsleep t=... ms=... counts=..."; the launcher starts the program
-again ms later, as a port does on a wake (main.py runs from the start). RTC memory (rtc_memory())
-and the flash survive; the ULP's counter keeps counting through the sleep: the first counts()
-after the wake includes the pulses of the slept interval.
+Deep sleep (issue 13 item 3): with ISOLOG_SIM_LOW_POWER=1 the board stands for an ESP32-S3 whose
+ULP counts while the CPU sleeps (low_power; the firmware then sleeps between samples,
+firmware/sleep.py). deepsleep(ms) lets the virtual time pass with the CPU off (the scenario's events
+and end included; a host writing on the link wakes the board early, as VBUS does: wake_reason()
+"usb"), then the program starts again from main.py, as a port does on a wake: sim_boot.py drops
+every module the firmware and this module loaded (their RAM) and runs main.py again in the same
+process (a wake costs no new interpreter, so a 14-day trip runs in seconds). RTC memory
+(rtc_memory()) and the flash survive; the ULP's counter keeps counting through the sleep: the first
+counts() after the wake includes the pulses of the slept interval. lightsleep(ms) pauses the CPU
+with the counter running.
 
 The clock is virtual: time advances only while the firmware idles, by the time it asked to idle.
 At speed S the board sleeps ms/S real milliseconds; input on the link ends the idle early.
 
 Energy: the board reports, every virtual hour and when it stops, the time it spent in each state
 the energy model prices (boards/energy.py, on the host): "@sim energy up_ms=... cpu_us=...
-flash_us=... conv=... ow_resets=... ow_bytes=... green_ms=... red_ms=... usb_ms=...", cumulative
+flash_us=... conv=... ow_resets=... ow_bytes=... green_ms=... red_ms=... usb_ms=... light_ms=...", cumulative
 since this power-up. USB counts as attached while the link carried input in the last
 _USB_ACTIVE_MS (the "syncing" LED's time: a host talks at least that often).
 """
@@ -54,7 +59,7 @@ from sim_onewire import SimDS18B20Bus
 NAME = "sim"
 POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT  # boards/profiles.py, through the launcher
 RESET_EXIT = sim_flash.RESET_EXIT  # machine.reset(): the launcher powers the board up again at once
-DEEPSLEEP_EXIT = 79  # deepsleep(ms): the launcher wakes the board ms later (host/isolog/sim/launcher.py)
+DEEPSLEEP_EXIT = 79  # deepsleep(ms): unwinds to sim_boot.py, which starts the program again
 _RTC_MEMORY_BYTES = 2048  # machine.RTC().memory() on esp32: up to 2 KiB (docs/references.md)
 # time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
 _TICKS_PERIOD = time.ticks_add(0, -1) + 1
@@ -70,6 +75,9 @@ _CPU_SLOWDOWN = 45
 _CPU_SLOWDOWN = max(_CPU_SLOWDOWN, int(os.getenv("ISOLOG_SIM_CPU_SLOWDOWN") or _CPU_SLOWDOWN))
 _ENERGY_EVERY_MS = 3_600_000  # an "@sim energy" line every virtual hour (an interrupted run keeps them)
 _USB_ACTIVE_MS = 3000  # firmware/logger.py _SYNC_LED_MS
+# A low-power board takes a host as plugged in (VBUS) this long after the host's last byte: longer
+# than the pauses of a sync (boards/sim.py usb_present; a real board senses VBUS on a pin).
+_VBUS_HOLD_MS = 10_000
 _SCHEDSTAT = None
 _SCHEDSTAT_BUF = bytearray(64)
 
@@ -80,10 +88,13 @@ def _cpu_us():
     first call: the simulation must not take heap the firmware would have on a board."""
     global _SCHEDSTAT
     if _SCHEDSTAT is None:
+        _SCHEDSTAT = sim_flash.KEEP.get("schedstat")  # opened once per process (wakes keep it)
+    if _SCHEDSTAT is None:
         try:
             _SCHEDSTAT = open("/proc/self/schedstat", "rb")
         except OSError:
             _SCHEDSTAT = False
+        sim_flash.KEEP["schedstat"] = _SCHEDSTAT
     if not _SCHEDSTAT:
         return 0
     _SCHEDSTAT.seek(0)
@@ -171,9 +182,12 @@ def preload():
     the UART model stand in for the outside world and a board's C drivers, so their heap is not
     the firmware's (sim_boot.py then leaves the firmware exactly a board's heap)."""
     global _SCENARIO, _I2C
+    keep = sim_flash.KEEP
+    _SCENARIO = keep.get("scenario", _SCENARIO)
+    _I2C = keep.get("i2c", _I2C)
     if _SCENARIO is None:
         with open(_env("ISOLOG_SIM_SCENARIO")) as f:
-            _SCENARIO = json.load(f)
+            _SCENARIO = keep["scenario"] = json.load(f)
     if _I2C is None:
         # The I2C bus, with the secure element on it when the launcher fitted one: its memory is a
         # file next to the flash image, never in it (ISOLOG_SIM_SE).
@@ -183,6 +197,7 @@ def preload():
         se_path = os.getenv("ISOLOG_SIM_SE")
         if se_path:
             _I2C.devices[sim_atecc.ADDRESS] = sim_atecc.SimATECC608(se_path)
+        keep["i2c"] = _I2C
     if os.getenv("ISOLOG_SIM_UART"):
         import sim_uart  # noqa: F401
 
@@ -194,12 +209,17 @@ class Board:
         self.speed = float(_env("ISOLOG_SIM_SPEED", "0"))
         self.low_battery_v = float(_env("ISOLOG_SIM_LOW_BATTERY_V", "3.4"))
         self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
+        # a wake from deep sleep, in this process (deepsleep(), sim_boot.py)
+        wake = sim_flash.KEEP.pop("wake", None)
+        cpu0 = _cpu_us()
+        if wake is not None:
+            self.t0_ms = wake[3]
         self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"
         # "hold": at the end the clock stops and the board stays up, serving the link (a shipment
         # that arrived, waiting to be synced)
         self.hold_at_end = _env("ISOLOG_SIM_UNTIL_END") == "hold"
         self._held = False
-        self._ended = False
+        self._ended = bool(sim_flash.KEEP.pop("ended", False))
         self.end_ms = int(self.sc["duration_s"] * 1000)
         random.seed(int(_env("ISOLOG_SIM_SEED", "1")) * 1000003 + self.t0_ms)
         self.id = bytes.fromhex(_env("ISOLOG_SIM_ID", "15010c0000000001"))
@@ -229,11 +249,17 @@ class Board:
         self._counts = 0
         self._counts_at_ms = 0
         self.woke = None  # None: a power-on or reset; else the ms slept in deep sleep
-        wake = _env("ISOLOG_SIM_WAKE")
-        if wake:  # "deepsleep,slept_ms,counts": the ULP counted through the sleep
-            _kind, slept, counts = wake.split(",")
-            self.woke = int(slept)
-            self._counts = int(counts)
+        self._wake_kind = "power_on"
+        # ISOLOG_SIM_LOW_POWER=1: the board stands for an ESP32-S3 with its ULP counting, which
+        # sleeps between samples (firmware/sleep.py); else it idles like every board before.
+        self.low_power = _env("ISOLOG_SIM_LOW_POWER") == "1"
+        self._light_ms = 0
+        self._slept_ms = 0  # deep sleep (its time is not the CPU's: "sleep_ms" in the energy line)
+        self._asleep_at = None
+        if wake is not None:  # (kind, slept ms, counts, scenario ms, CPU us): the ULP counted on
+            self._wake_kind, slept, counts, self.t0_ms, cpu0 = wake
+            self.woke = slept
+            self._counts = counts
             self._counts_at_ms = -self.woke  # the first counts() adds the slept interval's pulses
         self._noise_c = self.sc.get("temperature", {}).get("noise_c", 0.0)
         self._events = sorted(self.sc.get("events", []), key=lambda e: e["at_s"])
@@ -241,13 +267,14 @@ class Board:
         self._wdt_fed = 0
         self.led_state = ""
         self.led_steps = ()
-        # energy model counters (see the module header)
-        self._cpu0_us = _cpu_us()
+        # energy model counters (see the module header); the CPU's time counts from the wake,
+        # the firmware's start-up included
+        self._cpu0_us = cpu0
         self._led_since_ms = 0
         self._green_ms = 0
         self._red_ms = 0
         self._usb_ms = 0
-        self._rx_ms = -_USB_ACTIVE_MS
+        self._rx_ms = 0 if self._wake_kind == "usb" else -_VBUS_HOLD_MS  # a host woke it: plugged in
         self._energy_at_ms = _ENERGY_EVERY_MS
         self.rtc_valid = self.sc.get("start_epoch_s") is not None and (
             self.t0_ms == 0 or self.sc.get("rtc_backup", False)
@@ -310,7 +337,7 @@ class Board:
         if since_rx < _USB_ACTIVE_MS:
             self._usb_ms += min(ms, _USB_ACTIVE_MS - since_rx)
         self.uptime_ms += ms
-        if self.uptime_ms >= self._energy_at_ms:
+        if self.uptime_ms >= self._energy_at_ms and self._asleep_at is None:
             self._energy_at_ms += _ENERGY_EVERY_MS
             self._energy()
         self._check_watchdog()
@@ -335,9 +362,11 @@ class Board:
     def _energy(self):
         g, r = _lit_ms(self.led_steps, self.uptime_ms - self._led_since_ms)
         bus = self._bus
+        slept = self._slept_ms + (0 if self._asleep_at is None else self.uptime_ms - self._asleep_at)
         _say(
             "energy",
-            "up_ms=%d" % self.uptime_ms,
+            "up_ms=%d" % (self.uptime_ms - slept),
+            "sleep_ms=%d" % slept,
             "cpu_us=%d" % (_cpu_us() - self._cpu0_us),
             "flash_us=%d" % self.flash.busy_us,
             "conv=%d" % bus.conversions,
@@ -346,6 +375,7 @@ class Board:
             "green_ms=%d" % (self._green_ms + g),
             "red_ms=%d" % (self._red_ms + r),
             "usb_ms=%d" % self._usb_ms,
+            "light_ms=%d" % self._light_ms,
         )
 
     def _report(self):
@@ -547,8 +577,27 @@ class Board:
     # --- deep sleep (see the module header) ----------------------------------------------------
 
     def wake_reason(self):
-        """ "deepsleep" after a wake from deep sleep, else "power_on" (a power-up or a reset)."""
-        return "power_on" if self.woke is None else "deepsleep"
+        """ "deepsleep" after a timer wake from deep sleep, "usb" after a wake by a host on the
+        link (VBUS, an ext0 wake on a board), else "power_on" (a power-up or a reset)."""
+        return self._wake_kind
+
+    def slept_ms(self):
+        """Time since the deepsleep() call this power-up woke from (as the RTC measures it): the
+        sleep and this wake's start-up so far; 0 after a power-on."""
+        return 0 if self.woke is None else self.woke + self.uptime_ms
+
+    def usb_present(self):
+        """VBUS: the virtual board has no cable to sense, so a host counts as plugged in while it
+        talked in the last _VBUS_HOLD_MS (or woke the board); always on a board that never sleeps."""
+        if not self.low_power:
+            return True
+        return self.uptime_ms - self._rx_ms < _VBUS_HOLD_MS
+
+    def lightsleep(self, ms):
+        """The CPU paused for ms, the ULP counting; input on the link (VBUS) ends it early."""
+        before = self.uptime_ms
+        self.idle(ms)
+        self._light_ms += self.uptime_ms - before
 
     def rtc_memory(self, data=None):
         """Read (no argument) or write the RTC memory, as machine.RTC().memory()."""
@@ -565,10 +614,37 @@ class Board:
             f.write(data)
 
     def deepsleep(self, ms):
-        """Sleep ms with the CPU off; the board starts again from main.py (never returns)."""
+        """Sleep ms with the CPU off, then start again from main.py (never returns): the time
+        passes here (the scenario's events, its end and power losses included; a host writing on
+        the link wakes the board early, as VBUS does), then SystemExit(DEEPSLEEP_EXIT) unwinds to
+        sim_boot.py, which drops the firmware's modules (its RAM) and runs main.py again in this
+        process. The LED pattern goes on through the sleep (the energy line counts it)."""
+        if self._ended:  # woken for the scenario's end and asleep again: the run is over
+            self._report()
+            _say("end", "t=%.3f" % self.now_s())
+            raise SystemExit(0)
         counts = self.counts()  # the ULP takes over the count from here
-        self._report()
         _say("deepsleep", "t=%.3f" % self.now_s(), "ms=%d" % ms, "counts=%d" % counts)
+        self._wdt_ms = 0  # the CPU is off: no watchdog until the firmware starts it again
+        self._asleep_at = self.uptime_ms
+        kind = "deepsleep"
+        left = ms
+        while left > 0 and not self._ended:
+            before = self.uptime_ms
+            self.idle(left)  # raises on a power loss in the scenario
+            left -= self.uptime_ms - before
+            if self._ready():  # held at the scenario's end, it sleeps until a host comes
+                kind = "usb"
+                break
+        slept = self.uptime_ms - self._asleep_at
+        self._slept_ms += slept
+        self._asleep_at = None
+        if self._ended:
+            # The scenario ended while it slept: it wakes for the end, as an awake board meets it
+            # (running() is False at once, the firmware stops as it does then)
+            sim_flash.KEEP["ended"] = True
+        self._report()
+        sim_flash.KEEP["wake"] = (kind, slept, counts, self.t0_ms + self.uptime_ms, _cpu_us())
         raise SystemExit(DEEPSLEEP_EXIT)
 
     def rtc_ms(self):

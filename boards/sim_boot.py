@@ -27,12 +27,13 @@ termios.setraw(0)  # the device side of the link: no echo, no CR/LF translation,
 import sim_flash  # noqa: E402  (on MICROPYPATH: the build the launcher made)
 
 REPL_EXIT = sim_flash.REPL_EXIT
+_DEEPSLEEP_EXIT = 79  # boards/sim.py DEEPSLEEP_EXIT: a wake follows in this process
 
 
-def _mount():
+def _mount(tear=True):
     # As the board's _boot.py: VfsLfs2 with the board's read size, program size and lookahead
     # (boards/profiles.py; on the Pico progsize=256, ports/rp2/modules/_boot.py).
-    flash = sim_flash.open_flash()
+    flash = sim_flash.open_flash(tear)
     _block, read, prog, lookahead = sim_flash.GEOMETRY
     try:
         fs = vfs.VfsLfs2(flash, readsize=read, progsize=prog, lookahead=lookahead)
@@ -93,17 +94,13 @@ def _charge_models():
     return ballast
 
 
-if sys.argv[-1] == "repl":
-    pass  # the REPL follows (-i)
-elif _exists("/flash/data/maintenance"):
-    os.remove("/flash/data/maintenance")
-    sim_flash.say("maintenance")
-    sys.exit(REPL_EXIT)
-elif _exists("/flash/main.py"):
-    _ballast = _charge_models()  # noqa: F841 - held until the board stops
+def _run_main():
+    """Run main.py (the firmware, until the scenario ends). True: it went to deep sleep and wakes."""
     try:
-        import main  # noqa: F401  (runs the firmware until the scenario ends)
-    except SystemExit:
+        import main  # noqa: F401
+    except SystemExit as exc:
+        if exc.args and exc.args[0] == _DEEPSLEEP_EXIT:
+            return True
         raise  # power loss, reset, end of the scenario: the board's own exits
     except BaseException as exc:  # noqa: B036 - KeyboardInterrupt too, as on a board
         # main.py ended with an uncaught exception: a board prints it and enters the REPL
@@ -116,6 +113,32 @@ elif _exists("/flash/main.py"):
             sys.exit(sim_flash.RESET_EXIT)  # the watchdog restarts the board, main.py runs again
         sim_flash.say("uncaught", type(exc).__name__, "repl")
         sys.exit(REPL_EXIT)
+    return False
+
+
+if sys.argv[-1] == "repl":
+    pass  # the REPL follows (-i)
+elif _exists("/flash/data/maintenance"):
+    os.remove("/flash/data/maintenance")
+    sim_flash.say("maintenance")
+    sys.exit(REPL_EXIT)
+elif _exists("/flash/main.py"):
+    _BOOT_MODULES = set(sys.modules)  # the interpreter's and this boot code's: not the firmware's RAM
+    _ballast = _charge_models()  # noqa: F841 - held until the board stops
+    while _run_main():
+        # A wake from deep sleep (boards/sim.py deepsleep): the CPU's RAM is gone, the program
+        # starts again from main.py. In this process, for speed: every module the firmware and the
+        # board module loaded is dropped (their state with them) and main.py runs afresh; what
+        # outlives a sleep on a board (flash, RTC memory, the ULP's count, the outside world) is in
+        # sim_flash (KEEP, the mounted flash) and in files.
+        _ballast = None
+        for _name in list(sys.modules):
+            if _name not in _BOOT_MODULES:
+                del sys.modules[_name]
+        vfs.umount("/flash")  # the files the firmware left open go with its RAM
+        gc.collect()
+        _mount(tear=False)  # as _boot.py does at every start; the flash's counters from zero
+        _ballast = _charge_models()
 else:
     sim_flash.say("no_firmware")
     sys.exit(REPL_EXIT)

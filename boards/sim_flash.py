@@ -37,6 +37,11 @@ PAGE_PROGRAM_US = 400
 SECTOR_ERASE_US = 45_000
 _ERASED = b"\xff" * 256
 FLASH = None  # the mounted device (set by sim_boot.py)
+# What outlives a wake from deep sleep, which sim_boot.py runs in this same process with the
+# firmware's modules (its RAM) dropped: the outside world and the board's hardware models
+# (boards/sim.py: the scenario, the I2C bus) and, for the wake itself, (kind, slept ms, counts,
+# scenario ms, CPU us at the wake) set by deepsleep().
+KEEP = {}
 
 
 def say(*parts):
@@ -127,8 +132,11 @@ class SimFlash:
         raise SystemExit(POWER_LOSS_EXIT)
 
 
-def open_flash():
+def open_flash(tear=True):
+    """The flash device, its counters at zero (tear: the first power-up's torn operation, if asked)."""
     global FLASH
-    value = os.getenv("ISOLOG_SIM_TEAR_AT")
+    if FLASH is not None:
+        FLASH.f.close()
+    value = os.getenv("ISOLOG_SIM_TEAR_AT") if tear else None
     FLASH = SimFlash(os.getenv("ISOLOG_SIM_FLASH"), int(value) if value else 0, prog_size=GEOMETRY[2])
     return FLASH

@@ -30,6 +30,9 @@ _COUNT_MASK = const(0x3FFFFFFF)  # boards report the hardware count masked to 30
 WDT_TIMEOUT_MS = const(8000)  # RP2040's watchdog allows at most 8388 ms
 _MAX_IDLE_MS = const(2000)  # the loop feeds the watchdog at least this often
 _SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the last request
+# Shorter waits light-sleep: a deep-sleep wake restarts the program, which costs more than light
+# sleep for this long (boards/energy.py, deep_sleep_break_even_ms).
+_MIN_DEEP_SLEEP_MS = const(3000)
 
 
 MAINTENANCE_FILE = "/maintenance"  # in the data folder: the next boot stays in the REPL
@@ -79,9 +82,18 @@ class Logger:
         b.wdt_start(WDT_TIMEOUT_MS)
         self._ticks = b.ticks_ms()
         self.leds = leds.StatusLeds(b)
-        self.leds.show("armed")
+        # A board that counts while its CPU sleeps deep-sleeps between samples (firmware/sleep.py);
+        # after such a wake the state it saved in RTC memory lets it go on instead of booting.
+        self.low_power = bool(getattr(b, "low_power", False))
+        saved = self._saved_state() if self.low_power else None
+        if saved is None:
+            self.leds.show("armed")
         self.data_dir = b.mount()
-        self.boot = logstore.bump_boot_counter(self.data_dir)
+        if saved is not None and logstore._read_int(self.data_dir + "/boot", -1) == saved[0][2]:
+            self.boot = saved[0][2]  # the same boot goes on: its uptime, segment and chain
+        else:
+            saved = None
+            self.boot = logstore.bump_boot_counter(self.data_dir)
         self.device_id = b.unique_id()
         # Test mode (diagnostic commands for hil_tests/) is on while this file exists.
         self.test_mode = logstore._exists(self.data_dir + "/testmode")
@@ -102,18 +114,23 @@ class Logger:
         self.store = logstore.LogStore(
             self.data_dir, self.boot, self.device_id, key=self.key, feed=b.wdt_feed, buf=store_buf
         )
-        self.store.recover()
+        if saved is not None and not self.store.resume(saved[1], saved[3]):
+            saved = None  # the flash is not as the sleep left it: boot normally (sleep.py, trust)
+            self.boot = self.store.boot = logstore.bump_boot_counter(self.data_dir)
+        if saved is None:
+            self.store.recover()
         b.wdt_feed()
-        rtc = b.rtc_ms()
+        rtc = b.rtc_ms() if saved is None else None
         if rtc is not None:
             self.clock_offset_ms = rtc - self.uptime_ms
             self.clock_valid = True
         self.sensor = temperature.DS18B20(b.temp_bus())
         self.alarms = alarms.Alarms([], 1e9, 1e9)
-        self.apply_config(config.load(self.data_dir))
+        self.apply_config(config.load(self.data_dir), saved)
 
-    def apply_config(self, cfg):
-        """Use a validated configuration (None: unconfigured, the board stays armed)."""
+    def apply_config(self, cfg, saved=None):
+        """Use a validated configuration (None: unconfigured, the board stays armed). `saved`:
+        the state a deep sleep left (firmware/sleep.py), made under this same configuration."""
         self.cfg = cfg
         if cfg is None:
             self.alarms = alarms.Alarms([], 1e9, 1e9)
@@ -122,21 +139,60 @@ class Logger:
             alarms.TempRule(r[0], r[1], r[2] == "above", r[3] * 1000, r[4] == "cumulative") for r in cfg["temp_rules"]
         ]
         self.alarms = alarms.Alarms(rules, cfg["dose_warn_usv_h"], cfg["dose_alarm_usv_h"])
-        self._restore_alarms(cfg["id"])
-        self.store.set_header(
-            cfg["interval_s"],
-            cfg["cal_cpm_per_usv_h"],
-            cfg["dead_time_us"],
-            cfg["background_usv_h"],
-            cfg,  # its file is MAC'd into the log ("C" chunk): a host compares it with what it configured
-        )
+        header = (cfg["interval_s"], cfg["cal_cpm_per_usv_h"], cfg["dead_time_us"], cfg["background_usv_h"])
+        if saved is not None:
+            # The segment the sleep left open goes on: the same header and configuration chunk.
+            self.store.header = header
+            self.store.config = cfg
+        else:
+            self._restore_alarms(cfg["id"])
+        # its file is MAC'd into the log ("C" chunk): a host compares it with what it configured
+        self.store.set_header(header[0], header[1], header[2], header[3], cfg)
         self.interval_ms = cfg["interval_s"] * 1000
+        if saved is not None:
+            import sleep
+
+            if sleep.restore_logger(self, saved[0], saved[2], self.uptime_ms):
+                self._saved_alarms = None  # written again at the next commit
+                return
+            self._restore_alarms(cfg["id"])
         # A new configuration starts a new interval: counts before it used other settings.
         self.last_sample_ms = self.uptime_ms
         self.last_counts = self.board.counts()
         self.last_pulse_ms = self.uptime_ms
         self.next_sample_ms = self.uptime_ms + self.interval_ms
         self.first_record = True
+
+    # --- deep sleep between samples (firmware/sleep.py) ----------------------------------------
+
+    def _saved_state(self):
+        """After a wake from deep sleep: what the sleep saved in RTC memory (decoded), with the
+        uptime going on from it; None after a power-on or reset, or with nothing intact saved."""
+        b = self.board
+        if b.wake_reason() == "power_on":
+            return None
+        import sleep
+
+        saved = sleep.decode(b.rtc_memory())
+        b.rtc_memory(b"")  # used once: a reset later must not take it for a wake
+        if saved is not None:
+            # The time slept (the RTC keeps counting in deep sleep) and this wake's start-up.
+            self.uptime_ms = sleep.saved_uptime(saved[0]) + b.slept_ms()
+            self._ticks = b.ticks_ms()
+        return saved
+
+    def deep_sleep(self, ms):
+        """Save the state and sleep ms with the CPU off (never returns); the board starts again
+        from main.py. If RTC memory cannot take the state, the board stays awake instead."""
+        import sleep
+
+        self.tick()
+        try:
+            self.board.rtc_memory(sleep.encode(self, ms))
+        except (ValueError, OSError):
+            self.board.idle(min(ms, _MAX_IDLE_MS))
+            return
+        self.board.deepsleep(ms)
 
     def configure(self, cfg):
         """Validate, store atomically and apply a configuration from a host. A new shipment
@@ -259,11 +315,21 @@ class Logger:
         if busy:
             return  # a host is talking: answer its next request without idling
         wait = _MAX_IDLE_MS
+        # Unplugged, a low-power board sleeps: deep between samples, light through the
+        # temperature conversion (its counter keeps counting in both); plugged in, it serves USB.
+        asleep = self.low_power and not b.usb_present()
         if self.cfg is not None:
             due = self.next_sample_ms if self.conversion_started else self._conversion_ms()
-            wait = min(wait, due - self.tick())
+            until = due - self.tick()
+            if asleep and until >= _MIN_DEEP_SLEEP_MS:
+                self.deep_sleep(until)
+                return
+            wait = min(wait, until)
         if wait > 0:
-            b.idle(wait)
+            if asleep:
+                b.lightsleep(wait)
+            else:
+                b.idle(wait)
 
     def sample(self, now):
         b = self.board

@@ -129,6 +129,7 @@ class LogStore:
         # allocates it first on an unfragmented heap (allocate_buffer), like the link's buffers.
         self.buf = buf if buf is not None else allocate_buffer()
         self.file = None  # the open segment of this boot
+        self.segment_first = None  # its first sequence number (its name)
         self.file_size = 0
         self.header = None  # (interval_s, cal, dead_time_us, background) of this boot's segments
         self.config = None  # the configuration in use: its file goes into a "C" chunk after each header
@@ -198,6 +199,43 @@ class LogStore:
                         last = end_seq
             self.recovered_damage += len(reader.damage)
         return last, chain
+
+    def resume(self, saved, entries):
+        """Instead of recover(), after a wake from deep sleep (firmware/sleep.py): go on in the
+        segment this boot was writing, with the chain and the batch saved in RTC memory. False
+        (nothing changed) unless the flash is exactly as it was left: the same high-water mark and,
+        if a segment was open, the same length; the caller then boots normally."""
+        (seq, chain, seg, size, n, clock_valid, clock_offset, base_uptime, base_counts, started) = saved[:10]
+        if _read_int(self.hwm_path, 0) != seq or n > self.batch_records or len(entries) != 4 * n:
+            return False
+        f = None
+        if seg:
+            path = self._path(seg - 1)
+            try:
+                if os.stat(path)[6] != size:
+                    return False
+                f = open(path, "ab")
+            except OSError:
+                return False
+        self.next_seq = seq
+        self.chain = chain
+        self.file = f
+        self.segment_first = seg - 1 if seg else None
+        self.file_size = size
+        self.count = n
+        e = self.entries
+        for i in range(4 * n):
+            e[i] = entries[i]
+        self.batch_clock_valid = bool(clock_valid)
+        self.batch_clock_offset = clock_offset
+        self.batch_base_uptime = base_uptime
+        self.batch_base_counts = base_counts
+        self.batch_started_ms = started
+        self.dropped, self.skipped, self.write_errors, self.recovered_damage = saved[10:14]
+        if self.synced > seq:
+            self.synced = seq
+        self.update_space()
+        return True
 
     def set_key(self, key):
         """Write with a new key from now on, in a new segment (its header names the key)."""
@@ -343,6 +381,7 @@ class LogStore:
             self.full = True
             return False
         self.file = f
+        self.segment_first = first
         try:
             self.file_size = os.stat(self._path(first))[6]
         except OSError:
@@ -374,6 +413,7 @@ class LogStore:
             except OSError:
                 pass
             self.file = None
+            self.segment_first = None
 
     def close(self):
         self.commit()

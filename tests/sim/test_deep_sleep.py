@@ -1,7 +1,7 @@
 """The virtual board's deep sleep (boards/sim.py deepsleep, the launcher's wake): the program
 starts again on every wake, RTC memory and the flash survive, the ULP's count goes on through the
-sleep, and the sleep is priced in the energy model. No firmware uses it yet (issue 13 item 2): a
-probe program stands in for it."""
+sleep, and the sleep is priced in the energy model. A probe program stands in for the firmware
+(whose own low-power mode tests/sim/test_low_power.py runs)."""
 
 from __future__ import annotations
 
@@ -70,8 +70,11 @@ def test_deep_sleep_is_priced(tmp_path):
 
 
 def test_sleeping_past_the_end_ends_the_run(tmp_path):
+    """The board wakes for the scenario's end (so the firmware stops as an awake board does, its
+    batch committed); asleep again, the run is over."""
     b, code, probes = _run(tmp_path, duration="15min")
-    assert code == 0 and [p["wake"] for p in probes] == ["1", "2"]
+    assert code == 0 and [p["wake"] for p in probes] == ["1", "2", "3"]
+    assert [int(p["t"]) for p in probes] == [0, 600, 900]
     assert b.energy().deep_sleep_ms == 600_000 + 300_000  # the second sleep cut at the end
 
 

@@ -71,6 +71,11 @@ def _sim_args(p: argparse.ArgumentParser) -> None:
         metavar="MAH",
         help=f"battery capacity for the energy line (default: the board's documented battery, {energy.BATTERY_NAME})",
     )
+    p.add_argument(
+        "--low-power",
+        action="store_true",
+        help="sleep between samples, the ULP counting (ESP32-S3 only): deep sleep while no host talks",
+    )
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--device-id", default="15010c0000000001", help="16 hex digits")
     p.add_argument("--quiet", action="store_true", help="do not print board events")
@@ -86,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--heap must be at least 8 KiB")
     if len(args.device_id) != 16 or any(c not in "0123456789abcdefABCDEF" for c in args.device_id):
         raise UserError("--device-id must be 16 hex digits")
+    if args.low_power and energy.board(args.board).coprocessor_ua is None:
+        raise UserError(f"--low-power needs a board that counts while it sleeps; {args.board} does not")
     sc = scenario_mod.load(args.scenario)
     tmp = None
     flash = args.flash
@@ -104,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         flash_size_kib=args.flash_size,
         secure_element=not args.no_secure_element,
         profile=args.board,
+        low_power=args.low_power,
         on_event=None if args.quiet else lambda ev: print(describe(ev), file=sys.stderr, flush=True),
         on_stderr=lambda line: print(f"board: {line}", file=sys.stderr, flush=True),
     )

@@ -50,7 +50,6 @@ CONFIG_PATH = "/data/config.json"  # where the firmware keeps the shipment confi
 TEST_MODE_PATH = "/data/testmode"  # diagnostics are answered while this file exists
 CTRL_C = b"\x03"
 RESET_LOOP_EXIT = 78  # run() gave up on a board resetting in a loop (not a board's own exit code)
-DEEPSLEEP_EXIT = 79  # boards/sim.py deepsleep(): wake the board after the time it asked for
 # The virtual board's own models (boards/sim*.py and the scenario) stand in for a board's C
 # drivers: the interpreter gets this much more heap, and sim_boot.py fills whatever the models
 # leave of it, so the firmware has exactly the heap it would have on the board (heap_kib, less
@@ -257,6 +256,9 @@ class VirtualBoard:
     # whose memory is a file next to the flash image (se_path), never in the image. False: a board
     # without one (its key on the flash; the host reports its log as not authenticated).
     secure_element: bool = True
+    # Sleep between samples as an ESP32-S3 with its ULP counting does (firmware/sleep.py): the
+    # board deep-sleeps while no host is attached; a host writing to the link wakes it (VBUS).
+    low_power: bool = False
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
@@ -283,7 +285,6 @@ class VirtualBoard:
         self._build = cached_build("sim")
         (self._dir / "scenario.json").write_text(json.dumps(self.scenario))
         self._dev: int | None = None  # the board's side of its own PTY (one per power-up)
-        self._wake = ""  # "deepsleep,slept_ms,counts" for the next power-up after a deep sleep
         self._maintenance = False
         self._last_t = 0.0
         self._master, self._slave = os.openpty()
@@ -346,7 +347,7 @@ class VirtualBoard:
                 "ISOLOG_SIM_CPU_SLOWDOWN": str(round(energy_model.board(self.profile).cpu_slowdown)),
                 # RTC memory (kept through resets and deep sleep, lost with the power)
                 "ISOLOG_SIM_RTC": str(self._dir / "rtc.bin"),
-                "ISOLOG_SIM_WAKE": self._wake,
+                "ISOLOG_SIM_LOW_POWER": "1" if self.low_power else "0",
             }
         )
         if self.secure_element:
@@ -490,6 +491,11 @@ class VirtualBoard:
             if ev.kind == "vm":
                 self._vm_running = True  # not an event for the user: the interpreter is up
                 continue
+            if ev.kind == "boot" and energy_row:
+                # a wake from deep sleep in the same process (boards/sim_boot.py): its counters
+                # start again, in a row of their own
+                energy_row = {}
+                self.energy_rows.append(energy_row)
             if ev.kind == "energy":  # hourly counters, not an event for the user
                 energy_row.clear()
                 energy_row.update(ev.fields)
@@ -515,19 +521,12 @@ class VirtualBoard:
         looped, loop_t = 0, None
         while True:
             proc = self.power_up(repl)
-            repl, self._wake = False, ""
+            repl = False
             lost = self._read_events(proc)
             code = proc.wait()
             if self._stopping:
                 self.exit_code = code
                 return code
-            if code == DEEPSLEEP_EXIT:
-                woke = self._deep_sleep()
-                if woke:
-                    continue
-                if woke is False:  # it slept past the scenario's end: the run is over
-                    self.exit_code = 0
-                    return 0
             if code == POWER_LOSS_EXIT:
                 (self._dir / "rtc.bin").unlink(missing_ok=True)  # RTC memory needs power
             if code == POWER_LOSS_EXIT and lost is not None and self.restart_after_power_loss:
@@ -564,26 +563,6 @@ class VirtualBoard:
     def energy(self) -> energy_model.Measured:
         """The time the board spent in each state of the energy model, over all its power-ups."""
         return energy_model.Measured.from_fields(self.energy_rows)
-
-    def _deep_sleep(self) -> bool | None:
-        """The board went to deep sleep ("@sim deepsleep t= ms= counts="): wake it when its time
-        is up (at the scenario's end with until_end: the run is over). The sleep is priced in the
-        energy model (the CPU off, the ULP counting)."""
-        ev = next((e for e in reversed(self.events) if e.kind == "deepsleep"), None)
-        if ev is None:
-            return None
-        at, ms = float(ev.fields["t"]), int(ev.fields["ms"])
-        end = float(self.scenario.get("duration_s", 0))
-        if self.until_end and at + ms / 1000 >= end:
-            ms = max(0, int((end - at) * 1000))
-        self.energy_rows.append({"sleep_ms": str(ms)})
-        if self.until_end and at + ms / 1000 >= end:
-            return False  # the run ends as it would at the scenario's end (exit 0 below)
-        if self.speed > 0:
-            time.sleep(ms / 1000 / self.speed)
-        self.t0_s = at + ms / 1000
-        self._wake = f"deepsleep,{ms},{ev.fields['counts']}"
-        return True
 
     def start(self) -> threading.Thread:
         """Run in a background thread (tests, `isolog demo`)."""

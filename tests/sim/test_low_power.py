@@ -1,0 +1,116 @@
+"""The low-power mode (issue 13 items 2-3): the unchanged firmware on a virtual board that
+deep-sleeps between samples (VirtualBoard(low_power=True), firmware/sleep.py). The program starts
+again at every wake; the log must be what an awake board writes: contiguous, one boot per power-on,
+every interval's pulses counted, alarms kept, a power cut losing at most the batch in RTC memory."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from isolog import cli
+from isolog.sim.launcher import VirtualBoard
+from isolog_boards import energy
+from sim_helpers import assert_intact, read_log, scenario
+
+# 6 hours, a warm spell that trips the 25 C / 30 min rule, and a power cut while the board sleeps
+# (samples fall on whole minutes, the board sleeps from just after one until 0.75 s before the next)
+_SC = dict(
+    duration="6h",
+    temperature={"points": [["0h", 5.0], ["1h", 5.0], ["1h1min", 27.0], ["2h", 27.0], ["2h1min", 5.0]], "noise_c": 0.1},
+    events=[{"kind": "power_loss", "at": "4h30s", "off": "10min"}],
+)
+
+
+def _run(tmp_path, low_power):
+    b = VirtualBoard(scenario(**_SC), tmp_path / "flash.img", speed=0, until_end=True, low_power=low_power)
+    t = time.monotonic()
+    try:
+        b.run()
+    finally:
+        b.close()
+    return b, read_log(tmp_path / "flash.img"), time.monotonic() - t
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("lp"), True), _run(tmp_path_factory.mktemp("awake"), False)
+
+
+def test_the_log_is_whole_and_a_wake_is_not_a_boot(runs):
+    (b, log, _), _ = runs
+    assert b.exit_code == 0 and b.boots == 2  # power-ups of the process: the start and after the cut
+    assert_intact(log)
+    wakes = [e for e in b.events if e.kind == "deepsleep"]
+    assert len(wakes) >= 300  # it slept between (nearly) every two samples
+    # one boot flag per power-on, none per wake
+    assert [r["boot"] for r in log.records if "boot" in r["flags"]] == [1, 2]
+    # 360 samples less 10 min without power, the batch in RTC memory at the cut (at most 15) and
+    # the first interval after it
+    assert 360 - 10 - 15 - 1 <= len(log.records) <= 360 - 10
+
+
+def test_it_logs_what_an_awake_board_logs(runs):
+    (_, slept, _), (_, awake, _) = runs
+    lost = {r["seq"] for r in awake.records} - {r["seq"] for r in slept.records}
+    assert len(lost) <= 15  # where the power cut fell in each run's batch
+    by_time = {r["time"]: r for r in awake.records}
+    both = [(r, by_time[r["time"]]) for r in slept.records if r["time"] in by_time]
+    assert len(both) >= len(slept.records) - 1
+    for s, a in both:
+        assert s["interval_s"] == a["interval_s"] == 60.0
+        assert abs(s["temperature_c"] - a["temperature_c"]) <= 0.6  # the same profile, own noise
+    alarms_s = [r["time"] for r in slept.records if "temp_alarm" in r["flags"]]
+    alarms_a = [r["time"] for r in awake.records if "temp_alarm" in r["flags"]]
+    assert alarms_s and alarms_s[0] == alarms_a[0]  # 30 min beyond 25 C, counted across wakes
+
+
+def test_every_pulse_of_the_sleeps_is_counted(runs):
+    """The ULP counts through the sleep: the pulses per interval match the tube's expected rate
+    (computed here from the scenario: Lu-177 from 30 uSv/h, 153.8 cpm per uSv/h, 190 us dead
+    time, 0.1 uSv/h background), within 5 standard deviations over the run."""
+    (_, log, _), _ = runs
+    half_life_s = 6.6443 * 86400
+    expected = 0.0
+    observed = 0
+    for r in log.records[1:]:
+        t_mid = r["uptime_s"] - 30 if r["boot"] == 1 else None
+        if t_mid is None:
+            continue  # after the power cut uptime restarts: the first boot's records suffice
+        rate_usv_h = 30.0 * 2 ** (-t_mid / half_life_s) + 0.1
+        n = rate_usv_h * 153.8 / 60
+        expected += n / (1 + n * 190e-6) * r["interval_s"]
+        observed += r["interval_counts"]
+    assert expected > 100_000
+    assert abs(observed - expected) < 5 * math.sqrt(expected), (observed, expected)
+
+
+def test_the_board_sleeps_most_of_the_time(runs):
+    (b, _, _), (a, _, _) = runs
+    m = b.energy()
+    assert m.deep_sleep_ms / (m.elapsed_ms + m.deep_sleep_ms) > 0.95
+    esp = energy.board("esp32s3")
+    slept_ua = energy.estimate(m, esp).average_ua
+    awake_ua = energy.estimate(a.energy(), esp).average_ua
+    assert slept_ua < awake_ua / 10, (slept_ua, awake_ua)
+
+
+def test_a_host_wakes_a_sleeping_board_and_syncs_it(tmp_path, capsys):
+    """Held at the scenario's end the board sleeps; a host writing on the link wakes it (VBUS) and
+    the board stays up to serve it."""
+    b = VirtualBoard(scenario(duration="1h"), tmp_path / "flash.img", speed=0, hold_at_end=True, low_power=True)
+    b.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(e.kind == "end" for e in b.events):
+            assert time.monotonic() < deadline and b.exit_code is None
+            time.sleep(0.02)
+        boots_before = sum(1 for e in b.events if e.kind == "boot")
+        assert cli.main(["sync", b.port, "--db", str(tmp_path / "store.sqlite3")]) == 0
+        out = capsys.readouterr().out
+        assert "stored up to record 59" in out
+        assert sum(1 for e in b.events if e.kind == "boot") == boots_before + 1  # the wake
+    finally:
+        b.close()
