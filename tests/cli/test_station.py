@@ -45,7 +45,11 @@ def test_station_once_shows_the_verdict_of_the_board_plugged_in(tmp_path, monkey
     capsys.readouterr()
     codes: list[int] = []
     station = threading.Thread(
-        target=lambda: codes.append(cli.main(["station", "--db", str(db), "--out", str(out), "--once"]))
+        target=lambda: codes.append(
+            cli.main(
+                ["station", "--db", str(db), "--out", str(out), "--once", "--no-dispatch", "--sim-dir", str(tmp_path)]
+            )
+        )
     )
     station.start()
     time.sleep(0.6)  # the station watches; then the board is plugged in at the return desk
