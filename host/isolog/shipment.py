@@ -222,7 +222,7 @@ class _Table:
             self.fail(extra[0], f"unknown field (known fields: {known})")
 
 
-def _printable_id(value: str) -> bool:
+def printable_id(value: str) -> bool:
     return 1 <= len(value) <= 32 and all(0x20 < ord(c) < 0x7F for c in value)
 
 
@@ -271,7 +271,7 @@ def loads(
     return from_dict(doc, source, container, container_name, products)
 
 
-def _shipment_time(value: Any) -> float:
+def shipment_time(value: Any) -> float:
     t = parse_time(value)
     if not TIME_MIN_S <= t < TIME_END_S:
         raise UserError(f"time {value!r} is out of range: a shipment's times are within 1970..2199")
@@ -369,7 +369,7 @@ def check_dict(
     if s is not None:
         ship_id = err.get(lambda: s.string("id"))
         err.get(lambda: s.string("product", required=False))
-        if ship_id is not None and not _printable_id(ship_id):
+        if ship_id is not None and not printable_id(ship_id):
             err.get(lambda: s.fail("id", f"must be 1..32 printable ASCII characters without spaces, not {ship_id!r}"))
             ship_id = None
         nuc = err.get(lambda: s.parsed("nuclide", nuclides.get))
@@ -378,11 +378,11 @@ def check_dict(
         if activity is not None and activity <= 0:
             err.get(lambda: s.fail("activity", "must be greater than zero"))
             activity = None
-        reference_time = err.get(lambda: s.parsed("reference_time", _shipment_time))
+        reference_time = err.get(lambda: s.parsed("reference_time", shipment_time))
         prescribed = err.get(lambda: s.parsed("prescribed_activity", parse_activity_bq, required=False))
         tolerance = err.get(lambda: s.number("prescribed_tolerance", required=False, minimum=0.0, maximum=1.0))
-        administration = err.get(lambda: s.parsed("administration_time", _shipment_time, required=False))
-        expiry = err.get(lambda: s.parsed("expiry_time", _shipment_time, required=False))
+        administration = err.get(lambda: s.parsed("administration_time", shipment_time, required=False))
+        expiry = err.get(lambda: s.parsed("expiry_time", shipment_time, required=False))
         declared = err.get(lambda: s.string("declared_category", required=False, choices=CATEGORIES))
         exclusive = err.get(lambda: s.boolean("exclusive_use", False), False)
         physical_form = err.get(lambda: s.string("physical_form", required=False, choices=PHYSICAL_FORMS))

@@ -45,7 +45,11 @@ def test_station_once_shows_the_verdict_of_the_board_plugged_in(tmp_path, monkey
     capsys.readouterr()
     codes: list[int] = []
     station = threading.Thread(
-        target=lambda: codes.append(cli.main(["station", "--db", str(db), "--out", str(out), "--once"]))
+        target=lambda: codes.append(
+            cli.main(
+                ["station", "--db", str(db), "--out", str(out), "--once", "--no-dispatch", "--sim-dir", str(tmp_path)]
+            )
+        )
     )
     station.start()
     time.sleep(0.6)  # the station watches; then the board is plugged in at the return desk
@@ -82,3 +86,61 @@ def test_station_refuses_an_out_that_is_not_a_folder_in_one_line(tmp_path, capsy
     assert cli.main(["station", "--db", str(tmp_path / "s.sqlite3"), "--out", str(not_dir)]) == 2
     err = capsys.readouterr().err
     assert err == f"isolog: error: --out {not_dir}: not a folder (the certificates go into a folder)\n"
+
+
+def test_station_dispatches_a_board_without_a_shipment_from_the_answers_on_stdin(tmp_path, monkeypatch, capsys):
+    import io
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from isolog.board.link import Link
+    from isolog.sim.launcher import VirtualBoard
+    from sim_helpers import scenario
+
+    reg = tmp_path / "tmp"
+    reg.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(reg))
+    products = Path(__file__).resolve().parents[2] / "products"
+    db = tmp_path / "s.sqlite3"
+    sc = scenario(duration="1h")
+    sc["board_config"] = None
+    b = VirtualBoard(sc, tmp_path / "flash.img", speed=0, hold_at_end=True)
+    b.start()
+    try:
+        today = date.today()
+        assert cli.main(["provision", b.port, "--name", "container-18", "--db", str(db)]) == 0
+        assert (
+            cli.main(
+                ["container", "set", b.port, "--db", str(db), "--sensor-model", "LND 7317"]
+                + ["--calibration-cpm-per-usv-h", "153.8", "--dead-time-us", "190"]
+                + ["--calibrated-on", (today - timedelta(days=1)).isoformat()]
+                + ["--calibration-due", (today + timedelta(days=100)).isoformat()]
+            )
+            == 0
+        )
+        answers = ["y", "lutathera", "LU-2026-12-0001", "", "7.4GBq", "2026-12-01T08:00:00Z", "II-YELLOW"]
+        answers += ["", "", "", "y"]  # surface, a record a minute, leaving now; confirmed
+        monkeypatch.setattr("sys.stdin", io.StringIO("".join(a + "\n" for a in answers)))
+        capsys.readouterr()
+        args = ["station", "--db", str(db), "--out", str(tmp_path / "certs"), "--once", "--sim-dir", str(tmp_path)]
+        args += ["--products", str(products), "--shipments", str(tmp_path / "shipments")]
+        assert cli.main(args) == 0
+        with Link(b.port) as link:
+            config_id = link.identify()["config_id"]
+    finally:
+        b.close()
+    text = capsys.readouterr().out
+    lines = [ln.strip() for ln in text.splitlines()]
+    assert "NEXT       no shipment of this board is known in this store: configure it at the dispatch desk" in lines
+    assert "CONFIGURED container container-18 (board 15010c0000000001)" in lines
+    assert "SHIPMENT   LU-2026-12-0001 (lutathera, Lu-177)" in lines
+    assert "NEXT       unplug the board and pack it: the trip starts now" in lines
+    assert f"shipment file: {tmp_path / 'shipments' / 'LU-2026-12-0001.toml'}" in lines
+    assert config_id == "LU-2026-12-0001"
+
+
+def test_station_without_product_templates_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no products/ here or in a parent
+    assert cli.main(["station", "--db", str(tmp_path / "s.sqlite3"), "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err == "isolog: error: no products/ folder here or in a parent: give --products DIR (or --no-dispatch)\n"

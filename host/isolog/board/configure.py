@@ -4,6 +4,7 @@ is provisioned (board/provision.py) and audited in the store."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -43,6 +44,7 @@ def configure(
     set_clock: bool = True,
     start_delay_s: float = 0.0,
     force_reason: str | None = None,
+    products: Callable[[str], str] | None = None,
 ) -> Configured:
     """Validate the shipment file, set the board's clock, store the configuration on the board
     (atomically) and in the store, with an audit entry. The shipment is dispatched (its trip
@@ -52,7 +54,8 @@ def configure(
     Nothing is lost silently at dispatch: a board that holds records not yet synced, or alarms
     latched and not acknowledged (reviewed), is refused until they are synced (isolog sync) and
     acknowledged (isolog ack-alarms), or forced with a reason (force_reason), which the audit
-    trail keeps with the user, the time, what was overridden."""
+    trail keeps with the user, the time, what was overridden. products: a product template's text
+    by name (default: products/NAME.toml looked up from the shipment file, shipment.product_file)."""
     force_reason = (force_reason or "").strip() or None
     if not (0.0 <= start_delay_s <= MAX_START_DELAY_S):
         raise UserError(
@@ -71,8 +74,10 @@ def configure(
         # errors name the file and field, a value that differs from the record is refused.
         record = store.container(device)
         defaults = sensor_defaults(record) if record else None
-        ship = shipment.loads(text, str(shipment_path), defaults, container)
-        product = shipment.product_text(ship.product, str(shipment_path)) if ship.product else None
+        ship = shipment.loads(text, str(shipment_path), defaults, container, products)
+        product = None
+        if ship.product:
+            product = products(ship.product) if products else shipment.product_text(ship.product, str(shipment_path))
         cfg = ship.to_board_dict()
         dispatch = datetime.now(timezone.utc) + timedelta(seconds=start_delay_s)
         late = record is not None and overdue(record, dispatch)
@@ -187,3 +192,44 @@ def acknowledge_alarms(port: str, db: Path | str | None = None) -> Acknowledged:
             {"alarms": before.get("alarms"), "active": before.get("active"), "alarms_after": after.get("alarms")},
         )
     return Acknowledged(device, list(before.get("alarms") or []), list(after.get("active") or []))
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What `configure` would refuse on a board before any shipment is given (the guided dispatch,
+    board/dispatch.py, asks this first, so the desk does not type a shipment in for nothing)."""
+
+    device: str
+    container: str  # "container NAME (board ID)" for messages
+    record: dict[str, Any] | None  # the container's record (board/container.py), None: none
+    refusals: list[str]  # one line each; empty: ready
+
+
+def readiness(port: str, db: Path | str | None = None, dispatch: datetime | None = None) -> Readiness:
+    """The board on port checked as `configure` checks it at dispatch (now, or at dispatch): records
+    not synced, latched alarms, the container's calibration overdue; and a container record, which
+    a shipment given at the station (not in a file) needs for its sensor constants."""
+    with Store(db) as store, Link(port) as link:
+        ident = link.identify()
+        device = ident["device"]
+        authorize(link, store, ident)
+        record = store.container(device)
+        name = store.container_name(device)
+        log = ident["log"]
+        on_flash = max(0, int(log["next"]) - int(log["synced"]))
+        latched = list(link.status().get("alarms") or [])
+    refusals = []
+    if record is None:
+        refusals.append(
+            f"{name} has no container record in this store (sensor, calibration): "
+            f"record it with `isolog container set {port} ...` first"
+        )
+    elif overdue(record, dispatch or datetime.now(timezone.utc)):
+        refusals.append(
+            f"{name}: its calibration was due {record['calibration_due']}: have the sensor calibrated and "
+            f"record it with `isolog container set {port} ...`"
+        )
+    blockers = _dispatch_blockers(on_flash, latched, port, ident.get("config_id"))
+    if blockers:
+        refusals.append(f"{name} still holds {' and '.join(blockers)}")
+    return Readiness(device, name, record, refusals)

@@ -5,6 +5,15 @@ No printing here: `watch` hands each event to a callback (the command line draws
 A port that disappears is forgotten, so plugging the board in again syncs it again. An error on one
 board (a cut link, a refused downgrade, a store that refuses it) is a Failed event for that board;
 the station goes on with the others.
+
+Which boards are the station's: every USB board isolog runs on, and only the virtual boards whose
+flash image lies under the station's sim_dir (none without one). Virtual boards register in one
+folder per user (sim/launcher.py), so on a shared machine a station would otherwise take the
+boards of every test run and `isolog sim` of the same user.
+
+After a board is done and its trip is over (or it had none), the station can offer dispatch: a
+`dispatch` callback (board/dispatch.py's guided step, asked at the desk) configures it for its
+next shipment; its result is a Dispatched event.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from isolog.board import devices
+from isolog.board.dispatch import Dispatched
 from isolog.board.link import Link
 from isolog.board.sync import SyncProgress, SyncResult, sync
 from isolog.errors import UserError
@@ -77,12 +87,35 @@ class Gone:
     port: str
 
 
-Event = Plugged | Progress | Done | Failed | Gone
+Event = Plugged | Progress | Done | Failed | Gone | Dispatched
 
 
-def list_ports() -> set[str]:
-    """The ports of every board found now (USB boards isolog runs on and running virtual boards)."""
-    return {str(d["port"]) for d in devices.find_devices()}
+def list_ports(sim_dir: Path | None = None) -> set[str]:
+    """The ports of the station's boards found now: the USB boards isolog runs on, and the running
+    virtual boards whose flash image is under sim_dir (none when sim_dir is None)."""
+    root = sim_dir.resolve() if sim_dir is not None else None
+    out = set()
+    for d in devices.find_devices():
+        if d["kind"] == "virtual" and not (root is not None and d.get("flash") and _under(Path(d["flash"]), root)):
+            continue
+        out.add(str(d["port"]))
+    return out
+
+
+def _under(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a path that cannot be resolved (a symlink loop): not the station's
+        return False
+
+
+def offers_dispatch(done: Done) -> bool:
+    """A board ready for its next shipment: synced without problems, and its shipment (if this
+    store knows one) checked now, so its trip is over. A board whose shipment has no records yet
+    (configured and plugged in again before it left) keeps its shipment."""
+    if done.sync.problems:
+        return False
+    return done.verdict is not None or done.next_step == NEXT_NO_SHIPMENT
 
 
 def identify(port: str, wait_s: float = IDENTIFY_WAIT_S, stop: threading.Event | None = None) -> dict[str, Any]:
@@ -155,11 +188,17 @@ def watch(
     stop: threading.Event | None = None,
     once: bool = False,
     poll_s: float = POLL_S,
-    ports: Callable[[], set[str]] = list_ports,
+    ports: Callable[[], set[str]] | None = None,
+    sim_dir: Path | None = None,
+    dispatch: Callable[[Done], Dispatched | None] | None = None,
 ) -> Done | None:
-    """Watch the port listing until stop is set (or, with once, until the first board is done);
-    every event goes to on_event. Returns the last board done (None: none)."""
+    """Watch the port listing (ports, default: list_ports(sim_dir)) until stop is set (or, with
+    once, until the first board is done and, with dispatch, offered dispatch); every event goes
+    to on_event. dispatch(done) is called for each board done that offers_dispatch (it asks at
+    the desk: the station waits for it). Returns the last board done (None: none)."""
     stop = stop or threading.Event()
+    if ports is None:
+        ports = lambda: list_ports(sim_dir)  # noqa: E731
     known: set[str] = set()
     last: Done | None = None
     while not stop.is_set():
@@ -183,6 +222,16 @@ def watch(
                 continue
             on_event(done)
             last = done
+            if dispatch is not None and offers_dispatch(done) and not stop.is_set():
+                try:
+                    configured = dispatch(done)
+                except UserError as exc:
+                    on_event(Failed(p, str(exc)))
+                except OSError as exc:
+                    on_event(Failed(p, f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")))
+                else:
+                    if configured is not None:
+                        on_event(configured)
             if once:
                 return last
         stop.wait(poll_s)

@@ -17,7 +17,11 @@ from isolog.errors import UserError
 _EPILOG = """\
 Leave it running at the return desk: plug a board in and the station syncs it, checks its shipment,
 writes the certificate to --out and shows the verdict and what to do next. Unplug the board when its
-result is shown; plugging it in again syncs again. Ctrl-C ends the station (exit 0).
+result is shown; plugging it in again syncs again. When a board's trip is over (or it had none), the
+station offers dispatch: choose a product template (--products), enter the shipment id, activity
+and times, confirm; the board is configured as `isolog configure` does, the shipment file written to
+--shipments. --no-dispatch: sync only (unattended). Virtual boards are taken only with --sim-dir,
+those whose flash image is under it. Ctrl-C ends the station (exit 0).
 exit status: 0 (Ctrl-C, or --once with a board done), 2 bad input."""
 
 BAR = 30  # characters of the progress bar
@@ -32,6 +36,30 @@ def _station_args(p: argparse.ArgumentParser) -> None:
         help="where the certificates go, one SHIPMENT_ID.pdf each (the newest check; default: ./certificates)",
     )
     p.add_argument("--once", action="store_true", help="end after the first board is done (scripts, tests)")
+    p.add_argument(
+        "--no-dispatch",
+        action="store_true",
+        help="never offer dispatch: sync, check and certify only (a station nobody answers)",
+    )
+    p.add_argument(
+        "--products",
+        metavar="DIR",
+        type=Path,
+        help="the product templates offered at dispatch (default: products/ in this folder or the nearest parent)",
+    )
+    p.add_argument(
+        "--shipments",
+        metavar="DIR",
+        type=Path,
+        default=Path("shipments"),
+        help="where the shipment files entered at dispatch go, one SHIPMENT_ID.toml each (default: ./shipments)",
+    )
+    p.add_argument(
+        "--sim-dir",
+        metavar="DIR",
+        type=Path,
+        help="also take the running virtual boards whose flash image is under DIR (default: none)",
+    )
 
 
 class _Screen:
@@ -65,6 +93,35 @@ class _Screen:
             self._print(f"{ev.port}: NOT DONE: {ev.message}")
         elif isinstance(ev, station.Gone):
             self._print(f"{ev.port}: unplugged")
+        elif isinstance(ev, station.Dispatched):
+            self._dispatched(ev)
+
+    def write(self, text: str) -> None:
+        """The guided dispatch's questions (no line end after a question: the answer follows)."""
+        if self.bar_open:
+            self._print()
+        print(text, end="", file=self.stream, flush=True)
+
+    def _dispatched(self, d: Any) -> None:
+        from isolog.units import format_duration
+
+        c = d.configured
+        rule = "=" * 60
+        delay = (
+            f"the trip starts in {format_duration(c.start_delay_s)}" if c.start_delay_s > 0 else "the trip starts now"
+        )
+        self._print(
+            "\n".join(
+                [
+                    rule,
+                    f"  CONFIGURED {c.container}",
+                    f"  SHIPMENT   {c.shipment.id} ({c.shipment.product}, {c.shipment.nuclide})",
+                    f"  NEXT       unplug the board and pack it: {delay}",
+                    rule,
+                    f"  shipment file: {d.file}",
+                ]
+            )
+        )
 
     def _progress(self, ev: Any) -> None:
         p = ev.progress
@@ -118,13 +175,25 @@ def cmd_station(args: argparse.Namespace) -> int:
 
     with Store(args.db):  # a store that cannot be used: one line and exit 2 now, not at the first board
         pass
-    print(f"isolog station: store {store_name(args.db)}, certificates to {out}; plug a board in (Ctrl-C ends)")
+    guide = None
+    if not args.no_dispatch:
+        from isolog.board import dispatch
+
+        products = args.products or dispatch.find_products()
+        if products is None:
+            raise UserError("no products/ folder here or in a parent: give --products DIR (or --no-dispatch)")
+        dispatch.templates(products)  # templates that cannot be read: one line and exit 2 now
+        prompt = dispatch.Prompt(sys.stdin.readline, screen.write)
+        guide = dispatch.for_station(args.db, products, args.shipments, prompt)
+
+    sims = f", virtual boards under {args.sim_dir}" if args.sim_dir else ""
+    print(f"isolog station: store {store_name(args.db)}, certificates to {out}{sims}; plug a board in (Ctrl-C ends)")
     old = None
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a service manager stopping the desk PC's station) ends it as Ctrl-C does.
         old = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        station.watch(args.db, out, screen, stop=stop, once=args.once)
+        station.watch(args.db, out, screen, stop=stop, once=args.once, sim_dir=args.sim_dir, dispatch=guide)
     except KeyboardInterrupt:
         screen._print("isolog station: ended")
         return 0
