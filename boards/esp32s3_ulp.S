@@ -18,10 +18,12 @@
 // The RC oscillator's frequency is not trimmed here [R: its tolerance, a few %]: the window moves
 // with it in proportion.
 //
-// Carry: count_lo wraps from 0xFFFF to 0; the ULP then sets busy, writes count_lo = 0, count_hi + 1,
-// and clears busy. The CPU reads count_hi, count_lo, count_hi again and busy, and reads again unless
-// both count_hi agree and busy is 0 (boards/esp32s3.py, _ulp_total): no torn value at any
-// interleaving (a test tries every one). count_hi wraps too: the count is modulo 2**32, and the board
+// Carry: count_lo wraps from 0xFFFF to 0; the ULP then writes count_lo = 0 and count_hi + 1 between
+// two increments of seq (odd while it writes: a sequence lock). The CPU reads seq, count_hi,
+// count_lo, seq again, and reads again unless seq was even and did not change (boards/esp32s3.py,
+// _ulp_try): no torn value at any interleaving (a test tries every one; a flag set and cleared
+// around the carry is not enough: the CPU can read it clear before and after). A count without a
+// carry is one 16-bit store of count_lo, whole either way. count_hi wraps too: the count is modulo 2**32, and the board
 // reports it masked to 30 bits, as every board does (2**32 is a multiple of 2**30).
 //
 // Design choice, continuous polling (the current is the price): the ULP never halts. With the CPU
@@ -47,7 +49,7 @@
         .text
 count_lo:   .long 0             // word 0: low 16 bits of the count
 count_hi:   .long 0             // word 1: high 16 bits
-busy:       .long 0             // word 2: 1 while a carry is being written
+seq:        .long 0             // word 2: odd while a carry is being written
 
 entry:
         // The RTC IO MUX clock, then GPIO6 to the RTC mux with its input enabled (the pad's
@@ -93,13 +95,15 @@ count:
         move r2, filter
         jump in_pulse
 carry:
-        move r1, 1
-        st r1, r3, 8            // busy = 1
+        ld r1, r3, 8
+        add r1, r1, 1
+        st r1, r3, 8            // seq + 1: odd
         st r0, r3, 0            // count_lo = 0
         ld r1, r3, 4
         add r1, r1, 1
         st r1, r3, 4            // count_hi + 1 (wraps at 0xFFFF: the count is modulo 2**32)
-        move r1, 0
-        st r1, r3, 8            // busy = 0
+        ld r1, r3, 8
+        add r1, r1, 1
+        st r1, r3, 8            // seq + 1: even
         move r2, filter
         jump in_pulse

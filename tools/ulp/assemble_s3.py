@@ -26,5 +26,8 @@ asm.assemble(preprocess(src), remove_comments=False)
 text, data, bss_len = asm.fetch()
 binary = make_binary(text, data, bss_len)
 print("".join("%02x" % b for b in binary))
-for name in ("count_lo", "count_hi", "busy", "entry"):
-    print(name, asm.symbols.resolve_absolute(name))
+for name in ("count_lo", "count_hi", "seq", "entry"):
+    try:
+        print(name, asm.symbols.resolve_absolute(name))
+    except KeyError:
+        pass

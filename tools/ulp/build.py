@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "boards" / "esp32s3_ulp.S"
 MODULE = ROOT / "boards" / "esp32s3_ulp.py"
 ULP_DIR = ROOT / ".ulp"
-SYMBOLS = ("count_lo", "count_hi", "busy", "entry")
+SYMBOLS = ("count_lo", "count_hi", "seq", "entry")
 
 
 def micropython() -> str:
@@ -35,19 +35,19 @@ def micropython() -> str:
     return found
 
 
-def assemble() -> tuple[bytes, dict[str, int]]:
-    """(binary with its 12-byte header, word address of each symbol) from the current source."""
+def assemble(source: Path = SOURCE) -> tuple[bytes, dict[str, int]]:
+    """(binary with its 12-byte header, word address of each symbol it defines) from a source."""
     if not (ULP_DIR / "esp32_ulp").is_dir():
         raise SystemExit("build: the ULP assembler is not installed: make .ulp/.installed")
     proc = subprocess.run(
         [micropython(), str(ROOT / "tools" / "ulp" / "assemble_s3.py"), str(ULP_DIR), str(ROOT / "tools" / "ulp"),
-         str(SOURCE)],
+         str(source)],
         capture_output=True,
         text=True,
         env=dict(os.environ, MICROPYPATH=""),
     )  # fmt: skip
     if proc.returncode != 0:
-        raise SystemExit(f"build: assembling {SOURCE.name} failed:\n{proc.stdout}{proc.stderr}")
+        raise SystemExit(f"build: assembling {source.name} failed:\n{proc.stdout}{proc.stderr}")
     lines = proc.stdout.split("\n")
     binary = bytes.fromhex(lines[0])
     symbols = {name: int(value) for name, value in (line.split() for line in lines[1:] if line.strip())}
@@ -71,7 +71,7 @@ BINARY = bytes.fromhex(
 )
 COUNT_LO = const({symbols["count_lo"]})
 COUNT_HI = const({symbols["count_hi"]})
-BUSY = const({symbols["busy"]})
+SEQ = const({symbols["seq"]})
 ENTRY = const({symbols["entry"]})
 '''
 
