@@ -18,7 +18,12 @@ source for this project, only recalled or estimated; check those on the bench fi
   (CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_160) [R: recalled].
 - ULP co-processor running in Deep-sleep: 220 uA, the ESP32-S2 datasheet's figure ("ULP
   co-processor is powered on", ESP32-S2-WROOM datasheet table 8, read) [R: the S3's own figure not
-  read]. Only the deep-sleep mode (issue 13 item 2, not built) uses it.
+  read]. The chosen design draws it all the time the CPU sleeps: the ULP program
+  (boards/esp32s3_ulp.S, header) polls GPIO6 continuously, every 26 ULP cycles (1.5 us), because a
+  ULP woken by its timer (in proportion to its duty: 7 uA at 1 % on the S2) misses 10 us pulses
+  unless a pulse stretcher merges pulses closer than its period (92 % lost at the tube's maximum
+  rate with a 1 ms period). At 220 uA the ULP alone is over issue 13's 150 uA goal: the S3's own
+  figure is the first thing to measure on a board.
 - RP2040 on the Pico (currents from the 5 V input, the board's buck-boost included): the firmware
   idles in a poll of stdin (WFE) with every clock running: ~20 mA at 125 MHz (reported in
   rp-rs/rp-hal#659, read); ~5.5 mA underclocked near 15 MHz without sleeping
@@ -124,7 +129,7 @@ def _esp32s3(mhz: int = 160) -> BoardEnergy:
         cpu_idle_ma=idle,
         light_sleep_ua=240.0,
         deep_sleep_ua=7.0,
-        coprocessor_ua=220.0,
+        coprocessor_ua=220.0,  # the ULP polling continuously (boards/esp32s3_ulp.S) [R: the S2's figure]
         usb_ma=3.0,
         led_green_ma=LED_GREEN_MA,
         led_red_ma=LED_RED_MA,

@@ -53,8 +53,8 @@ from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard res
 from micropython import const
 
 try:  # the ULP program and the port's ULP driver (esp32.ULP: ESP32, S2, S3 builds)
-    import esp32
-    import esp32s3_ulp
+    import esp32  # noqa: F401  (imported again where used: pyright sees them bound there)
+    import esp32s3_ulp  # noqa: F401
 
     _HAVE_ULP = True
 except ImportError:
@@ -148,6 +148,9 @@ class Board(McuBoard):
         if woke:
             self._wake = "usb" if machine.wake_reason() == machine.EXT0_WAKE else "deepsleep"
         if _HAVE_ULP:
+            import esp32
+            import esp32s3_ulp
+
             if not woke:  # after a deep sleep the ULP is still running, its count going on
                 ulp = esp32.ULP()
                 ulp.load_binary(0, esp32s3_ulp.BINARY)  # the binary's count words are zero
@@ -236,6 +239,8 @@ class Board(McuBoard):
         on and counts() continues the same total."""
         if not self.low_power:
             raise RuntimeError("deepsleep: no ULP on this build, the counter would stop")
+        import esp32
+
         self._rtc.memory(self._header(self._clock_ms()) + self._rtc.memory()[_RTC_HEADER:])
         esp32.wake_on_ext0(self._vbus, esp32.WAKEUP_ANY_HIGH)
         # A ULP wake source keeps the RTC peripherals and slow memory powered in deep sleep; the
