@@ -12,7 +12,12 @@
 // high. Each sample takes SAMPLE_CYCLES = 26 ULP cycles on every path (the paths are padded to the
 // same length), 1.486 us at the S3's 17.5 MHz RTC_FAST_CLK, so with FILTER = 8:
 //   a low of 7 * 1.486 = 10.4 us or less is never counted, one of 8 * 1.486 = 11.9 us or more
-//   always is (after a high as long); the window of boards/README.md is 10 / 12 us.
+//   always is (after a high as long); the window of boards/README.md is 10 / 12 us. A high under
+//   10 us inside a pulse never re-arms the counter. One exception: counting takes 36 cycles more
+//   than a sample (58 from the counting sample to the next, 110 more after a carry), so right
+//   after a counted pulse the high that surely re-arms is 13.3 us, 17.0 us after a carry (once in
+//   65,536 counts), measured on the interpreter at every phase; a tube's highs last at least its
+//   dead time (190 us for an SBM-20), so no tube pulse is lost to it.
 // Cycle counts per instruction: ESP-IDF "ULP Coprocessor Instruction Set" (execute + fetch of the
 // next instruction): REG_RD 4+4, ALU 2+4, JUMP and JUMPR 2+2, LD and ST 4+4, REG_WR 8+4.
 // The RC oscillator's frequency is not trimmed here [R: its tolerance, a few %]: the window moves
