@@ -375,7 +375,7 @@ def battery_fields(status: dict, board_name: str) -> dict:
     return dict(status, battery_percent=round(percent, 1), battery_days_left=round(days, 2))
 
 
-# --- the deep-sleep mode of issue 13 item 2 (not built): what it would draw ------------------------
+# --- the deep-sleep mode of issue 13 item 2: what it draws ------------------------------------------
 #
 # A design aid, priced with the same table: between samples the ESP32-S3 is in deep sleep (7 uA)
 # while the ULP co-processor counts pulses; at every sample the CPU boots (MicroPython restarts on
@@ -384,9 +384,12 @@ def battery_fields(status: dict, board_name: str) -> dict:
 # to flash. Figures not measured on this bench: the wake-to-sleep time of MicroPython on the S3
 # (ROM and bootloader, interpreter start, imports of the .mpy modules, the sample) is [R: an
 # estimate of a few hundred ms, WAKE_MS below; measure it first on a board]; the ULP's current
-# while it polls the tube's line continuously is the ESP32-S2's 220 uA [R]; a ULP that polls only
-# part of the time (a pulse stretcher in front of it, or a wake on the RTC GPIO's edge) draws in
-# proportion [R: ULP "sensor-monitored pattern" 7 uA at 1 % duty, ESP32-S2].
+# while it polls the tube's line continuously is the ESP32-S2's 220 uA [R]. The ULP program
+# (boards/esp32s3_ulp.S) polls continuously: a ULP that polls only part of the time draws in
+# proportion [R: ULP "sensor-monitored pattern" 7 uA at 1 % duty, ESP32-S2] but needs a pulse
+# stretcher in front of it and loses most pulses at the tube's maximum rate (its header says how
+# many). With these figures the mode averages about 470 uA at 1-minute logging (about 250 uA
+# without the ULP: the 300 ms wakes weigh most).
 WAKE_MS = 300  # [R: estimate] deep-sleep wake, sample and back to sleep, at 160 MHz
 COMMIT_MS = 60  # [R: estimate] one littlefs write + flush of a batch (flash busy ~4 ms a record, sim)
 
