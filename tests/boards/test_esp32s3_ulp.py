@@ -21,8 +21,9 @@ import pytest
 import ulp_s3_model as model
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools" / "ulp"))
-import build  # noqa: E402  (tools/ulp/build.py)
+_spec = importlib.util.spec_from_file_location("ulp_build", ROOT / "tools" / "ulp" / "build.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)  # tools/ulp/build.py, under a name no other module has
 
 US = 1e-6
 DEAD_TIME_US = 190  # SBM-20 (boards/README.md; tests/boards/test_pico_pio.py): the tube's fastest train
