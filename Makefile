@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STUBS  := .stubs
+# The ULP assembler (requirements/ulp.txt), taken from its PyPI sdist by tools/ulp/fetch.py.
+ULP    := .ulp
 # Test runs never read the user's home (MicroPython keeps history and a lib path there).
 export HOME_FOR_TESTS := $(CURDIR)/.test-home
 
@@ -26,6 +28,9 @@ $(STUBS)/.installed: requirements/stubs.txt $(STAMP)
 		$$(grep -E '^micropython-(rp2|stdlib)-stubs' requirements/stubs.txt)
 	@touch $@
 
+$(ULP)/.installed: requirements/ulp.txt tools/ulp/fetch.py $(STAMP)
+	$(PY) tools/ulp/fetch.py $(ULP)
+
 demo: $(STAMP)
 	$(VENV)/bin/isolog demo
 
@@ -44,7 +49,7 @@ chromium:
 		"(Debian/Ubuntu) or set CHROMIUM=/path/to/chromium" >&2; \
 	fi
 
-test: $(STAMP) $(STUBS)/.installed chromium
+test: $(STAMP) $(STUBS)/.installed $(ULP)/.installed chromium
 	mkdir -p $(HOME_FOR_TESTS)
 	HOME=$(HOME_FOR_TESTS) MICROPYPATH= $(PY) -m pytest -q
 
@@ -57,4 +62,4 @@ clean:
 	rm -rf .pytest_cache build *.egg-info host/*.egg-info $(HOME_FOR_TESTS) demo-out
 
 distclean: clean
-	rm -rf $(VENV) $(STUBS)
+	rm -rf $(VENV) $(STUBS) $(ULP)

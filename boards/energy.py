@@ -18,7 +18,12 @@ source for this project, only recalled or estimated; check those on the bench fi
   (CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_160) [R: recalled].
 - ULP co-processor running in Deep-sleep: 220 uA, the ESP32-S2 datasheet's figure ("ULP
   co-processor is powered on", ESP32-S2-WROOM datasheet table 8, read) [R: the S3's own figure not
-  read]. Only the deep-sleep mode (issue 13 item 2, not built) uses it.
+  read]. The chosen design draws it all the time the CPU sleeps: the ULP program
+  (boards/esp32s3_ulp.S, header) polls GPIO6 continuously, every 26 ULP cycles (1.5 us), because a
+  ULP woken by its timer (in proportion to its duty: 7 uA at 1 % on the S2) misses 10 us pulses
+  unless a pulse stretcher merges pulses closer than its period (92 % lost at the tube's maximum
+  rate with a 1 ms period). At 220 uA the ULP alone is over issue 13's 150 uA goal: the S3's own
+  figure is the first thing to measure on a board.
 - RP2040 on the Pico (currents from the 5 V input, the board's buck-boost included): the firmware
   idles in a poll of stdin (WFE) with every clock running: ~20 mA at 125 MHz (reported in
   rp-rs/rp-hal#659, read); ~5.5 mA underclocked near 15 MHz without sleeping
@@ -124,7 +129,7 @@ def _esp32s3(mhz: int = 160) -> BoardEnergy:
         cpu_idle_ma=idle,
         light_sleep_ua=240.0,
         deep_sleep_ua=7.0,
-        coprocessor_ua=220.0,
+        coprocessor_ua=220.0,  # the ULP polling continuously (boards/esp32s3_ulp.S) [R: the S2's figure]
         usb_ma=3.0,
         led_green_ma=LED_GREEN_MA,
         led_red_ma=LED_RED_MA,
@@ -376,7 +381,7 @@ def battery_fields(status: dict, board_name: str) -> dict:
     return dict(status, battery_percent=round(percent, 1), battery_days_left=round(days, 2))
 
 
-# --- the deep-sleep mode of issue 13 item 2 (not built): what it would draw ------------------------
+# --- the deep-sleep mode of issue 13 item 2: what it draws ------------------------------------------
 #
 # A design aid, priced with the same table: between samples the ESP32-S3 is in deep sleep (7 uA)
 # while the ULP co-processor counts pulses; at every sample the CPU boots (MicroPython restarts on
@@ -385,9 +390,12 @@ def battery_fields(status: dict, board_name: str) -> dict:
 # to flash. Figures not measured on this bench: the wake-to-sleep time of MicroPython on the S3
 # (ROM and bootloader, interpreter start, imports of the .mpy modules, the sample) is [R: an
 # estimate of a few hundred ms, WAKE_MS below; measure it first on a board]; the ULP's current
-# while it polls the tube's line continuously is the ESP32-S2's 220 uA [R]; a ULP that polls only
-# part of the time (a pulse stretcher in front of it, or a wake on the RTC GPIO's edge) draws in
-# proportion [R: ULP "sensor-monitored pattern" 7 uA at 1 % duty, ESP32-S2].
+# while it polls the tube's line continuously is the ESP32-S2's 220 uA [R]. The ULP program
+# (boards/esp32s3_ulp.S) polls continuously: a ULP that polls only part of the time draws in
+# proportion [R: ULP "sensor-monitored pattern" 7 uA at 1 % duty, ESP32-S2] but needs a pulse
+# stretcher in front of it and loses most pulses at the tube's maximum rate (its header says how
+# many). With these figures the mode averages about 470 uA at 1-minute logging (about 250 uA
+# without the ULP: the 300 ms wakes weigh most).
 WAKE_MS = 300  # [R: estimate] deep-sleep wake, sample and back to sleep, at 160 MHz
 COMMIT_MS = 60  # [R: estimate] one littlefs write + flush of a batch (flash busy ~4 ms a record, sim)
 

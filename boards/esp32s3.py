@@ -15,10 +15,23 @@ Deployed as board.py. Pins (all 3.3 V logic; see "Wiring" in boards/README.md):
             GND (pin 4). GPIO8/9 are MicroPython's I2C0 pins on ESP32-S3 boards (e.g. its
             badge23 and Tildagon board definitions: MICROPY_HW_I2C0_SDA 8, SCL 9) and no strapping
             pins. The chip's pinout and pull-ups: [R] ATECC608B datasheet (DS40002239), section 2.
+    GPIO10  VBUS sense (RTC_GPIO10): USB VBUS -- 100k -- GPIO10 -- 100k -- GND, from the USB
+            connector's VBUS (before any diode to the 5V rail), so it reads high only while a USB
+            host powers the port (5 V / 2 = 2.5 V; nothing above 3.3 V reaches the pin). Also the
+            ext0 wake source of deep sleep: plugging USB in wakes the board.
     USB     native USB (GPIO19/20) is the REPL and the binary sync link (sys.stdin/sys.stdout).
 
 Avoided: strapping pins GPIO0/3/45/46, GPIO26-32 (flash), GPIO33-37 (octal PSRAM on R8 modules),
 GPIO48 (onboard RGB LED on DevKitC-1 v1.0).
+
+Low-power mode (issue 13): at power-on the board loads the ULP program of boards/esp32s3_ulp.S
+(assembled into esp32s3_ulp.py, deployed beside this module) and starts it; it counts GPIO6 through
+the RTC mux, in deep sleep, light sleep and awake alike, so counts() reads its two 16-bit words
+(a sequence word, high, low, the sequence word again: _ulp_try) and the PCNT is not used. A deep-sleep wake
+finds it running and the count going on; any other start loads it again (the count starts at 0,
+as the PCNT's does). Without esp32.ULP or the module the board counts with the PCNT and
+low_power is False. RTC memory: the board keeps a 24-byte header (the clock marker, then the RTC
+time a deep sleep began) and gives the firmware the rest (rtc_memory()).
 
 rtc_ms() keeps the host-set time through watchdog and soft resets (ESP32 RTC plus a marker in RTC
 memory) and returns None after a power cut. idle() waits on a poll of stdin and never calls
@@ -31,10 +44,21 @@ decides how an engineer gets the REPL back, since mpremote needs Ctrl-C).
 Sources of these facts: docs/references.md#micropython-ports.
 """
 
+import time
+
+import machine
 import onewire
 from machine import ADC, RTC, Counter, Pin, Timer
 from mcu import McuBoard, reset  # noqa: F401  (reset: the module-level hard reset)
 from micropython import const
+
+try:  # the ULP program and the port's ULP driver (esp32.ULP: ESP32, S2, S3 builds)
+    import esp32  # noqa: F401  (imported again where used: pyright sees them bound there)
+    import esp32s3_ulp  # noqa: F401
+
+    _HAVE_ULP = True
+except ImportError:
+    _HAVE_ULP = False
 
 NAME = "esp32s3"
 
@@ -58,6 +82,30 @@ _WDT_MIN_MS = const(1000)  # ESP32 minimum watchdog timeout
 _MASK30 = const(0x3FFFFFFF)
 _PIN_LOOPBACK = const(7)  # test mode only: a wire from here to the GM pulse input (GPIO7)
 _RTC_MARKER = b"isolog-rtc-set"
+_PIN_VBUS = const(10)  # RTC_GPIO10: VBUS divider, ext0 wake
+# RTC memory (machine.RTC().memory(), at most 2048 bytes on esp32): the board's header, then the
+# firmware's bytes. Header: the clock marker (16 bytes, zero-padded; zeros when no host set the
+# clock), the RTC time in ms when the last deep sleep began (8 bytes, little-endian).
+_RTC_MEMORY_MAX = const(2048)
+_RTC_HEADER = const(24)
+# Word addresses of the ULP's count_lo, count_hi, seq (esp32s3_ulp.COUNT_LO, COUNT_HI, SEQ; a test
+# checks they agree) in RTC slow memory, the program loaded at 0.
+_ULP_LO = const(0)
+_ULP_HI = const(1)
+_ULP_SEQ = const(2)
+_RTC_SLOW_MEM = const(0x50000000)  # RTC slow memory seen by the CPU (ESP-IDF soc.h, S3: SOC_RTC_DATA_LOW)
+
+
+def _ulp_try(read):
+    """One read of the ULP's count (boards/esp32s3_ulp.S): seq, high, low, seq again. Returns the
+    count masked to 30 bits, or None when the ULP was carrying meanwhile (read again). read(word)
+    returns a word of the ULP's memory; its low 16 bits are the ULP's."""
+    seq = read(_ULP_SEQ) & 0xFFFF
+    hi = read(_ULP_HI) & 0xFFFF
+    lo = read(_ULP_LO) & 0xFFFF
+    if seq & 1 or read(_ULP_SEQ) & 0xFFFF != seq:
+        return None
+    return (hi & 0x3FFF) << 16 | lo  # 30 bits: a small int, no allocation
 
 
 # Proleptic Gregorian calendar <-> days since 1970-01-01 (H. Hinnant's algorithms), so the board does
@@ -90,18 +138,43 @@ class Board(McuBoard):
     # keeps the two equal).
     low_battery_v = 3.97
 
+    low_power = False  # True once the ULP counts (the firmware may then sleep between samples)
+
     def __init__(self):
-        # Counter.value(0) reads and clears the PCNT count atomically; the running total lives in
-        # a small int, so reading it never allocates (the docs recommend value(0) for this).
-        self._counter = Counter(
-            _PCNT_UNIT, Pin(_PIN_GM, Pin.IN, Pin.PULL_UP), edge=Counter.FALLING, filter_ns=_FILTER_NS
-        )
-        self._counter.value(0)
         self._total = 0
+        self._counter = None
+        woke = machine.reset_cause() == machine.DEEPSLEEP_RESET
+        self._wake = "power_on"
+        if woke:
+            self._wake = "usb" if machine.wake_reason() == machine.EXT0_WAKE else "deepsleep"
+        if _HAVE_ULP:
+            import esp32
+            import esp32s3_ulp
+
+            if not woke:  # after a deep sleep the ULP is still running, its count going on
+                ulp = esp32.ULP()
+                ulp.load_binary(0, esp32s3_ulp.BINARY)  # the binary's count words are zero
+                ulp.run(esp32s3_ulp.ENTRY * 4)  # run() takes bytes
+            self.low_power = True
+            self._ulp_word = self._read_ulp_word  # bound once: counts() allocates nothing
+        else:
+            # Counter.value(0) reads and clears the PCNT count atomically; the running total lives
+            # in a small int, so reading it never allocates (the docs recommend value(0) for this).
+            self._counter = Counter(
+                _PCNT_UNIT, Pin(_PIN_GM, Pin.IN, Pin.PULL_UP), edge=Counter.FALLING, filter_ns=_FILTER_NS
+            )
+            self._counter.value(0)
+        self._vbus = Pin(_PIN_VBUS, Pin.IN)
 
         self._ow = onewire.OneWire(Pin(_PIN_ONEWIRE))
         self._battery = ADC(Pin(_PIN_BATTERY), atten=ADC.ATTN_11DB)
         self._rtc = RTC()
+        mem = self._rtc.memory()
+        self._clock_set = mem[: len(_RTC_MARKER)] == _RTC_MARKER
+        self._slept_ms = 0
+        if woke and len(mem) >= _RTC_HEADER:
+            began = int.from_bytes(mem[16:_RTC_HEADER], "little")
+            self._slept_ms = max(0, self._clock_ms() - began)
         self.se_i2c = (_I2C_SE, _PIN_SE_SDA, _PIN_SE_SCL)
         super().__init__(
             Pin(_PIN_LED_GREEN, Pin.OUT, value=0),
@@ -114,8 +187,67 @@ class Board(McuBoard):
 
     # sensors
     def counts(self):
+        if self._counter is None:
+            while True:
+                total = _ulp_try(self._ulp_word)
+                if total is not None:
+                    return total
         self._total = (self._total + self._counter.value(0)) & _MASK30
         return self._total
+
+    def _read_ulp_word(self, word):
+        return machine.mem32[_RTC_SLOW_MEM + 4 * word]
+
+    # low power (issue 13): optional attributes the firmware uses when low_power is True
+    def wake_reason(self):
+        """ "deepsleep" (timer), "usb" (VBUS appeared: ext0) or "power_on" (any other start)."""
+        return self._wake
+
+    def usb_present(self):
+        return self._vbus.value() == 1
+
+    def slept_ms(self):
+        """How long the last deep sleep lasted (RTC time, which runs on in deep sleep); 0 after
+        any start that is not a deep-sleep wake."""
+        return self._slept_ms
+
+    def rtc_memory(self, data=None):
+        """The firmware's part of RTC memory (as machine.RTC().memory(): survives deep sleep and
+        resets, not a power loss), at most 2048 - 24 bytes; with data, replace it."""
+        if data is None:
+            return self._rtc.memory()[_RTC_HEADER:]
+        if len(data) > _RTC_MEMORY_MAX - _RTC_HEADER:
+            raise ValueError("rtc_memory: at most %d bytes" % (_RTC_MEMORY_MAX - _RTC_HEADER))
+        self._rtc.memory(self._header(0) + bytes(data))
+
+    def _header(self, sleep_began_ms):
+        marker = _RTC_MARKER if self._clock_set else b""
+        return marker + bytes(16 - len(marker)) + sleep_began_ms.to_bytes(8, "little")
+
+    def _clock_ms(self):
+        return time.time_ns() // 1_000_000  # the RTC's time (gettimeofday): runs in deep sleep
+
+    def lightsleep(self, ms):
+        """The CPU pauses ms; the ULP counts on. Without the ULP the PCNT would stop: wait awake."""
+        if not self.low_power:
+            self.idle(ms)
+            return
+        machine.lightsleep(ms)
+
+    def deepsleep(self, ms):
+        """Never returns: main.py starts again after ms, or when USB is plugged in; the ULP counts
+        on and counts() continues the same total."""
+        if not self.low_power:
+            raise RuntimeError("deepsleep: no ULP on this build, the counter would stop")
+        import esp32
+
+        self._rtc.memory(self._header(self._clock_ms()) + self._rtc.memory()[_RTC_HEADER:])
+        esp32.wake_on_ext0(self._vbus, esp32.WAKEUP_ANY_HIGH)
+        # A ULP wake source keeps the RTC peripherals and slow memory powered in deep sleep; the
+        # program never executes WAKE, so it never wakes the CPU [R: ESP-IDF's automatic power-down
+        # of RTC domains, to confirm on a board with the current meter].
+        esp32.wake_on_ulp(True)
+        machine.deepsleep(ms)
 
     def temp_bus(self):
         return self._ow
@@ -127,7 +259,7 @@ class Board(McuBoard):
     # a loss of power. RTC slow memory has the same lifetime, so a marker written there when a host
     # sets the clock says whether the RTC still holds that time: after a power cut it is gone.
     def rtc_ms(self):
-        if self._rtc.memory() != _RTC_MARKER:
+        if not self._clock_set:
             return None
         y, mo, d, _weekday, h, mi, s, us = self._rtc.datetime()[:8]
         return (_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000 + us // 1000
@@ -138,4 +270,5 @@ class Board(McuBoard):
         y, mo, d = _civil_from_days(days)
         weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; MicroPython counts Monday as 0
         self._rtc.datetime((y, mo, d, weekday, secs // 3600, secs // 60 % 60, secs % 60, ms * 1000))
-        self._rtc.memory(_RTC_MARKER)
+        self._clock_set = True
+        self._rtc.memory(self._header(0) + self._rtc.memory()[_RTC_HEADER:])

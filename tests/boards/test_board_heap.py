@@ -33,6 +33,7 @@ def reset(): pass
 def freq(*a): return 0
 """,
     "onewire.py": "class OneWire: pass\n",
+    "esp32.py": "class ULP: pass\nWAKEUP_ANY_HIGH = True\n",
     "rp2.py": """
 class PIO:
     IN_LOW = OUT_LOW = SHIFT_LEFT = SHIFT_RIGHT = JOIN_RX = 0
@@ -44,7 +45,7 @@ def asm_pio(*a, **k):
 
 MEASURE = """
 import gc
-import machine, onewire, rp2, os, select, sys, time, micropython
+import machine, onewire, rp2, esp32, os, select, sys, time, micropython
 gc.collect()
 a0 = gc.mem_alloc()
 import mcu
@@ -65,7 +66,8 @@ def _measure(micropython: str, tmp_path: Path, board: str) -> int:
     try:
         for name, text in STANDINS.items():
             (lib / name).write_text(text)
-        for module in ("mcu", board):
+        # the esp32s3 module imports its ULP program (boards/esp32s3_ulp.py) when the port has esp32.ULP
+        for module in ("mcu", board) + (("esp32s3_ulp",) if board == "esp32s3" else ()):
             subprocess.run(  # the source named relative to the repository: its name is a string too
                 [str(mpy_cross), "-o", str(lib / f"{module}.mpy"), f"boards/{module}.py"], cwd=ROOT, check=True
             )

@@ -23,7 +23,7 @@ from isolog.errors import UserError
 
 # Board modules and the extra modules each one needs besides the firmware.
 BOARDS = {
-    "esp32s3": ["mcu", "atecc"],
+    "esp32s3": ["mcu", "atecc", "esp32s3_ulp"],
     "pico": ["mcu", "atecc"],
     "sim": ["atecc", "sim_onewire", "sim_flash", "sim_boot", "sim_uart", "sim_atecc"],
 }

@@ -1,0 +1,114 @@
+// isolog: the ESP32-S3's ULP-FSM program that counts the GM tube's pulses while the CPU sleeps.
+//
+// Assembled for the S3 by tools/ulp/build.py (micropython-esp32-ulp 1.2.0 with the S3 encodings of
+// tools/ulp/opcodes_s3.py) into boards/esp32s3_ulp.py, which boards/esp32s3.py loads at power-on;
+// run by the interpreter in tests/boards/test_esp32s3_ulp.py. Sources: docs/references.md#esp32-s3-ulp.
+//
+// What it does: counts falling edges of GPIO6 (RTC_GPIO6: on the S3 RTC GPIO n is GPIO n for
+// n = 0..21, ESP-IDF soc/esp32s3/include/soc/rtc_io_channel.h) into a 32-bit count kept as two
+// 16-bit words in RTC slow memory, count_lo and count_hi (the ULP reads and writes the low 16 bits
+// of a word). It applies the pulse-width window both boards promise (boards/README.md): a low is
+// counted after FILTER samples in a row read low, and the counter re-arms after FILTER samples read
+// high. Each sample takes SAMPLE_CYCLES = 26 ULP cycles on every path (the paths are padded to the
+// same length), 1.486 us at the S3's 17.5 MHz RTC_FAST_CLK, so with FILTER = 8:
+//   a low of 7 * 1.486 = 10.4 us or less is never counted, one of 8 * 1.486 = 11.9 us or more
+//   always is (after a high as long); the window of boards/README.md is 10 / 12 us. A high under
+//   10 us inside a pulse never re-arms the counter. One exception: counting takes 36 cycles more
+//   than a sample (58 from the counting sample to the next, 110 more after a carry), so right
+//   after a counted pulse the high that surely re-arms is 13.3 us, 17.0 us after a carry (once in
+//   65,536 counts), measured on the interpreter at every phase; a tube's highs last at least its
+//   dead time (190 us for an SBM-20), so no tube pulse is lost to it.
+// Cycle counts per instruction: ESP-IDF "ULP Coprocessor Instruction Set" (execute + fetch of the
+// next instruction): REG_RD 4+4, ALU 2+4, JUMP and JUMPR 2+2, LD and ST 4+4, REG_WR 8+4.
+// The RC oscillator's frequency is not trimmed here [R: its tolerance, a few %]: the window moves
+// with it in proportion.
+//
+// Carry: count_lo wraps from 0xFFFF to 0; the ULP then writes count_lo = 0 and count_hi + 1 between
+// two increments of seq (odd while it writes: a sequence lock). The CPU reads seq, count_hi,
+// count_lo, seq again, and reads again unless seq was even and did not change (boards/esp32s3.py,
+// _ulp_try): no torn value at any interleaving (a test tries every one; a flag set and cleared
+// around the carry is not enough: the CPU can read it clear before and after). A count without a
+// carry is one 16-bit store of count_lo, whole either way. count_hi wraps too: the count is modulo 2**32, and the board
+// reports it masked to 30 bits, as every board does (2**32 is a multiple of 2**30).
+//
+// Design choice, continuous polling (the current is the price): the ULP never halts. With the CPU
+// in deep sleep it draws what a powered-on ULP draws, 220 uA [R: the ESP32-S2's datasheet figure,
+// the S3's own not read; boards/energy.py coprocessor_ua]. The alternative, the ULP woken by its
+// timer every P (it draws in proportion to its duty, the S2's datasheet quotes 7 uA at 1 %), cannot
+// see a 10 us pulse unless a pulse stretcher (a monostable) holds each pulse low for W >= P; two
+// pulses then merge unless they are W + P apart. With P = 1 ms (W = 1.2 ms) that is a dead time of
+// ~2.2 ms in place of the tube's 190 us: at the tube's maximum rate (a pulse every 190 us) it counts
+// one pulse in 12 (92 % lost), at 10,000 cpm 27 % are lost, and the firmware's dead-time correction
+// (firmware/counting.py, the tube's own dead time) would be wrong. Continuous polling loses none
+// (the tests run trains at the maximum rate) and keeps the 10 us noise window.
+
+#define DR_REG_RTCIO_BASE               0x60008400
+#define DR_REG_SENS_BASE                0x60008800
+#define RTC_GPIO_IN_REG                 (DR_REG_RTCIO_BASE + 0x24)
+#define RTC_IO_TOUCH_PAD6_REG           (DR_REG_RTCIO_BASE + 0x9c)
+#define SENS_SAR_PERI_CLK_GATE_CONF_REG (DR_REG_SENS_BASE + 0x104)
+
+        .set gm_in_bit, 16      // RTC_GPIO_IN_NEXT starts at bit 10; RTC_GPIO6 is bit 10 + 6
+        .set filter, 8          // samples in a row that make a level (see above)
+
+        .text
+count_lo:   .long 0             // word 0: low 16 bits of the count
+count_hi:   .long 0             // word 1: high 16 bits
+seq:        .long 0             // word 2: odd while a carry is being written
+
+entry:
+        // The RTC IO MUX clock, then GPIO6 to the RTC mux with its input enabled (the pad's
+        // MUX_SEL bit 19 and FUN_IE bit 13; the 10 k pull-up is on the board, boards/README.md).
+        reg_wr SENS_SAR_PERI_CLK_GATE_CONF_REG, 31, 31, 1
+        reg_wr RTC_IO_TOUCH_PAD6_REG, 19, 19, 1
+        reg_wr RTC_IO_TOUCH_PAD6_REG, 13, 13, 1
+        move r3, count_lo       // r3: base of the three words (in words)
+        move r2, filter         // r2: samples still needed to change state
+        // Start inside a pulse: the line must read high FILTER times before a low can count.
+
+in_pulse:                       // waiting for FILTER highs in a row
+        reg_rd RTC_GPIO_IN_REG, gm_in_bit, gm_in_bit
+        jumpr pulse_low, 1, lt  // r0 < 1: still low
+        sub r2, r2, 1
+        jump armed_reset, eq    // FILTER highs: re-armed
+        jump in_pulse           // 8 + 4 + 6 + 4 + 4 = 26 cycles
+pulse_low:
+        move r2, filter
+        jump pulse_pad          // 4 cycles of padding
+pulse_pad:
+        jump in_pulse           // 8 + 4 + 6 + 4 + 4 = 26 cycles
+
+armed_reset:
+        move r2, filter
+armed:                          // waiting for FILTER lows in a row
+        reg_rd RTC_GPIO_IN_REG, gm_in_bit, gm_in_bit
+        jumpr armed_high, 0, gt // r0 > 0: high
+        sub r2, r2, 1
+        jump count, eq          // FILTER lows: a pulse
+        jump armed              // 26 cycles
+armed_high:
+        move r2, filter
+        jump armed_pad
+armed_pad:
+        jump armed              // 26 cycles
+
+count:
+        ld r0, r3, 0            // count_lo + 1
+        add r0, r0, 1
+        jump carry, eq          // wrapped to 0
+        st r0, r3, 0
+        move r2, filter
+        jump in_pulse
+carry:
+        ld r1, r3, 8
+        add r1, r1, 1
+        st r1, r3, 8            // seq + 1: odd
+        st r0, r3, 0            // count_lo = 0
+        ld r1, r3, 4
+        add r1, r1, 1
+        st r1, r3, 4            // count_hi + 1 (wraps at 0xFFFF: the count is modulo 2**32)
+        ld r1, r3, 8
+        add r1, r1, 1
+        st r1, r3, 8            // seq + 1: even
+        move r2, filter
+        jump in_pulse
