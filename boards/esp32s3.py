@@ -171,10 +171,9 @@ class Board(McuBoard):
         self._rtc = RTC()
         mem = self._rtc.memory()
         self._clock_set = mem[: len(_RTC_MARKER)] == _RTC_MARKER
-        self._slept_ms = 0
+        self._sleep_began = None  # RTC ms at the deepsleep() call this start woke from
         if woke and len(mem) >= _RTC_HEADER:
-            began = int.from_bytes(mem[16:_RTC_HEADER], "little")
-            self._slept_ms = max(0, self._clock_ms() - began)
+            self._sleep_began = int.from_bytes(mem[16:_RTC_HEADER], "little")
         self.se_i2c = (_I2C_SE, _PIN_SE_SDA, _PIN_SE_SCL)
         super().__init__(
             Pin(_PIN_LED_GREEN, Pin.OUT, value=0),
@@ -207,9 +206,12 @@ class Board(McuBoard):
         return self._vbus.value() == 1
 
     def slept_ms(self):
-        """How long the last deep sleep lasted (RTC time, which runs on in deep sleep); 0 after
-        any start that is not a deep-sleep wake."""
-        return self._slept_ms
+        """Time since the deepsleep() call this start woke from: the sleep and this wake's start-up
+        so far (RTC time, which runs on in deep sleep; the firmware's uptime goes on from it); 0
+        after any start that is not a deep-sleep wake."""
+        if self._sleep_began is None:
+            return 0
+        return max(0, self._clock_ms() - self._sleep_began)
 
     def rtc_memory(self, data=None):
         """The firmware's part of RTC memory (as machine.RTC().memory(): survives deep sleep and

@@ -138,6 +138,8 @@ def test_counts_go_on_through_a_deep_sleep_with_the_firmwares_rtc_memory(monkeyp
     assert hw.loads == 1  # not loaded again: it was running
     assert board.wake_reason() == "deepsleep"
     assert board.slept_ms() == 61_000
+    hw.clock_ns += 250_000_000  # the wake's start-up: the firmware's uptime goes on from the call
+    assert board.slept_ms() == 61_250
     assert board.counts() == 40
     assert board.rtc_memory() == b"batch of records"
     assert board.rtc_ms() is not None  # the clock marker survived beside the firmware's bytes
