@@ -138,7 +138,11 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
                 [r["row"] for r in rows],
             )
         }
+        from isolog.web import reviews
+
+        awaiting = reviews.awaiting_counts(store, [r["row"] for r in rows])
         for r in rows:
+            r["awaiting"] = awaiting.get(r["row"], 0)
             r["stale"] = r["verdict"] is not None and not r["final"] and r["checked_next_seq"] != r["next_seq"]
             r["decision"] = signed.get(r["row"])
             r["certificates"] = certs.get(r["row"], 0)
@@ -160,11 +164,20 @@ def device_next_seq(store: "Store", device: str) -> int:
 
 
 def remember_verdict(
-    store: "Store", row: int, verdict: str, records: int, sha256: str, next_seq: int, final: bool = False
+    store: "Store",
+    row: int,
+    verdict: str,
+    records: int,
+    sha256: str,
+    next_seq: int,
+    final: bool = False,
+    excursions: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Keep a shipment's check result for the list (web_verdicts); final: its records ended within
-    what the store held (next_seq), so no later sync can change them."""
+    """Keep a shipment's check result for the list (web_verdicts) with its excursions
+    (web_excursions, reviews.excursions); final: its records ended within what the store held
+    (next_seq), so no later sync can change them."""
     from isolog.store import now_iso
+    from isolog.web import reviews
 
     with store.transaction() as db:
         db.execute(
@@ -174,6 +187,7 @@ def remember_verdict(
             "final = excluded.final, checked_at = excluded.checked_at",
             (row, verdict, records, sha256, next_seq, int(final), now_iso()),
         )
+        reviews.remember(db, row, excursions or [])
 
 
 def next_unchecked(store: "Store") -> dict[str, Any] | None:
