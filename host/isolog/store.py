@@ -1297,6 +1297,49 @@ class Store:
             )
         return old
 
+    # --- the board's state at its last sync (schema step 8) -----------------------------------------
+
+    STATUS_FIELDS = (
+        "battery_v",
+        "battery_percent",
+        "battery_days_left",
+        "storage_used_percent",
+        "storage_low",
+        "storage_full",
+    )
+
+    def set_device_status(self, device: str, status: dict[str, Any], session: int | None = None) -> None:
+        """Keep the board's STATUS reply as a sync read it (with the host's battery_percent and
+        battery_days_left, boards/energy.py battery_fields); a field the reply lacks is NULL."""
+
+        def number(v: Any) -> float | None:
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+        def flag(v: Any) -> int | None:
+            return int(v) if isinstance(v, bool) else None
+
+        values = (
+            number(status.get("battery_v")),
+            number(status.get("battery_percent")),
+            number(status.get("battery_days_left")),
+            number(status.get("storage_used_percent")),
+            flag(status.get("storage_low")),
+            flag(status.get("storage_full")),
+        )
+        cols = self.STATUS_FIELDS
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO device_status (device, {', '.join(cols)}, taken_at, session) "
+                f"VALUES (?, {', '.join('?' for _ in cols)}, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in (*cols, "taken_at", "session")),
+                (device, *values, now_iso(), session),
+            )
+
+    def device_status(self, device: str) -> dict[str, Any] | None:
+        cols = ("device", *self.STATUS_FIELDS, "taken_at", "session")
+        row = self.db.execute(f"SELECT {', '.join(cols)} FROM device_status WHERE device = ?", (device,)).fetchone()
+        return dict(zip(cols, row)) if row else None
+
     def provisioned_name(self, device: str) -> str | None:
         """The name a board was provisioned with (isolog provision --name), or None."""
         row = self.db.execute(

@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 import time
+from datetime import datetime, timezone
 
 import pytest
 from starlette.testclient import TestClient
@@ -149,6 +150,46 @@ def test_the_containers_page_lists_the_board(app, store_copy):
     assert f"container-17 {device}" in page
     assert "LU-2026-11-0042" in page
     assert "temp_alarm" in page  # the board latched its temperature alarm at 30 °C
+
+
+def test_the_containers_page_shows_battery_storage_and_calibration_or_unknown(app, store_copy):
+    """The virtual board of the fixture reports no battery (its scenario has none) and its storage
+    (littlefs blocks in use); no calibration record: "unknown", never a made-up figure. Then a
+    calibration due yesterday is marked overdue."""
+    from datetime import date, timedelta
+
+    from isolog.store import Store
+
+    db, device = store_copy
+    with Store(db) as st:
+        status = st.device_status(device)
+    assert status is not None and status["battery_v"] is None and status["storage_used_percent"] is not None
+    c = signed_in(app, "sam", "staff-password-1")
+    row = re.search(r"<tr>\s*<td>container-17</td>.*?</tr>", c.get("/containers").text, re.S)
+    assert row, "no row for container-17"
+    cells = dict(re.findall(r'<td class="(battery|storage|calibration)">(.*?)</td>', row.group(0), re.S))
+    assert text_of(cells["battery"]) == "unknown"
+    assert text_of(cells["storage"]) == f"{status['storage_used_percent']:.0f} % used"
+    assert text_of(cells["calibration"]) == "unknown"
+    yesterday = (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    with Store(db) as st:
+        st.set_container(
+            device,
+            {
+                "sensor_model": "SBM-20",
+                "cal_cpm_per_usv_h": 153.8,
+                "dead_time_us": 190.0,
+                "one_metre_factor": None,
+                "surface_factor": None,
+                "calibrated_on": (date.fromisoformat(yesterday) - timedelta(days=365)).isoformat(),
+                "calibration_due": yesterday,
+            },
+        )
+        st.set_device_status(device, {"battery_v": 3.8, "battery_percent": 61.04, "battery_days_left": 12.345})
+    page = c.get("/containers").text
+    assert f'<span class="badge fail">OVERDUE</span> since {yesterday}' in page
+    assert '<td class="battery">61 %, 12.3 days left</td>' in page
+    assert '<td class="storage"><span class="dim">unknown</span></td>' in page  # that reply had no storage
 
 
 def test_the_shipment_page_shows_the_failing_verdict_and_its_rules(app, store_copy, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,10 +34,13 @@ def _page_of(total: int, page: int) -> tuple[int, int]:
     return page, pages
 
 
-def containers(store: "Store", page: int = 1) -> Page:
+def containers(store: "Store", page: int = 1, today: date | None = None) -> Page:
     """Boards, by device id: name (from provisioning), last sync, records not acknowledged at the
-    last sync, alarms in the last synced record, current (latest configured) shipment."""
+    last sync, alarms in the last synced record, current (latest configured) shipment; battery and
+    storage as the last sync read them (device_status; None: never read), the calibration due date
+    (containers; None: no record) and whether it is past (today, UTC)."""
     db = store.db
+    today = today or datetime.now(timezone.utc).date()
     (total,) = db.execute("SELECT COUNT(*) FROM devices").fetchone()
     page, pages = _page_of(total, page)
     devs = db.execute(
@@ -66,6 +70,15 @@ def containers(store: "Store", page: int = 1) -> Page:
             ids,
         )
     }
+    state = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT device, battery_percent, battery_days_left, battery_v, storage_used_percent, storage_low, "
+            f"storage_full, taken_at FROM device_status WHERE device IN ({marks})",
+            ids,
+        )
+    }
+    due = dict(db.execute(f"SELECT device, calibration_due FROM containers WHERE device IN ({marks})", ids).fetchall())
     rows = []
     for dev, board, firmware, last_seen, next_seq in devs:
         last = db.execute(
@@ -75,6 +88,8 @@ def containers(store: "Store", page: int = 1) -> Page:
         sync = syncs.get(dev)
         acked = sync[2] if sync and sync[2] is not None else None
         ship = current.get(dev)
+        st = state.get(dev) or (None,) * 7
+        cal = due.get(dev)
         rows.append(
             {
                 "device": dev,
@@ -89,6 +104,15 @@ def containers(store: "Store", page: int = 1) -> Page:
                 "alarms": [f for f in flags if f in ALARM_FLAGS],
                 "shipment_row": ship[0] if ship else None,
                 "shipment": ship[1] if ship else None,
+                "battery_percent": st[0],
+                "battery_days_left": st[1],
+                "battery_v": st[2],
+                "storage_used_percent": st[3],
+                "storage_low": None if st[4] is None else bool(st[4]),
+                "storage_full": None if st[5] is None else bool(st[5]),
+                "status_at": st[6],
+                "calibration_due": cal,
+                "calibration_overdue": cal is not None and today > date.fromisoformat(cal),
             }
         )
     return Page(rows, page, pages, total)
