@@ -529,3 +529,20 @@ def test_a_lockout_outlives_a_restart_of_the_dashboard(store_copy):
     token = csrf_of(second.get("/signin").text)
     r = second.post("/signin", data={"csrf": token, "user": "quinn", "password": "qa-password-123"})
     assert r.status_code == 429 and "Too many failed password attempts" in r.text
+
+
+def test_a_decision_made_on_earlier_records_says_so(app, store_copy):
+    """A review keeps the records' SHA-256 it was signed on; once a sync changed the shipment's
+    records (modelled: the review's hash set to another value) the page says the decision was made
+    on earlier records."""
+    db, _ = store_copy
+    high, _ = _excursions_expected(db)
+    c = signed_in(app, "quinn", "qa-password-123")
+    c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, high))
+    assert "Made on earlier records" not in c.get(f"/shipments/{SHIP_ROW}").text
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE web_excursion_reviews SET records_sha256 = ?", ("12" * 32,))
+    con.close()
+    text = text_of(c.get(f"/shipments/{SHIP_ROW}").text)
+    assert "Made on earlier records (SHA-256 1212121212121212… ): a sync added records since." in text

@@ -108,7 +108,19 @@ def test_excursions_beyond_the_engines_list_hold_the_release_back(store):
     result = _result([_excursion("2026-11-26T08:00:00Z", 3)], count=25)
     state = reviews.state(store, SHIP.row, result)
     assert state.unlisted == 24 and state.awaiting == 25
-    assert state.release_refusal() is not None and state.release_refusal().startswith("25 temperature excursions")
+    refusal = state.release_refusal()
+    assert refusal is not None and refusal.startswith("25 temperature excursions await QA review")
+    # the list counts them too, and still after the one listed is decided
+    queries.remember_verdict(
+        store, SHIP.row, "fail", 50, "ab" * 32, 50, excursions=reviews.excursions(result), unlisted=24
+    )
+    (page,) = queries.shipments(store).rows
+    assert page["awaiting"] == 25
+    quinn = accounts.get_user(store, "quinn")
+    assert quinn is not None
+    reviews.sign(store, "quinn", "qa-password-123", quinn, SHIP, result, KEYS[0], "accepted", "ok")
+    (page,) = queries.shipments(store).rows
+    assert page["awaiting"] == 24
 
 
 def test_a_wrong_password_is_refused_audited_and_counted(store):

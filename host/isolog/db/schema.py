@@ -313,9 +313,10 @@ ALTER TABLE shipments ADD COLUMN product {text}
 """,
     ),
     # QA review of each temperature excursion (issue 15 item 3; web/tables.py says what each holds):
-    # the excursions of each shipment's last check (a cache, replaced at every check), and the
-    # signed decisions on them (only INSERTed), keyed by the shipment row and the excursion's
-    # stable key (its rule and start: web/reviews.py).
+    # the excursions of each shipment's last check (a cache, replaced at every check; with the
+    # verdict, how many the engine counted but did not list), and the signed decisions on them
+    # (only INSERTed), keyed by the shipment row and the excursion's stable key (its rule and
+    # start: web/reviews.py).
     Migration(
         6,
         "web_excursions, web_excursion_reviews: QA's signed decision on each temperature excursion",
@@ -346,7 +347,8 @@ CREATE TABLE IF NOT EXISTS web_excursion_reviews (
     signed_at {text} NOT NULL,
     records_sha256 {text} NOT NULL
 );
-CREATE INDEX IF NOT EXISTS web_excursion_reviews_by_shipment ON web_excursion_reviews(shipment_row, excursion)
+CREATE INDEX IF NOT EXISTS web_excursion_reviews_by_shipment ON web_excursion_reviews(shipment_row, excursion);
+ALTER TABLE web_verdicts ADD COLUMN unlisted_excursions {int} NOT NULL DEFAULT 0
 """,
     ),
     # Failed sign-in and signing attempts per user id (web/accounts.py Throttle), kept in the store

@@ -85,6 +85,7 @@ class _Checks:
                 key[1],
                 final=end is not None and end <= key[1],
                 excursions=reviews.excursions(result),
+                unlisted=reviews.unlisted(result),
             )
             self.cache[key] = result
             while len(self.cache) > _CACHE_SIZE:

@@ -136,10 +136,11 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
         "records",
         "checked_next_seq",
         "final",
+        "unlisted",
     )
     q = (
         "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq, "
-        "v.final "
+        "v.final, v.unlisted_excursions "
         "FROM shipments s JOIN devices d ON d.id = s.device LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
         f"{where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
     )
@@ -166,7 +167,7 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
 
         awaiting = reviews.awaiting_counts(store, [r["row"] for r in rows])
         for r in rows:
-            r["awaiting"] = awaiting.get(r["row"], 0)
+            r["awaiting"] = awaiting.get(r["row"], 0) + (r["unlisted"] or 0)
             r["stale"] = r["verdict"] is not None and not r["final"] and r["checked_next_seq"] != r["next_seq"]
             r["decision"] = signed.get(r["row"])
             r["certificates"] = certs.get(r["row"], 0)
@@ -196,20 +197,23 @@ def remember_verdict(
     next_seq: int,
     final: bool = False,
     excursions: list[dict[str, Any]] | None = None,
+    unlisted: int = 0,
 ) -> None:
     """Keep a shipment's check result for the list (web_verdicts) with its excursions
-    (web_excursions, reviews.excursions); final: its records ended within what the store held
+    (web_excursions, reviews.excursions; unlisted: those counted but not listed, reviews.unlisted);
+    final: its records ended within what the store held
     (next_seq), so no later sync can change them."""
     from isolog.store import now_iso
     from isolog.web import reviews
 
     with store.transaction() as db:
         db.execute(
-            "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, final, checked_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(shipment_row) DO UPDATE SET verdict = excluded.verdict, "
-            "records = excluded.records, records_sha256 = excluded.records_sha256, next_seq = excluded.next_seq, "
-            "final = excluded.final, checked_at = excluded.checked_at",
-            (row, verdict, records, sha256, next_seq, int(final), now_iso()),
+            "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, final, checked_at, "
+            "unlisted_excursions) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(shipment_row) DO UPDATE SET "
+            "verdict = excluded.verdict, records = excluded.records, records_sha256 = excluded.records_sha256, "
+            "next_seq = excluded.next_seq, final = excluded.final, checked_at = excluded.checked_at, "
+            "unlisted_excursions = excluded.unlisted_excursions",
+            (row, verdict, records, sha256, next_seq, int(final), now_iso(), unlisted),
         )
         reviews.remember(db, row, excursions or [])
 

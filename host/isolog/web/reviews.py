@@ -11,8 +11,9 @@ A decision is an electronic signature (accounts.check_signature: user id and pas
 again, the signing role, the meaning, the reason, the time; 21 CFR 11.50, 11.200): "accepted" (no
 impact on the product) or "rejected" (the product may be affected). Decisions are only INSERTed
 (web_excursion_reviews, schema step 6); one per excursion: a second is refused. The excursions of
-each shipment's last check are kept in web_excursions (replaced at every check), so the shipment
-list counts those awaiting review without running the engine.
+each shipment's last check are kept in web_excursions (replaced at every check; those not listed
+are counted in web_verdicts.unlisted_excursions), so the shipment list counts those awaiting
+review without running the engine.
 
 The engine lists at most compliance.model.EVIDENCE_LIST_MAX excursions per rule; excursions beyond
 that cannot be reviewed one by one here, so they count as awaiting review and a release is
@@ -231,7 +232,8 @@ def sign(
 
 
 def awaiting_counts(store: "Store", rows: list[int]) -> dict[int, int]:
-    """Per shipment row: its last check's excursions without a decision (the shipment list)."""
+    """Per shipment row: its last check's listed excursions without a decision (the shipment list;
+    queries.shipments adds those the engine did not list)."""
     if not rows:
         return {}
     marks = ", ".join("?" * len(rows))
