@@ -1297,6 +1297,27 @@ class Store:
             )
         return old
 
+    def excursions_on_hold(self, shipment_row: int) -> tuple[int, int]:
+        """(awaiting, rejected) of a shipment configuration's temperature excursions as the
+        dashboard's last check listed them (web_excursions, and web_verdicts.unlisted_excursions:
+        those counted but not listed): without a signed QA decision, and rejected
+        (web_excursion_reviews; web/reviews.py). (0, 0) when the dashboard never checked it."""
+        (awaiting,) = self.db.execute(
+            "SELECT COUNT(*) FROM web_excursions e WHERE e.shipment_row = ? AND NOT EXISTS (SELECT 1 FROM "
+            "web_excursion_reviews v WHERE v.shipment_row = e.shipment_row AND v.excursion = e.excursion)",
+            (shipment_row,),
+        ).fetchone()
+        unlisted = self.db.execute(
+            "SELECT unlisted_excursions FROM web_verdicts WHERE shipment_row = ?", (shipment_row,)
+        ).fetchone()
+        (rejected,) = self.db.execute(
+            "SELECT COUNT(*) FROM web_excursion_reviews v WHERE v.shipment_row = ? AND v.meaning = 'rejected' "
+            "AND EXISTS (SELECT 1 FROM web_excursions e WHERE e.shipment_row = v.shipment_row "
+            "AND e.excursion = v.excursion)",
+            (shipment_row,),
+        ).fetchone()
+        return int(awaiting) + (int(unlisted[0]) if unlisted else 0), int(rejected)
+
     # --- the board's state at its last sync (schema step 8) -----------------------------------------
 
     STATUS_FIELDS = (

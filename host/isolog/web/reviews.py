@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from isolog import trip
 from isolog.errors import UserError
 from isolog.store import now_iso
 from isolog.web import accounts
@@ -130,19 +131,8 @@ class ReviewState:
         return sum(1 for e in self.items if e["decision"] and e["decision"]["meaning"] == "rejected")
 
     def release_refusal(self) -> str | None:
-        """Why the shipment may not be released now, or None."""
-        if self.awaiting:
-            n = self.awaiting
-            return (
-                f"{n} temperature excursion{'s' if n != 1 else ''} await{'' if n != 1 else 's'} QA review: "
-                "sign a decision on each before releasing the shipment"
-            )
-        if self.rejected:
-            n = self.rejected
-            return (
-                f"{n} temperature excursion{'s were' if n != 1 else ' was'} rejected: the shipment cannot be released"
-            )
-        return None
+        """Why the shipment may not be released now, or None (the same words as `isolog decide`)."""
+        return trip.release_refusal(self.awaiting, self.rejected)
 
 
 def state(store: "Store", row: int, result: Any) -> ReviewState:
