@@ -1139,7 +1139,9 @@ class Store:
                 db, device, "configure", {"shipment": ship_id, "board_config": board_config, "first_seq": first_seq}
             )
 
-    def shipments(self, device: str | None = None) -> list[dict[str, Any]]:
+    def shipments(self, device: str | None = None, ship_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored shipment configurations in the order configured, of one device and/or one
+        shipment id when given (each read through an index: shipments_by_device, shipments_by_id)."""
         cols = (
             "rowid",
             "id",
@@ -1154,10 +1156,16 @@ class Store:
             "product",
         )
         q = f"SELECT {', '.join(cols)} FROM shipments"
+        where = []
         args: tuple = ()
         if device:
-            q += " WHERE device = ?"
-            args = (device,)
+            where.append("device = ?")
+            args += (device,)
+        if ship_id is not None:
+            where.append("id = ?")
+            args += (ship_id,)
+        if where:
+            q += " WHERE " + " AND ".join(where)
         out = []
         for row in self.db.execute(q + " ORDER BY rowid", args):
             d = dict(zip(cols, row))
@@ -1173,7 +1181,7 @@ class Store:
         A shipment id names one trip (configure refuses a reused one). A store written before that
         may hold an id twice (two boards, or two trips of one board): the id then names its latest
         trip, so every command that takes an id works without further options."""
-        rows = [s for s in self.shipments(device) if s["id"] == ship_id]
+        rows = self.shipments(device, ship_id)
         if not rows:
             where = f" for device {device}" if device else ""
             known = sorted({s["id"] for s in self.shipments(device)})

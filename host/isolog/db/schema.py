@@ -366,11 +366,15 @@ CREATE INDEX IF NOT EXISTS web_failures_by_user ON web_failures(user_name, faile
 """,
     ),
     # The board's state as a sync found it (its STATUS reply, docs/protocol.md): battery and
-    # storage, so the dashboard's container list shows them without the board attached.
+    # storage, so the dashboard's container list shows them without the board attached. And the
+    # shipments of one board by an index (Store.shipment_range reads a shipment's board's
+    # configurations; the dashboard lists one board's shipments): without it both read every
+    # shipment of the fleet.
     Migration(
         8,
-        "device_status: battery and storage as the last sync read them",
+        "device_status: battery and storage as the last sync read them; shipments_by_device",
         """
+CREATE INDEX IF NOT EXISTS shipments_by_device ON shipments(device, rowid);
 CREATE TABLE IF NOT EXISTS device_status (
     device {text} PRIMARY KEY,
     battery_v {real},
