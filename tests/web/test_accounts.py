@@ -128,6 +128,11 @@ def test_the_throttle_locks_a_user_id_for_the_window(store):
         1020.0,
         1600.0,
     ]
+    # so is any user id's: a failure for "sam" at 2300 drops quinn's of 1010, 1020 and 1600 (all older
+    # than 2300 - 600)
+    now[0] = 2300
+    t.failed(store, "sam")
+    assert [tuple(r) for r in store.db.execute("SELECT user_name, failed_at FROM web_failures")] == [("sam", 2300.0)]
     t.succeeded(store, "quinn")
     assert t.wait_s(store, "quinn") == 0
 

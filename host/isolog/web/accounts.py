@@ -150,7 +150,9 @@ class Throttle:
     def failed(self, store: "Store", name: str) -> None:
         now = self.clock()
         with store.transaction() as db:
-            db.execute("DELETE FROM web_failures WHERE user_name = ? AND failed_at <= ?", (name, now - self.window_s))
+            # failures older than the window count for nobody: dropped, for every user id (the
+            # table holds at most a window's worth of failures, whatever names were tried)
+            db.execute("DELETE FROM web_failures WHERE failed_at <= ?", (now - self.window_s,))
             db.execute("INSERT INTO web_failures (user_name, failed_at) VALUES (?, ?)", (name, now))
 
     def succeeded(self, store: "Store", name: str) -> None:
