@@ -431,6 +431,12 @@ class LogStore:
         self.low = free < total * STORAGE_LOW_FRACTION
         return free
 
+    def used_percent(self):
+        """The share of the filesystem's blocks in use, whole percent (STATUS: storage_used_percent).
+        Counted in blocks, so no product exceeds a small int on a 32-bit port."""
+        st = os.statvfs(self.data_dir)
+        return (st[2] - st[3]) * 100 // st[2] if st[2] else 0
+
     def _space(self):
         st = os.statvfs(self.data_dir)
         self.block_size = st[0]

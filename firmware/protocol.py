@@ -350,6 +350,7 @@ class Server:
             "next_seq": store.next_seq + store.count,
             "storage_low": store.low,
             "storage_full": store.full,
+            "storage_used_percent": store.used_percent(),
             "uptime_ms": app.uptime_ms,
             "mem_free": gc.mem_free(),
         }

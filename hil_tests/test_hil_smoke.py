@@ -28,6 +28,10 @@ def test_board_answers_and_logs(dut):
         assert key in d, key
     dut.next_record(3)
     assert dut.led() == "logging"
+    # STATUS: the share of the log filesystem's blocks in use (littlefs holds at least its two
+    # superblocks and the log folder, and never more than all of it)
+    status = dut.link.status()
+    assert isinstance(status["storage_used_percent"], int) and 0 < status["storage_used_percent"] <= 100
     log = dut.records()
     assert len(log.records) >= 3 and not log.problems
     dut.heap("smoke")

@@ -577,6 +577,17 @@ def test_a_shipment_id_names_one_trip(store):
     assert store.reused_id("A-3", DEV) is None
 
 
+def test_shipments_of_one_id_and_of_one_device_in_the_order_configured(store):
+    with store.transaction() as db:
+        store.touch_device(db, OTHER, "fake", "0.1.0", 0)
+    for ship_id, device, first in (("T", DEV, 0), ("U", OTHER, 0), ("T", OTHER, 9), ("V", DEV, 20)):
+        _configure(store, ship_id, device=device, first=first)
+    assert [(s["id"], s["device"]) for s in store.shipments(ship_id="T")] == [("T", DEV), ("T", OTHER)]
+    assert [s["id"] for s in store.shipments(DEV)] == ["T", "V"]
+    assert [s["first_seq"] for s in store.shipments(OTHER, "T")] == [9]
+    assert store.shipments(DEV, "U") == []
+
+
 def test_the_container_is_named_by_its_provisioned_name(store):
     assert store.container_name(DEV) == "board 15010c0000000001"
     with store.transaction() as tx:

@@ -58,3 +58,42 @@ def test_a_compliant_check_is_released_without_reason(db):
     trip.mark_checked(db, "S-1", "fail")  # checking a decided shipment again changes nothing
     with Store(db) as st:
         assert st.shipment_state("S-1") == "released"
+
+
+def test_a_release_waits_for_the_dashboards_excursion_reviews(db):
+    """The dashboard's last check listed two excursions of S-1 (web_excursions): `isolog decide
+    release` is refused until each has a signed decision, and while one is rejected."""
+    from isolog.web import accounts
+
+    trip.mark_checked(db, "S-1", "warn")
+    with Store(db) as st:
+        accounts.add_user(st, "quinn", "qa", "qa-password-123")
+        (row,) = [s["rowid"] for s in st.shipments() if s["id"] == "S-1"]
+        with st.transaction() as tx:
+            for key in ("temperature.high from 2026-11-26T08:00:00Z", "temperature.high from record 40"):
+                tx.execute(
+                    "INSERT INTO web_excursions (shipment_row, excursion, rule, start_seq, end_seq, duration_s, "
+                    "extreme_c, violation) VALUES (?, ?, 'temperature.high', 1, 2, 60, 26, 0)",
+                    (row, key),
+                )
+
+    def review(key: str, meaning: str) -> None:
+        with Store(db) as st, st.transaction() as tx:
+            tx.execute(
+                "INSERT INTO web_excursion_reviews (shipment_row, excursion, shipment_id, device, user_name, "
+                "full_name, meaning, reason, signed_at, records_sha256) VALUES (?, ?, 'S-1', ?, 'quinn', 'quinn', "
+                "?, 'r', 't', 'x')",
+                (row, key, DEV, meaning),
+            )
+
+    with pytest.raises(UserError, match="S-1: 2 temperature excursions await QA review: sign a decision on each"):
+        trip.decide(db, "S-1", "release", None)
+    review("temperature.high from record 40", "rejected")
+    with pytest.raises(UserError, match="1 temperature excursion awaits QA review"):
+        trip.decide(db, "S-1", "release", None)
+    review("temperature.high from 2026-11-26T08:00:00Z", "accepted")
+    with pytest.raises(UserError, match="1 temperature excursion was rejected: the shipment cannot be released"):
+        trip.decide(db, "S-1", "release", "override")
+    with Store(db) as st:
+        assert st.shipment_state("S-1") == "checked"
+    assert trip.decide(db, "S-1", "reject", "product affected").state == "rejected"

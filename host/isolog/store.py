@@ -1139,7 +1139,9 @@ class Store:
                 db, device, "configure", {"shipment": ship_id, "board_config": board_config, "first_seq": first_seq}
             )
 
-    def shipments(self, device: str | None = None) -> list[dict[str, Any]]:
+    def shipments(self, device: str | None = None, ship_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored shipment configurations in the order configured, of one device and/or one
+        shipment id when given (each read through an index: shipments_by_device, shipments_by_id)."""
         cols = (
             "rowid",
             "id",
@@ -1154,10 +1156,16 @@ class Store:
             "product",
         )
         q = f"SELECT {', '.join(cols)} FROM shipments"
+        where = []
         args: tuple = ()
         if device:
-            q += " WHERE device = ?"
-            args = (device,)
+            where.append("device = ?")
+            args += (device,)
+        if ship_id is not None:
+            where.append("id = ?")
+            args += (ship_id,)
+        if where:
+            q += " WHERE " + " AND ".join(where)
         out = []
         for row in self.db.execute(q + " ORDER BY rowid", args):
             d = dict(zip(cols, row))
@@ -1173,7 +1181,7 @@ class Store:
         A shipment id names one trip (configure refuses a reused one). A store written before that
         may hold an id twice (two boards, or two trips of one board): the id then names its latest
         trip, so every command that takes an id works without further options."""
-        rows = [s for s in self.shipments(device) if s["id"] == ship_id]
+        rows = self.shipments(device, ship_id)
         if not rows:
             where = f" for device {device}" if device else ""
             known = sorted({s["id"] for s in self.shipments(device)})
@@ -1296,6 +1304,70 @@ class Store:
                 {"old": {f: old[f] for f in fields} if old else None, "new": {f: values[f] for f in fields}},
             )
         return old
+
+    def excursions_on_hold(self, shipment_row: int) -> tuple[int, int]:
+        """(awaiting, rejected) of a shipment configuration's temperature excursions as the
+        dashboard's last check listed them (web_excursions, and web_verdicts.unlisted_excursions:
+        those counted but not listed): without a signed QA decision, and rejected
+        (web_excursion_reviews; web/reviews.py). (0, 0) when the dashboard never checked it."""
+        (awaiting,) = self.db.execute(
+            "SELECT COUNT(*) FROM web_excursions e WHERE e.shipment_row = ? AND NOT EXISTS (SELECT 1 FROM "
+            "web_excursion_reviews v WHERE v.shipment_row = e.shipment_row AND v.excursion = e.excursion)",
+            (shipment_row,),
+        ).fetchone()
+        unlisted = self.db.execute(
+            "SELECT unlisted_excursions FROM web_verdicts WHERE shipment_row = ?", (shipment_row,)
+        ).fetchone()
+        (rejected,) = self.db.execute(
+            "SELECT COUNT(*) FROM web_excursion_reviews v WHERE v.shipment_row = ? AND v.meaning = 'rejected' "
+            "AND EXISTS (SELECT 1 FROM web_excursions e WHERE e.shipment_row = v.shipment_row "
+            "AND e.excursion = v.excursion)",
+            (shipment_row,),
+        ).fetchone()
+        return int(awaiting) + (int(unlisted[0]) if unlisted else 0), int(rejected)
+
+    # --- the board's state at its last sync (schema step 8) -----------------------------------------
+
+    STATUS_FIELDS = (
+        "battery_v",
+        "battery_percent",
+        "battery_days_left",
+        "storage_used_percent",
+        "storage_low",
+        "storage_full",
+    )
+
+    def set_device_status(self, device: str, status: dict[str, Any], session: int | None = None) -> None:
+        """Keep the board's STATUS reply as a sync read it (with the host's battery_percent and
+        battery_days_left, boards/energy.py battery_fields); a field the reply lacks is NULL."""
+
+        def number(v: Any) -> float | None:
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+        def flag(v: Any) -> int | None:
+            return int(v) if isinstance(v, bool) else None
+
+        values = (
+            number(status.get("battery_v")),
+            number(status.get("battery_percent")),
+            number(status.get("battery_days_left")),
+            number(status.get("storage_used_percent")),
+            flag(status.get("storage_low")),
+            flag(status.get("storage_full")),
+        )
+        cols = self.STATUS_FIELDS
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO device_status (device, {', '.join(cols)}, taken_at, session) "
+                f"VALUES (?, {', '.join('?' for _ in cols)}, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in (*cols, "taken_at", "session")),
+                (device, *values, now_iso(), session),
+            )
+
+    def device_status(self, device: str) -> dict[str, Any] | None:
+        cols = ("device", *self.STATUS_FIELDS, "taken_at", "session")
+        row = self.db.execute(f"SELECT {', '.join(cols)} FROM device_status WHERE device = ?", (device,)).fetchone()
+        return dict(zip(cols, row)) if row else None
 
     def provisioned_name(self, device: str) -> str | None:
         """The name a board was provisioned with (isolog provision --name), or None."""

@@ -115,9 +115,27 @@ def mark_checked(db: Path | str | None, ship_id: str, verdict: str) -> None:
         store.add_event(None, ship_id, lf.device, "checked", None, {"verdict": verdict})
 
 
+def release_refusal(awaiting: int, rejected: int) -> str | None:
+    """Why a shipment may not be released while its temperature excursions await QA review or one
+    was rejected (the dashboard's excursion review, web/reviews.py), or None."""
+    if awaiting:
+        return (
+            f"{awaiting} temperature excursion{'s' if awaiting != 1 else ''} await{'' if awaiting != 1 else 's'} "
+            "QA review: sign a decision on each before releasing the shipment"
+        )
+    if rejected:
+        return (
+            f"{rejected} temperature excursion{'s were' if rejected != 1 else ' was'} rejected: "
+            "the shipment cannot be released"
+        )
+    return None
+
+
 def decide(db: Path | str | None, ship_id: str, decision: str, reason: str | None) -> Life:
     """QA's decision on a checked shipment. A release needs a compliant last check, or a reason
-    (a QA override, audited); a rejection always needs a reason."""
+    (a QA override, audited); a rejection always needs a reason. A release is refused while the
+    dashboard lists excursions of the shipment awaiting review, or one rejected
+    (Store.excursions_on_hold; reviewed in the dashboard only)."""
     if decision not in DECISIONS:
         raise UserError(f"the decision is release or reject, not {decision!r}")
     reason = (reason or "").strip() or None
@@ -136,6 +154,11 @@ def decide(db: Path | str | None, ship_id: str, decision: str, reason: str | Non
                 f"shipment {ship_id}: the last check says {verdict.upper()}: releasing it needs a reason "
                 "(--reason TEXT, recorded with your name)"
             )
+        if decision == "release":
+            ship, _, _ = store.shipment_range(ship_id, lf.device)
+            held = release_refusal(*store.excursions_on_hold(int(ship["rowid"])))
+            if held:
+                raise UserError(f"shipment {ship_id}: {held} (in the dashboard, `isolog serve`)")
         state = "released" if decision == "release" else "rejected"
         details = {"reason": reason, "verdict": verdict}
         with store.transaction() as tx:

@@ -139,6 +139,35 @@ def test_second_sync_adds_nothing(board, ports, tmp_path, store_db):
         )
 
 
+def test_sync_keeps_the_boards_battery_and_storage(board, ports, tmp_path, store_db):
+    """The STATUS the sync reads as the board arrives: the fake board's 3.9 V, the share of its
+    flash blocks in use (fakes.MemFS counts them) before the sync committed the batch in RAM, and
+    the percent and days left `isolog status --json` shows for the same reply."""
+    blocks_used = board.fs.used_blocks() * 100 // board.fs.blocks
+    run_sync(store_db)
+    with Store(store_db) as st:
+        got = st.device_status(fakes.DEVICE_ID.hex())
+    assert got is not None
+    assert got["battery_v"] == 3.9 and got["storage_used_percent"] == blocks_used
+    assert (got["storage_low"], got["storage_full"]) == (0, 0)
+    assert got["session"] == 1
+
+
+def test_the_status_isolog_status_shows_is_what_sync_keeps(board, ports, tmp_path, store_db, capsys):
+    import json
+
+    from isolog import cli
+
+    assert cli.main(["status", PORT, "--once", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run_sync(store_db)
+    with Store(store_db) as st:
+        got = st.device_status(fakes.DEVICE_ID.hex())
+    assert got is not None
+    assert (got["battery_percent"], got["battery_days_left"]) == (shown["battery_percent"], shown["battery_days_left"])
+    assert 0 < got["battery_percent"] < 100 and got["battery_days_left"] > 0
+
+
 def test_next_sync_takes_only_the_new_records(board, ports, tmp_path, store_db):
     db = store_db
     run_sync(db)

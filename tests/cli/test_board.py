@@ -155,7 +155,7 @@ def test_interrupted_sync_resumes_without_gap_or_duplicate(tmp_path):
 
         def _write(self, data):
             Flaky.writes += 1
-            if Flaky.writes > 8:  # IDENTIFY, COMMIT, LIST, READs: cut during the READs
+            if Flaky.writes > 9:  # IDENTIFY, STATUS, COMMIT, LIST, READs: cut during the READs
                 raise LinkError("the link failed: cable pulled")
             super()._write(data)
 

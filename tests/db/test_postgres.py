@@ -39,3 +39,11 @@ def test_a_database_that_does_not_exist_is_one_line(pg_server):
     url = pg_server.url("no_such_database")
     with pytest.raises(UserError, match=r'^cannot connect to the store .*database "no_such_database" does not exist'):
         Store(url)
+
+
+def test_the_modulo_operator_works_with_and_without_parameters(store_db):
+    """isolog's SQL writes % for modulo (SQLite's spelling, and PostgreSQL's): a statement with no
+    parameter runs it as well as one with (the PostgreSQL connection escapes it for psycopg)."""
+    with Store(store_db) as st:
+        assert st.db.execute("SELECT 17 % 5").fetchone()[0] == 2
+        assert st.db.execute("SELECT ? % 5", (17,)).fetchone()[0] == 2

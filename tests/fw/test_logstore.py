@@ -160,3 +160,20 @@ def test_a_header_only_segment_is_appended_to_not_rewritten():
             kinds.append(kind)
     assert kinds == [record.KIND_HEADER, record.KIND_HEADER, record.KIND_BATCH]
     assert _read_all(d) == list(range(8))
+
+
+def test_used_percent_counts_the_filesystems_blocks():
+    # STATUS's storage_used_percent: whole percent of the data filesystem's blocks in use.
+    import sys
+
+    d = fsdir.fresh(blocks=64)
+    s = _store(d, batch=32, blocks=1)
+    before = s.used_percent()
+    st = os.statvfs(d)
+    assert 0 <= before <= 100 and st[2] > 0
+    if sys.implementation.name == "micropython":  # littlefs of 64 blocks: the test owns every block
+        _log(s, 32 * 8)  # 8 batches of 32 records, several 4 KiB blocks
+        st = os.statvfs(d)
+        used = 64 - st[3]
+        assert s.used_percent() == used * 100 // 64
+        assert s.used_percent() > before

@@ -109,21 +109,47 @@ def test_user_names_are_unique_and_checked(store):
         accounts.add_user(store, "bob", "boss", "another-password")
 
 
-def test_the_throttle_locks_a_user_id_for_the_window():
+def test_the_throttle_locks_a_user_id_for_the_window(store):
     now = [1000.0]
     t = accounts.Throttle(limit=3, window_s=600, clock=lambda: now[0])
     for _ in range(3):
-        assert t.wait_s("quinn") == 0
-        t.failed("quinn")
+        assert t.wait_s(store, "quinn") == 0
+        t.failed(store, "quinn")
         now[0] += 10
     # 3 failures at 1000, 1010, 1020; now 1030: locked until the first is 600 s old (1600)
-    assert t.wait_s("quinn") == 570 and t.wait_s("sam") == 0
+    assert t.wait_s(store, "quinn") == 570 and t.wait_s(store, "sam") == 0
     now[0] = 1600
-    assert t.wait_s("quinn") == 0  # the oldest aged out: 2 within the window
-    t.failed("quinn")
-    assert t.wait_s("quinn") == 10  # 1010 + 600 - 1600
-    t.succeeded("quinn")
-    assert t.wait_s("quinn") == 0
+    assert t.wait_s(store, "quinn") == 0  # the oldest aged out: 2 within the window
+    t.failed(store, "quinn")
+    assert t.wait_s(store, "quinn") == 10  # 1010 + 600 - 1600
+    # the failure at 1000 (outside the window when 1600's was counted) was dropped from the table
+    assert [r[0] for r in store.db.execute("SELECT failed_at FROM web_failures ORDER BY failed_at")] == [
+        1010.0,
+        1020.0,
+        1600.0,
+    ]
+    # so is any user id's: a failure for "sam" at 2300 drops quinn's of 1010, 1020 and 1600 (all older
+    # than 2300 - 600)
+    now[0] = 2300
+    t.failed(store, "sam")
+    assert [tuple(r) for r in store.db.execute("SELECT user_name, failed_at FROM web_failures")] == [("sam", 2300.0)]
+    t.succeeded(store, "quinn")
+    assert t.wait_s(store, "quinn") == 0
+
+
+def test_a_lockout_is_kept_in_the_store_and_outlives_the_process(tmp_path):
+    """A second Store and Throttle on the same file (a restarted dashboard) sees the lockout."""
+    path = tmp_path / "s.sqlite3"
+    now = [5000.0]
+    with Store(path) as st:
+        t = accounts.Throttle(limit=2, window_s=900, clock=lambda: now[0])
+        t.failed(st, "quinn")
+        now[0] += 100
+        t.failed(st, "quinn")
+    now[0] += 100
+    with Store(path) as st:
+        again = accounts.Throttle(limit=2, window_s=900, clock=lambda: now[0])
+        assert again.wait_s(st, "quinn") == 700  # the first failure (5000) leaves the window at 5900; now 5200
 
 
 def test_a_locked_user_id_cannot_sign(store):

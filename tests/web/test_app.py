@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import re
 import sqlite3
 import time
+from datetime import datetime, timezone
 
 import pytest
 from starlette.testclient import TestClient
@@ -148,6 +150,46 @@ def test_the_containers_page_lists_the_board(app, store_copy):
     assert f"container-17 {device}" in page
     assert "LU-2026-11-0042" in page
     assert "temp_alarm" in page  # the board latched its temperature alarm at 30 °C
+
+
+def test_the_containers_page_shows_battery_storage_and_calibration_or_unknown(app, store_copy):
+    """The virtual board of the fixture reports no battery (its scenario has none) and its storage
+    (littlefs blocks in use); no calibration record: "unknown", never a made-up figure. Then a
+    calibration due yesterday is marked overdue."""
+    from datetime import date, timedelta
+
+    from isolog.store import Store
+
+    db, device = store_copy
+    with Store(db) as st:
+        status = st.device_status(device)
+    assert status is not None and status["battery_v"] is None and status["storage_used_percent"] is not None
+    c = signed_in(app, "sam", "staff-password-1")
+    row = re.search(r"<tr>\s*<td>container-17</td>.*?</tr>", c.get("/containers").text, re.S)
+    assert row, "no row for container-17"
+    cells = dict(re.findall(r'<td class="(battery|storage|calibration)">(.*?)</td>', row.group(0), re.S))
+    assert text_of(cells["battery"]) == "unknown"
+    assert text_of(cells["storage"]) == f"{status['storage_used_percent']:.0f} % used"
+    assert text_of(cells["calibration"]) == "unknown"
+    yesterday = (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    with Store(db) as st:
+        st.set_container(
+            device,
+            {
+                "sensor_model": "SBM-20",
+                "cal_cpm_per_usv_h": 153.8,
+                "dead_time_us": 190.0,
+                "one_metre_factor": None,
+                "surface_factor": None,
+                "calibrated_on": (date.fromisoformat(yesterday) - timedelta(days=365)).isoformat(),
+                "calibration_due": yesterday,
+            },
+        )
+        st.set_device_status(device, {"battery_v": 3.8, "battery_percent": 61.04, "battery_days_left": 12.345})
+    page = c.get("/containers").text
+    assert f'<span class="badge fail">OVERDUE</span> since {yesterday}' in page
+    assert '<td class="battery">61 %, 12.3 days left</td>' in page
+    assert '<td class="storage"><span class="dim">unknown</span></td>' in page  # that reply had no storage
 
 
 def test_the_shipment_page_shows_the_failing_verdict_and_its_rules(app, store_copy, tmp_path):
@@ -304,3 +346,203 @@ def test_pages_run_no_script_and_are_not_cached(app):
         assert r.headers["cache-control"] == "no-store"
         assert "<script" not in r.text
     assert "no-store" not in c.get("/static/style.css").headers.get("cache-control", "")
+
+
+# --- QA review of each excursion (web/reviews.py) ------------------------------------------------
+
+
+def _excursions_expected(db) -> list[str]:
+    """The keys of the shipment's excursions, worked out from the stored records and the stored
+    shipment file: the container sat at 30 °C for the whole trip, so each 'above' rule whose
+    threshold is below 30 °C has one excursion from the first record's interval start; a 'below'
+    rule none."""
+    import tomllib
+    from datetime import datetime, timedelta
+
+    con = sqlite3.connect(db)
+    try:
+        first_seq, toml = con.execute("SELECT first_seq, toml FROM shipments WHERE rowid = ?", (SHIP_ROW,)).fetchone()
+        time_text, interval_s, temp = con.execute(
+            "SELECT time, interval_s, temperature_c FROM records WHERE seq >= ? ORDER BY seq LIMIT 1", (first_seq,)
+        ).fetchone()
+    finally:
+        con.close()
+    rules = tomllib.loads(toml)["temperature"]["rules"]
+    above = [r["name"] for r in rules if r["direction"] == "above" and r["threshold_c"] < temp]
+    assert len(above) == 2 and len(rules) == 3
+    start = datetime.fromisoformat(time_text.replace("Z", "+00:00")) - timedelta(seconds=interval_s)
+    text = start.isoformat(timespec="milliseconds" if start.microsecond else "seconds").replace("+00:00", "Z")
+    return [f"temperature.{name} from {text}" for name in above]
+
+
+def _reviews(db) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(
+            "SELECT excursion, user_name, full_name, meaning, reason FROM web_excursion_reviews ORDER BY id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _review_form(client: TestClient, excursion: str, **fields) -> dict:
+    page = client.get(f"/shipments/{SHIP_ROW}").text
+    shown = re.search(r'name="records_sha256" value="([0-9a-f]{64})"', page)
+    return {
+        "csrf": csrf_of(page),
+        "excursion": excursion,
+        "meaning": "accepted",
+        "reason": "30 °C for an hour: within the product's stability data",
+        "records_sha256": shown.group(1) if shown else "",
+        "user": "quinn",
+        "password": "qa-password-123",
+        **fields,
+    }
+
+
+def test_the_shipment_page_lists_each_excursion_awaiting_review(app, store_copy):
+    db, _ = store_copy
+    keys = _excursions_expected(db)
+    c = signed_in(app, "quinn", "qa-password-123")
+    page = c.get(f"/shipments/{SHIP_ROW}").text
+    assert page.count('<tr class="excursion">') == 2
+    assert [f'<option value="{k}">' in page for k in keys] == [True, True]
+    assert text_of(page).count("awaiting review") == 2
+    assert 'id="awaiting">2 awaiting QA review<' in page
+    # the list counts them (from the check the page just made)
+    listing = c.get("/shipments").text
+    assert re.search(r'<td class="num awaiting"><span class="badge warn">2</span></td>', listing)
+
+
+def test_qa_signs_a_decision_on_one_excursion(app, store_copy, tmp_path):
+    db, device = store_copy
+    high, warm = _excursions_expected(db)
+    c = signed_in(app, "quinn", "qa-password-123")
+    r = c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, high))
+    assert r.status_code == 200 and r.url.fragment == "excursions"
+    reason = "30 °C for an hour: within the product's stability data"
+    assert _reviews(db) == [(high, "quinn", "Quinn Quality", "accepted", reason)]
+    [audited] = _audit(db, "excursion_review")
+    sha = _records_sha256(db, tmp_path)
+    assert audited["excursion"] == high and audited["meaning"] == "accepted" and audited["records_sha256"] == sha
+    assert audited["user"] == "quinn" and audited["device"] == device
+    # after a reload (a new session too): who, when, what it means; the other still awaits
+    c2 = signed_in(app, "sam", "staff-password-1")
+    page = c2.get(f"/shipments/{SHIP_ROW}").text
+    text = html.unescape(text_of(page))
+    assert (
+        f"accepted accepted: no impact on the product signed by Quinn Quality (quinn), {audited['signed_at']} UTC"
+        in text
+    )
+    assert f"Reason: {reason}" in text
+    assert text.count("awaiting review") == 1 and 'id="awaiting">1 awaiting QA review<' in page
+    assert f'action="/shipments/{SHIP_ROW}/review"' not in page  # staff sees no form
+    assert re.search(r'<td class="num awaiting"><span class="badge warn">1</span></td>', c2.get("/shipments").text)
+    # the same excursion cannot be decided twice
+    r = c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, high, meaning="rejected"))
+    assert "Signature refused: excursion" in r.text and "was reviewed already (accepted by Quinn Quality" in r.text
+    assert len(_reviews(db)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"password": "qa-password-124"}, "wrong user id or password"),
+        ({"user": "ada", "password": "admin-password-1"}, "the user id is not the signed-in user's"),
+        ({"meaning": "maybe"}, "meaning 'maybe': one of accepted, rejected"),
+        ({"reason": "  "}, "a reason is required"),
+        ({"excursion": "temperature.high from 1999-01-01T00:00:00Z"}, "no excursion 'temperature.high from 1999"),
+        ({"records_sha256": "0" * 64}, "the shipment's records changed since the page was shown"),
+    ],
+)
+def test_an_excursion_decision_is_refused_and_audited(app, store_copy, fields, why):
+    db, _ = store_copy
+    high, _ = _excursions_expected(db)
+    c = signed_in(app, "quinn", "qa-password-123")
+    r = c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, **{"excursion": high, **fields}))
+    assert "Signature refused: " + why in html.unescape(r.text)
+    assert _reviews(db) == []
+    [refused] = _audit(db, "signature_refused")
+    assert refused["excursion"] == fields.get("excursion", high) and why in refused["why"]
+
+
+def test_staff_cannot_sign_an_excursion_decision(app, store_copy):
+    db, _ = store_copy
+    high, _ = _excursions_expected(db)
+    c = signed_in(app, "sam", "staff-password-1")
+    r = c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, high, user="sam", password="staff-password-1"))
+    assert "role staff may not sign" in r.text
+    assert _reviews(db) == []
+
+
+def test_a_release_is_refused_while_an_excursion_awaits_review(app, store_copy):
+    db, _ = store_copy
+    high, warm = _excursions_expected(db)
+    c = signed_in(app, "quinn", "qa-password-123")
+    page = c.get(f"/shipments/{SHIP_ROW}").text
+    assert "Release is not possible yet: 2 temperature excursions await QA review" in text_of(page)
+    release = {"meaning": "released", "reason": "stable product", "user": "quinn", "password": "qa-password-123"}
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, **release))
+    assert (
+        "Signature refused: 2 temperature excursions await QA review: sign a decision on each before releasing "
+        "the shipment." in text_of(r.text)
+    )
+    assert _signatures(db) == []
+    assert _audit(db, "signature_refused")[-1]["meaning"] == "released"
+    c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, high))
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, **release))
+    assert "1 temperature excursion awaits QA review" in text_of(r.text) and _signatures(db) == []
+    # a rejected excursion holds the release back too; rejecting the shipment is always possible
+    c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, warm, meaning="rejected", reason="too warm"))
+    assert 'id="awaiting">all reviewed<' in c.get(f"/shipments/{SHIP_ROW}").text
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, **release))
+    assert "Signature refused: 1 temperature excursion was rejected: the shipment cannot be released." in text_of(
+        r.text
+    )
+    assert _signatures(db) == []
+    c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, user="quinn", password="qa-password-123"))
+    assert [s[1] for s in _signatures(db)] == ["rejected"]
+
+
+def test_a_release_is_signed_once_every_excursion_is_accepted(app, store_copy):
+    db, _ = store_copy
+    c = signed_in(app, "quinn", "qa-password-123")
+    for key in _excursions_expected(db):
+        c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, key))
+    assert len(_reviews(db)) == 2
+    assert re.search(r'<td class="num awaiting">0</td>', c.get("/shipments").text)
+    release = {"meaning": "released", "reason": "excursions assessed", "user": "quinn", "password": "qa-password-123"}
+    r = c.post(f"/shipments/{SHIP_ROW}/sign", data=_sign_form(c, **release))
+    assert "Signed: released by Quinn Quality" in r.text
+    assert [s[1] for s in _signatures(db)] == ["released"]
+
+
+def test_a_lockout_outlives_a_restart_of_the_dashboard(store_copy):
+    """Five wrong passwords on one app; a second app on the same store (a restart, or a second
+    server process) refuses the right password too."""
+    db, _ = store_copy
+    first = TestClient(create_app(db))
+    for _ in range(5):
+        token = csrf_of(first.get("/signin").text)
+        assert first.post("/signin", data={"csrf": token, "user": "quinn", "password": "guess"}).status_code == 401
+    second = TestClient(create_app(db))
+    token = csrf_of(second.get("/signin").text)
+    r = second.post("/signin", data={"csrf": token, "user": "quinn", "password": "qa-password-123"})
+    assert r.status_code == 429 and "Too many failed password attempts" in r.text
+
+
+def test_a_decision_made_on_earlier_records_says_so(app, store_copy):
+    """A review keeps the records' SHA-256 it was signed on; once a sync changed the shipment's
+    records (modelled: the review's hash set to another value) the page says the decision was made
+    on earlier records."""
+    db, _ = store_copy
+    high, _ = _excursions_expected(db)
+    c = signed_in(app, "quinn", "qa-password-123")
+    c.post(f"/shipments/{SHIP_ROW}/review", data=_review_form(c, high))
+    assert "Made on earlier records" not in c.get(f"/shipments/{SHIP_ROW}").text
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE web_excursion_reviews SET records_sha256 = ?", ("12" * 32,))
+    con.close()
+    text = text_of(c.get(f"/shipments/{SHIP_ROW}").text)
+    assert "Made on earlier records (SHA-256 1212121212121212… ): a sync added records since." in text

@@ -2,9 +2,10 @@
 by `make test`, see the Makefile) driven by Playwright against `isolog serve`'s uvicorn on a free
 port, over a store holding a synced failing shipment (tests/web/conftest.py).
 
-A QA user signs in, sees the containers, opens the failing shipment, signs a rejection (user id and
-password again), issues and downloads the certificate (a PDF whose SHA-256 is the archived one), and
-after a reload the page still shows the signature. No skip when the browser is missing: the test
+A QA user signs in, sees the containers, opens the failing shipment, signs a decision on one of
+its excursions and then a rejection of the shipment (user id and password again, each time),
+issues and downloads the certificate (a PDF whose SHA-256 is the archived one), and after a reload
+the page still shows the signatures. No skip when the browser is missing: the test
 fails and says what to install."""
 
 from __future__ import annotations
@@ -83,6 +84,21 @@ def test_qa_rejects_a_failing_shipment_in_the_browser(server, tmp_path):
             # the PNG loaded and decoded (its endpoint runs the engine's plots)
             page.wait_for_function("img => img.complete && img.naturalWidth === 744", arg=plot.element_handle())
 
+            # one excursion's decision first: the high rule's (listed first), accepted
+            awaiting = page.locator("tr.excursion", has_text="awaiting review")
+            expect(awaiting).to_have_count(2)
+            review = page.get_by_role("form", name="Sign a decision on an excursion")
+            review.get_by_label("Excursion").select_option(index=0)
+            key = review.get_by_label("Excursion").input_value()
+            assert key.startswith("temperature.high from ")
+            review.get_by_label("accepted: no impact on the product").check()
+            review.get_by_label("Reason").fill("an hour at 30 °C: within the stability data")
+            review.get_by_label("User id").fill("quinn")
+            review.get_by_label("Password").fill("qa-password-123")
+            review.get_by_role("button", name="Sign the excursion decision").click()
+            expect(page.get_by_role("status")).to_contain_text(f"Signed: excursion {key} accepted")
+            expect(awaiting).to_have_count(1)
+
             form = page.get_by_role("form", name="Sign a QA decision")
             form.get_by_label("rejected").check()
             form.get_by_label("Reason").fill("10 h above 25 °C on the tarmac")
@@ -103,13 +119,18 @@ def test_qa_rejects_a_failing_shipment_in_the_browser(server, tmp_path):
             expect(signature).to_contain_text("rejected")
             expect(signature).to_contain_text("Quinn Quality (quinn)")
             expect(signature).to_contain_text("10 h above 25 °C on the tarmac")
+            reviewed = page.locator("tr.excursion", has_text="temperature.high")
+            expect(reviewed).to_contain_text("accepted: no impact on the product")
+            expect(reviewed).to_contain_text("signed by Quinn Quality (quinn)")
         finally:
             browser.close()
 
     con = sqlite3.connect(db)
     (archived,) = con.execute("SELECT sha256 FROM web_certificates").fetchone()
     (meaning, user) = con.execute("SELECT meaning, user_name FROM web_signatures").fetchone()
+    reviews = con.execute("SELECT excursion, meaning, user_name FROM web_excursion_reviews").fetchall()
     con.close()
+    assert reviews == [(key, "accepted", "quinn")]
     assert pdf.startswith(b"%PDF-")
     assert hashlib.sha256(pdf).hexdigest() == archived
     assert (meaning, user) == ("rejected", "quinn")

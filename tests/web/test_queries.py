@@ -93,6 +93,52 @@ def test_containers(store):
     assert d2["records"] == 102
 
 
+def test_containers_show_battery_storage_and_calibration_where_stored(store):
+    """d0: a status from its last sync and a calibration due yesterday (overdue); d1: an older
+    board's status (no storage percent) and a calibration due today (not overdue yet); d2: nothing
+    stored: every figure None, never made up."""
+    from datetime import date
+
+    store.set_device_status(
+        "d0",
+        {
+            "battery_v": 3.71,
+            "battery_percent": 48.0,
+            "battery_days_left": 6.5,
+            "storage_used_percent": 81,
+            "storage_low": True,
+            "storage_full": False,
+        },
+        3,
+    )
+    store.set_device_status("d1", {"battery_v": 3.9, "storage_low": False, "storage_full": False})
+    values = {
+        "sensor_model": "SBM-20",
+        "cal_cpm_per_usv_h": 153.8,
+        "dead_time_us": 190.0,
+        "one_metre_factor": None,
+        "surface_factor": None,
+        "calibrated_on": "2025-11-28",
+    }
+    store.set_container("d0", dict(values, calibration_due="2026-11-28"))
+    store.set_container("d1", dict(values, calibration_due="2026-11-29"))
+    d0, d1, d2 = queries.containers(store, 1, today=date(2026, 11, 29)).rows
+    assert (d0["battery_percent"], d0["battery_days_left"], d0["storage_used_percent"]) == (48.0, 6.5, 81.0)
+    assert (d0["storage_low"], d0["storage_full"]) == (True, False)
+    assert (d0["calibration_due"], d0["calibration_overdue"]) == ("2026-11-28", True)
+    assert (d1["battery_v"], d1["battery_percent"], d1["storage_used_percent"], d1["storage_low"]) == (
+        3.9,
+        None,
+        None,
+        False,
+    )
+    assert (d1["calibration_due"], d1["calibration_overdue"]) == ("2026-11-29", False)
+    assert [
+        d2[k] for k in ("battery_v", "battery_percent", "storage_used_percent", "storage_low", "calibration_due")
+    ] == [None] * 5
+    assert d2["calibration_overdue"] is False
+
+
 def test_the_audit_trail_newest_first(store):
     for n in range(3):
         store.audit(None, "d1" if n % 2 else None, "note", {"n": n})

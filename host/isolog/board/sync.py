@@ -27,6 +27,7 @@ from isolog.log import decode
 from isolog.log import image as flash_image
 from isolog.store import Store
 from isolog.units import format_duration
+from isolog_boards import energy
 from isolog_fw import frame, record
 
 PIECE = frame.MAX_READ  # bytes per READ
@@ -309,6 +310,7 @@ class _Sync:
                     clock.get("time_ms") if clock.get("valid") else None,
                     self.session,
                 )
+        self._keep_status(device, ident)
         if not known and board_first > 0:
             self.notes.append(
                 f"new board {device}: this store starts at record {board_first}; the records before "
@@ -404,6 +406,15 @@ class _Sync:
             )
         self._mark_returned(ident.get("config_id"))
         return self._result(acked, next_seq, board_next)
+
+    def _keep_status(self, device: str, ident: dict[str, Any]) -> None:
+        """The board's battery and storage as it arrived (STATUS, which only looks: the LEDs are
+        not touched), kept for the dashboard's container list (Store.set_device_status)."""
+        try:
+            status = self.link.status()
+        except BoardError:
+            return  # a board without STATUS: its state stays unknown
+        self.store.set_device_status(device, energy.battery_fields(status, str(ident.get("board"))), self.session)
 
     def _mark_returned(self, ship_id: Any) -> None:
         """The board's current shipment is back: returned (at its first sync), delivered if

@@ -97,7 +97,9 @@ class PgConnection:
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         cur = self.conn.cursor()
         try:
-            cur.execute(cast(Any, _sql(sql)), tuple(params) or None)
+            # Always a parameter tuple, even an empty one: psycopg then reads the %% _sql wrote as
+            # the modulo operator (with None it would pass the text through unparsed, %% and all).
+            cur.execute(cast(Any, _sql(sql)), tuple(params))
         except self._psycopg.Error as exc:
             raise self.translated(exc) from None
         return cur

@@ -312,7 +312,83 @@ ALTER TABLE shipments ADD COLUMN container {text};
 ALTER TABLE shipments ADD COLUMN product {text}
 """,
     ),
-    # Append new steps here: Migration(6, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
+    # QA review of each temperature excursion (issue 15 item 3; web/tables.py says what each holds):
+    # the excursions of each shipment's last check (a cache, replaced at every check; with the
+    # verdict, how many the engine counted but did not list), and the signed decisions on them
+    # (only INSERTed), keyed by the shipment row and the excursion's stable key (its rule and
+    # start: web/reviews.py).
+    Migration(
+        6,
+        "web_excursions, web_excursion_reviews: QA's signed decision on each temperature excursion",
+        """
+CREATE TABLE IF NOT EXISTS web_excursions (
+    shipment_row {int} NOT NULL,
+    excursion {text} NOT NULL,
+    rule {text} NOT NULL,
+    started_at {text},
+    ended_at {text},
+    start_seq {int} NOT NULL,
+    end_seq {int} NOT NULL,
+    duration_s {real} NOT NULL,
+    extreme_c {real} NOT NULL,
+    violation {int} NOT NULL,
+    PRIMARY KEY (shipment_row, excursion)
+);
+CREATE TABLE IF NOT EXISTS web_excursion_reviews (
+    id {serial_pk},
+    shipment_row {int} NOT NULL,
+    excursion {text} NOT NULL,
+    shipment_id {text} NOT NULL,
+    device {text} NOT NULL,
+    user_name {text} NOT NULL REFERENCES web_users(name),
+    full_name {text} NOT NULL,
+    meaning {text} NOT NULL,
+    reason {text} NOT NULL,
+    signed_at {text} NOT NULL,
+    records_sha256 {text} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_excursion_reviews_by_shipment ON web_excursion_reviews(shipment_row, excursion);
+ALTER TABLE web_verdicts ADD COLUMN unlisted_excursions {int} NOT NULL DEFAULT 0
+""",
+    ),
+    # Failed sign-in and signing attempts per user id (web/accounts.py Throttle), kept in the store
+    # so that a lockout outlives a restart of the dashboard and holds across its processes.
+    Migration(
+        7,
+        "web_failures: failed password attempts per user id (the sign-in lockout)",
+        """
+CREATE TABLE IF NOT EXISTS web_failures (
+    id {serial_pk},
+    user_name {text} NOT NULL,
+    failed_at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_failures_by_user ON web_failures(user_name, failed_at)
+""",
+    ),
+    # The board's state as a sync found it (its STATUS reply, docs/protocol.md): battery and
+    # storage, so the dashboard's container list shows them without the board attached. And the
+    # shipments of one board by an index (Store.shipment_range reads a shipment's board's
+    # configurations; the dashboard lists one board's shipments): without it both read every
+    # shipment of the fleet.
+    Migration(
+        8,
+        "device_status: battery and storage as the last sync read them; shipments_by_device",
+        """
+CREATE INDEX IF NOT EXISTS shipments_by_device ON shipments(device, rowid);
+CREATE TABLE IF NOT EXISTS device_status (
+    device {text} PRIMARY KEY,
+    battery_v {real},
+    battery_percent {real},
+    battery_days_left {real},
+    storage_used_percent {real},
+    storage_low {int},
+    storage_full {int},
+    taken_at {text} NOT NULL,
+    session {int}
+)
+""",
+    ),
+    # Append new steps here: Migration(9, "what it adds", "ALTER TABLE ...; CREATE TABLE ..."),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].number

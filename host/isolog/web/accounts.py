@@ -13,7 +13,6 @@ import hashlib
 import math
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -124,40 +123,41 @@ def verify_password(store: "Store", name: str, password: str) -> User | None:
 
 
 class Throttle:
-    """Failed password attempts per user id, in this process (a restart forgets them)."""
+    """Failed password attempts per user id, kept in the store (web_failures, schema step 7): a
+    lockout outlives a restart of the dashboard and holds for every process on the same store.
+    Times are wall-clock seconds (clock), comparable between processes and computers."""
 
-    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S, clock=time.monotonic):
+    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S, clock=time.time):
         self.limit = limit
         self.window_s = window_s
         self.clock = clock
-        self.lock = threading.Lock()
-        self.failures: dict[str, list[float]] = {}
 
-    def _recent(self, name: str) -> list[float]:
-        now = self.clock()
-        times = [t for t in self.failures.get(name, []) if now - t < self.window_s]
-        if times:
-            self.failures[name] = times
-        else:
-            self.failures.pop(name, None)
-        return times
-
-    def wait_s(self, name: str) -> float:
+    def wait_s(self, store: "Store", name: str) -> float:
         """0 when the user id's password may be tried, else the seconds until it may."""
-        with self.lock:
-            times = self._recent(name)
-            if len(times) < self.limit:
-                return 0.0
-            return self.window_s - (self.clock() - times[-self.limit])
+        now = self.clock()
+        times = [
+            t
+            for (t,) in store.db.execute(
+                "SELECT failed_at FROM web_failures WHERE user_name = ? AND failed_at > ? "
+                "ORDER BY failed_at DESC LIMIT ?",
+                (name, now - self.window_s, self.limit),
+            )
+        ]
+        if len(times) < self.limit:
+            return 0.0
+        return self.window_s - (now - times[-1])  # until the limit-th newest failure leaves the window
 
-    def failed(self, name: str) -> None:
-        with self.lock:
-            self._recent(name)
-            self.failures.setdefault(name, []).append(self.clock())
+    def failed(self, store: "Store", name: str) -> None:
+        now = self.clock()
+        with store.transaction() as db:
+            # failures older than the window count for nobody: dropped, for every user id (the
+            # table holds at most a window's worth of failures, whatever names were tried)
+            db.execute("DELETE FROM web_failures WHERE failed_at <= ?", (now - self.window_s,))
+            db.execute("INSERT INTO web_failures (user_name, failed_at) VALUES (?, ?)", (name, now))
 
-    def succeeded(self, name: str) -> None:
-        with self.lock:
-            self.failures.pop(name, None)
+    def succeeded(self, store: "Store", name: str) -> None:
+        with store.transaction() as db:
+            db.execute("DELETE FROM web_failures WHERE user_name = ?", (name,))
 
 
 def locked_text(wait_s: float) -> str:
@@ -225,6 +225,67 @@ class Shipment:
     records_sha256: str
 
 
+def check_signature(
+    store: "Store",
+    name: str,
+    password: str,
+    signer: User,
+    ship: Shipment,
+    meaning: str,
+    meanings: tuple[str, ...],
+    reason: str,
+    throttle: Throttle | None = None,
+    seen_sha256: str | None = None,
+    refusal: str | None = None,
+    what: dict[str, Any] | None = None,
+) -> None:
+    """The checks every electronic signature passes (a QA decision on a shipment or on one of its
+    excursions). Both components (user id and password) are entered again at signing (21 CFR
+    11.200(a)(1)); the name given must be the signed-in user's (11.200(a)(2): used only by its
+    owner); only a signing role signs (11.10(g)). A refused attempt is audited (with `what` it was
+    about) and raises UserError; a wrong password counts against the user id in throttle, and a
+    locked user id is not tried. seen_sha256: the records' SHA-256 the signer was shown; refused if
+    the records changed since (11.70). refusal: why this decision may not be signed now (checked
+    after the signer's authority, before the password)."""
+    why = None
+    wait = throttle.wait_s(store, signer.name) if throttle else 0.0
+    if wait > 0:
+        why = locked_text(wait)
+    elif name != signer.name:
+        why = "the user id is not the signed-in user's"
+    elif not signer.may_sign:
+        why = f"role {signer.role} may not sign QA decisions (qa or admin)"
+    elif meaning not in meanings:
+        why = f"meaning {meaning!r}: one of {', '.join(meanings)}"
+    elif not reason:
+        why = "a reason is required"
+    elif seen_sha256 is not None and seen_sha256 != ship.records_sha256:
+        why = "the shipment's records changed since the page was shown (a sync): reload it and check again"
+    elif refusal:
+        why = refusal
+    elif verify_password(store, name, password) is None:
+        why = "wrong user id or password"
+        if throttle:
+            throttle.failed(store, signer.name)
+    elif throttle:
+        throttle.succeeded(store, signer.name)
+    if why is not None:
+        store.audit(
+            None,
+            ship.device,
+            "signature_refused",
+            {
+                "user": signer.name,
+                "shipment": ship.id,
+                "shipment_row": ship.row,
+                "meaning": meaning,
+                **(what or {}),
+                "why": why,
+            },
+        )
+        raise UserError(f"signature refused: {why}")
+
+
 def sign(
     store: "Store",
     name: str,
@@ -235,41 +296,25 @@ def sign(
     reason: str,
     throttle: Throttle | None = None,
     seen_sha256: str | None = None,
+    refusal: str | None = None,
 ) -> dict[str, Any]:
-    """An electronic signature of a QA decision. Both components (user id and password) are entered
-    again at signing (21 CFR 11.200(a)(1)); the name given must be the signed-in user's (11.200(a)(2):
-    used only by its owner). A refused attempt is audited and raises UserError; a wrong password
-    counts against the user id in throttle, and a locked user id is not tried. seen_sha256: the
-    records' SHA-256 the signer was shown; refused if the records changed since (11.70)."""
+    """An electronic signature of a QA decision on a shipment (check_signature says what is
+    checked first). refusal: why the shipment may not be released now (excursions awaiting
+    review: web/reviews.py); a rejection is never held back."""
     reason = reason.strip()
-    why = None
-    wait = throttle.wait_s(signer.name) if throttle else 0.0
-    if wait > 0:
-        why = locked_text(wait)
-    elif name != signer.name:
-        why = "the user id is not the signed-in user's"
-    elif not signer.may_sign:
-        why = f"role {signer.role} may not sign QA decisions (qa or admin)"
-    elif meaning not in MEANINGS:
-        why = f"meaning {meaning!r}: one of {', '.join(MEANINGS)}"
-    elif not reason:
-        why = "a reason is required"
-    elif seen_sha256 is not None and seen_sha256 != ship.records_sha256:
-        why = "the shipment's records changed since the page was shown (a sync): reload it and check again"
-    elif verify_password(store, name, password) is None:
-        why = "wrong user id or password"
-        if throttle:
-            throttle.failed(signer.name)
-    elif throttle:
-        throttle.succeeded(signer.name)
-    if why is not None:
-        store.audit(
-            None,
-            ship.device,
-            "signature_refused",
-            {"user": signer.name, "shipment": ship.id, "shipment_row": ship.row, "meaning": meaning, "why": why},
-        )
-        raise UserError(f"signature refused: {why}")
+    check_signature(
+        store,
+        name,
+        password,
+        signer,
+        ship,
+        meaning,
+        MEANINGS,
+        reason,
+        throttle,
+        seen_sha256,
+        refusal if meaning == "released" else None,
+    )
     signed_at = now_iso()
     with store.transaction() as db:
         cur = db.execute(

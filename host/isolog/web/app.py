@@ -39,7 +39,7 @@ from starlette.templating import Jinja2Templates
 from isolog.errors import UserError
 from isolog.store import Store
 from isolog.units import format_duration
-from isolog.web import accounts, queries
+from isolog.web import accounts, queries, reviews
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "isolog_session"
@@ -84,6 +84,8 @@ class _Checks:
                 result.records_sha256 or "",
                 key[1],
                 final=end is not None and end <= key[1],
+                excursions=reviews.excursions(result),
+                unlisted=reviews.unlisted(result),
             )
             self.cache[key] = result
             while len(self.cache) > _CACHE_SIZE:
@@ -111,14 +113,6 @@ class _Checks:
             path = Path(tmp) / "certificate.pdf"
             report.write_pdf(result, path)
             return result, path.read_bytes()
-
-
-def _excursions(result) -> list[dict[str, Any]]:
-    out = []
-    for r in result.rules:
-        for e in (r.evidence.get("excursions") or {}).get("items", []):
-            out.append(dict(e, rule=r.name))
-    return out
 
 
 class _Checker:
@@ -247,16 +241,16 @@ def create_app(
             nxt = "/containers"  # only this site's pages (no open redirect)
 
         def attempt(st):
-            wait = throttle.wait_s(name)
+            wait = throttle.wait_s(st, name[:64])
             if wait > 0:
                 st.audit(None, None, "sign_in_refused", {"user": name[:64], "why": "locked"})
                 return None, accounts.locked_text(wait)
             user = accounts.verify_password(st, name, password)
             if user is None:
-                throttle.failed(name)
+                throttle.failed(st, name[:64])
                 st.audit(None, None, "sign_in_refused", {"user": name[:64], "why": "wrong user id or password"})
                 return None, "wrong user id or password"
-            throttle.succeeded(name)
+            throttle.succeeded(st, name[:64])
             st.audit(None, None, "sign_in", {"user": user.name})
             return user, accounts.start_session(st, user)
 
@@ -321,7 +315,7 @@ def create_app(
                 "ship": ship,
                 "result": result,
                 "problem": problem,
-                "excursions": _excursions(result) if result else [],
+                "review": reviews.state(st, row, result) if result else None,
                 "signatures": accounts.signatures(st, row),
                 "certificates": accounts.certificates(st, row),
             }
@@ -329,7 +323,14 @@ def create_app(
         ctx = await call(load)
         if ctx is None:
             return render(request, "error.html", user, status=404, message=f"No shipment {row} in this store.")
-        return render(request, "shipment.html", user, meanings=accounts.MEANINGS, **ctx)
+        return render(
+            request,
+            "shipment.html",
+            user,
+            meanings=accounts.MEANINGS,
+            excursion_meanings=reviews.MEANINGS,
+            **ctx,
+        )
 
     async def plot(request: Request) -> Response:
         user = await user_of(request)
@@ -364,7 +365,8 @@ def create_app(
         row = request.path_params["row"]
 
         def do(st):
-            _, about = _about(st, row)
+            ship, about = _about(st, row)
+            review = reviews.state(st, row, checks.result(st, ship))
             return accounts.sign(
                 st,
                 form.get("user", "").strip(),
@@ -375,6 +377,7 @@ def create_app(
                 form.get("reason", ""),
                 throttle,
                 form.get("records_sha256", ""),
+                review.release_refusal(),
             )
 
         try:
@@ -384,6 +387,41 @@ def create_app(
             return RedirectResponse(f"/shipments/{row}", 303)
         flash(request, "ok", f"Signed: {sig['meaning']} by {sig['full_name']} at {sig['signed_at']}.")
         return RedirectResponse(f"/shipments/{row}#signatures", 303)
+
+    async def review_excursion(request: Request) -> Response:
+        got = await signed_form(request)
+        if isinstance(got, Response):
+            return got
+        user, form = got
+        row = request.path_params["row"]
+
+        def do(st):
+            ship, about = _about(st, row)
+            return reviews.sign(
+                st,
+                form.get("user", "").strip(),
+                form.get("password", ""),
+                user,
+                about,
+                checks.result(st, ship),
+                form.get("excursion", ""),
+                form.get("meaning", ""),
+                form.get("reason", ""),
+                throttle,
+                form.get("records_sha256", ""),
+            )
+
+        try:
+            sig = await call(do)
+        except UserError as exc:
+            flash(request, "error", str(exc)[:1].upper() + str(exc)[1:] + ".")
+            return RedirectResponse(f"/shipments/{row}#excursions", 303)
+        flash(
+            request,
+            "ok",
+            f"Signed: excursion {sig['excursion']} {sig['meaning_text']}, by {sig['full_name']} at {sig['signed_at']}.",
+        )
+        return RedirectResponse(f"/shipments/{row}#excursions", 303)
 
     async def issue_certificate(request: Request) -> Response:
         got = await signed_form(request)
@@ -471,6 +509,7 @@ def create_app(
         Route("/shipments/{row:int}", shipment),
         Route("/shipments/{row:int}/plot.png", plot),
         Route("/shipments/{row:int}/sign", sign, methods=["POST"]),
+        Route("/shipments/{row:int}/review", review_excursion, methods=["POST"]),
         Route("/shipments/{row:int}/certificate", issue_certificate, methods=["POST"]),
         Route("/certificates", archive),
         Route("/certificates/{cert:int}.pdf", certificate),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,10 +34,13 @@ def _page_of(total: int, page: int) -> tuple[int, int]:
     return page, pages
 
 
-def containers(store: "Store", page: int = 1) -> Page:
+def containers(store: "Store", page: int = 1, today: date | None = None) -> Page:
     """Boards, by device id: name (from provisioning), last sync, records not acknowledged at the
-    last sync, alarms in the last synced record, current (latest configured) shipment."""
+    last sync, alarms in the last synced record, current (latest configured) shipment; battery and
+    storage as the last sync read them (device_status; None: never read), the calibration due date
+    (containers; None: no record) and whether it is past (today, UTC)."""
     db = store.db
+    today = today or datetime.now(timezone.utc).date()
     (total,) = db.execute("SELECT COUNT(*) FROM devices").fetchone()
     page, pages = _page_of(total, page)
     devs = db.execute(
@@ -66,6 +70,15 @@ def containers(store: "Store", page: int = 1) -> Page:
             ids,
         )
     }
+    state = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT device, battery_percent, battery_days_left, battery_v, storage_used_percent, storage_low, "
+            f"storage_full, taken_at FROM device_status WHERE device IN ({marks})",
+            ids,
+        )
+    }
+    due = dict(db.execute(f"SELECT device, calibration_due FROM containers WHERE device IN ({marks})", ids).fetchall())
     rows = []
     for dev, board, firmware, last_seen, next_seq in devs:
         last = db.execute(
@@ -75,6 +88,8 @@ def containers(store: "Store", page: int = 1) -> Page:
         sync = syncs.get(dev)
         acked = sync[2] if sync and sync[2] is not None else None
         ship = current.get(dev)
+        st = state.get(dev) or (None,) * 7
+        cal = due.get(dev)
         rows.append(
             {
                 "device": dev,
@@ -89,6 +104,15 @@ def containers(store: "Store", page: int = 1) -> Page:
                 "alarms": [f for f in flags if f in ALARM_FLAGS],
                 "shipment_row": ship[0] if ship else None,
                 "shipment": ship[1] if ship else None,
+                "battery_percent": st[0],
+                "battery_days_left": st[1],
+                "battery_v": st[2],
+                "storage_used_percent": st[3],
+                "storage_low": None if st[4] is None else bool(st[4]),
+                "storage_full": None if st[5] is None else bool(st[5]),
+                "status_at": st[6],
+                "calibration_due": cal,
+                "calibration_overdue": cal is not None and today > date.fromisoformat(cal),
             }
         )
     return Page(rows, page, pages, total)
@@ -112,10 +136,11 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
         "records",
         "checked_next_seq",
         "final",
+        "unlisted",
     )
     q = (
         "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq, "
-        "v.final "
+        "v.final, v.unlisted_excursions "
         "FROM shipments s JOIN devices d ON d.id = s.device LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
         f"{where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
     )
@@ -138,7 +163,11 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
                 [r["row"] for r in rows],
             )
         }
+        from isolog.web import reviews
+
+        awaiting = reviews.awaiting_counts(store, [r["row"] for r in rows])
         for r in rows:
+            r["awaiting"] = awaiting.get(r["row"], 0) + (r["unlisted"] or 0)
             r["stale"] = r["verdict"] is not None and not r["final"] and r["checked_next_seq"] != r["next_seq"]
             r["decision"] = signed.get(r["row"])
             r["certificates"] = certs.get(r["row"], 0)
@@ -160,20 +189,33 @@ def device_next_seq(store: "Store", device: str) -> int:
 
 
 def remember_verdict(
-    store: "Store", row: int, verdict: str, records: int, sha256: str, next_seq: int, final: bool = False
+    store: "Store",
+    row: int,
+    verdict: str,
+    records: int,
+    sha256: str,
+    next_seq: int,
+    final: bool = False,
+    excursions: list[dict[str, Any]] | None = None,
+    unlisted: int = 0,
 ) -> None:
-    """Keep a shipment's check result for the list (web_verdicts); final: its records ended within
-    what the store held (next_seq), so no later sync can change them."""
+    """Keep a shipment's check result for the list (web_verdicts) with its excursions
+    (web_excursions, reviews.excursions; unlisted: those counted but not listed, reviews.unlisted);
+    final: its records ended within what the store held
+    (next_seq), so no later sync can change them."""
     from isolog.store import now_iso
+    from isolog.web import reviews
 
     with store.transaction() as db:
         db.execute(
-            "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, final, checked_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(shipment_row) DO UPDATE SET verdict = excluded.verdict, "
-            "records = excluded.records, records_sha256 = excluded.records_sha256, next_seq = excluded.next_seq, "
-            "final = excluded.final, checked_at = excluded.checked_at",
-            (row, verdict, records, sha256, next_seq, int(final), now_iso()),
+            "INSERT INTO web_verdicts (shipment_row, verdict, records, records_sha256, next_seq, final, checked_at, "
+            "unlisted_excursions) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(shipment_row) DO UPDATE SET "
+            "verdict = excluded.verdict, records = excluded.records, records_sha256 = excluded.records_sha256, "
+            "next_seq = excluded.next_seq, final = excluded.final, checked_at = excluded.checked_at, "
+            "unlisted_excursions = excluded.unlisted_excursions",
+            (row, verdict, records, sha256, next_seq, int(final), now_iso(), unlisted),
         )
+        reviews.remember(db, row, excursions or [])
 
 
 def next_unchecked(store: "Store") -> dict[str, Any] | None:

@@ -18,4 +18,16 @@ The tables are step 4 of the store's migrations (isolog/db/schema.py), on both b
                     engine on every row. A cache: stale when next_seq moved, unless `final` (the
                     shipment's records ended, at the next configuration, within what was stored).
   web_settings      the key that signs the session cookies (random, made once per database)
+
+Step 6 (web/reviews.py), step 7 (accounts.Throttle):
+
+  web_excursions    the temperature excursions of each shipment configuration's last check (rule,
+                    start and end, records, duration, extreme, whether it breaks the rule), keyed by
+                    the excursion's stable key (reviews.key_of); replaced at every check: a cache,
+                    so the shipment list counts those awaiting review without running the engine
+  web_excursion_reviews  QA's signed decision on one excursion (accepted / rejected): who, meaning,
+                    reason, UTC time, the records' SHA-256 it was made on. Only INSERTed; one per
+                    excursion of a shipment configuration.
+  web_failures      failed password attempts (user id, time): the sign-in lockout, shared by every
+                    dashboard process on the store and kept across restarts
 """
