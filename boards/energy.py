@@ -381,9 +381,11 @@ def battery_fields(status: dict, board_name: str) -> dict:
     return dict(status, battery_percent=round(percent, 1), battery_days_left=round(days, 2))
 
 
-# --- the deep-sleep mode of issue 13 item 2: what it draws ------------------------------------------
+# --- the deep-sleep mode of issue 13 item 2: what would reach the goal --------------------------------
 #
-# A design aid, priced with the same table: between samples the ESP32-S3 is in deep sleep (7 uA)
+# The mode is built (firmware/sleep.py) and measured on the virtual board (bench/energy.py, `isolog
+# sim --low-power`); this is the design aid that prices its parameters with the same table, to show
+# what a board would need to reach 150 uA: between samples the ESP32-S3 is in deep sleep (7 uA)
 # while the ULP co-processor counts pulses; at every sample the CPU boots (MicroPython restarts on
 # each wake), reads the temperature (a 750 ms conversion it can sleep through, then the read),
 # appends the record to the batch in RTC memory, and every `commit_every` samples writes the batch
