@@ -70,12 +70,8 @@ except ImportError:  # CPython (the in-process fake board of the host tests)
 
 
 try:
-    _sleep_ms = time.sleep_ms  # pyright: ignore[reportAttributeAccessIssue]
     _sleep_us = time.sleep_us  # pyright: ignore[reportAttributeAccessIssue]
 except AttributeError:  # CPython
-
-    def _sleep_ms(ms):
-        time.sleep(ms / 1000)
 
     def _sleep_us(us):
         time.sleep(us / 1_000_000)
@@ -154,6 +150,9 @@ class ATECC608:
         self._rx_count = self._rxv[:1]
         self._block = bytearray(_BLOCK)  # the message bytes not sent yet (less than one block)
         self._fill = 0
+        # The waits for the chip (wake delay, execution): a bus that keeps its own time (the
+        # virtual board's, boards/sim.py) waits in that time; machine.I2C has none: time.sleep_us.
+        self._wait_us = getattr(i2c, "wait_us", None) or _sleep_us
 
     # --- the I2C transaction layer ---------------------------------------------------------------
 
@@ -170,7 +169,7 @@ class ATECC608:
             self.i2c.writeto(0, b"\x00")  # address 0: SDA low long enough (nobody acknowledges)
         except OSError:
             pass
-        _sleep_us(_WAKE_DELAY_US)
+        self._wait_us(_WAKE_DELAY_US)
         rx = self._rx
         try:
             self.i2c.readfrom_into(self.address, self._rxv[:4])
@@ -211,7 +210,7 @@ class ATECC608:
         tx[count] = crc >> 8
         self.i2c.writeto(self.address, self._txv[: count + 1])
         # Poll: the chip leaves its address unacknowledged while it executes.
-        _sleep_ms(_POLL_FIRST_MS)
+        self._wait_us(_POLL_FIRST_MS * 1000)
         waited = _POLL_FIRST_MS
         while True:
             try:
@@ -220,7 +219,7 @@ class ATECC608:
             except OSError:
                 if waited >= exec_ms:
                     raise SEError("secure element: no response to command 0x%02x in %d ms" % (opcode, exec_ms))
-                _sleep_ms(_POLL_EVERY_MS)
+                self._wait_us(_POLL_EVERY_MS * 1000)
                 waited += _POLL_EVERY_MS
         rx = self._rx
         got = rx[0]

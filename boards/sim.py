@@ -78,7 +78,6 @@ _USB_ACTIVE_MS = 3000  # firmware/logger.py _SYNC_LED_MS
 # A low-power board takes a host as plugged in (VBUS) this long after the host's last byte: longer
 # than the pauses of a sync (boards/sim.py usb_present; a real board senses VBUS on a pin).
 _VBUS_HOLD_MS = 10_000
-_SCHEDSTAT = None
 _SCHEDSTAT_BUF = bytearray(64)
 
 
@@ -86,19 +85,11 @@ def _cpu_us():
     """CPU time this process ran, in us (Linux /proc/self/schedstat, first field, ns); 0 where
     there is none (the model then counts idle and flash time only). Allocates nothing after the
     first call: the simulation must not take heap the firmware would have on a board."""
-    global _SCHEDSTAT
-    if _SCHEDSTAT is None:
-        _SCHEDSTAT = sim_flash.KEEP.get("schedstat")  # opened once per process (wakes keep it)
-    if _SCHEDSTAT is None:
-        try:
-            _SCHEDSTAT = open("/proc/self/schedstat", "rb")
-        except OSError:
-            _SCHEDSTAT = False
-        sim_flash.KEEP["schedstat"] = _SCHEDSTAT
-    if not _SCHEDSTAT:
+    f = sim_flash.SCHEDSTAT
+    if f is None:
         return 0
-    _SCHEDSTAT.seek(0)
-    n = _SCHEDSTAT.readinto(_SCHEDSTAT_BUF)
+    f.seek(0)
+    n = f.readinto(_SCHEDSTAT_BUF)
     ns = 0
     for i in range(n):
         c = _SCHEDSTAT_BUF[i]
@@ -182,22 +173,21 @@ def preload():
     the UART model stand in for the outside world and a board's C drivers, so their heap is not
     the firmware's (sim_boot.py then leaves the firmware exactly a board's heap)."""
     global _SCENARIO, _I2C
-    keep = sim_flash.KEEP
-    _SCENARIO = keep.get("scenario", _SCENARIO)
-    _I2C = keep.get("i2c", _I2C)
     if _SCENARIO is None:
         with open(_env("ISOLOG_SIM_SCENARIO")) as f:
-            _SCENARIO = keep["scenario"] = json.load(f)
+            _SCENARIO = json.load(f)
     if _I2C is None:
         # The I2C bus, with the secure element on it when the launcher fitted one: its memory is a
         # file next to the flash image, never in it (ISOLOG_SIM_SE).
         import sim_atecc
 
-        _I2C = sim_atecc.SimI2C()
+        # The bus and the chip live in the virtual time: the driver's waits take no real time (the
+        # virtual clock stands, as while the firmware computes: counted as waited_us, not priced),
+        # and the chip's watchdog sleeps it while the board deep-sleeps.
+        _I2C = sim_atecc.VirtualTimeI2C()
         se_path = os.getenv("ISOLOG_SIM_SE")
         if se_path:
-            _I2C.devices[sim_atecc.ADDRESS] = sim_atecc.SimATECC608(se_path)
-        keep["i2c"] = _I2C
+            _I2C.devices[sim_atecc.ADDRESS] = sim_atecc.SimATECC608(se_path, clock_ms=sim_flash.now_ms)
     if os.getenv("ISOLOG_SIM_UART"):
         import sim_uart  # noqa: F401
 
@@ -210,16 +200,17 @@ class Board:
         self.low_battery_v = float(_env("ISOLOG_SIM_LOW_BATTERY_V", "3.4"))
         self.t0_ms = int(float(_env("ISOLOG_SIM_T0_S", "0")) * 1000)
         # a wake from deep sleep, in this process (deepsleep(), sim_boot.py)
-        wake = sim_flash.KEEP.pop("wake", None)
+        wake = sim_flash.WAKE
         cpu0 = _cpu_us()
-        if wake is not None:
+        if wake[0]:
             self.t0_ms = wake[3]
         self.until_end = _env("ISOLOG_SIM_UNTIL_END") == "1"
         # "hold": at the end the clock stops and the board stays up, serving the link (a shipment
         # that arrived, waiting to be synced)
         self.hold_at_end = _env("ISOLOG_SIM_UNTIL_END") == "hold"
         self._held = False
-        self._ended = bool(sim_flash.KEEP.pop("ended", False))
+        self._ended = bool(sim_flash.ENDED[0])
+        sim_flash.ENDED[0] = 0
         self.end_ms = int(self.sc["duration_s"] * 1000)
         random.seed(int(_env("ISOLOG_SIM_SEED", "1")) * 1000003 + self.t0_ms)
         self.id = bytes.fromhex(_env("ISOLOG_SIM_ID", "15010c0000000001"))
@@ -256,8 +247,10 @@ class Board:
         self._light_ms = 0
         self._slept_ms = 0  # deep sleep (its time is not the CPU's: "sleep_ms" in the energy line)
         self._asleep_at = None
-        if wake is not None:  # (kind, slept ms, counts, scenario ms, CPU us): the ULP counted on
-            self._wake_kind, slept, counts, self.t0_ms, cpu0 = wake
+        if wake[0]:  # (kind, slept ms, counts, scenario ms, CPU us): the ULP counted on
+            kind, slept, counts, self.t0_ms, cpu0 = wake
+            wake[0] = 0  # once
+            self._wake_kind = "usb" if kind == 2 else "deepsleep"
             self.woke = slept
             self._counts = counts
             self._counts_at_ms = -self.woke  # the first counts() adds the slept interval's pulses
@@ -282,6 +275,7 @@ class Board:
         self.rtc_base_ms = 0
         if self.rtc_valid:
             self.rtc_base_ms = int(self.sc["start_epoch_s"] * 1000) + self.t0_ms
+        sim_flash.NOW_MS[0] = self.t0_ms  # the devices' clock (the secure element's watchdog)
         _say("boot", "t=%d" % (self.t0_ms // 1000))
         if _env("ISOLOG_SIM_START_FAULT") == "1":  # VirtualBoard(start_faults=N): a failing start-up
             raise RuntimeError("simulated start-up fault")
@@ -337,6 +331,7 @@ class Board:
         if since_rx < _USB_ACTIVE_MS:
             self._usb_ms += min(ms, _USB_ACTIVE_MS - since_rx)
         self.uptime_ms += ms
+        sim_flash.NOW_MS[0] = self.t0_ms + self.uptime_ms
         if self.uptime_ms >= self._energy_at_ms and self._asleep_at is None:
             self._energy_at_ms += _ENERGY_EVERY_MS
             self._energy()
@@ -386,7 +381,7 @@ class Board:
             _say("uart_repl", "blocked_ms=%d" % (self._uart.blocked_us // 1000))
         se = _I2C.devices.get(0x60) if _I2C is not None else None
         if se is not None:
-            _say("secure_element", "commands=%d" % se.commands, "wakes=%d" % se.wakes)
+            _say("secure_element", "commands=%d" % se.commands, "wakes=%d" % se.wakes, "waited_us=%d" % _I2C.waited_us)
 
     # --- scenario ------------------------------------------------------------------------------
 
@@ -642,9 +637,11 @@ class Board:
         if self._ended:
             # The scenario ended while it slept: it wakes for the end, as an awake board meets it
             # (running() is False at once, the firmware stops as it does then)
-            sim_flash.KEEP["ended"] = True
+            sim_flash.ENDED[0] = 1
         self._report()
-        sim_flash.KEEP["wake"] = (kind, slept, counts, self.t0_ms + self.uptime_ms, _cpu_us())
+        w = sim_flash.WAKE
+        w[1], w[2], w[3], w[4] = slept, counts, self.t0_ms + self.uptime_ms, _cpu_us()
+        w[0] = 2 if kind == "usb" else 1
         raise SystemExit(DEEPSLEEP_EXIT)
 
     def rtc_ms(self):

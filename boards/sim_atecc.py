@@ -93,6 +93,18 @@ class SimI2C:
         dev.read_into(buf)
 
 
+class VirtualTimeI2C(SimI2C):
+    """The virtual board's bus: the driver waits through it (atecc.py takes a bus's wait_us), in
+    no real time; the time waited is counted."""
+
+    def __init__(self):
+        super().__init__()
+        self.waited_us = 0
+
+    def wait_us(self, us):
+        self.waited_us += us
+
+
 class SimATECC608:
     def __init__(self, state_path=None, clock_ms=_ticks_ms):
         self.path = state_path  # None: the state lives in this object only (tests/fakes.py)

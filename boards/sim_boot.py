@@ -69,7 +69,29 @@ def _exists(path):
         return False
 
 
-def _charge_models():
+# The filler (see _charge_models): made once, at the power-up, and kept through wakes from deep sleep;
+# a wake only adds a small top-up. (Freeing a large block and making it again at each wake can fail
+# on a heap the firmware's run left in pieces; a board's reset has no such memory.)
+_FILLER = [None, None]
+# What the firmware's first run left in the heap for good: the names (qstrs) its .mpy modules
+# interned as they loaded, which the interpreter never frees. A board's reset clears them and its
+# imports intern them again from the firmware's heap; here the next wake's imports find them
+# interned and allocate nothing for them: so they are the firmware's, charged to its budget at every
+# wake (taken at the first wake; later wakes may differ by _WAKE_SLACK, said in the log).
+_INTERNED = [None]
+_WAKE_SLACK = 1024
+
+
+def _scrub(depth):
+    """Overwrite the stack below this frame with calls that hold nothing: the garbage collector scans
+    the stack conservatively, and the firmware's deep calls left pointers there that would keep its
+    dropped objects alive through a wake (a board's reset clears its RAM)."""
+    a = b = c = d = e = f = g = h = None  # noqa: F841
+    if depth:
+        _scrub(depth - 1)
+
+
+def _charge_models(wake=False):
     """Leave the firmware exactly the heap a board would: its budget (ISOLOG_SIM_HEAP, KiB as on
     a 32-bit board, scaled like -X heapsize=NwK) less what the interpreter held before the models
     and less the real board module's share. The models (sim.py and what it loads) took the rest of
@@ -77,21 +99,30 @@ def _charge_models():
     try:
         import board  # the virtual board module, from the flash like the firmware's own import
     except ImportError:
-        return None  # not the firmware's flash: main.py fails as it would on a board
+        return  # not the firmware's flash: main.py fails as it would on a board
     board.preload()
     kib, board_module = sim_flash.env_ints("ISOLOG_SIM_HEAP")
     budget = kib * 1024 * (8 if sys.maxsize > 2**32 else 4) // 4
+    _FILLER[1] = None
+    _scrub(200)
     gc.collect()
     extra = gc.mem_free() - (budget - _BASE - board_module)
-    if extra < 0:
+    if wake:
+        if _INTERNED[0] is None:
+            _INTERNED[0] = max(0, -extra)
+            sim_flash.say("heap", "interned=%d" % _INTERNED[0])
+        extra += _INTERNED[0]
+        if -_WAKE_SLACK <= extra < 0:
+            sim_flash.say("model_heap", "short=%d" % -extra, "wake")
+    if extra < 0 and not (wake and -extra <= _WAKE_SLACK):
         sim_flash.say("model_heap", "short=%d" % -extra)
         raise RuntimeError("the virtual board's models took %d bytes past their allowance" % -extra)
-    ballast = bytearray(extra - 64) if extra > 64 else None  # 64: the object's own header
+    piece = bytearray(extra - 64) if extra > 64 else None  # 64: the object's own header
+    _FILLER[1 if wake else 0] = piece
     gc.collect()
     # What the heap holds now that a board's would not (models and filler, less the board module's
     # charge): the host takes it off the board's mem_alloc to show the firmware's own (hil_tests).
     sim_flash.say("heap", "outside=%d" % (gc.mem_alloc() - _BASE - board_module))
-    return ballast
 
 
 def _run_main():
@@ -124,21 +155,21 @@ elif _exists("/flash/data/maintenance"):
     sys.exit(REPL_EXIT)
 elif _exists("/flash/main.py"):
     _BOOT_MODULES = set(sys.modules)  # the interpreter's and this boot code's: not the firmware's RAM
-    _ballast = _charge_models()  # noqa: F841 - held until the board stops
+    _charge_models()
     while _run_main():
         # A wake from deep sleep (boards/sim.py deepsleep): the CPU's RAM is gone, the program
         # starts again from main.py. In this process, for speed: every module the firmware and the
         # board module loaded is dropped (their state with them) and main.py runs afresh; what
         # outlives a sleep on a board (flash, RTC memory, the ULP's count, the outside world) is in
         # sim_flash (KEEP, the mounted flash) and in files.
-        _ballast = None
         for _name in list(sys.modules):
             if _name not in _BOOT_MODULES:
                 del sys.modules[_name]
         vfs.umount("/flash")  # the files the firmware left open go with its RAM
+        _scrub(200)
         gc.collect()
         _mount(tear=False)  # as _boot.py does at every start; the flash's counters from zero
-        _ballast = _charge_models()
+        _charge_models(wake=True)
 else:
     sim_flash.say("no_firmware")
     sys.exit(REPL_EXIT)

@@ -13,6 +13,7 @@ heap on the whole table (importing it costs ~2 KiB there):
                        power (exit POWER_LOSS_EXIT), like a cut in the middle of a flash write
 """
 
+import io
 import os
 import sys
 
@@ -36,12 +37,29 @@ PAGE_SIZE = 256
 PAGE_PROGRAM_US = 400
 SECTOR_ERASE_US = 45_000
 _ERASED = b"\xff" * 256
+# SimFlash.readblocks' copy of the last block read, made once as this module loads
+_BLOCK_BUF = bytearray(BLOCK_SIZE)
+_BLOCK = io.BytesIO(bytes(BLOCK_SIZE))
 FLASH = None  # the mounted device (set by sim_boot.py)
-# What outlives a wake from deep sleep, which sim_boot.py runs in this same process with the
-# firmware's modules (its RAM) dropped: the outside world and the board's hardware models
-# (boards/sim.py: the scenario, the I2C bus) and, for the wake itself, (kind, slept ms, counts,
-# scenario ms, CPU us at the wake) set by deepsleep().
-KEEP = {}
+# What outlives a wake from deep sleep, which sim_boot.py runs in this same process with every
+# module the firmware and the board module loaded (their RAM) dropped. Only small integers, in lists
+# made once as this module loads (low in the heap: an object made later and kept through a wake would
+# split the free heap the next start needs whole): the wake (kind: 0 none, 1 timer, 2 a host on the
+# link; ms slept; the ULP's count; scenario ms; CPU us at the wake), whether the scenario ended while
+# the board slept. The models are made again from their files (scenario, secure element), as a
+# board's outside world and chips do not live in its RAM.
+WAKE = [0, 0, 0, 0, 0]
+ENDED = [0]
+# The file the virtual board reads its CPU time from (boards/sim.py _cpu_us), opened once here
+try:
+    SCHEDSTAT = open("/proc/self/schedstat", "rb")
+except OSError:
+    SCHEDSTAT = None
+NOW_MS = [0]  # scenario time in ms, kept by the board (boards/sim.py): the devices' clock
+
+
+def now_ms():
+    return NOW_MS[0]
 
 
 def say(*parts):
@@ -70,14 +88,31 @@ class SimFlash:
         self.dead = False
         self.busy_us = 0  # time the flash was busy erasing and programming (see PAGE_PROGRAM_US)
         self.on_op = None  # called after each erase and program (the board checks its watchdog)
+        self._cached = -1  # the block in _BLOCK (-1: none)
 
     def _op(self):
         self.ops += 1
         return self.ops == self.tear_at
 
     def readblocks(self, block, buf, offset=0):
-        self.f.seek(block * BLOCK_SIZE + offset)
-        self.f.readinto(buf)
+        # littlefs reads in cache-sized pieces (128 bytes at the boards' sizes): the last block
+        # read is kept whole (_BLOCK), so an import costs one host read per block, not one per piece.
+        # No heap here (a temporary object per read would scatter the firmware's imports over the
+        # heap): the copies go through a stream's readinto.
+        if offset + len(buf) > BLOCK_SIZE:
+            self._cached = -1
+            self.f.seek(block * BLOCK_SIZE + offset)
+            self.f.readinto(buf)
+            return
+        if block != self._cached:
+            self._cached = -1
+            self.f.seek(block * BLOCK_SIZE)
+            self.f.readinto(_BLOCK_BUF)
+            _BLOCK.seek(0)
+            _BLOCK.write(_BLOCK_BUF)
+            self._cached = block
+        _BLOCK.seek(offset)
+        _BLOCK.readinto(buf)
 
     def writeblocks(self, block, buf, offset=None):
         if self.dead:
@@ -93,6 +128,7 @@ class SimFlash:
             say("flash_fault", "misaligned_program", "block=%d" % block, "offset=%d" % offset, "len=%d" % len(buf))
             raise OSError(5)  # EIO: littlefs reports LFS_ERR_IO
         torn = self._op()
+        self._cached = -1
         self.f.seek(block * BLOCK_SIZE + offset)
         if torn:
             self.f.write(memoryview(buf)[: len(buf) // 2])
@@ -113,6 +149,7 @@ class SimFlash:
             if self.dead:
                 return 0
             torn = self._op()
+            self._cached = -1
             self.f.seek(arg * BLOCK_SIZE)
             # Erase in small pieces from one preallocated buffer: the simulated flash must not
             # take heap the firmware on a real board would have.
