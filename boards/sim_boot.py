@@ -73,13 +73,13 @@ def _exists(path):
 # a wake only adds a small top-up. (Freeing a large block and making it again at each wake can fail
 # on a heap the firmware's run left in pieces; a board's reset has no such memory.)
 _FILLER = [None, None]
-# What the firmware's first run left in the heap for good: the names (qstrs) its .mpy modules
-# interned as they loaded, which the interpreter never frees. A board's reset clears them and its
-# imports intern them again from the firmware's heap; here the next wake's imports find them
-# interned and allocate nothing for them: so they are the firmware's, charged to its budget at every
-# wake (taken at the first wake; later wakes may differ by _WAKE_SLACK, said in the log).
-_INTERNED = [None]
-_WAKE_SLACK = 1024
+# What the firmware's runs left in the heap for good: the names (qstrs) its .mpy modules interned
+# as they loaded, and any its code interned as it ran, which the interpreter never frees. A board's
+# reset clears them and its imports intern them again from the firmware's heap; here the next wake
+# finds them interned and allocates nothing for them: so they are the firmware's, charged to its
+# budget at every wake from then on (the most any wake found; said in the log when it grows: this
+# only ever leaves the firmware less heap than a board, never more).
+_INTERNED = [0]
 
 
 def _scrub(depth):
@@ -108,13 +108,11 @@ def _charge_models(wake=False):
     gc.collect()
     extra = gc.mem_free() - (budget - _BASE - board_module)
     if wake:
-        if _INTERNED[0] is None:
-            _INTERNED[0] = max(0, -extra)
+        if -extra > _INTERNED[0]:
+            _INTERNED[0] = -extra
             sim_flash.say("heap", "interned=%d" % _INTERNED[0])
         extra += _INTERNED[0]
-        if -_WAKE_SLACK <= extra < 0:
-            sim_flash.say("model_heap", "short=%d" % -extra, "wake")
-    if extra < 0 and not (wake and -extra <= _WAKE_SLACK):
+    if extra < 0:
         sim_flash.say("model_heap", "short=%d" % -extra)
         raise RuntimeError("the virtual board's models took %d bytes past their allowance" % -extra)
     piece = bytearray(extra - 64) if extra > 64 else None  # 64: the object's own header
@@ -161,7 +159,7 @@ elif _exists("/flash/main.py"):
         # starts again from main.py. In this process, for speed: every module the firmware and the
         # board module loaded is dropped (their state with them) and main.py runs afresh; what
         # outlives a sleep on a board (flash, RTC memory, the ULP's count, the outside world) is in
-        # sim_flash (KEEP, the mounted flash) and in files.
+        # files and in sim_flash's small integers (WAKE, ENDED); the flash is mounted again.
         for _name in list(sys.modules):
             if _name not in _BOOT_MODULES:
                 del sys.modules[_name]

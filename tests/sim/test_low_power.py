@@ -50,6 +50,11 @@ def test_the_log_is_whole_and_a_wake_is_not_a_boot(runs):
     # 360 samples less 10 min without power, the batch in RTC memory at the cut (at most 15) and
     # the first interval after it
     assert 360 - 10 - 15 - 1 <= len(log.records) <= 360 - 10
+    # A wake runs in the same process (boards/sim_boot.py): the names the firmware's modules
+    # interned stay in the heap and are charged to its budget at every wake; they are its modules'
+    # names (about 12 KiB), not a growing leak
+    interned = [int(e.fields["interned"]) for e in b.events if e.kind == "heap" and "interned" in e.fields]
+    assert interned and max(interned) <= 16 * 1024, interned
 
 
 def test_it_logs_what_an_awake_board_logs(runs):
