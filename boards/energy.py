@@ -287,17 +287,41 @@ FLASH_US_PER_SAMPLE = 4000
 LOGGING_GREEN_PER_S = 0.010
 
 
-def logging_average_ua(b: BoardEnergy, interval_s: float = 60) -> float:
+# In the low-power mode (firmware/sleep.py; the ESP32-S3 with its ULP) a sample is a wake: the
+# program starts again, imports, takes the sample and sleeps. Unix-port CPU time per wake as the
+# virtual board measured it over the 7-day trip (`make bench BENCH=energy`, "esp32s3 low power":
+# CPU active 38.33 % of 556 uA is 10.9 ms a wake at the S3's slowdown); tests/sim/test_low_power.py
+# holds logging_average_ua(low_power=True) to a run.
+CPU_US_PER_WAKE = 10_900
+
+
+def logging_average_ua(b: BoardEnergy, interval_s: float = 60, low_power: bool = False) -> float:
     """The average current of board b logging every interval_s, no host attached: one sample
-    (conversion, 1-Wire reset + skip + convert, reset + skip + read 9 bytes) per interval."""
+    (conversion, 1-Wire reset + skip + convert, reset + skip + read 9 bytes) per interval. With
+    low_power (a board whose co-processor counts, b.coprocessor_ua), deep sleep between samples and
+    light sleep through the conversion, as firmware/sleep.py does."""
+    t_ms = interval_s * 1000
+    if low_power and b.coprocessor_ua is not None:
+        m = Measured(
+            elapsed_ms=CONVERSION_MS,
+            cpu_us=CPU_US_PER_WAKE,
+            flash_busy_us=FLASH_US_PER_SAMPLE,
+            conversions=1,
+            ow_resets=2,
+            ow_bytes=13,
+            green_ms=LOGGING_GREEN_PER_S * t_ms,
+            deep_sleep_ms=t_ms - CONVERSION_MS,
+            light_sleep_ms=CONVERSION_MS,
+        )
+        return estimate(m, b).average_ua
     m = Measured(
-        elapsed_ms=interval_s * 1000,
+        elapsed_ms=t_ms,
         cpu_us=CPU_US_PER_SAMPLE,
         flash_busy_us=FLASH_US_PER_SAMPLE,
         conversions=1,
         ow_resets=2,
         ow_bytes=13,
-        green_ms=LOGGING_GREEN_PER_S * interval_s * 1000,
+        green_ms=LOGGING_GREEN_PER_S * t_ms,
     )
     return estimate(m, b).average_ua
 
@@ -349,26 +373,28 @@ def voltage_at(soc: float) -> float:
     return pts[-1][0]
 
 
-def days_left(volts: float, b: BoardEnergy, interval_s: float = 60) -> float:
+def days_left(volts: float, b: BoardEnergy, interval_s: float = 60, low_power: bool = False) -> float:
     """Days the cell at this voltage keeps board b logging every interval_s."""
-    return state_of_charge(volts) * b.battery_mah / (logging_average_ua(b, interval_s) / 1000) / 24
+    return state_of_charge(volts) * b.battery_mah / (logging_average_ua(b, interval_s, low_power) / 1000) / 24
 
 
-def low_battery_v(b: BoardEnergy, interval_s: float = 60) -> float:
+def low_battery_v(b: BoardEnergy, interval_s: float = 60, low_power: bool = False) -> float:
     """The voltage below which board b shows "low battery": TRIP_RESERVE_DAYS of logging left
     (4.2 V, always low, when a full cell does not last that long), never below the floor."""
-    soc = TRIP_RESERVE_DAYS * 24 * logging_average_ua(b, interval_s) / 1000 / b.battery_mah
+    soc = TRIP_RESERVE_DAYS * 24 * logging_average_ua(b, interval_s, low_power) / 1000 / b.battery_mah
     if soc >= 1:
         return LI_ION_OCV[-1][0]
     return round(max(LOW_BATTERY_FLOOR_V, voltage_at(soc)), 2)
 
 
-def battery_state(volts: float, board_name: str, interval_s: float = 60) -> tuple[float, float]:
+def battery_state(
+    volts: float, board_name: str, interval_s: float = 60, low_power: bool = False
+) -> tuple[float, float]:
     """(percent, days left logging every interval_s) of the documented cell at this voltage on a
     board named as in IDENTIFY ("esp32s3", "pico"; the virtual board, "sim", is priced as the
-    default board)."""
+    default board); low_power: the board sleeps between samples (its STATUS says so)."""
     b = board(board_name if board_name in BOARDS else DEFAULT)
-    return state_of_charge(volts) * 100, days_left(volts, b, interval_s)
+    return state_of_charge(volts) * 100, days_left(volts, b, interval_s, low_power)
 
 
 def battery_fields(status: dict, board_name: str) -> dict:
@@ -377,7 +403,7 @@ def battery_fields(status: dict, board_name: str) -> dict:
     volts = status.get("battery_v")
     if not isinstance(volts, (int, float)):
         return status
-    percent, days = battery_state(volts, board_name)
+    percent, days = battery_state(volts, board_name, low_power=status.get("low_power") is True)
     return dict(status, battery_percent=round(percent, 1), battery_days_left=round(days, 2))
 
 

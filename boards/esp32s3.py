@@ -137,6 +137,9 @@ class Board(McuBoard):
     # documented cell at this board's modelled current (boards/energy.py, low_battery_v; a test
     # keeps the two equal).
     low_battery_v = 3.97
+    # The same in the low-power mode (boards/energy.py, low_battery_v(low_power=True)): three days
+    # at its current are under 2 % of the cell, so the floor (a test keeps the two equal).
+    low_battery_v_low_power = 3.4
 
     low_power = False  # True once the ULP counts (the firmware may then sleep between samples)
 
@@ -156,6 +159,7 @@ class Board(McuBoard):
                 ulp.load_binary(0, esp32s3_ulp.BINARY)  # the binary's count words are zero
                 ulp.run(esp32s3_ulp.ENTRY * 4)  # run() takes bytes
             self.low_power = True
+            self.low_battery_v = self.low_battery_v_low_power
             self._ulp_word = self._read_ulp_word  # bound once: counts() allocates nothing
         else:
             # Counter.value(0) reads and clears the PCNT count atomically; the running total lives

@@ -351,6 +351,7 @@ class Server:
             "storage_low": store.low,
             "storage_full": store.full,
             "storage_used_percent": store.used_percent(),
+            "low_power": app.low_power,  # sleeps between samples: the host prices its battery so
             "uptime_ms": app.uptime_ms,
             "mem_free": gc.mem_free(),
         }

@@ -132,3 +132,47 @@ def test_the_planned_deep_sleep_mode_by_hand():
     )
     assert est == pytest.approx(charge / 60_000 * 1000)
     assert 150 < est < 170  # 163 uA: over the goal even with a 20 uA ULP
+
+
+def test_the_low_power_logging_current_by_hand():
+    """A sample in the low-power mode (firmware/sleep.py): the wake's CPU (the measured unix-port
+    time at the S3's slowdown, plus the bit-banged 1-Wire), light sleep through the rest of the
+    750 ms conversion, deep sleep with the ULP for the other 59.25 s; LEDs, divider and standby."""
+    b = energy.board("esp32s3")
+    slowdown = 45 * 125 / 160
+    onewire_ms = (2 * 960 + 13 * 8 * 61) / 1000
+    cpu_ms = 10_900 * slowdown / 1000 + onewire_ms
+    flash_ms = 4.0
+    light_ms = 750 - cpu_ms - flash_ms
+    active_ma = 107.64 / 3.3  # datasheet, 160 MHz, one core running
+    idle_ma = 91.08 / 3.3
+    charge = (  # mA x ms over one minute
+        active_ma * cpu_ms
+        + idle_ma * flash_ms
+        + 20.0 * flash_ms  # the flash programming
+        + 1.0 * 750  # the DS18B20 converting
+        + (3.3 - 2.1) / 330 * 1000 * 600  # the green LED: 100 ms every 10 s
+        + 3.7 / 200e3 * 1000 * 750  # the divider while awake
+        + 10.0 / 1000 * 750  # flash standby while awake (the sensor converts all the time awake)
+        + (240 + 220) / 1000 * light_ms  # light sleep, the ULP counting
+        + (7 + 220 + 3.7 / 200e3 * 1e6 + 10 + 0.75) / 1000 * 59_250  # deep sleep, the ULP counting
+    )
+    assert energy.logging_average_ua(b, low_power=True) == pytest.approx(charge / 60_000 * 1000, rel=1e-9)
+    # three days at this current are under 2 % of the cell: the low-battery level is the floor
+    assert energy.low_battery_v(b, low_power=True) == 3.4
+    # and the board module carries it for when its ULP is loaded
+    text = (Path(energy.__file__).parent / "esp32s3.py").read_text()
+    level = float(re.search(r"^    low_battery_v_low_power = ([\d.]+)$", text, re.M).group(1))
+    assert level == energy.low_battery_v(b, low_power=True)
+
+
+def test_a_low_power_board_reports_its_days_at_its_own_current():
+    b = energy.board("esp32s3")
+    awake = energy.battery_fields({"battery_v": 3.9}, "esp32s3")
+    asleep = energy.battery_fields({"battery_v": 3.9, "low_power": True}, "esp32s3")
+    soc = energy.state_of_charge(3.9)
+    assert awake["battery_days_left"] == round(soc * 2600 / (energy.logging_average_ua(b) / 1000) / 24, 2)
+    assert asleep["battery_days_left"] == round(
+        soc * 2600 / (energy.logging_average_ua(b, low_power=True) / 1000) / 24, 2
+    )
+    assert asleep["battery_days_left"] > 40 * awake["battery_days_left"]

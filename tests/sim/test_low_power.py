@@ -100,6 +100,10 @@ def test_the_board_sleeps_most_of_the_time(runs):
     slept_ua = energy.estimate(m, esp).average_ua
     awake_ua = energy.estimate(a.energy(), esp).average_ua
     assert slept_ua < awake_ua / 10, (slept_ua, awake_ua)
+    # The CPU time of a wake is what energy.logging_average_ua(low_power=True) (battery days, the
+    # low-battery level) is built on: the same magnitude here (it varies with the host's load)
+    wakes = sum(1 for e in b.events if e.kind == "deepsleep")
+    assert energy.CPU_US_PER_WAKE / 2 < m.cpu_us / wakes < energy.CPU_US_PER_WAKE * 2, m.cpu_us / wakes
 
 
 def test_a_host_wakes_a_sleeping_board_and_syncs_it(tmp_path, capsys):

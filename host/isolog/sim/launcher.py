@@ -342,7 +342,9 @@ class VirtualBoard:
                 # the firmware's heap (KiB, as on a 32-bit board) and the real board module's share
                 "ISOLOG_SIM_HEAP": f"{self.heap_kib},{profiles.BOARD_MODULE_HEAP_BYTES}",
                 # the board's low-battery level (its energy model: boards/energy.py)
-                "ISOLOG_SIM_LOW_BATTERY_V": repr(energy_model.low_battery_v(energy_model.board(self.profile))),
+                "ISOLOG_SIM_LOW_BATTERY_V": repr(
+                    energy_model.low_battery_v(energy_model.board(self.profile), low_power=self.low_power)
+                ),
                 # how much slower than this host the board's CPU runs, at its clock (the watchdog model)
                 "ISOLOG_SIM_CPU_SLOWDOWN": str(round(energy_model.board(self.profile).cpu_slowdown)),
                 # RTC memory (kept through resets and deep sleep, lost with the power)
