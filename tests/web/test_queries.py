@@ -5,6 +5,7 @@ last finished sync, records held back, alarms of the last record, latest shipmen
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -147,3 +148,107 @@ def test_the_audit_trail_newest_first(store):
     only, _ = queries.audit_page(store, "d1")
     assert [r["details"] for r in only.rows] == [{"n": 1}]
     assert "d1" in devices
+
+
+# --- the shipment list's life columns, certificate and overdue returns (issue 15 item 3) -----------
+
+TODAY = date(2026, 11, 30)
+# shipment id -> (dispatched, delivered, returned) as recorded (None: no such event); each on its own board
+LIVES: dict[str, tuple[datetime | None, datetime | None, datetime | None]] = {
+    "LU-BACK": (
+        datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+        datetime(2026, 11, 2, 10, 30, tzinfo=UTC),
+        datetime(2026, 11, 5, 9, 15, tzinfo=UTC),
+    ),
+    "LU-LATE": (datetime(2026, 11, 10, 8, 0, tzinfo=UTC), datetime(2026, 11, 11, 16, 0, tzinfo=UTC), None),
+    "LU-OUT": (datetime(2026, 11, 20, 7, 0, tzinfo=UTC), None, None),  # dispatched 10 days ago, no delivery
+    "LU-DELIVERED-LATELY": (datetime(2026, 10, 1, 8, 0, tzinfo=UTC), datetime(2026, 11, 25, 12, 0, tzinfo=UTC), None),
+    "LU-EDGE-OVER": (datetime(2026, 11, 15, 23, 59, tzinfo=UTC), None, None),  # 15 days: one past the window
+    "LU-EDGE-IN": (datetime(2026, 11, 16, 0, 0, tzinfo=UTC), None, None),  # 14 days: the window's last day
+    "LU-NO-EVENTS": (None, None, None),  # a store from before shipment_events
+}
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _expected(ship_id: str, today: date = TODAY, days: int = queries.RETURN_DAYS) -> dict:
+    sent, delivered, back = LIVES[ship_id]
+    since = delivered or sent
+    out = (today - since.date()).days if since and not back else None
+    return {
+        "dispatched": _iso(sent) if sent else None,
+        "delivered": _iso(delivered) if delivered else None,
+        "returned": _iso(back) if back else None,
+        "out_days": out,
+        "overdue": out is not None and out > days,
+    }
+
+
+@pytest.fixture
+def lives(store_db):
+    """A store on each back end with LIVES's shipments and two certificates for LU-BACK (the list
+    shows the later one); returns (store, {shipment id: row}, the later certificate as archived)."""
+    from isolog.web import accounts
+
+    with Store(store_db) as st:
+        rows = {}
+        for n, (ship_id, (sent, delivered, back)) in enumerate(LIVES.items()):
+            dev = f"dev{n}"
+            with st.transaction() as db:
+                st.touch_device(db, dev, "pico", "1", 0)
+                db.execute(
+                    "INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, first_seq_max) "
+                    "VALUES (?, ?, '', '{}', '2026-10-01T00:00:00Z', 0, 0)",
+                    (ship_id, dev),
+                )
+            rows[ship_id] = st.db.execute("SELECT rowid FROM shipments WHERE id = ?", (ship_id,)).fetchone()[0]
+            st.add_event(None, ship_id, dev, "configured", datetime(2026, 9, 30, tzinfo=UTC))
+            for state, at in (("dispatched", sent), ("delivered", delivered), ("returned", back), ("synced", back)):
+                if at is not None:
+                    st.add_event(None, ship_id, dev, state, at)
+        quinn = accounts.add_user(st, "quinn", "qa", "qa-password-123", "Quinn Quality")
+        ship = accounts.Shipment(rows["LU-BACK"], "LU-BACK", "dev0", "pass", "ab" * 32)
+        accounts.archive_certificate(st, ship, b"%PDF-first", quinn)
+        last = accounts.archive_certificate(st, ship, b"%PDF-second", quinn)
+        yield st, rows, last
+
+
+def test_the_shipment_list_shows_each_shipments_life_and_overdue_return(lives):
+    st, rows, _ = lives
+    got = {r["id"]: r for r in queries.shipments(st, 1, today=TODAY).rows}
+    assert set(got) == set(LIVES)
+    for ship_id in LIVES:
+        want = _expected(ship_id)
+        assert {k: got[ship_id][k] for k in want} == want, ship_id
+    # spelled out, what _expected computes: 19 days since the delivery; 15 since the dispatch
+    assert (got["LU-LATE"]["overdue"], got["LU-LATE"]["out_days"]) == (True, 19)
+    assert (got["LU-EDGE-OVER"]["overdue"], got["LU-EDGE-IN"]["overdue"]) == (True, False)
+    assert got["LU-DELIVERED-LATELY"]["overdue"] is False  # dispatched 60 days ago, delivered 5 days ago
+    assert got["LU-BACK"]["out_days"] is None and got["LU-NO-EVENTS"]["out_days"] is None
+
+
+def test_the_overdue_filter_lists_only_overdue_returns(lives):
+    st, rows, _ = lives
+    want = sorted((s for s in LIVES if _expected(s)["overdue"]), key=lambda s: -rows[s])  # newest first
+    page = queries.shipments(st, 1, overdue_only=True, today=TODAY)
+    assert [r["id"] for r in page.rows] == want and page.total == len(want) == 2
+    # a longer window (a site's own policy) leaves only what is out longer
+    longer = queries.shipments(st, 1, overdue_only=True, today=TODAY, return_days=17)
+    assert [r["id"] for r in longer.rows] == [s for s in want if _expected(s, days=17)["overdue"]] == ["LU-LATE"]
+    # with the device filter: one board's overdue shipment, and none on a board that is back
+    assert [r["id"] for r in queries.shipments(st, 1, "dev1", True, TODAY).rows] == ["LU-LATE"]
+    assert queries.shipments(st, 1, "dev0", True, TODAY).total == 0
+
+
+def test_the_shipment_list_shows_the_last_certificate_and_who_issued_it(lives):
+    st, rows, last = lives
+    got = {r["id"]: r for r in queries.shipments(st, 1, today=TODAY).rows}
+    assert got["LU-BACK"]["certificate"] == {
+        "id": last["id"],
+        "issued_at": last["issued_at"],
+        "issued_by": "quinn",
+        "full_name": "Quinn Quality",
+    }
+    assert all(got[s]["certificate"] is None for s in LIVES if s != "LU-BACK")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -118,12 +118,46 @@ def containers(store: "Store", page: int = 1, today: date | None = None) -> Page
     return Page(rows, page, pages, total)
 
 
-def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
+RETURN_DAYS = 14  # site policy default for `isolog serve --return-days` (a site's own choice, no regulation)
+# Events that say the container is back (isolog/board/sync.py records both at its first sync after
+# the trip): a shipment with either is not awaiting its return.
+_BACK = ("returned", "synced")
+
+
+def _overdue_join() -> str:
+    """Joined to shipments s: the trips dispatched or delivered, not back (_BACK), whose delivery
+    (or, none recorded, dispatch) fell on a day before the cutoff (its one ?): one pass over
+    shipment_events, grouped by trip."""
+    back = ", ".join(f"'{b}'" for b in _BACK)
+    return (
+        "JOIN (SELECT shipment, device FROM shipment_events GROUP BY shipment, device "
+        f"HAVING SUM(CASE WHEN state IN ({back}) THEN 1 ELSE 0 END) = 0 AND "
+        "COALESCE(MAX(CASE WHEN state = 'delivered' THEN happened_at END), "
+        "MAX(CASE WHEN state = 'dispatched' THEN happened_at END)) < ?) o "
+        "ON o.shipment = s.id AND o.device = s.device"
+    )
+
+
+def shipments(
+    store: "Store",
+    page: int = 1,
+    device: str | None = None,
+    overdue_only: bool = False,
+    today: date | None = None,
+    return_days: int = RETURN_DAYS,
+) -> Page:
     """Shipment configurations, newest first, with their last verdict (web_verdicts; None: never
-    checked; stale when the device synced since)."""
+    checked; stale when the device synced since), their life (shipment_events: the last dispatch,
+    delivery and return times, None: not recorded), the last certificate issued (web_certificates:
+    number, when, by whom; None: none) and whether the container's return is overdue: delivered
+    (or dispatched, no delivery recorded) more than return_days days before today (UTC; a site's
+    policy) and not back (no returned or synced event). overdue_only: those only."""
     db = store.db
+    today = today or datetime.now(timezone.utc).date()
+    cutoff = (today - timedelta(days=return_days)).isoformat()  # since < cutoff: more than return_days days
     where, args = ("WHERE s.device = ?", (device,)) if device else ("", ())
-    (total,) = db.execute(f"SELECT COUNT(*) FROM shipments s {where}", args).fetchone()
+    overdue, o_args = (_overdue_join(), (cutoff,)) if overdue_only else ("", ())
+    (total,) = db.execute(f"SELECT COUNT(*) FROM shipments s {overdue} {where}", (*o_args, *args)).fetchone()
     page, pages = _page_of(total, page)
     cols: tuple[str, ...] = (
         "row",
@@ -140,37 +174,60 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
     )
     q = (
         "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq, "
-        "v.final, v.unlisted_excursions "
-        "FROM shipments s JOIN devices d ON d.id = s.device LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
-        f"{where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
+        f"v.final, v.unlisted_excursions FROM shipments s {overdue} JOIN devices d ON d.id = s.device "
+        f"LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid {where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
     )
+    args = (*o_args, *args)
     rows: list[dict[str, Any]] = [dict(zip(cols, r)) for r in db.execute(q, (*args, PAGE, (page - 1) * PAGE))]
     if rows:
         marks = ", ".join("?" * len(rows))
+        row_ids = [r["row"] for r in rows]
         signed = {
             r[0]: r[1:]
             for r in db.execute(
                 "SELECT shipment_row, meaning, full_name, signed_at FROM web_signatures WHERE id IN "
                 f"(SELECT MAX(id) FROM web_signatures WHERE shipment_row IN ({marks}) GROUP BY shipment_row)",
-                [r["row"] for r in rows],
+                row_ids,
             )
         }
         certs = {
-            r[0]: r[1]
+            r[0]: r[1:]
             for r in db.execute(
-                f"SELECT shipment_row, COUNT(*) FROM web_certificates WHERE shipment_row IN ({marks}) "
-                "GROUP BY shipment_row",
-                [r["row"] for r in rows],
+                "SELECT c.shipment_row, c.id, c.issued_at, c.issued_by, u.full_name FROM web_certificates c "
+                "LEFT JOIN web_users u ON u.name = c.issued_by WHERE c.id IN "
+                f"(SELECT MAX(id) FROM web_certificates WHERE shipment_row IN ({marks}) GROUP BY shipment_row)",
+                row_ids,
             )
         }
+        ids = sorted({r["id"] for r in rows})
+        life: dict[tuple[str, str], dict[str, str]] = {}
+        for ship, dev, state, at in db.execute(
+            "SELECT shipment, device, state, MAX(happened_at) FROM shipment_events "
+            f"WHERE shipment IN ({', '.join('?' * len(ids))}) AND state IN ('dispatched', 'delivered', "
+            f"{', '.join(repr(b) for b in _BACK)}) GROUP BY shipment, device, state",
+            ids,
+        ):
+            life.setdefault((ship, dev), {})[state] = at
         from isolog.web import reviews
 
-        awaiting = reviews.awaiting_counts(store, [r["row"] for r in rows])
+        awaiting = reviews.awaiting_counts(store, row_ids)
         for r in rows:
             r["awaiting"] = awaiting.get(r["row"], 0) + (r["unlisted"] or 0)
             r["stale"] = r["verdict"] is not None and not r["final"] and r["checked_next_seq"] != r["next_seq"]
             r["decision"] = signed.get(r["row"])
-            r["certificates"] = certs.get(r["row"], 0)
+            cert = certs.get(r["row"])
+            r["certificate"] = (
+                {"id": cert[0], "issued_at": cert[1], "issued_by": cert[2], "full_name": cert[3]} if cert else None
+            )
+            ev = life.get((r["id"], r["device"]), {})
+            r["dispatched"], r["delivered"], r["returned"] = (
+                ev.get(k) for k in ("dispatched", "delivered", "returned")
+            )
+            since = r["delivered"] or r["dispatched"]
+            back = any(k in ev for k in _BACK)
+            days = (today - date.fromisoformat(since[:10])).days if since and not back else None
+            r["out_days"] = days
+            r["overdue"] = days is not None and days > return_days
     return Page(rows, page, pages, total)
 
 
