@@ -5,12 +5,13 @@ last finished sync, records held back, alarms of the last record, latest shipmen
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
 
 import pytest
 
 from isolog.store import Store
 from isolog.web import queries
+from web_helpers import LIVES, TODAY
+from web_helpers import expected_life as _expected
 
 DEVICES = ["d0", "d1", "d2"]
 PER_DEVICE = 40  # shipments a device: 120 in all, 3 pages of 50
@@ -151,68 +152,6 @@ def test_the_audit_trail_newest_first(store):
 
 
 # --- the shipment list's life columns, certificate and overdue returns (issue 15 item 3) -----------
-
-TODAY = date(2026, 11, 30)
-# shipment id -> (dispatched, delivered, returned) as recorded (None: no such event); each on its own board
-LIVES: dict[str, tuple[datetime | None, datetime | None, datetime | None]] = {
-    "LU-BACK": (
-        datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
-        datetime(2026, 11, 2, 10, 30, tzinfo=UTC),
-        datetime(2026, 11, 5, 9, 15, tzinfo=UTC),
-    ),
-    "LU-LATE": (datetime(2026, 11, 10, 8, 0, tzinfo=UTC), datetime(2026, 11, 11, 16, 0, tzinfo=UTC), None),
-    "LU-OUT": (datetime(2026, 11, 20, 7, 0, tzinfo=UTC), None, None),  # dispatched 10 days ago, no delivery
-    "LU-DELIVERED-LATELY": (datetime(2026, 10, 1, 8, 0, tzinfo=UTC), datetime(2026, 11, 25, 12, 0, tzinfo=UTC), None),
-    "LU-EDGE-OVER": (datetime(2026, 11, 15, 23, 59, tzinfo=UTC), None, None),  # 15 days: one past the window
-    "LU-EDGE-IN": (datetime(2026, 11, 16, 0, 0, tzinfo=UTC), None, None),  # 14 days: the window's last day
-    "LU-NO-EVENTS": (None, None, None),  # a store from before shipment_events
-}
-
-
-def _iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def _expected(ship_id: str, today: date = TODAY, days: int = queries.RETURN_DAYS) -> dict:
-    sent, delivered, back = LIVES[ship_id]
-    since = delivered or sent
-    out = (today - since.date()).days if since and not back else None
-    return {
-        "dispatched": _iso(sent) if sent else None,
-        "delivered": _iso(delivered) if delivered else None,
-        "returned": _iso(back) if back else None,
-        "out_days": out,
-        "overdue": out is not None and out > days,
-    }
-
-
-@pytest.fixture
-def lives(store_db):
-    """A store on each back end with LIVES's shipments and two certificates for LU-BACK (the list
-    shows the later one); returns (store, {shipment id: row}, the later certificate as archived)."""
-    from isolog.web import accounts
-
-    with Store(store_db) as st:
-        rows = {}
-        for n, (ship_id, (sent, delivered, back)) in enumerate(LIVES.items()):
-            dev = f"dev{n}"
-            with st.transaction() as db:
-                st.touch_device(db, dev, "pico", "1", 0)
-                db.execute(
-                    "INSERT INTO shipments (id, device, toml, board_config, configured_at, first_seq, first_seq_max) "
-                    "VALUES (?, ?, '', '{}', '2026-10-01T00:00:00Z', 0, 0)",
-                    (ship_id, dev),
-                )
-            rows[ship_id] = st.db.execute("SELECT rowid FROM shipments WHERE id = ?", (ship_id,)).fetchone()[0]
-            st.add_event(None, ship_id, dev, "configured", datetime(2026, 9, 30, tzinfo=UTC))
-            for state, at in (("dispatched", sent), ("delivered", delivered), ("returned", back), ("synced", back)):
-                if at is not None:
-                    st.add_event(None, ship_id, dev, state, at)
-        quinn = accounts.add_user(st, "quinn", "qa", "qa-password-123", "Quinn Quality")
-        ship = accounts.Shipment(rows["LU-BACK"], "LU-BACK", "dev0", "pass", "ab" * 32)
-        accounts.archive_certificate(st, ship, b"%PDF-first", quinn)
-        last = accounts.archive_certificate(st, ship, b"%PDF-second", quinn)
-        yield st, rows, last
 
 
 def test_the_shipment_list_shows_each_shipments_life_and_overdue_return(lives):
