@@ -118,7 +118,7 @@ def containers(store: "Store", page: int = 1, today: date | None = None) -> Page
     return Page(rows, page, pages, total)
 
 
-RETURN_DAYS = 14  # site policy default for `isolog serve --return-days` (a site's own choice, no regulation)
+RETURN_DAYS = 14  # `isolog serve --return-days` default: a site policy setting, no regulation (docs/dashboard.md)
 # Events that say the container is back (isolog/board/sync.py records both at its first sync after
 # the trip): a shipment with either is not awaiting its return.
 _BACK = ("returned", "synced")
