@@ -48,7 +48,11 @@ LIVES: dict[str, tuple[datetime | None, datetime | None, datetime | None]] = {
     "LU-EDGE-OVER": (datetime(2026, 11, 15, 23, 59, tzinfo=UTC), None, None),  # 15 days: one past the window
     "LU-EDGE-IN": (datetime(2026, 11, 16, 0, 0, tzinfo=UTC), None, None),  # 14 days: the window's last day
     "LU-NO-EVENTS": (None, None, None),  # a store from before shipment_events
+    "LU-OLD-TRIP": (datetime(2026, 9, 1, 8, 0, tzinfo=UTC), None, None),  # no return recorded, but ...
+    "LU-NEW-TRIP": (datetime(2026, 11, 29, 8, 0, tzinfo=UTC), None, None),  # ... its board configured since
 }
+# shipment -> the shipment whose board it was configured on, later (that one's container came back)
+SAME_BOARD = {"LU-NEW-TRIP": "LU-OLD-TRIP"}
 
 
 def life_iso(t: datetime) -> str:
@@ -60,7 +64,7 @@ def expected_life(ship_id: str, today: date = TODAY, days: int = RETURN_DAYS) ->
     since the delivery (or the dispatch, no delivery) while the container is not back; overdue past
     `days` of them."""
     sent, delivered, back = LIVES[ship_id]
-    since = delivered or sent
+    since = None if ship_id in SAME_BOARD.values() else delivered or sent  # configured again: it is back
     out = (today - since.date()).days if since and not back else None
     return {
         "dispatched": life_iso(sent) if sent else None,
@@ -77,9 +81,10 @@ def build_lives(st) -> tuple[dict[str, int], dict]:
     LU-BACK (the list shows the later one): ({shipment id: row}, the later certificate as archived)."""
     from isolog.web import accounts
 
-    rows = {}
+    rows: dict[str, int] = {}
+    devs: dict[str, str] = {}
     for n, (ship_id, (sent, delivered, back)) in enumerate(LIVES.items()):
-        dev = f"dev{n}"
+        dev = devs[ship_id] = devs[SAME_BOARD[ship_id]] if ship_id in SAME_BOARD else f"dev{n}"
         with st.transaction() as db:
             st.touch_device(db, dev, "pico", "1", 0)
             db.execute(

@@ -165,6 +165,8 @@ def test_the_shipment_list_shows_each_shipments_life_and_overdue_return(lives):
     assert (got["LU-LATE"]["overdue"], got["LU-LATE"]["out_days"]) == (True, 19)
     assert (got["LU-EDGE-OVER"]["overdue"], got["LU-EDGE-IN"]["overdue"]) == (True, False)
     assert got["LU-DELIVERED-LATELY"]["overdue"] is False  # dispatched 60 days ago, delivered 5 days ago
+    # out 90 days by its events, but its board was configured again since (LU-NEW-TRIP): it came back
+    assert (got["LU-OLD-TRIP"]["overdue"], got["LU-OLD-TRIP"]["out_days"]) == (False, None)
     assert got["LU-BACK"]["out_days"] is None and got["LU-NO-EVENTS"]["out_days"] is None
 
 

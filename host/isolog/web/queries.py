@@ -124,17 +124,19 @@ RETURN_DAYS = 14  # `isolog serve --return-days` default: a site policy setting,
 _BACK = ("returned", "synced")
 
 
-def _overdue_join() -> str:
-    """Joined to shipments s: the trips dispatched or delivered, not back (_BACK), whose delivery
-    (or, none recorded, dispatch) fell on a day before the cutoff (its one ?): one pass over
-    shipment_events, grouped by trip."""
+def _overdue_where() -> str:
+    """The condition on shipments s of an overdue return (its one ?: the cutoff date): the board's
+    latest configuration (a board configured since came back to a desk: its earlier trips are over),
+    not back (_BACK), its delivery (or, none recorded, its dispatch) on a day before the cutoff. At
+    most one candidate a board, each looked up through shipment_events' index: the fleet's history
+    is never scanned."""
+    ev = "FROM shipment_events e WHERE e.shipment = s.id AND e.device = s.device AND e.state"
     back = ", ".join(f"'{b}'" for b in _BACK)
     return (
-        "JOIN (SELECT shipment, device FROM shipment_events GROUP BY shipment, device "
-        f"HAVING SUM(CASE WHEN state IN ({back}) THEN 1 ELSE 0 END) = 0 AND "
-        "COALESCE(MAX(CASE WHEN state = 'delivered' THEN happened_at END), "
-        "MAX(CASE WHEN state = 'dispatched' THEN happened_at END)) < ?) o "
-        "ON o.shipment = s.id AND o.device = s.device"
+        "s.rowid IN (SELECT MAX(rowid) FROM shipments GROUP BY device) "
+        f"AND NOT EXISTS (SELECT 1 {ev} IN ({back})) "
+        f"AND COALESCE((SELECT MAX(e.happened_at) {ev} = 'delivered'), "
+        f"(SELECT MAX(e.happened_at) {ev} = 'dispatched')) < ?"
     )
 
 
@@ -151,13 +153,17 @@ def shipments(
     delivery and return times, None: not recorded), the last certificate issued (web_certificates:
     number, when, by whom; None: none) and whether the container's return is overdue: delivered
     (or dispatched, no delivery recorded) more than return_days days before today (UTC; a site's
-    policy) and not back (no returned or synced event). overdue_only: those only."""
+    policy) and not back (no returned or synced event, and its board not configured again since).
+    overdue_only: those only."""
     db = store.db
     today = today or datetime.now(timezone.utc).date()
     cutoff = (today - timedelta(days=return_days)).isoformat()  # since < cutoff: more than return_days days
-    where, args = ("WHERE s.device = ?", (device,)) if device else ("", ())
-    overdue, o_args = (_overdue_join(), (cutoff,)) if overdue_only else ("", ())
-    (total,) = db.execute(f"SELECT COUNT(*) FROM shipments s {overdue} {where}", (*o_args, *args)).fetchone()
+    conds, args = (["s.device = ?"], [device]) if device else ([], [])
+    if overdue_only:
+        conds.append(_overdue_where())
+        args.append(cutoff)
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    (total,) = db.execute(f"SELECT COUNT(*) FROM shipments s {where}", args).fetchone()
     page, pages = _page_of(total, page)
     cols: tuple[str, ...] = (
         "row",
@@ -174,10 +180,9 @@ def shipments(
     )
     q = (
         "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq, "
-        f"v.final, v.unlisted_excursions FROM shipments s {overdue} JOIN devices d ON d.id = s.device "
+        "v.final, v.unlisted_excursions FROM shipments s JOIN devices d ON d.id = s.device "
         f"LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid {where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
     )
-    args = (*o_args, *args)
     rows: list[dict[str, Any]] = [dict(zip(cols, r)) for r in db.execute(q, (*args, PAGE, (page - 1) * PAGE))]
     if rows:
         marks = ", ".join("?" * len(rows))
@@ -208,6 +213,14 @@ def shipments(
             ids,
         ):
             life.setdefault((ship, dev), {})[state] = at
+        devs = sorted({r["device"] for r in rows})
+        latest = {
+            r[0]
+            for r in db.execute(
+                f"SELECT MAX(rowid) FROM shipments WHERE device IN ({', '.join('?' * len(devs))}) GROUP BY device",
+                devs,
+            )
+        }
         from isolog.web import reviews
 
         awaiting = reviews.awaiting_counts(store, row_ids)
@@ -224,7 +237,7 @@ def shipments(
                 ev.get(k) for k in ("dispatched", "delivered", "returned")
             )
             since = r["delivered"] or r["dispatched"]
-            back = any(k in ev for k in _BACK)
+            back = any(k in ev for k in _BACK) or r["row"] not in latest  # configured again since: back
             days = (today - date.fromisoformat(since[:10])).days if since and not back else None
             r["out_days"] = days
             r["overdue"] = days is not None and days > return_days
