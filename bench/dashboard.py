@@ -5,7 +5,9 @@ on SQLite and on PostgreSQL, side by side.
 The store, the same on both back ends: 500 boards, 25,000 shipments (50 a board), 200 records and
 20 sync sessions a board, each board's status from its last sync and its calibration record, a
 verdict remembered for 24,000 shipments (one in seven failing, each with two excursions, half of
-those reviewed), 5,000 signatures, written directly in the schema (as bench/store_synth.py does);
+those reviewed), 5,000 signatures and as many certificates, each shipment's life (dispatched,
+delivered, returned, synced; each board's latest trip still out, 100 of them overdue returns),
+written directly in the schema (as bench/store_synth.py does);
 plus one shipment of 10,000 records (bench/store_synth.py's) for the shipment page. Each page is
 timed from request to the last byte of the response, best and median of REPEAT; the first open of
 the shipment page runs the compliance engine and draws nothing (the plot is a separate request,
@@ -33,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from bench import store_synth
@@ -42,6 +45,8 @@ BOARDS = 500
 SHIPMENTS_PER_BOARD = 50  # 25,000 shipments
 RECORDS_PER_BOARD = 200
 SESSIONS_PER_BOARD = 20
+OVERDUE_BOARDS = BOARDS // 5  # boards whose latest shipment is an overdue return (build)
+TODAY = date(2026, 11, 30)  # the dashboard's "today" (create_app's today): the overdue returns hold still
 REPEAT = 7
 LIST_GOAL_S = 0.200
 SHIPMENT_GOAL_S = 1.0
@@ -119,6 +124,34 @@ def build(path: Path | str) -> None:
                 "calibration_due, updated_at) SELECT id, 'SBM-20', 153.8, 190.0, '2025-12-01', '2026-12-01', "
                 "'2026-01-01T00:00:00Z' FROM devices"
             )
+            # Each shipment's life (shipment_events): every trip but each board's latest is back
+            # (dispatched, delivered, returned, synced); the latest is out, and on one board in five
+            # it was delivered 19 days before TODAY: OVERDUE_BOARDS overdue returns.
+            ev = (
+                "INSERT INTO shipment_events (shipment, device, state, happened_at, recorded_at, host_user, details) "
+                "SELECT id, device, ?, ?, '2026-11-29T10:00:00.000Z', 'bench', '{}' FROM shipments "
+                "WHERE id LIKE 'LU-___-___' AND "
+            )
+            latest = f"id LIKE '%-{SHIPMENTS_PER_BOARD - 1:03d}'"
+            overdue = "CAST(SUBSTR(id, 4, 3) AS INTEGER) % 5 = 0"
+            db.execute(ev + "1 = 1", ("configured", "2026-09-30T08:00:00.000Z"))
+            for state, at in (
+                ("dispatched", "2026-10-01T08:00:00.000Z"),
+                ("delivered", "2026-10-02T12:00:00.000Z"),
+                ("returned", "2026-10-05T09:00:00.000Z"),
+                ("synced", "2026-10-05T09:01:00.000Z"),
+            ):
+                db.execute(ev + f"NOT {latest}", (state, at))
+            db.execute(ev + f"{latest} AND {overdue}", ("dispatched", "2026-11-10T08:00:00.000Z"))
+            db.execute(ev + f"{latest} AND {overdue}", ("delivered", "2026-11-11T12:00:00.000Z"))
+            db.execute(ev + f"{latest} AND NOT {overdue}", ("dispatched", "2026-11-28T08:00:00.000Z"))
+            # a certificate (a small stand-in PDF) for every signed shipment: 5,000 in the archive
+            db.execute(
+                "INSERT INTO web_certificates (shipment_row, shipment_id, device, verdict, records_sha256, sha256, "
+                "size, pdf, issued_by, issued_at) SELECT rowid, id, device, 'pass', 'x', 'y', 10, ?, 'bench', "
+                "'2026-11-29T10:30:00.000Z' FROM shipments WHERE rowid % 5 = 0",
+                (b"%PDF-bench",),
+            )
             db.execute(
                 "INSERT INTO web_signatures (shipment_row, shipment_id, device, user_name, full_name, meaning, "
                 "reason, signed_at, verdict, records_sha256) SELECT rowid, id, device, 'bench', 'Bench QA', "
@@ -152,7 +185,7 @@ def measure(db: Path | str) -> list[tuple[str, float, float, int | None, float |
     from isolog.web.app import create_app
 
     out: list[tuple[str, float, float, int | None, float | None]] = []
-    app = create_app(db)
+    app = create_app(db, today=lambda: TODAY)
     with TestClient(app) as c:
         page = c.get("/signin").text
         token = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -163,12 +196,17 @@ def measure(db: Path | str) -> list[tuple[str, float, float, int | None, float |
             ("shipment list, first page (of 25,000)", "/shipments"),
             ("shipment list, last page (OFFSET 24,950)", "/shipments?page=500"),
             ("shipment list of one board", "/shipments?device=15010c0000000002"),
+            (f"shipment list, overdue returns ({OVERDUE_BOARDS} of 25,000)", "/shipments?overdue=1"),
             ("container list, first page (of 500)", "/containers"),
             ("container list, last page", "/containers?page=10"),
         ]
         for name, url in lists:
             best, med, size = _timed(c, url, REPEAT)
             out.append((name, best, med, size, LIST_GOAL_S))
+        # the filter found what build() made: OVERDUE_BOARDS shipments, delivered 19 days before TODAY
+        overdue = c.get("/shipments?overdue=1").text
+        assert f"<small>{OVERDUE_BOARDS} overdue returns" in overdue, overdue[:500]
+        assert overdue.count("OVERDUE return, 19 days") == min(OVERDUE_BOARDS, 50)
         ship_row = 1  # store_synth's shipment: the first configured
         first, _, _ = _timed(c, f"/shipments/{ship_row}", 1)
         out.append(("shipment page, 10,000 records, first open (engine)", first, first, None, SHIPMENT_GOAL_S))

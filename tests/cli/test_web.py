@@ -65,6 +65,22 @@ def test_serve_refuses_a_port_out_of_range(tmp_path, capsys):
     assert "a TCP port is 1..65535" in capsys.readouterr().err
 
 
+def test_serve_refuses_a_negative_return_window(tmp_path, capsys):
+    assert cli.main(["serve", "--db", str(tmp_path / "s.sqlite3"), "--return-days", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--return-days -1: a number of days, 0 or more" in err and "Traceback" not in err
+
+
+def test_serve_passes_the_return_window_to_the_dashboard(tmp_path, monkeypatch, capsys):
+    from isolog.web import app
+
+    seen = {}
+    monkeypatch.setattr(app, "serve", lambda *a: seen.__setitem__("return_days", a[-1]))
+    db = tmp_path / "s.sqlite3"
+    assert cli.main(["serve", "--db", str(db), "--return-days", "21"]) == 0 and seen["return_days"] == 21
+    assert cli.main(["serve", "--db", str(db)]) == 0 and seen["return_days"] == 14  # the default window
+
+
 def test_serve_refuses_a_port_in_use_in_one_line(tmp_path, capsys):
     import socket
 

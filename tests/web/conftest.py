@@ -52,3 +52,15 @@ def store_copy(synced_store, tmp_path):
     copy = tmp_path / "store.sqlite3"
     shutil.copyfile(db, copy)
     return copy, device
+
+
+@pytest.fixture
+def lives(store_db):
+    """A store on each back end with web_helpers.LIVES's shipments (build_lives):
+    (store, {shipment id: row}, the later certificate of LU-BACK as archived)."""
+    from isolog.store import Store
+    from web_helpers import build_lives
+
+    with Store(store_db) as st:
+        rows, last = build_lives(st)
+        yield st, rows, last

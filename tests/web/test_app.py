@@ -333,7 +333,8 @@ def test_the_server_checks_unchecked_shipments_in_the_background(store_copy):
         listing = text_of(c.get("/shipments").text)
     # the one shipment: failing, its records still open (no later configuration on the board)
     assert len(got) == 1 and got[0][0] == "fail" and got[0][2] == 0
-    assert f"synced ({got[0][1]} records) fail" in listing
+    # state, then the dispatch, delivery and return times (one word each, "–" when none), then the verdict
+    assert re.search(rf"synced \({got[0][1]} records\) \S+ \S+ \S+ fail", listing), listing
 
 
 def test_pages_run_no_script_and_are_not_cached(app):
@@ -546,3 +547,46 @@ def test_a_decision_made_on_earlier_records_says_so(app, store_copy):
     con.close()
     text = text_of(c.get(f"/shipments/{SHIP_ROW}").text)
     assert "Made on earlier records (SHA-256 1212121212121212… ): a sync added records since." in text
+
+
+def _shipment_cells(page: str) -> dict[str, dict[str, str]]:
+    """{shipment id: {column class: the cell's text}} of the shipment list's table."""
+    out = {}
+    for tr in re.findall(r"<tr>(.*?)</tr>", page, re.S):
+        ship = re.search(r'<a href="/shipments/\d+">([^<]+)</a>', tr)
+        if ship:
+            cells = re.findall(r'<td class="(dispatched|delivered|returned|certificate)">(.*?)</td>', tr, re.S)
+            out[ship.group(1)] = {k: text_of(v).replace(" ,", ",") for k, v in cells}  # text_of spaces tags
+    return out
+
+
+def test_the_shipment_list_shows_life_certificate_and_overdue_returns(lives, store_db):
+    """The page on each back end, with today set: the times the store holds ("–" where none), the
+    OVERDUE badge with its days, the later certificate with its issuer, "none" elsewhere, and the
+    'overdue returns' filter."""
+    from web_helpers import LIVES, TODAY, expected_life
+
+    _, rows, last = lives
+    app = create_app(store_db, today=lambda: TODAY)
+    c = signed_in(app, "quinn", "qa-password-123")
+    got = _shipment_cells(c.get("/shipments").text)
+    assert set(got) == set(LIVES)
+    for ship_id in LIVES:
+        want = expected_life(ship_id)
+        shown_return = f"OVERDUE return, {want['out_days']} days" if want["overdue"] else (want["returned"] or "–")
+        assert got[ship_id]["dispatched"] == (want["dispatched"] or "–"), ship_id
+        assert got[ship_id]["delivered"] == (want["delivered"] or "–"), ship_id
+        assert got[ship_id]["returned"] == shown_return, ship_id
+        cert = f"No. {last['id']}, {last['issued_at']}, by Quinn Quality (quinn)" if ship_id == "LU-BACK" else "none"
+        assert got[ship_id]["certificate"] == cert, ship_id
+    assert got["LU-NO-EVENTS"] == {"dispatched": "–", "delivered": "–", "returned": "–", "certificate": "none"}
+    assert got["LU-LATE"]["returned"] == "OVERDUE return, 19 days"  # delivered 2026-11-11, today 2026-11-30
+    listing = c.get("/shipments").text
+    assert 'href="/shipments?overdue=1"' in listing
+    overdue = c.get("/shipments?overdue=1").text
+    want_ids = [s for s in sorted(LIVES, key=lambda s: -rows[s]) if expected_life(s)["overdue"]]
+    assert list(_shipment_cells(overdue)) == want_ids == ["LU-EDGE-OVER", "LU-LATE"]
+    # the site's own window (isolog serve --return-days): 20 days leaves none overdue
+    wide = signed_in(create_app(store_db, return_days=20, today=lambda: TODAY), "quinn", "qa-password-123")
+    assert _shipment_cells(wide.get("/shipments?overdue=1").text) == {}
+    assert "No overdue returns." in text_of(wide.get("/shipments?overdue=1").text)

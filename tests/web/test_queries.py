@@ -10,6 +10,8 @@ import pytest
 
 from isolog.store import Store
 from isolog.web import queries
+from web_helpers import LIVES, TODAY
+from web_helpers import expected_life as _expected
 
 DEVICES = ["d0", "d1", "d2"]
 PER_DEVICE = 40  # shipments a device: 120 in all, 3 pages of 50
@@ -147,3 +149,47 @@ def test_the_audit_trail_newest_first(store):
     only, _ = queries.audit_page(store, "d1")
     assert [r["details"] for r in only.rows] == [{"n": 1}]
     assert "d1" in devices
+
+
+# --- the shipment list's life columns, certificate and overdue returns (issue 15 item 3) -----------
+
+
+def test_the_shipment_list_shows_each_shipments_life_and_overdue_return(lives):
+    st, rows, _ = lives
+    got = {r["id"]: r for r in queries.shipments(st, 1, today=TODAY).rows}
+    assert set(got) == set(LIVES)
+    for ship_id in LIVES:
+        want = _expected(ship_id)
+        assert {k: got[ship_id][k] for k in want} == want, ship_id
+    # spelled out, what _expected computes: 19 days since the delivery; 15 since the dispatch
+    assert (got["LU-LATE"]["overdue"], got["LU-LATE"]["out_days"]) == (True, 19)
+    assert (got["LU-EDGE-OVER"]["overdue"], got["LU-EDGE-IN"]["overdue"]) == (True, False)
+    assert got["LU-DELIVERED-LATELY"]["overdue"] is False  # dispatched 60 days ago, delivered 5 days ago
+    # out 90 days by its events, but its board was configured again since (LU-NEW-TRIP): it came back
+    assert (got["LU-OLD-TRIP"]["overdue"], got["LU-OLD-TRIP"]["out_days"]) == (False, None)
+    assert got["LU-BACK"]["out_days"] is None and got["LU-NO-EVENTS"]["out_days"] is None
+
+
+def test_the_overdue_filter_lists_only_overdue_returns(lives):
+    st, rows, _ = lives
+    want = sorted((s for s in LIVES if _expected(s)["overdue"]), key=lambda s: -rows[s])  # newest first
+    page = queries.shipments(st, 1, overdue_only=True, today=TODAY)
+    assert [r["id"] for r in page.rows] == want and page.total == len(want) == 2
+    # a longer window (a site's own policy) leaves only what is out longer
+    longer = queries.shipments(st, 1, overdue_only=True, today=TODAY, return_days=17)
+    assert [r["id"] for r in longer.rows] == [s for s in want if _expected(s, days=17)["overdue"]] == ["LU-LATE"]
+    # with the device filter: one board's overdue shipment, and none on a board that is back
+    assert [r["id"] for r in queries.shipments(st, 1, "dev1", True, TODAY).rows] == ["LU-LATE"]
+    assert queries.shipments(st, 1, "dev0", True, TODAY).total == 0
+
+
+def test_the_shipment_list_shows_the_last_certificate_and_who_issued_it(lives):
+    st, rows, last = lives
+    got = {r["id"]: r for r in queries.shipments(st, 1, today=TODAY).rows}
+    assert got["LU-BACK"]["certificate"] == {
+        "id": last["id"],
+        "issued_at": last["issued_at"],
+        "issued_by": "quinn",
+        "full_name": "Quinn Quality",
+    }
+    assert all(got[s]["certificate"] is None for s in LIVES if s != "LU-BACK")

@@ -9,6 +9,7 @@ import sys
 from isolog.cli import args as common
 from isolog.cli.args import Spec
 from isolog.errors import UserError
+from isolog.web.queries import RETURN_DAYS
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -21,11 +22,22 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         help="served through a TLS reverse proxy: session cookies are Secure (sent over HTTPS only) and the "
         "proxy's X-Forwarded-* headers are trusted (docs/dashboard.md)",
     )
+    p.add_argument(
+        "--return-days",
+        type=int,
+        default=RETURN_DAYS,
+        metavar="N",
+        help=f"the site's return window, a site policy setting (no regulation sets it): a container not back "
+        f"(no return or sync recorded) N days after its delivery, or its dispatch when no delivery is recorded, "
+        f"is marked an overdue return on the shipment list (default {RETURN_DAYS})",
+    )
 
 
 def cmd_serve(args) -> int:
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: a TCP port is 1..65535")
+    if args.return_days < 0:
+        raise UserError(f"--return-days {args.return_days}: a number of days, 0 or more")
     from isolog.store import Store
     from isolog.web import accounts
     from isolog.web.app import serve
@@ -38,7 +50,7 @@ def cmd_serve(args) -> int:
                 file=sys.stderr,
             )
     print(f"isolog dashboard on http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
-    serve(args.db, args.host, args.port, args.behind_tls)
+    serve(args.db, args.host, args.port, args.behind_tls, args.return_days)
     return 0
 
 

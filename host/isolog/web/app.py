@@ -22,8 +22,9 @@ import secrets
 import tempfile
 import threading
 from collections import OrderedDict
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, urlencode
 
 from starlette.applications import Starlette
@@ -143,10 +144,17 @@ class _Checker:
 
 
 def create_app(
-    db: Path | str | None = None, secure_cookies: bool = False, background_checks: bool = False
+    db: Path | str | None = None,
+    secure_cookies: bool = False,
+    background_checks: bool = False,
+    return_days: int = queries.RETURN_DAYS,
+    today: Callable[[], date] | None = None,
 ) -> Starlette:
     """The dashboard over the store at db (None: the default store); background_checks: check the
-    shipments the list has no verdict for in a thread while the app runs (`isolog serve` does)."""
+    shipments the list has no verdict for in a thread while the app runs (`isolog serve` does);
+    return_days: the site's return window (a container not back this many days after its delivery,
+    or dispatch, is an overdue return); today: the UTC date, asked once per request (tests set it)."""
+    utc_today = today or (lambda: datetime.now(timezone.utc).date())
     with Store(db) as st:
         key = accounts.secret_key(st)
     local = threading.local()
@@ -293,8 +301,12 @@ def create_app(
         if user is None:
             return to_signin(request)
         device = request.query_params.get("device") or None
-        page = await call(queries.shipments, page_number(request), device)
-        return render(request, "shipments.html", user, page=page, device=device)
+        overdue = request.query_params.get("overdue") == "1"
+        day = utc_today()  # once per request: every row is judged against the same day
+        page = await call(queries.shipments, page_number(request), device, overdue, day, return_days)
+        return render(
+            request, "shipments.html", user, page=page, device=device, overdue=overdue, return_days=return_days
+        )
 
     async def shipment(request: Request) -> Response:
         user = await user_of(request)
@@ -585,7 +597,9 @@ def _details(d: Any) -> str:
     return json.dumps(d, sort_keys=True) if not isinstance(d, str) else d
 
 
-def serve(db: Path | str | None, host: str, port: int, secure_cookies: bool = False) -> None:
+def serve(
+    db: Path | str | None, host: str, port: int, secure_cookies: bool = False, return_days: int = queries.RETURN_DAYS
+) -> None:
     """Run the dashboard with uvicorn until interrupted. An address that cannot be listened on is a
     UserError (uvicorn itself would exit with 3, isolog's code for a bug)."""
     import socket
@@ -603,7 +617,7 @@ def serve(db: Path | str | None, host: str, port: int, secure_cookies: bool = Fa
             probe.bind(address)
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)") from None
-    app = create_app(db, secure_cookies, background_checks=True)
+    app = create_app(db, secure_cookies, background_checks=True, return_days=return_days)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=secure_cookies)
     except SystemExit as exc:

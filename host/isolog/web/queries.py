@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -118,11 +118,51 @@ def containers(store: "Store", page: int = 1, today: date | None = None) -> Page
     return Page(rows, page, pages, total)
 
 
-def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
+RETURN_DAYS = 14  # `isolog serve --return-days` default: a site policy setting, no regulation (docs/dashboard.md)
+# Events that say the container is back (isolog/board/sync.py records both at its first sync after
+# the trip): a shipment with either is not awaiting its return.
+_BACK = ("returned", "synced")
+
+
+def _overdue_where() -> str:
+    """The condition on shipments s of an overdue return (its one ?: the cutoff date): the board's
+    latest configuration (a board configured since came back to a desk: its earlier trips are over),
+    not back (_BACK), its delivery (or, none recorded, its dispatch) on a day before the cutoff. At
+    most one candidate a board, each looked up through shipment_events' index: the fleet's history
+    is never scanned."""
+    ev = "FROM shipment_events e WHERE e.shipment = s.id AND e.device = s.device AND e.state"
+    back = ", ".join(f"'{b}'" for b in _BACK)
+    return (
+        "s.rowid IN (SELECT MAX(rowid) FROM shipments GROUP BY device) "
+        f"AND NOT EXISTS (SELECT 1 {ev} IN ({back})) "
+        f"AND COALESCE((SELECT MAX(e.happened_at) {ev} = 'delivered'), "
+        f"(SELECT MAX(e.happened_at) {ev} = 'dispatched')) < ?"
+    )
+
+
+def shipments(
+    store: "Store",
+    page: int = 1,
+    device: str | None = None,
+    overdue_only: bool = False,
+    today: date | None = None,
+    return_days: int = RETURN_DAYS,
+) -> Page:
     """Shipment configurations, newest first, with their last verdict (web_verdicts; None: never
-    checked; stale when the device synced since)."""
+    checked; stale when the device synced since), their life (shipment_events: the last dispatch,
+    delivery and return times, None: not recorded), the last certificate issued (web_certificates:
+    number, when, by whom; None: none) and whether the container's return is overdue: delivered
+    (or dispatched, no delivery recorded) more than return_days days before today (UTC; a site's
+    policy) and not back (no returned or synced event, and its board not configured again since).
+    overdue_only: those only."""
     db = store.db
-    where, args = ("WHERE s.device = ?", (device,)) if device else ("", ())
+    today = today or datetime.now(timezone.utc).date()
+    cutoff = (today - timedelta(days=return_days)).isoformat()  # since < cutoff: more than return_days days
+    conds, args = (["s.device = ?"], [device]) if device else ([], [])
+    if overdue_only:
+        conds.append(_overdue_where())
+        args.append(cutoff)
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
     (total,) = db.execute(f"SELECT COUNT(*) FROM shipments s {where}", args).fetchone()
     page, pages = _page_of(total, page)
     cols: tuple[str, ...] = (
@@ -140,37 +180,67 @@ def shipments(store: "Store", page: int = 1, device: str | None = None) -> Page:
     )
     q = (
         "SELECT s.rowid, s.id, s.device, s.configured_at, s.host_user, d.next_seq, v.verdict, v.records, v.next_seq, "
-        "v.final, v.unlisted_excursions "
-        "FROM shipments s JOIN devices d ON d.id = s.device LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid "
-        f"{where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
+        "v.final, v.unlisted_excursions FROM shipments s JOIN devices d ON d.id = s.device "
+        f"LEFT JOIN web_verdicts v ON v.shipment_row = s.rowid {where} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
     )
     rows: list[dict[str, Any]] = [dict(zip(cols, r)) for r in db.execute(q, (*args, PAGE, (page - 1) * PAGE))]
     if rows:
         marks = ", ".join("?" * len(rows))
+        row_ids = [r["row"] for r in rows]
         signed = {
             r[0]: r[1:]
             for r in db.execute(
                 "SELECT shipment_row, meaning, full_name, signed_at FROM web_signatures WHERE id IN "
                 f"(SELECT MAX(id) FROM web_signatures WHERE shipment_row IN ({marks}) GROUP BY shipment_row)",
-                [r["row"] for r in rows],
+                row_ids,
             )
         }
         certs = {
-            r[0]: r[1]
+            r[0]: r[1:]
             for r in db.execute(
-                f"SELECT shipment_row, COUNT(*) FROM web_certificates WHERE shipment_row IN ({marks}) "
-                "GROUP BY shipment_row",
-                [r["row"] for r in rows],
+                "SELECT c.shipment_row, c.id, c.issued_at, c.issued_by, u.full_name FROM web_certificates c "
+                "LEFT JOIN web_users u ON u.name = c.issued_by WHERE c.id IN "
+                f"(SELECT MAX(id) FROM web_certificates WHERE shipment_row IN ({marks}) GROUP BY shipment_row)",
+                row_ids,
+            )
+        }
+        ids = sorted({r["id"] for r in rows})
+        life: dict[tuple[str, str], dict[str, str]] = {}
+        for ship, dev, state, at in db.execute(
+            "SELECT shipment, device, state, MAX(happened_at) FROM shipment_events "
+            f"WHERE shipment IN ({', '.join('?' * len(ids))}) AND state IN ('dispatched', 'delivered', "
+            f"{', '.join(repr(b) for b in _BACK)}) GROUP BY shipment, device, state",
+            ids,
+        ):
+            life.setdefault((ship, dev), {})[state] = at
+        devs = sorted({r["device"] for r in rows})
+        latest = {
+            r[0]
+            for r in db.execute(
+                f"SELECT MAX(rowid) FROM shipments WHERE device IN ({', '.join('?' * len(devs))}) GROUP BY device",
+                devs,
             )
         }
         from isolog.web import reviews
 
-        awaiting = reviews.awaiting_counts(store, [r["row"] for r in rows])
+        awaiting = reviews.awaiting_counts(store, row_ids)
         for r in rows:
             r["awaiting"] = awaiting.get(r["row"], 0) + (r["unlisted"] or 0)
             r["stale"] = r["verdict"] is not None and not r["final"] and r["checked_next_seq"] != r["next_seq"]
             r["decision"] = signed.get(r["row"])
-            r["certificates"] = certs.get(r["row"], 0)
+            cert = certs.get(r["row"])
+            r["certificate"] = (
+                {"id": cert[0], "issued_at": cert[1], "issued_by": cert[2], "full_name": cert[3]} if cert else None
+            )
+            ev = life.get((r["id"], r["device"]), {})
+            r["dispatched"], r["delivered"], r["returned"] = (
+                ev.get(k) for k in ("dispatched", "delivered", "returned")
+            )
+            since = r["delivered"] or r["dispatched"]
+            back = any(k in ev for k in _BACK) or r["row"] not in latest  # configured again since: back
+            days = (today - date.fromisoformat(since[:10])).days if since and not back else None
+            r["out_days"] = days
+            r["overdue"] = days is not None and days > return_days
     return Page(rows, page, pages, total)
 
 
