@@ -44,71 +44,161 @@
 
 #define DR_REG_RTCIO_BASE               0x60008400
 #define DR_REG_SENS_BASE                0x60008800
+#define RTC_GPIO_OUT_REG                (DR_REG_RTCIO_BASE + 0x0)
 #define RTC_GPIO_IN_REG                 (DR_REG_RTCIO_BASE + 0x24)
 #define RTC_IO_TOUCH_PAD6_REG           (DR_REG_RTCIO_BASE + 0x9c)
 #define SENS_SAR_PERI_CLK_GATE_CONF_REG (DR_REG_SENS_BASE + 0x104)
 
         .set gm_in_bit, 16      // RTC_GPIO_IN_NEXT starts at bit 10; RTC_GPIO6 is bit 10 + 6
         .set filter, 8          // samples in a row that make a level (see above)
+        .set filter_rest, 7     // filter - 1: the samples after the first of a level
+        .set led_green_bit, 25  // RTC_GPIO_OUT_DATA starts at bit 10: RTC_GPIO15 (GPIO15, green)
+        .set led_red_bit, 26    // RTC_GPIO16 (GPIO16, red), next to it: one REG_WR sets both
+        .set tick_loops, 6729   // samples per LED tick: 26 * 6729 + 42 = 174,996 cycles = 10.0 ms
+        .set pulse_loops, 18    // samples a counted pulse spends outside the idle loops (see above)
 
         .text
 count_lo:   .long 0             // word 0: low 16 bits of the count
 count_hi:   .long 0             // word 1: high 16 bits
 seq:        .long 0             // word 2: odd while a carry is being written
+led_left:   .long 0             // word 3: LED ticks left in the current step, after this one
+led_ptr:    .long 4             // word 4: word address of the current step (led_table - 1: none)
+led_table:  .long 0             // words 5..8: steps, ticks | green << 14 | red << 15; 0 ends
+            .long 0
+            .long 0
+            .long 0
+led_end:    .long 0             // word 9: always 0, so a table of 4 steps ends too
 
 entry:
         // The RTC IO MUX clock, then GPIO6 to the RTC mux with its input enabled (the pad's
         // MUX_SEL bit 19 and FUN_IE bit 13; the 10 k pull-up is on the board, boards/README.md).
+        // The LED pads are the CPU's (boards/esp32s3.py hands them over at a deep sleep).
         reg_wr SENS_SAR_PERI_CLK_GATE_CONF_REG, 31, 31, 1
         reg_wr RTC_IO_TOUCH_PAD6_REG, 19, 19, 1
         reg_wr RTC_IO_TOUCH_PAD6_REG, 13, 13, 1
-        move r3, count_lo       // r3: base of the three words (in words)
-        move r2, filter         // r2: samples still needed to change state
+        move r3, count_lo       // r3: base of the words (in words)
+        move r1, tick_loops     // r1: idle samples until the next LED tick
         // Start inside a pulse: the line must read high FILTER times before a low can count.
 
-in_pulse:                       // waiting for FILTER highs in a row
+// The line reads low and a pulse was counted: wait for its first high. r1 counts samples here.
+pulse_idle:
         reg_rd RTC_GPIO_IN_REG, gm_in_bit, gm_in_bit
-        jumpr pulse_low, 1, lt  // r0 < 1: still low
-        sub r2, r2, 1
-        jump armed_reset, eq    // FILTER highs: re-armed
-        jump in_pulse           // 8 + 4 + 6 + 4 + 4 = 26 cycles
-pulse_low:
-        move r2, filter
-        jump pulse_pad          // 4 cycles of padding
+        jumpr pulse_high1, 0, gt // r0 > 0: a high
+        sub r1, r1, 1
+        jump tick_p, eq         // an LED tick (once in tick_loops samples)
+        jump pulse_idle         // 8 + 4 + 6 + 4 + 4 = 26 cycles
+pulse_high1:
+        move r2, filter_rest     // this high is the first of FILTER
+        jump pulse_pad          // 8 + 4 + 6 + 4 + 4 = 26 cycles to the next sample
 pulse_pad:
-        jump in_pulse           // 8 + 4 + 6 + 4 + 4 = 26 cycles
-
-armed_reset:
-        move r2, filter
-armed:                          // waiting for FILTER lows in a row
+        jump pulse_cnt
+pulse_cnt:                      // r2 more highs in a row re-arm the counter
         reg_rd RTC_GPIO_IN_REG, gm_in_bit, gm_in_bit
-        jumpr armed_high, 0, gt // r0 > 0: high
+        jumpr pulse_again, 1, lt // r0 < 1: low again
         sub r2, r2, 1
-        jump count, eq          // FILTER lows: a pulse
-        jump armed              // 26 cycles
-armed_high:
-        move r2, filter
+        jump rearm, eq          // 8 + 4 + 6 + 4 + 4 (rearm) = 26 cycles
+        jump pulse_cnt          // 26 cycles
+pulse_again:
+        sub r1, r1, 1
+        jump tick_p, eq
+        jump pulse_idle         // 26 cycles
+rearm:
+        jump armed_idle
+
+// Armed, the line reads high: wait for a low. r1 counts samples here.
+armed_idle:
+        reg_rd RTC_GPIO_IN_REG, gm_in_bit, gm_in_bit
+        jumpr armed_low1, 1, lt // r0 < 1: a low
+        sub r1, r1, 1
+        jump tick_a, eq
+        jump armed_idle         // 26 cycles
+armed_low1:
+        move r2, filter_rest     // this low is the first of FILTER
         jump armed_pad
 armed_pad:
-        jump armed              // 26 cycles
+        jump armed_cnt          // 26 cycles
+armed_cnt:                      // r2 more lows in a row make a pulse
+        reg_rd RTC_GPIO_IN_REG, gm_in_bit, gm_in_bit
+        jumpr armed_again, 0, gt // r0 > 0: high again
+        sub r2, r2, 1
+        jump count, eq          // FILTER lows: a pulse
+        jump armed_cnt          // 26 cycles
+armed_again:
+        sub r1, r1, 1
+        jump tick_a, eq
+        jump armed_idle         // 26 cycles
 
 count:
         ld r0, r3, 0            // count_lo + 1
         add r0, r0, 1
         jump carry, eq          // wrapped to 0
         st r0, r3, 0
-        move r2, filter
-        jump in_pulse
-carry:
-        ld r1, r3, 8
-        add r1, r1, 1
-        st r1, r3, 8            // seq + 1: odd
+counted:
+        // The samples of the pulse's edges did not count down r1: take them off at once, so the
+        // LED ticks keep time at any rate (a tick due meanwhile comes at the next idle sample).
+        sub r1, r1, pulse_loops
+        jump tick_soon, ov
+        jump tick_soon, eq
+        jump pulse_idle
+tick_soon:
+        move r1, 1
+        jump pulse_idle
+carry:                          // r2 is free from here to the next edge
+        ld r2, r3, 8
+        add r2, r2, 1
+        st r2, r3, 8            // seq + 1: odd
         st r0, r3, 0            // count_lo = 0
-        ld r1, r3, 4
+        ld r2, r3, 4
+        add r2, r2, 1
+        st r2, r3, 4            // count_hi + 1 (wraps at 0xFFFF: the count is modulo 2**32)
+        ld r2, r3, 8
+        add r2, r2, 1
+        st r2, r3, 8            // seq + 1: even
+        jump counted
+
+// An LED tick, from an idle loop (the line steady): r2 is free there and holds the way back.
+tick_p:
+        move r2, pulse_idle
+        jump tick
+tick_a:
+        move r2, armed_idle
+        jump tick
+tick:
+        ld r0, r3, 12           // led_left - 1
+        sub r0, r0, 1
+        jump led_next, ov       // it was 0: the next step
+        st r0, r3, 12
+        move r1, tick_loops     // the tick's sample: 8 + 4 + 6 + 4, then 6 + 4 (tick_a or p)
+        jump r2                 // + 8 + 6 + 4 + 8 + 6 + 4 = 68 cycles, 42 more than a sample
+led_next:
+        ld r1, r3, 16           // led_ptr + 1
         add r1, r1, 1
-        st r1, r3, 4            // count_hi + 1 (wraps at 0xFFFF: the count is modulo 2**32)
-        ld r1, r3, 8
-        add r1, r1, 1
-        st r1, r3, 8            // seq + 1: even
-        move r2, filter
-        jump in_pulse
+        ld r0, r1, 0
+        jumpr led_step, 0, gt   // a step
+        move r1, led_table      // 0: the end of the table, back to its start
+        ld r0, r1, 0
+        jumpr led_step, 0, gt
+        move r1, led_ptr        // (led_table - 1) an empty table: the LEDs off, again at the next tick
+led_step:
+        st r1, r3, 16           // led_ptr
+        and r1, r0, 0x3fff      // the step's ticks (0 for none), this one included
+        sub r1, r1, 1
+        jump led_none, ov
+        st r1, r3, 12           // led_left
+led_none:
+        rsh r0, r0, 14          // green | red << 1
+        move r1, tick_loops
+        jumpr led_off, 1, lt
+        jumpr led_g, 1, eq
+        jumpr led_r, 2, eq
+        reg_wr RTC_GPIO_OUT_REG, led_red_bit, led_green_bit, 3
+        jump r2
+led_off:
+        reg_wr RTC_GPIO_OUT_REG, led_red_bit, led_green_bit, 0
+        jump r2
+led_g:
+        reg_wr RTC_GPIO_OUT_REG, led_red_bit, led_green_bit, 1
+        jump r2
+led_r:
+        reg_wr RTC_GPIO_OUT_REG, led_red_bit, led_green_bit, 2
+        jump r2

@@ -28,7 +28,7 @@ _spec.loader.exec_module(build)  # tools/ulp/build.py, under a name no other mod
 US = 1e-6
 DEAD_TIME_US = 190  # SBM-20 (boards/README.md; tests/boards/test_pico_pio.py): the tube's fastest train
 RTC_GPIO_GM = 6  # GPIO6 is RTC_GPIO6 on the S3 (boards/esp32s3.py)
-COUNT_LO, COUNT_HI, SEQ, ENTRY = 0, 1, 2, 3
+COUNT_LO, COUNT_HI, SEQ, LED_LEFT, LED_PTR, LED_TABLE, ENTRY = 0, 1, 2, 3, 4, 5, 10
 
 
 def _words():
@@ -83,7 +83,10 @@ def test_the_board_module_holds_what_the_source_assembles_to():
     (make test installs the assembler first: make .ulp/.installed)."""
     binary, symbols = build.assemble()
     assert build.committed() == (binary, symbols)
-    assert symbols == {"count_lo": COUNT_LO, "count_hi": COUNT_HI, "seq": SEQ, "entry": ENTRY}
+    assert symbols == {
+        "count_lo": COUNT_LO, "count_hi": COUNT_HI, "seq": SEQ, "led_left": LED_LEFT, "led_ptr": LED_PTR,
+        "led_table": LED_TABLE, "entry": ENTRY,
+    }  # fmt: skip
 
 
 # Words of the ESP32-S2/S3 encoding (the S3's ULP-FSM is the S2's), from micropython-esp32-ulp's
