@@ -147,7 +147,7 @@ def _led_word(step):
     green, red, ms = step
     ticks = ms // _ULP_TICK_MS
     if ms % _ULP_TICK_MS or not 0 < ticks <= _ULP_TICKS_MAX:
-        raise ValueError("LED step of %d ms: the ULP plays multiples of 10 ms up to 163,830 ms" % ms)
+        raise ValueError("LED step: 10 ms units up to 163830 ms")
     return ticks | (0x4000 if green else 0) | (0x8000 if red else 0)
 
 
@@ -253,7 +253,7 @@ class Board(McuBoard):
         at its first step; the same pattern again (as after every wake) leaves the ULP where it is
         and starts the timer chain at the ULP's step."""
         if len(steps) > _ULP_LED_STEPS:
-            raise ValueError("LED pattern %s: %d steps, the ULP's table holds %d" % (name, len(steps), _ULP_LED_STEPS))
+            raise ValueError("LED pattern: more than 4 steps")
         for step in steps:
             _led_word(step)
         if self._counter is not None:  # no ULP: the timer chain alone
