@@ -1,4 +1,5 @@
-// isolog: the ESP32-S3's ULP-FSM program that counts the GM tube's pulses while the CPU sleeps.
+// isolog: the ESP32-S3's ULP-FSM program that counts the GM tube's pulses while the CPU sleeps,
+// and plays the LED pattern then.
 //
 // Assembled for the S3 by tools/ulp/build.py (micropython-esp32-ulp 1.2.0 with the S3 encodings of
 // tools/ulp/opcodes_s3.py) into boards/esp32s3_ulp.py, which boards/esp32s3.py loads at power-on;
@@ -10,14 +11,38 @@
 // of a word). It applies the pulse-width window both boards promise (boards/README.md): a low is
 // counted after FILTER samples in a row read low, and the counter re-arms after FILTER samples read
 // high. Each sample takes SAMPLE_CYCLES = 26 ULP cycles on every path (the paths are padded to the
-// same length), 1.486 us at the S3's 17.5 MHz RTC_FAST_CLK, so with FILTER = 8:
+// same length; the state is in the program counter: an idle loop per level, a loop counting the
+// FILTER samples of each edge), 1.486 us at the S3's 17.5 MHz RTC_FAST_CLK, so with FILTER = 8:
 //   a low of 7 * 1.486 = 10.4 us or less is never counted, one of 8 * 1.486 = 11.9 us or more
 //   always is (after a high as long); the window of boards/README.md is 10 / 12 us. A high under
-//   10 us inside a pulse never re-arms the counter. One exception: counting takes 36 cycles more
-//   than a sample (58 from the counting sample to the next, 110 more after a carry), so right
-//   after a counted pulse the high that surely re-arms is 13.3 us, 17.0 us after a carry (once in
-//   65,536 counts), measured on the interpreter at every phase; a tube's highs last at least its
-//   dead time (190 us for an SBM-20), so no tube pulse is lost to it.
+//   10 us inside a pulse never re-arms the counter (unchanged by the LED player: measured on the
+//   interpreter before and after it, 10.4 / 11.9 us). Exceptions, measured on the interpreter at
+//   every phase (tests/boards/test_esp32s3_ulp.py): 66 cycles from the counting sample to the next
+//   (58 before the LED correction below; 26 a sample), so right after a counted pulse the high that surely
+//   re-arms is 13.6 us (13.3 before the LED player), 17.6 us after a carry (once in 65,536
+//   counts); at an LED tick (once in 6,729 samples, every 10 ms) two samples are 3.89 us apart,
+//   and a low that starts there is always counted from 14.5 us; at an LED step change (once a
+//   step: at most every 100 ms with firmware/leds.py's patterns) 9.26 us apart, from 20.0 us. A
+//   tube's highs last at least its dead time (190 us for an SBM-20) and its pulses after the
+//   transistor stage tens of us (boards/README.md), so no tube pulse is lost to these; a pulse
+//   train at the tube's maximum rate through ticks and step changes is counted whole (tested).
+//
+// LEDs (issue 13: a latched alarm or fault keeps its pattern through the sleep): the CPU writes
+// up to 4 steps into led_table (ticks | green << 14 | red << 15, a word of 0 ends the table;
+// boards/esp32s3.py, leds()). In the two idle loops (the line steady) r1 counts samples down from
+// tick_loops; at 0 a tick (the branch taken once in 6,729 samples) counts led_left down, and when a
+// step ends takes the next (after the last, the first), writes green and red into RTC_GPIO_OUT
+// (RTC_GPIO15 and 16, bits 25 and 26: ESP-IDF soc/esp32s3/include/soc/rtc_io_reg.h) and reloads
+// led_left. A tick is 26 * 6,729 + 42 = 174,996 cycles, 10.000 ms at 17.5 MHz nominal; the
+// interpreter plays "logging" (100 / 9,900 ms) as 100.00 / 9,899.8 ms. The samples of a pulse's
+// edges are not in the idle loops: a counted pulse takes pulse_loops = 18 samples off r1 at once
+// (16 edge samples and the count's 40 cycles; a tick due meanwhile comes at the next idle
+// sample), so the steps keep time at any rate (99.8 / 199.5 ms for 100 / 200 ms at the tube's
+// maximum rate, tested). The RC oscillator's tolerance [R] moves the steps with it, as it moves
+// the window. The ULP writes the RTC GPIO output awake and asleep alike; the pads show it only
+// while the CPU deep-sleeps (boards/esp32s3.py hands them to the RTC IO mux in deepsleep() and
+// back to the digital GPIO at every start). The polling is the same: the ULP's current is too
+// (boards/energy.py).
 // Cycle counts per instruction: ESP-IDF "ULP Coprocessor Instruction Set" (execute + fetch of the
 // next instruction): REG_RD 4+4, ALU 2+4, JUMP and JUMPR 2+2, LD and ST 4+4, REG_WR 8+4.
 // The RC oscillator's frequency is not trimmed here [R: its tolerance, a few %]: the window moves
