@@ -112,7 +112,7 @@ _ULP_TICKS_MAX = const(0x3FFF)  # 14 bits: 163.83 s a step
 # the pad, 0: the digital GPIO. The RTC GPIO's output enable: bit 10 + n of RTC_GPIO_ENABLE, set by
 # its W1TS register, cleared by its W1TC register. The 32 kHz crystal is not used (the RTC slow
 # clock is the internal RC on MicroPython's build), so the pads are free.
-_RTCIO = const(0x60008400)  # DR_REG_RTCIO_BASE
+# DR_REG_RTCIO_BASE = 0x60008400, plus the offsets of rtc_io_reg.h:
 _RTCIO_ENABLE_W1TS = const(0x60008410)
 _RTCIO_ENABLE_W1TC = const(0x60008414)
 _RTCIO_PAD_X32P = const(0x600084C0)  # RTC_IO_XTAL_32P_PAD_REG: GPIO15
