@@ -23,7 +23,8 @@ source for this project, only recalled or estimated; check those on the bench fi
   ULP woken by its timer (in proportion to its duty: 7 uA at 1 % on the S2) misses 10 us pulses
   unless a pulse stretcher merges pulses closer than its period (92 % lost at the tube's maximum
   rate with a 1 ms period). At 220 uA the ULP alone is over issue 13's 150 uA goal: the S3's own
-  figure is the first thing to measure on a board.
+  figure is the first thing to measure on a board. Its LED player runs inside the same polling
+  loop (a tick every 10 ms): the same current; the LEDs it lights are priced as LEDs.
 - RP2040 on the Pico (currents from the 5 V input, the board's buck-boost included): the firmware
   idles in a poll of stdin (WFE) with every clock running: ~20 mA at 125 MHz (reported in
   rp-rs/rp-hal#659, read); ~5.5 mA underclocked near 15 MHz without sleeping

@@ -30,7 +30,10 @@ the RTC mux, in deep sleep, light sleep and awake alike, so counts() reads its t
 (a sequence word, high, low, the sequence word again: _ulp_try) and the PCNT is not used. A deep-sleep wake
 finds it running and the count going on; any other start loads it again (the count starts at 0,
 as the PCNT's does). Without esp32.ULP or the module the board counts with the PCNT and
-low_power is False. RTC memory: the board keeps a 24-byte header (the clock marker, then the RTC
+low_power is False. The ULP also plays the LED pattern (leds(): up to 4 steps of 10 ms ticks in
+its table in RTC slow memory); deepsleep() hands GPIO15/16 to the RTC IO mux, so the pattern goes
+on through the sleep from the step it was at, and a start hands them back to the digital GPIO
+(the timer chain of mcu.py plays it awake). RTC memory: the board keeps a 24-byte header (the clock marker, then the RTC
 time a deep sleep began) and gives the firmware the rest (rtc_memory()).
 
 rtc_ms() keeps the host-set time through watchdog and soft resets (ESP32 RTC plus a marker in RTC
@@ -94,6 +97,28 @@ _ULP_LO = const(0)
 _ULP_HI = const(1)
 _ULP_SEQ = const(2)
 _RTC_SLOW_MEM = const(0x50000000)  # RTC slow memory seen by the CPU (ESP-IDF soc.h, S3: SOC_RTC_DATA_LOW)
+# The ULP's LED table (esp32s3_ulp.LED_LEFT, LED_PTR, LED_TABLE; a test checks they agree): ticks
+# left in the step, the word address of the step, then _ULP_LED_STEPS steps of ticks | green << 14
+# | red << 15 (0 ends the table). A tick is 10 ms at the nominal 17.5 MHz (boards/esp32s3_ulp.S).
+_ULP_LED_LEFT = const(3)
+_ULP_LED_PTR = const(4)
+_ULP_LED_TABLE = const(5)
+_ULP_LED_STEPS = const(4)
+_ULP_TICK_MS = const(10)
+_ULP_TICKS_MAX = const(0x3FFF)  # 14 bits: 163.83 s a step
+# The LED pads in deep sleep: GPIO15 and GPIO16 are RTC_GPIO15 and 16, the XTAL_32K_P and _N pads
+# (ESP32-S3 TRM, RTC IO MUX pin list; ESP-IDF soc/esp32s3/include/soc/rtc_io_reg.h, read in a copy:
+# docs/references.md#esp32-s3-ulp). MUX_SEL (bit 19 of the pad's register) 1: the RTC GPIO drives
+# the pad, 0: the digital GPIO. The RTC GPIO's output enable: bit 10 + n of RTC_GPIO_ENABLE, set by
+# its W1TS register, cleared by its W1TC register. The 32 kHz crystal is not used (the RTC slow
+# clock is the internal RC on MicroPython's build), so the pads are free.
+# DR_REG_RTCIO_BASE = 0x60008400, plus the offsets of rtc_io_reg.h:
+_RTCIO_ENABLE_W1TS = const(0x60008410)
+_RTCIO_ENABLE_W1TC = const(0x60008414)
+_RTCIO_PAD_X32P = const(0x600084C0)  # RTC_IO_XTAL_32P_PAD_REG: GPIO15
+_RTCIO_PAD_X32N = const(0x600084C4)  # RTC_IO_XTAL_32N_PAD_REG: GPIO16
+_RTCIO_MUX_SEL = const(1 << 19)
+_RTCIO_LED_BITS = const(3 << 25)  # 10 + 15 and 10 + 16
 
 
 def _ulp_try(read):
@@ -106,6 +131,24 @@ def _ulp_try(read):
     if seq & 1 or read(_ULP_SEQ) & 0xFFFF != seq:
         return None
     return (hi & 0x3FFF) << 16 | lo  # 30 bits: a small int, no allocation
+
+
+def _led_pads(rtc):
+    """The LED pads to the RTC GPIO (rtc: the ULP drives them in deep sleep) or to the digital
+    GPIO (awake: the timer chain of mcu.py). Read-modify-write of the pads' registers."""
+    mem = machine.mem32
+    for pad in (_RTCIO_PAD_X32P, _RTCIO_PAD_X32N):
+        mem[pad] = (mem[pad] | _RTCIO_MUX_SEL) if rtc else (mem[pad] & ~_RTCIO_MUX_SEL)
+    mem[_RTCIO_ENABLE_W1TS if rtc else _RTCIO_ENABLE_W1TC] = _RTCIO_LED_BITS
+
+
+def _led_word(step):
+    """One step of the ULP's LED table; refuses what the table cannot hold (never cut short)."""
+    green, red, ms = step
+    ticks = ms // _ULP_TICK_MS
+    if ms % _ULP_TICK_MS or not 0 < ticks <= _ULP_TICKS_MAX:
+        raise ValueError("LED step: 10 ms units up to 163830 ms")
+    return ticks | (0x4000 if green else 0) | (0x8000 if red else 0)
 
 
 # Proleptic Gregorian calendar <-> days since 1970-01-01 (H. Hinnant's algorithms), so the board does
@@ -154,6 +197,7 @@ class Board(McuBoard):
             import esp32
             import esp32s3_ulp
 
+            _led_pads(False)  # the LED pads back to the digital GPIO (the ULP had them asleep)
             if not woke:  # after a deep sleep the ULP is still running, its count going on
                 ulp = esp32.ULP()
                 ulp.load_binary(0, esp32s3_ulp.BINARY)  # the binary's count words are zero
@@ -200,6 +244,41 @@ class Board(McuBoard):
 
     def _read_ulp_word(self, word):
         return machine.mem32[_RTC_SLOW_MEM + 4 * word]
+
+    def leds(self, steps, name=None):
+        """Play (green, red, ms) steps: awake on the timer chain (mcu.py), and with the ULP also
+        in its LED table, which it plays on while the CPU deep-sleeps. A pattern the table cannot
+        hold (more than 4 steps, a step not a multiple of 10 ms or over 163.83 s) is refused on
+        every build, so no pattern works awake and fails asleep. A new pattern starts both players
+        at its first step; the same pattern again (as after every wake) leaves the ULP where it is
+        and starts the timer chain at the ULP's step."""
+        if len(steps) > _ULP_LED_STEPS:
+            raise ValueError("LED pattern: more than 4 steps")
+        for step in steps:
+            _led_word(step)
+        if self._counter is not None:  # no ULP: the timer chain alone
+            super().leds(steps, name)
+            return
+        mem = machine.mem32
+        same = True
+        for i in range(_ULP_LED_STEPS):
+            word = _led_word(steps[i]) if i < len(steps) else 0
+            if mem[_RTC_SLOW_MEM + 4 * (_ULP_LED_TABLE + i)] & 0xFFFF != word:
+                same = False
+                mem[_RTC_SLOW_MEM + 4 * (_ULP_LED_TABLE + i)] = word
+        at = (mem[_RTC_SLOW_MEM + 4 * _ULP_LED_PTR] & 0xFFFF) - _ULP_LED_TABLE
+        if not same or not 0 <= at < len(steps):
+            # From the first step at the ULP's next tick (<= 10 ms). A tick that read the old
+            # pointer meanwhile may store it back: the ULP then plays the new table from another
+            # of its steps (a 0 word ends the table wherever it reads).
+            mem[_RTC_SLOW_MEM + 4 * _ULP_LED_LEFT] = 0
+            mem[_RTC_SLOW_MEM + 4 * _ULP_LED_PTR] = _ULP_LED_TABLE - 1
+            at = 0
+        super().leds(steps, name)
+        if at and len(steps) > 1:  # the timer chain from the ULP's step
+            self._led_timer.deinit()
+            self._step = at
+            self._led_step(self._led_timer)
 
     # low power (issue 13): optional attributes the firmware uses when low_power is True
     def wake_reason(self):
@@ -253,6 +332,9 @@ class Board(McuBoard):
         # program never executes WAKE, so it never wakes the CPU [R: ESP-IDF's automatic power-down
         # of RTC domains, to confirm on a board with the current meter].
         esp32.wake_on_ulp(True)
+        # The LEDs to the ULP: its RTC_GPIO_OUT bits hold the step it plays (it writes them at
+        # every step, awake too, where the digital GPIO drives the pads and they show nothing).
+        _led_pads(True)
         machine.deepsleep(ms)
 
     def temp_bus(self):

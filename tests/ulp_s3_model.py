@@ -7,6 +7,7 @@ ulp_insn) [V, read]; semantics and cycle counts follow ESP-IDF's "ULP Coprocesso
 
   instruction   execute + fetch of the next (cycles)   what it does
   ALU           2 + 4                                  16-bit result; zero and overflow flags
+                                                       (LSH, RSH: shifts, no overflow)
   JUMP, JUMPR   2 + 2                                  JUMPR: R0 <, >, == an immediate (S2/S3 codes)
   LD, ST        4 + 4                                  ST (wr_way 3): one half-word of the word
   REG_RD        4 + 4                                  R0 = register[high:low]
@@ -118,6 +119,10 @@ class Ulp:
                 r[d] = self._set_flags(a | b)
             elif sel == 4:
                 r[d] = self._set_flags(a if sub == 0 else b)
+            elif sel == 5:
+                r[d] = self._set_flags((a << b) & 0xFFFF)
+            elif sel == 6:
+                r[d] = self._set_flags(a >> b)
             else:
                 raise Unsupported(f"ALU sel {sel}")
             cost = 6

@@ -29,6 +29,12 @@ class _Hw:
         self.clock_ns = 1_000_000_000
         self.loads = 0
         self.slept = []
+        self.rtcio = {}  # RTC IO registers the board wrote (machine.mem32), by address
+
+
+def _pads_rtc(hw):
+    """Which LED pads (XTAL_32P: GPIO15, XTAL_32N: GPIO16) the RTC IO mux has (MUX_SEL, bit 19)."""
+    return [bool(hw.rtcio.get(addr, 0) & 1 << 19) for addr in (0x600084C0, 0x600084C4)]
 
 
 def _modules(hw, monkeypatch):
@@ -49,6 +55,7 @@ def _modules(hw, monkeypatch):
 
     class Anything:
         ATTN_11DB = 3
+        ONE_SHOT = 0
 
         def __init__(self, *a, **k):
             pass
@@ -67,7 +74,15 @@ def _modules(hw, monkeypatch):
 
     class Mem32:
         def __getitem__(self, addr):
+            if addr >= 0x60000000:
+                return hw.rtcio.get(addr, 0)
             return hw.ulp.mem[(addr - 0x50000000) // 4]
+
+        def __setitem__(self, addr, value):
+            if addr >= 0x60000000:
+                hw.rtcio[addr] = value & 0xFFFFFFFF
+            else:
+                hw.ulp.mem[(addr - 0x50000000) // 4] = value & 0xFFFFFFFF
 
     machine.Pin, machine.RTC, machine.mem32 = Pin, RTC, Mem32()
     machine.ADC = machine.Timer = machine.Counter = machine.WDT = Anything
@@ -157,3 +172,74 @@ def test_a_usb_wake_and_the_rtc_memory_limit(monkeypatch):
     board = mod.Board()
     assert board.wake_reason() == "usb" and board.usb_present()
     assert len(board.rtc_memory()) == 2048 - 24
+
+
+# --- the LEDs through a deep sleep -------------------------------------------------------------
+
+PATTERNS = _load("isolog_leds_for_esp32s3", ROOT / "firmware" / "leds.py").PATTERNS
+TICK_MS = 10  # boards/esp32s3_ulp.S: an LED tick
+
+
+def _table(hw):
+    return [hw.ulp.mem[5 + i] & 0xFFFF for i in range(4)]
+
+
+def test_every_firmware_pattern_fits_the_ulps_table(monkeypatch):
+    hw = _Hw([])
+    board = _modules(hw, monkeypatch).Board()
+    for name, steps in PATTERNS.items():
+        board.leds(steps, name)
+        expected = [ms // TICK_MS | (green << 14) | (red << 15) for green, red, ms in steps]
+        assert _table(hw) == expected + [0] * (4 - len(steps)), name
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ((True, False, 100),) * 5,  # more steps than the table
+        ((True, False, 105), (False, False, 100)),  # not a whole number of ticks
+        ((True, False, 100), (False, False, 163_840)),  # longer than a step can be
+    ],
+)
+def test_a_pattern_the_ulp_cannot_play_is_refused_and_the_table_kept(monkeypatch, steps):
+    hw = _Hw([])
+    board = _modules(hw, monkeypatch).Board()
+    board.leds(PATTERNS["alarm"], "alarm")
+    before = _table(hw)
+    with pytest.raises(ValueError):
+        board.leds(steps, "bad")
+    assert _table(hw) == before
+
+
+def test_the_ulp_plays_the_pattern_through_a_deep_sleep_on_the_rtc_pads(monkeypatch):
+    """The pads go to the RTC mux at deepsleep() and back at the wake; the ULP's pattern goes on
+    (its step is not reset by the firmware setting the same pattern again after the wake)."""
+    hw = _Hw([])
+    mod = _modules(hw, monkeypatch)
+    board = mod.Board()
+    assert _pads_rtc(hw) == [False, False]
+    board.leds(PATTERNS["fault"], "fault")  # red 200 ms, dark 1,800 ms
+    assert hw.ulp.mem[4] & 0xFFFF == 4  # from its first step, at the next tick
+    with pytest.raises(SystemExit):
+        board.deepsleep(60_000)
+    assert _pads_rtc(hw) == [True, True]
+    assert hw.rtcio[0x60008410] == 3 << 25  # RTC output enabled on RTC_GPIO15, 16
+    reds = []
+
+    def watch(u):
+        red = u.periph.get((1, 0), 0) >> 26 & 1
+        if not reds or reds[-1][1] != red:
+            reds.append((u.time(), red))
+
+    hw.ulp.run(2.5, watch)
+    ons = [t for t, red in reds if red]
+    offs = [t for t, red in reds[1:] if not red]
+    assert len(ons) == 2 and ons[1] - ons[0] == pytest.approx(2.0, rel=0.01)
+    assert offs[0] - ons[0] == pytest.approx(0.2, rel=0.01)
+    step = hw.ulp.mem[4] & 0xFFFF
+    hw.reset_cause, hw.wake = 4, 4
+    board = mod.Board()
+    assert _pads_rtc(hw) == [False, False] and hw.rtcio[0x60008414] == 3 << 25
+    board.leds(PATTERNS["fault"], "fault")
+    assert hw.ulp.mem[4] & 0xFFFF == step  # the ULP's place kept
+    assert board._step == step - 5 + 1  # the timer chain shows the same step (its next is + 1)

@@ -26,7 +26,7 @@ asm.assemble(preprocess(src), remove_comments=False)
 text, data, bss_len = asm.fetch()
 binary = make_binary(text, data, bss_len)
 print("".join("%02x" % b for b in binary))
-for name in ("count_lo", "count_hi", "seq", "entry"):
+for name in ("count_lo", "count_hi", "seq", "led_left", "led_ptr", "led_table", "entry"):
     try:
         print(name, asm.symbols.resolve_absolute(name))
     except KeyError:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "boards" / "esp32s3_ulp.S"
 MODULE = ROOT / "boards" / "esp32s3_ulp.py"
 ULP_DIR = ROOT / ".ulp"
-SYMBOLS = ("count_lo", "count_hi", "seq", "entry")
+SYMBOLS = ("count_lo", "count_hi", "seq", "led_left", "led_ptr", "led_table", "entry")
 
 
 def micropython() -> str:
@@ -72,6 +72,9 @@ BINARY = bytes.fromhex(
 COUNT_LO = const({symbols["count_lo"]})
 COUNT_HI = const({symbols["count_hi"]})
 SEQ = const({symbols["seq"]})
+LED_LEFT = const({symbols["led_left"]})
+LED_PTR = const({symbols["led_ptr"]})
+LED_TABLE = const({symbols["led_table"]})
 ENTRY = const({symbols["entry"]})
 '''
 
