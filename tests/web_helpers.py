@@ -66,7 +66,10 @@ def expected_life(ship_id: str, today: date = TODAY, days: int = RETURN_DAYS) ->
     sent, delivered, back = LIVES[ship_id]
     since = None if ship_id in SAME_BOARD.values() else delivered or sent  # configured again: it is back
     out = (today - since.date()).days if since and not back else None
+    # build_lives records configured for each, then dispatched, delivered, returned and synced
+    stage = "synced" if back else "delivered" if delivered else "dispatched" if sent else "configured"
     return {
+        "stage": stage,
         "dispatched": life_iso(sent) if sent else None,
         "delivered": life_iso(delivered) if delivered else None,
         "returned": life_iso(back) if back else None,

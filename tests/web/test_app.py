@@ -18,6 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from isolog import cli
+from isolog.store import SHIPMENT_STATES
 from isolog.web.app import COOKIE, create_app
 from web_helpers import csrf_of, signed_in, text_of
 
@@ -333,8 +334,10 @@ def test_the_server_checks_unchecked_shipments_in_the_background(store_copy):
         listing = text_of(c.get("/shipments").text)
     # the one shipment: failing, its records still open (no later configuration on the board)
     assert len(got) == 1 and got[0][0] == "fail" and got[0][2] == 0
-    # state, then the dispatch, delivery and return times (one word each, "–" when none), then the verdict
-    assert re.search(rf"synced \({got[0][1]} records\) \S+ \S+ \S+ fail", listing), listing
+    # the stage of its life with the records, then the dispatch, delivery and return times (one word
+    # each, "–" when none), then the verdict
+    stages = "|".join(SHIPMENT_STATES)
+    assert re.search(rf"({stages}), {got[0][1]} records \S+ \S+ \S+ fail", listing), listing
 
 
 def test_pages_run_no_script_and_are_not_cached(app):
@@ -555,7 +558,7 @@ def _shipment_cells(page: str) -> dict[str, dict[str, str]]:
     for tr in re.findall(r"<tr>(.*?)</tr>", page, re.S):
         ship = re.search(r'<a href="/shipments/\d+">([^<]+)</a>', tr)
         if ship:
-            cells = re.findall(r'<td class="(dispatched|delivered|returned|certificate)">(.*?)</td>', tr, re.S)
+            cells = re.findall(r'<td class="(state|dispatched|delivered|returned|certificate)">(.*?)</td>', tr, re.S)
             out[ship.group(1)] = {k: text_of(v).replace(" ,", ",") for k, v in cells}  # text_of spaces tags
     return out
 
@@ -574,12 +577,19 @@ def test_the_shipment_list_shows_life_certificate_and_overdue_returns(lives, sto
     for ship_id in LIVES:
         want = expected_life(ship_id)
         shown_return = f"OVERDUE return, {want['out_days']} days" if want["overdue"] else (want["returned"] or "–")
+        assert got[ship_id]["state"] == want["stage"], ship_id
         assert got[ship_id]["dispatched"] == (want["dispatched"] or "–"), ship_id
         assert got[ship_id]["delivered"] == (want["delivered"] or "–"), ship_id
         assert got[ship_id]["returned"] == shown_return, ship_id
         cert = f"No. {last['id']}, {last['issued_at']}, by Quinn Quality (quinn)" if ship_id == "LU-BACK" else "none"
         assert got[ship_id]["certificate"] == cert, ship_id
-    assert got["LU-NO-EVENTS"] == {"dispatched": "–", "delivered": "–", "returned": "–", "certificate": "none"}
+    assert got["LU-NO-EVENTS"] == {
+        "state": "configured",
+        "dispatched": "–",
+        "delivered": "–",
+        "returned": "–",
+        "certificate": "none",
+    }
     assert got["LU-LATE"]["returned"] == "OVERDUE return, 19 days"  # delivered 2026-11-11, today 2026-11-30
     listing = c.get("/shipments").text
     assert 'href="/shipments?overdue=1"' in listing

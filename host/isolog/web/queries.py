@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from isolog.store import SHIPMENT_STATES
+
 if TYPE_CHECKING:
     from isolog.store import Store
 
@@ -148,7 +150,8 @@ def shipments(
     today: date | None = None,
     return_days: int = RETURN_DAYS,
 ) -> Page:
-    """Shipment configurations, newest first, with their last verdict (web_verdicts; None: never
+    """Shipment configurations, newest first, with the furthest stage of their life (stage: one of
+    store.SHIPMENT_STATES; None: nothing recorded), their last verdict (web_verdicts; None: never
     checked; stale when the device synced since), their life (shipment_events: the last dispatch,
     delivery and return times, None: not recorded), the last certificate issued (web_certificates:
     number, when, by whom; None: none) and whether the container's return is overdue: delivered
@@ -208,8 +211,7 @@ def shipments(
         life: dict[tuple[str, str], dict[str, str]] = {}
         for ship, dev, state, at in db.execute(
             "SELECT shipment, device, state, MAX(happened_at) FROM shipment_events "
-            f"WHERE shipment IN ({', '.join('?' * len(ids))}) AND state IN ('dispatched', 'delivered', "
-            f"{', '.join(repr(b) for b in _BACK)}) GROUP BY shipment, device, state",
+            f"WHERE shipment IN ({', '.join('?' * len(ids))}) GROUP BY shipment, device, state",
             ids,
         ):
             life.setdefault((ship, dev), {})[state] = at
@@ -233,6 +235,8 @@ def shipments(
                 {"id": cert[0], "issued_at": cert[1], "issued_by": cert[2], "full_name": cert[3]} if cert else None
             )
             ev = life.get((r["id"], r["device"]), {})
+            # the furthest stage of its life the store recorded (store.SHIPMENT_STATES, in order)
+            r["stage"] = max(ev, key=SHIPMENT_STATES.index) if ev else None
             r["dispatched"], r["delivered"], r["returned"] = (
                 ev.get(k) for k in ("dispatched", "delivered", "returned")
             )
