@@ -302,27 +302,17 @@ def logging_average_ua(b: BoardEnergy, interval_s: float = 60, low_power: bool =
     low_power (a board whose co-processor counts, b.coprocessor_ua), deep sleep between samples and
     light sleep through the conversion, as firmware/sleep.py does."""
     t_ms = interval_s * 1000
-    if low_power and b.coprocessor_ua is not None:
-        m = Measured(
-            elapsed_ms=CONVERSION_MS,
-            cpu_us=CPU_US_PER_WAKE,
-            flash_busy_us=FLASH_US_PER_SAMPLE,
-            conversions=1,
-            ow_resets=2,
-            ow_bytes=13,
-            green_ms=LOGGING_GREEN_PER_S * t_ms,
-            deep_sleep_ms=t_ms - CONVERSION_MS,
-            light_sleep_ms=CONVERSION_MS,
-        )
-        return estimate(m, b).average_ua
+    asleep = low_power and b.coprocessor_ua is not None
     m = Measured(
-        elapsed_ms=t_ms,
-        cpu_us=CPU_US_PER_SAMPLE,
+        elapsed_ms=CONVERSION_MS if asleep else t_ms,
+        cpu_us=CPU_US_PER_WAKE if asleep else CPU_US_PER_SAMPLE,
         flash_busy_us=FLASH_US_PER_SAMPLE,
         conversions=1,
         ow_resets=2,
         ow_bytes=13,
         green_ms=LOGGING_GREEN_PER_S * t_ms,
+        deep_sleep_ms=t_ms - CONVERSION_MS if asleep else 0.0,
+        light_sleep_ms=CONVERSION_MS if asleep else 0.0,
     )
     return estimate(m, b).average_ua
 
