@@ -59,7 +59,7 @@ from sim_onewire import SimDS18B20Bus
 NAME = "sim"
 POWER_LOSS_EXIT = sim_flash.POWER_LOSS_EXIT  # boards/profiles.py, through the launcher
 RESET_EXIT = sim_flash.RESET_EXIT  # machine.reset(): the launcher powers the board up again at once
-DEEPSLEEP_EXIT = 79  # deepsleep(ms): unwinds to sim_boot.py, which starts the program again
+DEEPSLEEP_EXIT = sim_flash.DEEPSLEEP_EXIT  # deepsleep(ms): unwinds to sim_boot.py, which starts the program again
 _RTC_MEMORY_BYTES = 2048  # machine.RTC().memory() on esp32: up to 2 KiB (docs/references.md)
 # time.ticks_ms() wraps; the firmware's time.ticks_diff() must see the same period as this port's.
 _TICKS_PERIOD = time.ticks_add(0, -1) + 1

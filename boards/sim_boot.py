@@ -27,7 +27,6 @@ termios.setraw(0)  # the device side of the link: no echo, no CR/LF translation,
 import sim_flash  # noqa: E402  (on MICROPYPATH: the build the launcher made)
 
 REPL_EXIT = sim_flash.REPL_EXIT
-_DEEPSLEEP_EXIT = 79  # boards/sim.py DEEPSLEEP_EXIT: a wake follows in this process
 
 
 def _mount(tear=True):
@@ -128,7 +127,7 @@ def _run_main():
     try:
         import main  # noqa: F401
     except SystemExit as exc:
-        if exc.args and exc.args[0] == _DEEPSLEEP_EXIT:
+        if exc.args and exc.args[0] == sim_flash.DEEPSLEEP_EXIT:
             return True
         raise  # power loss, reset, end of the scenario: the board's own exits
     except BaseException as exc:  # noqa: B036 - KeyboardInterrupt too, as on a board

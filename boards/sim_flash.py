@@ -27,6 +27,9 @@ def env_ints(name):
 
 
 POWER_LOSS_EXIT, RESET_EXIT, REPL_EXIT = env_ints("ISOLOG_SIM_EXITS")
+# boards/sim.py deepsleep() raises SystemExit(DEEPSLEEP_EXIT); sim_boot.py catches it and runs the
+# program again in the same process (it never reaches the launcher)
+DEEPSLEEP_EXIT = 79
 GEOMETRY = env_ints("ISOLOG_SIM_GEOMETRY")  # block, read, prog, lookahead
 BLOCK_SIZE = GEOMETRY[0]
 # Flash busy times, typical figures of the Pico's W25Q16JV (Winbond datasheet, AC electrical

@@ -85,14 +85,10 @@ class Logger:
         # A board that counts while its CPU sleeps deep-sleeps between samples (firmware/sleep.py);
         # after such a wake the state it saved in RTC memory lets it go on instead of booting.
         self.low_power = bool(getattr(b, "low_power", False))
+        self.data_dir = b.mount()
         saved = self._saved_state() if self.low_power else None
         if saved is None:
             self.leds.show("armed")
-        self.data_dir = b.mount()
-        if saved is not None and logstore._read_int(self.data_dir + "/boot", -1) == saved[0][2]:
-            self.boot = saved[0][2]  # the same boot goes on: its uptime, segment and chain
-        else:
-            saved = None
             self.boot = logstore.bump_boot_counter(self.data_dir)
         self.device_id = b.unique_id()
         # Test mode (diagnostic commands for hil_tests/) is on while this file exists.
@@ -166,8 +162,9 @@ class Logger:
     # --- deep sleep between samples (firmware/sleep.py) ----------------------------------------
 
     def _saved_state(self):
-        """After a wake from deep sleep: what the sleep saved in RTC memory (decoded), with the
-        uptime going on from it; None after a power-on or reset, or with nothing intact saved."""
+        """After a wake from deep sleep: what the sleep saved in RTC memory (decoded), with the boot
+        and the uptime going on from it; None after a power-on or reset, with nothing intact saved,
+        or saved in another boot than the flash's."""
         b = self.board
         if b.wake_reason() == "power_on":
             return None
@@ -175,10 +172,15 @@ class Logger:
 
         saved = sleep.decode(b.rtc_memory())
         b.rtc_memory(b"")  # used once: a reset later must not take it for a wake
-        if saved is not None:
-            # The time slept (the RTC keeps counting in deep sleep) and this wake's start-up.
-            self.uptime_ms = sleep.saved_uptime(saved[0]) + b.slept_ms()
-            self._ticks = b.ticks_ms()
+        if saved is None:
+            return None
+        boot = sleep.saved_boot(saved[0])
+        if logstore._read_int(self.data_dir + "/boot", -1) != boot:
+            return None
+        self.boot = boot  # the same boot goes on: its uptime, segment and chain
+        # The time slept (the RTC keeps counting in deep sleep) and this wake's start-up.
+        self.uptime_ms = sleep.saved_uptime(saved[0]) + b.slept_ms()
+        self._ticks = b.ticks_ms()
         return saved
 
     def deep_sleep(self, ms):

@@ -205,7 +205,3 @@ def saved_boot(head):
 
 def saved_uptime(head):
     return head[3]
-
-
-def saved_seq(store):
-    return store[0]

@@ -73,6 +73,29 @@ def shipment_doc(**changes) -> dict:
     return doc
 
 
+def template_config(template_path, ship_id: str, interval_s: int, allowed_s: dict) -> dict:
+    """The board configuration a shipment made from a product template must carry (the fields a
+    test compares): the template's limits, the container's sensor record of the dispatch tests
+    (153.8 cpm per uSv/h, 190 us, no background), allowed_s the seconds of each rule's "allowed"."""
+    import tomllib
+    from pathlib import Path
+
+    template = tomllib.loads(Path(template_path).read_text())
+    return {
+        "id": ship_id,
+        "interval_s": interval_s,
+        "cal_cpm_per_usv_h": 153.8,
+        "dead_time_us": 190.0,
+        "background_usv_h": 0.0,
+        "dose_warn_usv_h": template["dose_rate"]["warn_usv_h"],
+        "dose_alarm_usv_h": template["dose_rate"]["alarm_usv_h"],
+        "temp_rules": [
+            [r["name"], r["threshold_c"], r["direction"], allowed_s[r["allowed"]], r["type"]]
+            for r in template["temperature"]["rules"]
+        ],
+    }
+
+
 def write_records(path, recs) -> None:
     from isolog.compliance.records import to_json_lines
 

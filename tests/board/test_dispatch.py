@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import fakes
-from compliance_helpers import shipment_doc, to_toml
+from compliance_helpers import shipment_doc, template_config, to_toml
 from fakes import FakeBoard, link_to, use_fake_ports
 from isolog import cli, trip
 from isolog.board import dispatch, provision
@@ -141,23 +141,10 @@ def test_a_reused_id_is_asked_again_and_the_board_gets_the_answers(desk, tmp_pat
     assert why and f"shipment id:   {why}\n" in d.text, d.text
     assert "  1..32 printable ASCII characters without spaces, not 'LU B'\n" in d.text
     # the board holds the answers, the template's limits and the container's record
-    template = tomllib.loads((PRODUCTS / "lutathera.toml").read_text())
     allowed_s = {"30min": 1800, "4h": 4 * 3600, 0: 0}
     with link_to(board)[0] as link:
         config = link.get_config()
-    want = {
-        "id": "LU-B",
-        "interval_s": 60,
-        "cal_cpm_per_usv_h": 153.8,
-        "dead_time_us": 190.0,
-        "background_usv_h": 0.0,
-        "dose_warn_usv_h": template["dose_rate"]["warn_usv_h"],
-        "dose_alarm_usv_h": template["dose_rate"]["alarm_usv_h"],
-        "temp_rules": [
-            [r["name"], r["threshold_c"], r["direction"], allowed_s[r["allowed"]], r["type"]]
-            for r in template["temperature"]["rules"]
-        ],
-    }
+    want = template_config(PRODUCTS / "lutathera.toml", "LU-B", 60, allowed_s)
     assert config is not None and {k: config[k] for k in want} == want
     assert got.file == tmp_path / "shipments" / "LU-B.toml"
     assert tomllib.loads(got.file.read_text()) == {

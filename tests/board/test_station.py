@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from compliance_helpers import template_config
 from isolog import cli
 from isolog.board import station
 from sim_helpers import read_log
@@ -280,21 +281,7 @@ def test_a_board_without_a_shipment_is_dispatched_with_exactly_the_values_entere
     ):
         assert desk.text.count(question) == times, (question, desk.text)
     # the board holds exactly what was entered, the template's limits and the container's record
-    template = tomllib.loads((repo / "products" / "mo99-generator.toml").read_text())
-    allowed_s = {"1h": 3600}
-    want = {
-        "id": "MO-2026-0001",
-        "interval_s": 120,
-        "cal_cpm_per_usv_h": 153.8,
-        "dead_time_us": 190.0,
-        "background_usv_h": 0.0,
-        "dose_warn_usv_h": template["dose_rate"]["warn_usv_h"],
-        "dose_alarm_usv_h": template["dose_rate"]["alarm_usv_h"],
-        "temp_rules": [
-            [r["name"], r["threshold_c"], r["direction"], allowed_s[r["allowed"]], r["type"]]
-            for r in template["temperature"]["rules"]
-        ],
-    }
+    want = template_config(repo / "products" / "mo99-generator.toml", "MO-2026-0001", 120, {"1h": 3600})
     assert config is not None and {k: config[k] for k in want} == want
     assert ident["config_id"] == "MO-2026-0001"
     # the shipment file holds the answers; the store keeps it and the trip starts at the time entered

@@ -395,7 +395,7 @@ def create_app(
         try:
             sig = await call(do)
         except UserError as exc:
-            flash(request, "error", str(exc)[:1].upper() + str(exc)[1:] + ".")
+            flash(request, "error", _sentence(exc))
             return RedirectResponse(f"/shipments/{row}", 303)
         flash(request, "ok", f"Signed: {sig['meaning']} by {sig['full_name']} at {sig['signed_at']}.")
         return RedirectResponse(f"/shipments/{row}#signatures", 303)
@@ -426,7 +426,7 @@ def create_app(
         try:
             sig = await call(do)
         except UserError as exc:
-            flash(request, "error", str(exc)[:1].upper() + str(exc)[1:] + ".")
+            flash(request, "error", _sentence(exc))
             return RedirectResponse(f"/shipments/{row}#excursions", 303)
         flash(
             request,
@@ -591,6 +591,12 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _sentence(exc: Exception) -> str:
+    """A refusal's one line (lower case, no stop: the CLI's style) as a sentence for a page."""
+    text = str(exc)
+    return text[:1].upper() + text[1:] + "."
 
 
 def _details(d: Any) -> str:
