@@ -81,15 +81,6 @@ _FILLER = [None, None]
 _INTERNED = [0]
 
 
-def _scrub(depth):
-    """Overwrite the stack below this frame with calls that hold nothing: the garbage collector scans
-    the stack conservatively, and the firmware's deep calls left pointers there that would keep its
-    dropped objects alive through a wake (a board's reset clears its RAM)."""
-    a = b = c = d = e = f = g = h = None  # noqa: F841
-    if depth:
-        _scrub(depth - 1)
-
-
 def _charge_models(wake=False):
     """Leave the firmware exactly the heap a board would: its budget (ISOLOG_SIM_HEAP, KiB as on
     a 32-bit board, scaled like -X heapsize=NwK) less what the interpreter held before the models
@@ -103,7 +94,6 @@ def _charge_models(wake=False):
     kib, board_module = sim_flash.env_ints("ISOLOG_SIM_HEAP")
     budget = kib * 1024 * (8 if sys.maxsize > 2**32 else 4) // 4
     _FILLER[1] = None
-    _scrub(200)
     gc.collect()
     extra = gc.mem_free() - (budget - _BASE - board_module)
     if wake:
@@ -163,7 +153,6 @@ elif _exists("/flash/main.py"):
             if _name not in _BOOT_MODULES:
                 del sys.modules[_name]
         vfs.umount("/flash")  # the files the firmware left open go with its RAM
-        _scrub(200)
         gc.collect()
         _mount(tear=False)  # as _boot.py does at every start; the flash's counters from zero
         _charge_models(wake=True)
