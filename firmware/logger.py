@@ -30,8 +30,10 @@ _COUNT_MASK = const(0x3FFFFFFF)  # boards report the hardware count masked to 30
 WDT_TIMEOUT_MS = const(8000)  # RP2040's watchdog allows at most 8388 ms
 _MAX_IDLE_MS = const(2000)  # the loop feeds the watchdog at least this often
 _SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the last request
-# Shorter waits light-sleep: a deep-sleep wake restarts the program, which costs more than light
-# sleep for this long (boards/energy.py, deep_sleep_break_even_ms).
+# Shorter waits light-sleep: a deep-sleep wake restarts the program [R: 3 s chosen, not measured].
+# By boards/energy.py's figures a wake's CPU (~390 ms at 32.6 mA, 12.8 mA*s) equals light sleep's
+# extra 233 uA over deep sleep for ~55 s: at 1-minute logging the two are about even, to be decided
+# on a board (the light-sleep and ULP currents are [R]).
 _MIN_DEEP_SLEEP_MS = const(3000)
 
 
