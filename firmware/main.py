@@ -13,6 +13,22 @@ micropython.kbd_intr(-1)
 
 import sys  # noqa: E402
 
+# The built-in modules the firmware and the board modules use, bound under their plain names
+# before anything imports them. For an "extensible" built-in (os, json, time, struct...)
+# MicroPython searches every sys.path entry on the filesystem at each import statement before it
+# falls back to the built-in, and it never keeps the built-in in sys.modules
+# (py/builtinimport.c; the u-prefixed name is the built-in at once: tests/import/builtin_ext.py).
+# On littlefs that search reads the directory's metadata: about 190 block reads an import
+# statement on the virtual board's flash, and the modules hold about twenty of them: at every
+# power-up, and in the low-power mode at every wake (firmware/sleep.py). Bound here, an import is
+# a dictionary look-up, and no file on the flash can stand in for a built-in.
+for _name in ("binascii", "errno", "hashlib", "io", "json", "os", "random", "select", "struct", "time"):
+    try:
+        sys.modules[_name] = __import__("u" + _name)
+    except ImportError:  # a port without it: the firmware does not use it there
+        pass
+del _name
+
 
 def _fatal(exc):
     # Never let a traceback reach stdout: it is the binary link.

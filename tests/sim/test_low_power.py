@@ -123,3 +123,25 @@ def test_a_host_wakes_a_sleeping_board_and_syncs_it(tmp_path, capsys):
         assert sum(1 for e in b.events if e.kind == "boot") == boots_before + 1  # the wake
     finally:
         b.close()
+
+
+# The built-ins firmware/main.py binds before anything imports them (for an extensible built-in,
+# MicroPython searches the flash first at every import statement): a file of the same name on the
+# flash must neither be imported nor cost the board a search. Each decoy says so if it loads.
+_BUILTINS = ("binascii", "errno", "hashlib", "io", "json", "os", "random", "select", "struct", "time")
+
+
+def test_no_file_on_the_flash_stands_in_for_a_builtin(tmp_path):
+    from isolog.sim import launcher
+
+    b = VirtualBoard(scenario(duration="30min"), tmp_path / "flash.img", speed=0, until_end=True, low_power=True)
+    decoy = "import sys\nsys.stderr.write('@sim decoy name=%s\\n')\nraise ImportError('decoy')\n"
+    launcher.put_files(b.flash, {f"/{name}.py": (decoy % name).encode() for name in _BUILTINS})
+    try:
+        code = b.run()
+    finally:
+        b.close()
+    assert [e.fields for e in b.events if e.kind == "decoy"] == []
+    assert code == 0 and b.boots == 1
+    assert sum(1 for e in b.events if e.kind == "deepsleep") >= 25  # it woke and slept every minute
+    assert len(read_log(tmp_path / "flash.img").records) >= 29
