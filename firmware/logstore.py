@@ -138,7 +138,10 @@ class LogStore:
         self.skipped = 0  # sequence numbers the high-water mark skipped at boot (lost records)
         self.full = False
         self.low = False
-        self.block_size = os.statvfs(data_dir)[0]  # the filesystem's block size: the board's erase block
+        # The filesystem's block size (the board's erase block): set by _space() (os.statvfs), which
+        # every commit calls before it writes. Not read here: littlefs answers statvfs by walking
+        # every file on the flash (lfs_fs_size), which a wake from deep sleep need not pay.
+        self.block_size = 0
         self.dropped = 0  # samples folded into the pending record while the flash was full
         self.write_errors = 0
 
@@ -232,9 +235,10 @@ class LogStore:
         self.batch_base_counts = base_counts
         self.batch_started_ms = started
         self.dropped, self.skipped, self.write_errors, self.recovered_damage = saved[10:14]
+        # The free-space state as the sleep left it: the flash is as it was (checked above).
+        self.full, self.low = bool(saved[14]), bool(saved[15])
         if self.synced > seq:
             self.synced = seq
-        self.update_space()
         return True
 
     def set_key(self, key):

@@ -34,8 +34,9 @@ _MAGIC = const(0x31534C49)  # "ILS1" little-endian
 _HEAD = "<IIHqIqBqqqIqBBHHBfffHHBB"
 # store: next seq, chain, segment (first seq + 1, 0: none open), segment size, records, batch clock
 # valid, batch clock offset, base uptime, base counts, batch started, dropped, skipped, write errors,
-# recovered damage
-_STORE = "<I16sIIBBqqqqHIHH"
+# recovered damage, flash full, storage low (as the last free-space check left them: nothing was
+# written since, so a wake need not count the free blocks again, which on littlefs reads every file)
+_STORE = "<I16sIIBBqqqqHIHHBB"
 _RULE = "<IB"  # beyond_ms, triggered
 _ENTRY = "<IIiI"  # interval_ms, interval counts, temperature code, flags
 _HEAD_SIZE = struct.calcsize(_HEAD)
@@ -111,6 +112,8 @@ def encode(lg, sleep_ms):
         s.skipped,
         s.write_errors,
         s.recovered_damage,
+        s.full,
+        s.low,
     )
     pos += _STORE_SIZE
     for r in rules:
