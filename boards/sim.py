@@ -45,15 +45,17 @@ since this power-up. USB counts as attached while the link carried input in the 
 _USB_ACTIVE_MS (the "syncing" LED's time: a host talks at least that often).
 """
 
-import json
+# The built-ins by their u-names: a plain `import json` searches the flash for json.py first, at
+# every import statement (firmware/main.py says why it binds the plain names); this module is
+# imported again at every wake from deep sleep, and its cost is the model's, not the board's.
 import math
-import os
-import random
-import select
 import sys
-import time
 
 import sim_flash
+import uos as os
+import urandom as random
+import uselect as select
+import utime as time
 from sim_onewire import SimDS18B20Bus
 
 NAME = "sim"
@@ -174,8 +176,7 @@ def preload():
     the firmware's (sim_boot.py then leaves the firmware exactly a board's heap)."""
     global _SCENARIO, _I2C
     if _SCENARIO is None:
-        with open(_env("ISOLOG_SIM_SCENARIO")) as f:
-            _SCENARIO = json.load(f)
+        _SCENARIO = sim_flash.scenario()
     if _I2C is None:
         # The I2C bus, with the secure element on it when the launcher fitted one: its memory is a
         # file next to the flash image, never in it (ISOLOG_SIM_SE).

@@ -24,7 +24,18 @@ _BASE = gc.mem_alloc()  # the interpreter's own, before any model: a board has i
 sys.stderr.write("@sim vm\n")
 termios.setraw(0)  # the device side of the link: no echo, no CR/LF translation, 0x03 is data
 
+# The outside world's models, loaded before the firmware, stay loaded through wakes from deep sleep
+# (they are not the board's RAM; made again at each wake they would cost the board's CPU time,
+# which the energy model prices): the 1-Wire sensor and the secure element, and the UART REPL's
+# model where the profile has one. Their objects are made again at each start (boards/sim.py).
+import sim_atecc  # noqa: E402, F401
 import sim_flash  # noqa: E402  (on MICROPYPATH: the build the launcher made)
+import sim_onewire  # noqa: E402, F401
+
+if os.getenv("ISOLOG_SIM_UART"):
+    import sim_uart  # noqa: F401
+if os.getenv("ISOLOG_SIM_SCENARIO"):
+    sim_flash.scenario()  # kept through wakes too: parsed here, low in the heap
 
 REPL_EXIT = sim_flash.REPL_EXIT
 

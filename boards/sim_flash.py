@@ -49,10 +49,26 @@ FLASH = None  # the mounted device (set by sim_boot.py)
 # made once as this module loads (low in the heap: an object made later and kept through a wake would
 # split the free heap the next start needs whole): the wake (kind: 0 none, 1 timer, 2 a host on the
 # link; ms slept; the ULP's count; scenario ms; CPU us at the wake), whether the scenario ended while
-# the board slept. The models are made again from their files (scenario, secure element), as a
-# board's outside world and chips do not live in its RAM.
+# the board slept; and the scenario, which is the outside world (read-only). The models are made
+# again (the secure element from its file), as a board's outside world and chips do not live in its
+# RAM; their modules (sim_onewire, sim_atecc, sim_uart: sim_boot.py loads them first) stay loaded.
 WAKE = [0, 0, 0, 0, 0]
 ENDED = [0]
+# The scenario (the outside world, read-only), parsed once at power-up and kept through wakes
+_SCENARIO = [None]
+
+
+def scenario():
+    """The scenario, parsed from its file at the first call (sim_boot.py, before the models and
+    the firmware: low in the heap, as the rule above asks) and kept through wakes from deep sleep."""
+    if _SCENARIO[0] is None:
+        import ujson
+
+        with open(os.getenv("ISOLOG_SIM_SCENARIO")) as f:
+            _SCENARIO[0] = ujson.load(f)
+    return _SCENARIO[0]
+
+
 # The file the virtual board reads its CPU time from (boards/sim.py _cpu_us), opened once here
 try:
     SCHEDSTAT = open("/proc/self/schedstat", "rb")
