@@ -31,8 +31,9 @@ from isolog_boards import energy
 GOAL_UA = {"esp32s3": 150.0, "pico": None}
 
 
-def run_trip(board: str, low_power: bool = False) -> tuple[energy.Estimate, int, float]:
-    """(estimate, records committed, wall seconds) of the 7-day trip on a board."""
+def run_trip(board: str, low_power: bool = False) -> tuple[energy.Measured, int, float, int]:
+    """(what the virtual board measured, records committed, wall seconds, wakes from deep sleep)
+    of the 7-day trip on a board."""
     sc = scenario_mod.load(None)
     with tempfile.TemporaryDirectory(prefix="isolog-bench-energy-") as d:
         flash = Path(d) / "flash.img"
@@ -46,7 +47,8 @@ def run_trip(board: str, low_power: bool = False) -> tuple[energy.Estimate, int,
         if code != 0:
             raise SystemExit(f"bench energy: the virtual board ({board}) stopped with exit code {code}")
         records = len(image.read_image(flash).records)
-        return energy.estimate(vb.energy(), energy.board(board)), records, wall
+        wakes = sum(1 for e in vb.events if e.kind == "deepsleep")
+        return vb.energy(), records, wall, wakes
 
 
 def main() -> None:
@@ -57,7 +59,8 @@ def main() -> None:
         ("esp32s3 low power", "esp32s3", True),
         ("pico", "pico", False),
     ):
-        est, records, wall = run_trip(board, low_power)
+        measured, records, wall, wakes = run_trip(board, low_power)
+        est = energy.estimate(measured, energy.board(board))
         b = est.board
         goal = GOAL_UA[board]
         row(
@@ -78,6 +81,18 @@ def main() -> None:
         )
         for state, share in sorted(est.shares().items(), key=lambda kv: -kv[1]):
             row(rows, f"{name}:   share {state}", f"{share * 100:.2f} %", "", None)
+        if wakes:
+            # what boards/energy.py CPU_US_PER_WAKE holds: the unix port's CPU time a wake took
+            # (start to sleep), and what the model makes of it at the board's clock
+            cpu_us = measured.cpu_us / wakes
+            row(
+                rows,
+                f"{name}: CPU per wake",
+                f"{cpu_us:,.0f} us unix port = {cpu_us * b.cpu_slowdown / 1000:,.0f} ms at {b.cpu_mhz} MHz "
+                f"({wakes:,} wakes)",
+                "",
+                None,
+            )
         row(rows, f"{name}: simulated in", f"{wall:.1f} s wall", "", None)
     print_table(rows)
     print()
