@@ -115,6 +115,8 @@ class Logger:
         if saved is not None and not self.store.resume(saved[1], saved[3]):
             saved = None  # the flash is not as the sleep left it: boot normally (sleep.py, trust)
             self.boot = self.store.boot = logstore.bump_boot_counter(self.data_dir)
+            self.uptime_ms = 0  # a boot's uptime starts from 0, not from the one the sleep saved
+            self._ticks = b.ticks_ms()
         if saved is None:
             self.store.recover()
         b.wdt_feed()
