@@ -47,6 +47,15 @@ source for this project, only recalled or estimated; check those on the bench fi
   18.5 uA; Pico: VSYS divider 200 k + 100 k on the board [R: Pico schematic recalled]: 12.3 uA.
 - USB attached (a host reads the board): [R: an estimate, 3 mA on the S3, 1 mA on the Pico; the
   datasheets give no figure for the USB block alone].
+- The start-up at each wake from deep sleep, before MicroPython runs (ROM, the 2nd-stage
+  bootloader loading the app, ESP-IDF's start): 45 ms on the ESP32 with image validation skipped on
+  a deep-sleep wake, 361 ms without it (toitware/esp-idf pull request 14, "reduces bootloader time
+  from 361ms to 45ms on ESP32", read) [R: the ESP32's figure for a large app; the S3's not
+  measured]. isolog's ESP32-S3 build skips the validation on a deep-sleep wake
+  (boards/micropython/ISOLOG_ESP32S3/sdkconfig.board; a power-on still validates); the generic
+  download does not, and would pay the slower start at every wake. Drawn at about 20 mA (an
+  ESP32-S3's wake traced in espressif/esp-idf issue 15921, "~20mA", read) [R: one board's trace].
+  The virtual board cannot measure this part: it counts the wakes, the model prices them.
 - The documented battery (boards/README.md#battery): one 18650 Li-ion cell of 2,600 mAh, 3.7 V
   nominal, on each board [R: nominal figures of the cell class]. The model counts every current as
   drawn from the cell one to one (as through a linear regulator): the Pico's buck-boost and the
@@ -77,6 +86,11 @@ LED_RED_MA = (3.3 - 2.0) / 330 * 1000  # 3.94 mA
 LED_GREEN_MA = (3.3 - 2.1) / 330 * 1000  # 3.64 mA
 PICO_ONBOARD_LED_MA = (3.3 - 2.1) / 470 * 1000  # 2.55 mA, lit with green
 RP2040_SLOWDOWN_AT_125MHZ = 45.0  # boards/sim.py, _CPU_SLOWDOWN
+
+# The start-up before MicroPython at a wake from deep sleep, with the image validation skipped
+# (isolog's build), and its current [R: both; see the header]
+WAKE_BOOT_MS = 45.0
+WAKE_BOOT_MA = 20.0
 
 # ESP32-S3 modem-sleep rows (MHz: (WAITI mA, one core running mA)), datasheet mW / 3.3 V, Typ1.
 ESP32S3_MODEM_SLEEP_MA = {
@@ -113,6 +127,8 @@ class BoardEnergy:
     led_red_ma: float
     divider_ua: float
     cpu_slowdown: float  # board CPU time per unix-port CPU time
+    wake_boot_ms: float = 0.0  # start-up before MicroPython at each wake from deep sleep
+    wake_boot_ma: float = 0.0
     battery_mah: int = BATTERY_MAH
     battery: str = BATTERY_NAME
     flash_busy_ma: float = FLASH_BUSY_MA
@@ -137,6 +153,8 @@ def _esp32s3(mhz: int = 160) -> BoardEnergy:
         divider_ua=CELL_NOMINAL_V / 200e3 * 1e6,
         # the RP2040's estimate scaled by the clock only (the LX7 does more per cycle: an overestimate)
         cpu_slowdown=RP2040_SLOWDOWN_AT_125MHZ * 125 / mhz,
+        wake_boot_ms=WAKE_BOOT_MS,
+        wake_boot_ma=WAKE_BOOT_MA,
     )
 
 
@@ -188,6 +206,7 @@ class Measured:
     usb_ms: float = 0.0  # a host attached and talking
     deep_sleep_ms: float = 0.0  # the CPU off, the ULP counting (boards/sim.py deepsleep)
     light_sleep_ms: float = 0.0  # the CPU paused, the ULP counting (boards/sim.py lightsleep)
+    wakes: int = 0  # starts after a deep sleep (each pays the board's wake_boot_ms)
 
     FIELDS = {
         "up_ms": "elapsed_ms",
@@ -201,6 +220,7 @@ class Measured:
         "usb_ms": "usb_ms",
         "sleep_ms": "deep_sleep_ms",
         "light_ms": "light_sleep_ms",
+        "wakes": "wakes",
     }
 
     @classmethod
@@ -245,7 +265,10 @@ def estimate(m: Measured, b: BoardEnergy) -> Estimate:
     On top: the sensor converting, the LEDs lit, USB attached, and what always draws (divider,
     flash and sensor standby)."""
     t_ms = m.elapsed_ms
-    sleep_ms = m.deep_sleep_ms
+    # The start-up at each wake happens at the end of the sleep the board measured (the virtual
+    # board cannot run it): taken from the deep sleep, priced at its own current.
+    boot_ms = min(m.deep_sleep_ms, m.wakes * b.wake_boot_ms)
+    sleep_ms = m.deep_sleep_ms - boot_ms
     if t_ms + sleep_ms <= 0:
         return Estimate(b, 0.0)
     onewire_ms = (m.ow_resets * ONEWIRE_RESET_US + m.ow_bytes * 8 * ONEWIRE_BIT_US) / 1000
@@ -267,14 +290,20 @@ def estimate(m: Measured, b: BoardEnergy) -> Estimate:
     if light_ms:
         # light sleep: the CPU paused, the ULP counting (it replaces idle, not the sensors and LEDs)
         charge["light sleep + ULP counting"] = (b.light_sleep_ua + (b.coprocessor_ua or 0)) / 1000 * light_ms
+    if boot_ms:
+        # the ROM, bootloader and ESP-IDF start at each wake (the ULP counts on; divider, standby)
+        charge["wake start-up (ROM, bootloader)"] = (
+            b.wake_boot_ma + ((b.coprocessor_ua or 0) + b.divider_ua + b.flash_standby_ua + b.sensor_standby_ua) / 1000
+        ) * boot_ms
     if sleep_ms:
         # deep sleep: the chip's RTC domain and the ULP counting; divider and standby go on
         sleeping_ua = (
             b.deep_sleep_ua + (b.coprocessor_ua or 0) + b.divider_ua + b.flash_standby_ua + b.sensor_standby_ua
         )
         charge["deep sleep + ULP counting"] = sleeping_ua / 1000 * sleep_ms
-    average_ma = sum(charge.values()) / (t_ms + sleep_ms)
-    return Estimate(b, average_ma * 1000, {k: v / 1000 for k, v in charge.items()}, (t_ms + sleep_ms) / 1000)
+    total_ms = t_ms + sleep_ms + boot_ms
+    average_ma = sum(charge.values()) / total_ms
+    return Estimate(b, average_ma * 1000, {k: v / 1000 for k, v in charge.items()}, total_ms / 1000)
 
 
 # --- what a board draws while logging, and the battery it runs on (issue 13 item 5) -----------------
@@ -313,6 +342,7 @@ def logging_average_ua(b: BoardEnergy, interval_s: float = 60, low_power: bool =
         green_ms=LOGGING_GREEN_PER_S * t_ms,
         deep_sleep_ms=t_ms - CONVERSION_MS if asleep else 0.0,
         light_sleep_ms=CONVERSION_MS if asleep else 0.0,
+        wakes=1 if asleep else 0,
     )
     return estimate(m, b).average_ua
 

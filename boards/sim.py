@@ -40,8 +40,9 @@ At speed S the board sleeps ms/S real milliseconds; input on the link ends the i
 
 Energy: the board reports, every virtual hour and when it stops, the time it spent in each state
 the energy model prices (boards/energy.py, on the host): "@sim energy up_ms=... cpu_us=...
-flash_us=... conv=... ow_resets=... ow_bytes=... green_ms=... red_ms=... usb_ms=... light_ms=...", cumulative
-since this power-up. USB counts as attached while the link carried input in the last
+flash_us=... conv=... ow_resets=... ow_bytes=... green_ms=... red_ms=... usb_ms=... light_ms=...
+wakes=...", cumulative since this start (wakes=1: the start was a wake from deep sleep, whose ROM and
+bootloader time the model prices). USB counts as attached while the link carried input in the last
 _USB_ACTIVE_MS (the "syncing" LED's time: a host talks at least that often).
 """
 
@@ -372,6 +373,7 @@ class Board:
             "red_ms=%d" % (self._red_ms + r),
             "usb_ms=%d" % self._usb_ms,
             "light_ms=%d" % self._light_ms,
+            "wakes=%d" % (self._wake_kind != "power_on"),  # this start was a wake from deep sleep
         )
 
     def _report(self):

@@ -135,9 +135,10 @@ def test_the_planned_deep_sleep_mode_by_hand():
 
 
 def test_the_low_power_logging_current_by_hand():
-    """A sample in the low-power mode (firmware/sleep.py): the wake's CPU (the measured unix-port
-    time at the S3's slowdown, plus the bit-banged 1-Wire), light sleep through the rest of the
-    750 ms conversion, deep sleep with the ULP for the other 59.25 s; LEDs, divider and standby."""
+    """A sample in the low-power mode (firmware/sleep.py): the start-up before MicroPython (ROM,
+    bootloader), the wake's CPU (the measured unix-port time at the S3's slowdown, plus the
+    bit-banged 1-Wire), light sleep through the rest of the 750 ms conversion, deep sleep with the
+    ULP for the other 59.25 s; LEDs, divider and standby."""
     b = energy.board("esp32s3")
     slowdown = 45 * 125 / 160
     onewire_ms = (2 * 960 + 13 * 8 * 61) / 1000
@@ -155,7 +156,9 @@ def test_the_low_power_logging_current_by_hand():
         + 3.7 / 200e3 * 1000 * 750  # the divider while awake
         + 10.0 / 1000 * 750  # flash standby while awake (the sensor converts all the time awake)
         + (240 + 220) / 1000 * light_ms  # light sleep, the ULP counting
-        + (7 + 220 + 3.7 / 200e3 * 1e6 + 10 + 0.75) / 1000 * 59_250  # deep sleep, the ULP counting
+        # the ROM and bootloader at the wake (45 ms at 20 mA), the ULP, divider and standby going on
+        + (20.0 + (220 + 3.7 / 200e3 * 1e6 + 10 + 0.75) / 1000) * 45
+        + (7 + 220 + 3.7 / 200e3 * 1e6 + 10 + 0.75) / 1000 * (59_250 - 45)  # deep sleep, the ULP counting
     )
     assert energy.logging_average_ua(b, low_power=True) == pytest.approx(charge / 60_000 * 1000, rel=1e-9)
     # three days at this current are under 2 % of the cell: the low-battery level is the floor

@@ -5,6 +5,7 @@ every interval's pulses counted, alarms kept, a power cut losing at most the bat
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -104,6 +105,15 @@ def test_the_board_sleeps_most_of_the_time(runs):
     # low-battery level) is built on: the same magnitude here (it varies with the host's load)
     wakes = sum(1 for e in b.events if e.kind == "deepsleep")
     assert energy.CPU_US_PER_WAKE / 2 < m.cpu_us / wakes < energy.CPU_US_PER_WAKE * 2, m.cpu_us / wakes
+    # Every sleep but the one the power cut ended is followed by a start the model prices its ROM
+    # and bootloader time for (energy.WAKE_BOOT_MS each); a power-up is not such a wake
+    assert m.wakes == wakes - 1, (m.wakes, wakes)
+    esp_no_boot = dataclasses.replace(esp, wake_boot_ms=0.0)
+    boot_mas = energy.estimate(m, esp).charge_mas["wake start-up (ROM, bootloader)"]
+    assert boot_mas == pytest.approx(
+        m.wakes * energy.WAKE_BOOT_MS * (energy.WAKE_BOOT_MA + (220 + 3.7 / 200e3 * 1e6 + 10 + 0.75) / 1000) / 1000
+    )
+    assert slept_ua > energy.estimate(m, esp_no_boot).average_ua
 
 
 def test_a_host_wakes_a_sleeping_board_and_syncs_it(tmp_path, capsys):
