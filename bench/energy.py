@@ -14,10 +14,18 @@ and the Pico at 48 MHz (awake: its PIO stops in any sleep).
 
 Goals (issue 13): ESP32-S3 <= 150 uA; Pico: the lowest the RP2040 allows while counting, no figure
 set.
+
+Then the 14-day trip as a user runs it (the built-in scenario made 14 days long, `isolog sim
+--low-power --speed max --until-end`, process start to exit, with its peak RSS), beside the same
+command without --low-power (its peer: the same trip on a board that never restarts). Goal (issue 13
+item 3): "well under a minute".
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +37,16 @@ from isolog.sim.launcher import VirtualBoard
 from isolog_boards import energy
 
 GOAL_UA = {"esp32s3": 150.0, "pico": None}
+LONG_TRIP_GOAL_S = 60.0
+
+# Times a command and reads its peak RSS (the children's: the isolog process and the board's)
+_WRAPPER = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+dt = time.perf_counter() - t
+print(f"@@ {rc} {dt:.6f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+"""
 
 
 def run_trip(board: str, low_power: bool = False) -> tuple[energy.Measured, int, float, int]:
@@ -49,6 +67,55 @@ def run_trip(board: str, low_power: bool = False) -> tuple[energy.Measured, int,
         records = len(image.read_image(flash).records)
         wakes = sum(1 for e in vb.events if e.kind == "deepsleep")
         return vb.energy(), records, wall, wakes
+
+
+def fourteen_day_scenario(folder: Path) -> Path:
+    """The built-in 7-day scenario made 14 days long (its last temperature and battery points
+    carried to day 14), with the shipment file it installs, in folder."""
+    text = scenario_mod.default_path().read_text(encoding="utf-8")
+    for old, new in (
+        ('duration = "7d"', 'duration = "14d"'),
+        ('["7d", 7.0]]', '["7d", 7.0], ["14d", 7.0]]'),
+        ('["7d", 3.70]]', '["14d", 3.70]]'),
+    ):
+        if old not in text:
+            raise SystemExit(f"bench energy: the built-in scenario no longer has {old!r}: update fourteen_day_scenario")
+        text = text.replace(old, new)
+    path = folder / "lu177-14d.toml"
+    path.write_text(text, encoding="utf-8")
+    shutil.copy(scenario_mod.shipment_path(), folder / scenario_mod.shipment_path().name)
+    return path
+
+
+def run_command(argv: list[str]) -> tuple[int, float, float]:
+    """(exit code, wall seconds, peak RSS MB) of a command, process start to exit."""
+    out = subprocess.run([sys.executable, "-c", _WRAPPER, *argv], capture_output=True, text=True, check=False).stdout
+    rc, dt, rss_kb = out.rpartition("@@ ")[2].split()
+    return int(rc), float(dt), int(rss_kb) / 1024
+
+
+def long_trip() -> None:
+    print()
+    print("the 14-day trip at full speed, process start to exit (isolog sim --speed max --until-end)")
+    rows: list = []
+    with tempfile.TemporaryDirectory(prefix="isolog-bench-14d-") as d:
+        sc = fourteen_day_scenario(Path(d))
+        isolog = [sys.executable, "-m", "isolog", "sim", "--speed", "max", "--until-end", "--quiet"]
+        for label, extra, goal in (
+            ("--low-power (a restart at every wake)", ["--low-power"], LONG_TRIP_GOAL_S),
+            ("awake (the peer: no restarts)", [], None),
+        ):
+            rc, wall, rss = run_command([*isolog, *extra, str(sc)])
+            if rc != 0:
+                raise SystemExit(f"bench energy: isolog sim {' '.join(extra)} exited {rc}")
+            row(
+                rows,
+                f"14 days, {label}",
+                f"{wall:.1f} s, {rss:.0f} MB",
+                f"< {goal:.0f} s" if goal else "",
+                wall < goal if goal else None,
+            )
+    print_table(rows)
 
 
 def main() -> None:
@@ -110,6 +177,7 @@ def main() -> None:
         ua = energy.deep_sleep_average_ua(**kw)
         row(plan, label, f"{ua:,.0f} uA", "<= 150 uA", ua <= 150)
     print_table(plan)
+    long_trip()
 
 
 if __name__ == "__main__":
