@@ -228,10 +228,14 @@ class Measured:
         """Sum the last "@sim energy" fields of each power-up."""
         m = cls()
         for row in rows:
-            for key, attr in cls.FIELDS.items():
-                if key in row:
-                    setattr(m, attr, getattr(m, attr) + type(getattr(m, attr))(float(row[key])))
+            m.add_fields(row)
         return m
+
+    def add_fields(self, row: dict[str, str]) -> None:
+        """Add one start's last "@sim energy" fields to this sum."""
+        for key, attr in self.FIELDS.items():
+            if key in row:
+                setattr(self, attr, getattr(self, attr) + type(getattr(self, attr))(float(row[key])))
 
 
 @dataclass

@@ -155,3 +155,28 @@ def test_no_file_on_the_flash_stands_in_for_a_builtin(tmp_path):
     assert code == 0 and b.boots == 1
     assert sum(1 for e in b.events if e.kind == "deepsleep") >= 25  # it woke and slept every minute
     assert len(read_log(tmp_path / "flash.img").records) >= 29
+
+
+def test_a_long_run_keeps_no_event_list_and_still_sums_its_energy(tmp_path):
+    # `isolog sim` (keep_events=False): events are printed as they come, not kept; the energy of
+    # every start (a wake is one) is summed as each ends, not kept row by row
+    seen = []
+    b = VirtualBoard(
+        scenario(duration="1h"),
+        tmp_path / "flash.img",
+        speed=0,
+        until_end=True,
+        low_power=True,
+        keep_events=False,
+        on_event=lambda ev: seen.append(ev.kind),
+    )
+    try:
+        assert b.run() == 0
+    finally:
+        b.close()
+    assert b.events == []
+    m = b.energy()
+    sleeps = seen.count("deepsleep")
+    assert sleeps >= 55
+    assert m.wakes == sleeps  # each sleep ended in a wake (the last one for the scenario's end)
+    assert m.deep_sleep_ms + m.elapsed_ms == pytest.approx(3_600_000, abs=1_000)

@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         low_power=args.low_power,
         on_event=None if args.quiet else lambda ev: print(describe(ev), file=sys.stderr, flush=True),
         on_stderr=lambda line: print(f"board: {line}", file=sys.stderr, flush=True),
+        keep_events=False,  # printed as they come; a long trip's memory stays flat
     )
     print(f"virtual board on {board.port}", flush=True)
     print(f"flash image: {flash}" + (" (temporary; use --flash to keep it)" if tmp else ""), flush=True)

@@ -13,6 +13,7 @@ RAM (and, unless the scenario has a backed-up RTC, the clock) lost.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -262,10 +263,15 @@ class VirtualBoard:
     on_event: Callable[[SimEvent], None] | None = None
     on_stderr: Callable[[str], None] | None = None
     events: list[SimEvent] = field(default_factory=list)
+    # False: events go to on_event only, not into `events` (`isolog sim`: a low-power board makes a
+    # handful at every wake, so a long trip's list would grow by megabytes a day)
+    keep_events: bool = True
     stderr_tail: deque = field(default_factory=lambda: deque(maxlen=40))
     relay_exits: list = field(default_factory=list)
-    # the last "@sim energy" fields of each power-up (cumulative within it; boards/sim.py)
-    energy_rows: list[dict[str, str]] = field(default_factory=list)
+    # The last "@sim energy" fields of the board's current start (cumulative within it;
+    # boards/sim.py) and the sum of the starts before (a start a power-up or a wake from deep sleep)
+    energy_row: dict[str, str] = field(default_factory=dict)
+    energy_done: energy_model.Measured = field(default_factory=energy_model.Measured)
     boots: int = 0
     # A board that resets this many times in a row without its clock going on is in a reset loop
     # (a real one would loop until its battery dies): the run stops with RESET_LOOP_EXIT, so a
@@ -476,8 +482,7 @@ class VirtualBoard:
         """Relay the board's stderr until it exits; returns its last power-loss event."""
         lost = None
         assert proc.stderr is not None
-        energy_row: dict[str, str] = {}
-        self.energy_rows.append(energy_row)
+        self._next_energy_row()
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if not line.startswith("@sim "):
@@ -493,16 +498,16 @@ class VirtualBoard:
             if ev.kind == "vm":
                 self._vm_running = True  # not an event for the user: the interpreter is up
                 continue
-            if ev.kind == "boot" and energy_row:
+            if ev.kind == "boot" and self.energy_row:
                 # a wake from deep sleep in the same process (boards/sim_boot.py): its counters
                 # start again, in a row of their own
-                energy_row = {}
-                self.energy_rows.append(energy_row)
+                self._next_energy_row()
             if ev.kind == "energy":  # hourly counters, not an event for the user
-                energy_row.clear()
-                energy_row.update(ev.fields)
+                with self._lock:
+                    self.energy_row = dict(ev.fields)
                 continue
-            self.events.append(ev)
+            if self.keep_events:
+                self.events.append(ev)
             if ev.kind == "power_loss":
                 lost = ev
             if "t" in ev.fields:
@@ -562,9 +567,18 @@ class VirtualBoard:
             self.exit_code = code
             return code
 
+    def _next_energy_row(self) -> None:
+        """A new start (power-up or wake): the last one's counters go into the sum."""
+        with self._lock:
+            self.energy_done.add_fields(self.energy_row)
+            self.energy_row = {}
+
     def energy(self) -> energy_model.Measured:
-        """The time the board spent in each state of the energy model, over all its power-ups."""
-        return energy_model.Measured.from_fields(self.energy_rows)
+        """The time the board spent in each state of the energy model, over all its starts."""
+        with self._lock:
+            m = dataclasses.replace(self.energy_done)
+            m.add_fields(self.energy_row)
+        return m
 
     def start(self) -> threading.Thread:
         """Run in a background thread (tests, `isolog demo`)."""
