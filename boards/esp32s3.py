@@ -121,6 +121,17 @@ _RTCIO_MUX_SEL = const(1 << 19)
 _RTCIO_LED_BITS = const(3 << 25)  # 10 + 15 and 10 + 16
 
 
+def quiet_wake():
+    """True at a timer wake from deep sleep with no USB host (VBUS low): the firmware then only
+    takes its sample and sleeps again, without loading its link (firmware/main.py). Asked before
+    Board() is made."""
+    return (
+        machine.reset_cause() == machine.DEEPSLEEP_RESET
+        and machine.wake_reason() != machine.EXT0_WAKE
+        and Pin(_PIN_VBUS, Pin.IN).value() == 0
+    )
+
+
 def _ulp_try(read):
     """One read of the ULP's count (boards/esp32s3_ulp.S): seq, high, low, seq again. Returns the
     count masked to 30 bits, or None when the ULP was carrying meanwhile (read again). read(word)

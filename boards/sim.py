@@ -128,6 +128,12 @@ def reset():
     raise SystemExit(RESET_EXIT)
 
 
+def quiet_wake():
+    """True at a timer wake from deep sleep (a host on the link wakes the board as "usb"): as
+    esp32s3.py's, asked before Board() is made."""
+    return sim_flash.WAKE[0] == 1
+
+
 def _env(name, default=""):
     value = os.getenv(name)
     return default if value is None else value
@@ -622,7 +628,9 @@ class Board:
             _say("end", "t=%.3f" % self.now_s())
             raise SystemExit(0)
         counts = self.counts()  # the ULP takes over the count from here
-        _say("deepsleep", "t=%.3f" % self.now_s(), "ms=%d" % ms, "counts=%d" % counts)
+        # link=0: this start did not load the firmware's link (a quiet wake, firmware/main.py)
+        link = "protocol" in sys.modules
+        _say("deepsleep", "t=%.3f" % self.now_s(), "ms=%d" % ms, "counts=%d" % counts, "link=%d" % link)
         self._wdt_ms = 0  # the CPU is off: no watchdog until the firmware starts it again
         self._asleep_at = self.uptime_ms
         kind = "deepsleep"

@@ -30,6 +30,7 @@ _COUNT_MASK = const(0x3FFFFFFF)  # boards report the hardware count masked to 30
 WDT_TIMEOUT_MS = const(8000)  # RP2040's watchdog allows at most 8388 ms
 _MAX_IDLE_MS = const(2000)  # the loop feeds the watchdog at least this often
 _SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the last request
+_RESTART_MS = const(1)  # a deep sleep that only starts the program again (VBUS wakes it at once)
 # Shorter waits light-sleep: a deep-sleep wake restarts the program [R: 3 s chosen, not measured].
 # By boards/energy.py's figures a wake's CPU (~390 ms at 32.6 mA, 12.8 mA*s) equals light sleep's
 # extra 233 uA over deep sleep for ~55 s: at 1-minute logging the two are about even, to be decided
@@ -324,6 +325,11 @@ class Logger:
         # Unplugged, a low-power board sleeps: deep between samples, light through the
         # temperature conversion (its counter keeps counting in both); plugged in, it serves USB.
         asleep = self.low_power and not b.usb_present()
+        if self.low_power and not asleep and link is None:
+            # A host appeared during a wake that started without the link (a quiet wake,
+            # firmware/main.py): start again with it (VBUS wakes the board at once).
+            self.deep_sleep(_RESTART_MS)
+            return
         if self.cfg is not None:
             due = self.next_sample_ms if self.conversion_started else self._conversion_ms()
             until = due - self.tick()

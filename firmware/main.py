@@ -46,18 +46,28 @@ def main():
 
     import logger
     import logstore
-    import protocol
 
     import board
 
-    # The long-lived buffers first, before start-up's temporary allocations fragment the heap.
-    buffers = protocol.allocate()
+    # A timer wake from deep sleep with no host attached (the low-power mode, once a minute:
+    # firmware/sleep.py) only takes its sample and sleeps again: the link (protocol.py, frame.py
+    # and their buffers) is not loaded, about a fifth of a wake's work. A host that appears during
+    # such a wake makes the logger start again with it (Logger.step).
+    quiet_wake = getattr(board, "quiet_wake", None)
+    quiet = quiet_wake is not None and quiet_wake()
+    protocol = buffers = None
+    if not quiet:
+        import protocol
+
+        # The long-lived buffers first, before start-up's temporary allocations fragment the heap.
+        buffers = protocol.allocate()
     store_buf = logstore.allocate_buffer()
     b = board.Board()
     if logger.maintenance_requested(b):
         return  # `isolog deploy` asked for the REPL: no logging, no watchdog until the next reset
     app = logger.Logger(b, store_buf)
-    protocol.Server(app, board.NAME, buffers)
+    if protocol is not None:
+        protocol.Server(app, board.NAME, buffers)
     gc.collect()
     app.run()
 

@@ -34,8 +34,10 @@ class SleepyBoard(FakeBoard):
         self.rtc_mem = bytes(data)
         return None
 
+    vbus = False  # a USB host plugged in
+
     def usb_present(self) -> bool:
-        return False
+        return self.vbus
 
     def slept_ms(self) -> int:
         return self.slept
@@ -52,9 +54,10 @@ class SleepyBoard(FakeBoard):
             self.run_for(seconds)
         return info.value.args[0]
 
-    def wake(self, ms: int) -> None:
+    def wake(self, ms: int, quiet: bool = False) -> None:
         """ms later, the timer wakes the CPU: its RAM is gone (the firmware's modules load afresh,
-        main.py runs again); the RTC, RTC memory and the flash are as they were."""
+        main.py runs again); the RTC, RTC memory and the flash are as they were. quiet: as
+        main.py starts a timer wake with no host, without the link."""
         self.uptime_ms += ms
         self.slept = ms
         self.reason = "timer"
@@ -62,7 +65,7 @@ class SleepyBoard(FakeBoard):
         if self.se_chip is not None:
             self.se_chip._to_sleep()
         self.app = self.fw.load("logger").Logger(self)
-        self.server = self.fw.load("protocol").Server(self.app, self.NAME)
+        self.server = None if quiet else self.fw.load("protocol").Server(self.app, self.NAME)
 
 
 def _asleep_with_a_batch() -> tuple[SleepyBoard, int, int]:
@@ -96,3 +99,16 @@ def test_a_flash_changed_while_asleep_makes_the_wake_a_boot():
     assert b.app.uptime_ms == 0
     assert b.app.store.count == 0  # the batch in RTC memory is not evidence: dropped
     assert b.app.store.next_seq == 12345
+
+
+def test_a_host_plugged_in_during_a_quiet_wake_starts_the_board_again_with_the_link():
+    b, boot, _ = _asleep_with_a_batch()
+    b.wake(40_000, quiet=True)
+    assert b.app.link is None
+    b.vbus = True  # a courier plugs the board into the return desk's host during the wake
+    ms = b.until_asleep()
+    assert ms == 1  # a deep sleep that only starts the program again: VBUS wakes it at once
+    b.wake(ms)  # a start with the link (main.py: VBUS present)
+    assert b.app.link is b.server and b.app.boot == boot and b.app.store.count == 3
+    b.run_for(120)  # plugged in, the board stays awake and logs
+    assert b.app.store.count >= 4

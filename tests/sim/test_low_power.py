@@ -116,6 +116,23 @@ def test_the_board_sleeps_most_of_the_time(runs):
     assert slept_ua > energy.estimate(m, esp_no_boot).average_ua
 
 
+def test_a_timer_wake_does_not_load_the_link(runs):
+    # firmware/main.py: a timer wake with no host (VBUS low) takes its sample without protocol.py;
+    # a power-up loads it. The board says at each sleep whether this start had it (boards/sim.py).
+    (b, _, _), _ = runs
+    links = []
+    for e in b.events:
+        if e.kind == "power_loss":
+            links.append("cut")
+        elif e.kind == "deepsleep":
+            links.append(e.fields["link"])
+    # the power-up at the start and the one after the cut load the link; every wake in between not
+    first_after_cut = links.index("cut") + 1
+    assert links[0] == "1" and links[first_after_cut] == "1"
+    quiet = links[1 : first_after_cut - 1] + links[first_after_cut + 1 :]
+    assert len(quiet) >= 300 and set(quiet) == {"0"}
+
+
 def test_a_host_wakes_a_sleeping_board_and_syncs_it(tmp_path, capsys):
     """Held at the scenario's end the board sleeps; a host writing on the link wakes it (VBUS) and
     the board stays up to serve it."""
@@ -131,6 +148,9 @@ def test_a_host_wakes_a_sleeping_board_and_syncs_it(tmp_path, capsys):
         out = capsys.readouterr().out
         assert "stored up to record 59" in out
         assert sum(1 for e in b.events if e.kind == "boot") == boots_before + 1  # the wake
+        # the host's wake loaded the link (the sleeps before were quiet wakes: no link)
+        links = [e.fields["link"] for e in b.events if e.kind == "deepsleep"]
+        assert links[0] == "1" and set(links[1:]) == {"0"}
     finally:
         b.close()
 
