@@ -324,11 +324,21 @@ class Board(McuBoard):
         return time.time_ns() // 1_000_000  # the RTC's time (gettimeofday): runs in deep sleep
 
     def lightsleep(self, ms):
-        """The CPU pauses ms; the ULP counts on. Without the ULP the PCNT would stop: wait awake."""
+        """The CPU pauses ms, or until USB is plugged in; the ULP counts on. Without the ULP the
+        PCNT would stop: wait awake."""
         if not self.low_power:
             self.idle(ms)
             return
-        machine.lightsleep(ms)
+        import esp32
+
+        esp32.wake_on_ext0(self._vbus, esp32.WAKEUP_ANY_HIGH)
+        # The LEDs to the ULP while the CPU pauses: mcu.py's timer chain, which plays them awake,
+        # stops too, and a flash lit at the sleep would stay lit through it.
+        _led_pads(True)
+        try:
+            machine.lightsleep(ms)
+        finally:
+            _led_pads(False)
 
     def deepsleep(self, ms):
         """Never returns: main.py starts again after ms, or when USB is plugged in; the ULP counts

@@ -29,6 +29,8 @@ class _Hw:
         self.clock_ns = 1_000_000_000
         self.loads = 0
         self.slept = []
+        self.light = []  # (ms, LED pads on the RTC mux during the sleep) of each light sleep
+        self.ext0 = []  # (pin, level) each time the ext0 wake source was set
         self.rtcio = {}  # RTC IO registers the board wrote (machine.mem32), by address
 
 
@@ -94,6 +96,7 @@ def _modules(hw, monkeypatch):
         raise SystemExit  # never returns on a board
 
     machine.deepsleep = deepsleep
+    machine.lightsleep = lambda ms: hw.light.append((ms, _pads_rtc(hw)))
     machine.unique_id = lambda: b"\x01" * 6
     esp32 = types.ModuleType("esp32")
 
@@ -107,7 +110,8 @@ def _modules(hw, monkeypatch):
             hw.ulp.pc = entry_bytes // 4
 
     esp32.ULP, esp32.WAKEUP_ANY_HIGH = ULP, True
-    esp32.wake_on_ext0 = esp32.wake_on_ulp = lambda *a: None
+    esp32.wake_on_ext0 = lambda pin, level: hw.ext0.append((pin, level))
+    esp32.wake_on_ulp = lambda *a: None
     onewire = types.ModuleType("onewire")
     onewire.OneWire = Anything
     micropython = types.ModuleType("micropython")
@@ -243,3 +247,17 @@ def test_the_ulp_plays_the_pattern_through_a_deep_sleep_on_the_rtc_pads(monkeypa
     board.leds(PATTERNS["fault"], "fault")
     assert hw.ulp.mem[4] & 0xFFFF == step  # the ULP's place kept
     assert board._step == step - 5 + 1  # the timer chain shows the same step (its next is + 1)
+
+
+def test_a_light_sleep_hands_the_leds_to_the_ulp_and_wakes_on_usb(monkeypatch):
+    """The timer chain that plays the LEDs awake stops in light sleep too: without the ULP a flash
+    lit at the sleep would stay lit through it. Plugging USB in ends the sleep (the virtual board's
+    lightsleep does the same)."""
+    hw = _Hw([])
+    mod = _modules(hw, monkeypatch)
+    board = mod.Board()
+    board.leds(PATTERNS["logging"], "logging")
+    board.lightsleep(750)
+    assert hw.light == [(750, [True, True])]  # the ULP drove the pads while the CPU paused
+    assert _pads_rtc(hw) == [False, False]  # and the timer chain has them again
+    assert len(hw.ext0) == 1 and hw.ext0[0][1] is True  # VBUS high wakes it
