@@ -32,9 +32,10 @@ _MAX_IDLE_MS = const(2000)  # the loop feeds the watchdog at least this often
 _SYNC_LED_MS = const(3000)  # the "syncing" pattern stays this long after the last request
 _RESTART_MS = const(1)  # a deep sleep that only starts the program again (VBUS wakes it at once)
 # Shorter waits light-sleep: a deep-sleep wake restarts the program [R: 3 s chosen, not measured].
-# By boards/energy.py's figures a wake's CPU (~390 ms at 32.6 mA, 12.8 mA*s) equals light sleep's
-# extra 233 uA over deep sleep for ~55 s: at 1-minute logging the two are about even, to be decided
-# on a board (the light-sleep and ULP currents are [R]).
+# By boards/energy.py's figures a wake (~150 ms of CPU at 32.6 mA and 45 ms of start-up at 20 mA,
+# 5.8 mA*s) costs what light sleep's extra 233 uA over deep sleep costs in ~25 s: at 1-minute
+# logging deep sleep saves about 130 uA; waits of 3-25 s (intervals under ~26 s) would cost less
+# light-sleeping. To be measured on a board (the light-sleep, ULP and start-up figures are [R]).
 _MIN_DEEP_SLEEP_MS = const(3000)
 
 
