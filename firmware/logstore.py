@@ -426,11 +426,25 @@ class LogStore:
     # --- space ---------------------------------------------------------------------------------
 
     def update_space(self):
-        """Refresh the free-space state, reclaiming fully synced segments when space runs short."""
+        """Refresh the free-space state, reclaiming fully synced segments when space runs short.
+
+        littlefs's free-block count (os.statvfs, lfs_fs_size) is "best effort": it counts the
+        blocks of a file opened for appending twice until the file is written to (a segment
+        reopened after a wake from deep sleep: up to a whole segment), and near full it can count
+        more blocks than the flash has. So the open segment is closed while the blocks are
+        counted and opened again after, and a count past the flash's size reads as full."""
+        reopen = self.segment_first if self.file is not None else None
+        self._close_segment()
         total, free = self._space()
         need = _RESERVE_BLOCKS * self.block_size + 2 * record.MAX_CHUNK
-        while free < need and self._reclaim_one():
+        while free < need and (self._reclaim_one() or self._roll_acknowledged()):
             total, free = self._space()
+        if reopen is not None and self.file is None and reopen in self.segments:
+            try:
+                self.file = open(self._path(reopen), "ab")
+                self.segment_first = reopen
+            except OSError:
+                pass  # the next commit opens a new segment
         self.full = free < need
         self.low = free < total * STORAGE_LOW_FRACTION
         return free
@@ -439,12 +453,24 @@ class LogStore:
         """The share of the filesystem's blocks in use, whole percent (STATUS: storage_used_percent).
         Counted in blocks, so no product exceeds a small int on a 32-bit port."""
         st = os.statvfs(self.data_dir)
-        return (st[2] - st[3]) * 100 // st[2] if st[2] else 0
+        free = st[3] if st[3] <= st[2] else 0  # a count past the flash's size: see update_space
+        return (st[2] - free) * 100 // st[2] if st[2] else 0
 
     def _space(self):
         st = os.statvfs(self.data_dir)
         self.block_size = st[0]
-        return st[0] * st[2], st[0] * st[3]
+        free = st[3] if st[3] <= st[2] else 0  # see update_space
+        return st[0] * st[2], st[0] * free
+
+    def _roll_acknowledged(self):
+        """Short of space with one segment, the one being written, and every record in it
+        acknowledged by a host: start the next segment (its header fits in the reserve) so that
+        _reclaim_one can delete this one. Without it, a flash that one segment filled stayed full
+        after a complete sync."""
+        segs = self.segments
+        if len(segs) != 1 or segs[0] >= self.next_seq or self.synced < self.next_seq:
+            return False
+        return self._open_segment()
 
     def _reclaim_one(self):
         """Delete the oldest segment if every record in it was acknowledged by a host."""

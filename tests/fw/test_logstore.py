@@ -122,6 +122,58 @@ def test_full_flash_reclaims_only_acknowledged_segments():
     assert logstore._read_int(d + "/synced", -1) == segments[2]
 
 
+def test_one_segment_that_filled_the_flash_goes_once_a_host_has_it_all():
+    # A flash filled by the segment being written (its size limit not reached): after a host
+    # acknowledged every record, the next commit starts a new segment (a header, within the
+    # reserve) and deletes the old one; before that, nothing is deleted or started.
+    d = fsdir.fresh(blocks=64)
+    s = _store(d, batch=4, blocks=1000)  # a segment never rolls over by size here
+    _log(s, 40)
+    assert len(s.segments) == 1 and s.next_seq == 40
+    old = s._path(s.segments[0])
+    s._space = lambda: (1 << 20, 0 if logstore._exists(old) else 1 << 20)  # full while it exists
+    _log(s, 4, t0=40)
+    assert s.full and s.count == 4 and len(s.segments) == 1  # nothing acknowledged: kept
+    s.acknowledge(39)
+    assert s.commit() == 0 and len(s.segments) == 1  # record 39 is not on a host yet
+    s.acknowledge(40)
+    assert s.commit() == 4
+    assert not s.full and s.segments == [40] and not logstore._exists(old)
+    assert _read_all(d) == [40, 41, 42, 43]
+
+
+class _Os:
+    """The os module with statvfs answering as littlefs can near full: more blocks in use than
+    the flash has (f_bfree, unsigned on the boards, wraps)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def statvfs(self, path):
+        st = self.real.statvfs(path)
+        return (st[0], st[1], st[2], st[2] + 7) + tuple(st[4:])
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_free_count_past_the_flash_size_reads_as_full():
+    d = fsdir.fresh(blocks=64)
+    s = _store(d)
+    _log(s, 4)
+    real = logstore.os
+    logstore.os = _Os(real)
+    try:
+        s.update_space()
+        assert s.full and s.used_percent() == 100
+        _log(s, 4, t0=4)
+        assert s.count == 4 and s.next_seq == 4  # not written: the store takes it as full
+    finally:
+        logstore.os = real
+    s.update_space()
+    assert not s.full and s.commit() == 4
+
+
 def test_boot_counter():
     d = fsdir.fresh()
     assert logstore.bump_boot_counter(d) == 1

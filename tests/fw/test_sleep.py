@@ -149,6 +149,26 @@ def test_the_storage_state_is_the_one_the_sleep_left_until_the_next_commit():
     assert not s3.low and not s3.full
 
 
+def test_the_free_space_after_a_wake_is_counted_with_the_segment_closed():
+    # littlefs counts the blocks of a file opened for appending twice until it is written to: a
+    # segment resumed after a wake. The store counts with it closed, then appends to it again.
+    d = fsdir.fresh(blocks=64)
+    s = _store(d)
+    _log(s, 0, 62)  # several blocks in the open segment, 2 records in RAM
+    s2, _ = _sleep_and_wake(d, s, _Logger(s, _rules()))
+    first = s2.segment_first
+    free = s2.update_space()
+    assert s2.file is not None and s2.segment_first == first  # open again: the same segment
+    s2._close_segment()
+    st = os.statvfs(d)
+    assert free == st[0] * st[3]
+    s2.file = open(s2._path(first), "ab")
+    s2.segment_first = first
+    _log(s2, 62, 6)
+    s2.commit()
+    assert _seqs_and_chain(d) == list(range(68))
+
+
 def test_the_logger_state_round_trips():
     d = fsdir.fresh()
     s = _store(d)
