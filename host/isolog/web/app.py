@@ -362,12 +362,14 @@ def create_app(
             return Response("no such shipment", 404)
         return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
-    def _about(st: Store, row: int) -> tuple[dict[str, Any], Any]:
+    def _about(st: Store, row: int) -> tuple[dict[str, Any], Any, Any]:
+        """(the shipment's row, what a signature names of it, its check result)."""
         ship = queries.shipment_row(st, row)
         if ship is None:
             raise UserError(f"no shipment {row}")
         result = checks.result(st, ship)
-        return ship, accounts.Shipment(row, ship["id"], ship["device"], result.overall, result.records_sha256 or "")
+        about = accounts.Shipment(row, ship["id"], ship["device"], result.overall, result.records_sha256 or "")
+        return ship, about, result
 
     async def sign(request: Request) -> Response:
         got = await signed_form(request)
@@ -377,8 +379,8 @@ def create_app(
         row = request.path_params["row"]
 
         def do(st):
-            ship, about = _about(st, row)
-            review = reviews.state(st, row, checks.result(st, ship))
+            _, about, result = _about(st, row)
+            review = reviews.state(st, row, result)
             return accounts.sign(
                 st,
                 form.get("user", "").strip(),
@@ -408,14 +410,14 @@ def create_app(
         row = request.path_params["row"]
 
         def do(st):
-            ship, about = _about(st, row)
+            _, about, result = _about(st, row)
             return reviews.sign(
                 st,
                 form.get("user", "").strip(),
                 form.get("password", ""),
                 user,
                 about,
-                checks.result(st, ship),
+                result,
                 form.get("excursion", ""),
                 form.get("meaning", ""),
                 form.get("reason", ""),
@@ -443,7 +445,7 @@ def create_app(
         row = request.path_params["row"]
 
         def do(st):
-            ship, about = _about(st, row)
+            ship, about, _ = _about(st, row)
             _, pdf = checks.certificate_pdf(st, ship)
             return accounts.archive_certificate(st, about, pdf, user)
 
