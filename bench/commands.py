@@ -58,7 +58,9 @@ def read_columns(db: str, device: str) -> None:
     print(len(cols[0]))
 
 
-def _measure(argv: list[str]) -> tuple[int, float, float, str]:
+def measure(argv: list[str]) -> tuple[int, float, float, str]:
+    """(exit code, wall seconds, peak RSS MB, stdout) of a command, process start to exit, timed in
+    a small wrapper process (its children's peak RSS); stdout kept only for a --json command."""
     out = subprocess.run(
         [sys.executable, "-c", _WRAPPER, *argv], capture_output=True, text=True, cwd=ROOT, check=False
     ).stdout
@@ -94,7 +96,7 @@ def main() -> None:
             cert = None
             for _ in range(REPEAT.get(n, 3)):
                 for name, argv in cmds.items():
-                    rc, dt, rss, out = _measure(argv)
+                    rc, dt, rss, out = measure(argv)
                     if name == "check":
                         cert = json.loads(out)["records"]["sha256"]
                         ok_rc = rc in (0, 1)

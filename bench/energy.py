@@ -24,12 +24,12 @@ item 3): "well under a minute".
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.commands import measure
 from bench.table import print_table, row
 from isolog.log import image
 from isolog.sim import scenario as scenario_mod
@@ -39,19 +39,10 @@ from isolog_boards import energy
 GOAL_UA = {"esp32s3": 150.0, "pico": None}
 LONG_TRIP_GOAL_S = 60.0
 
-# Times a command and reads its peak RSS (the children's: the isolog process and the board's)
-_WRAPPER = """
-import resource, subprocess, sys, time
-t = time.perf_counter()
-rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
-dt = time.perf_counter() - t
-print(f"@@ {rc} {dt:.6f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-"""
 
-
-def run_trip(board: str, low_power: bool = False) -> tuple[energy.Measured, int, float, int]:
-    """(what the virtual board measured, records committed, wall seconds, wakes from deep sleep
-    the board reported) of the 7-day trip on a board."""
+def run_trip(board: str, low_power: bool = False) -> tuple[energy.Measured, int, float]:
+    """(what the virtual board measured, records committed, wall seconds) of the 7-day trip on a
+    board."""
     sc = scenario_mod.load(None)
     with tempfile.TemporaryDirectory(prefix="isolog-bench-energy-") as d:
         flash = Path(d) / "flash.img"
@@ -67,8 +58,7 @@ def run_trip(board: str, low_power: bool = False) -> tuple[energy.Measured, int,
         if code != 0:
             raise SystemExit(f"bench energy: the virtual board ({board}) stopped with exit code {code}")
         records = len(image.read_image(flash).records)
-        m = vb.energy()
-        return m, records, wall, m.wakes
+        return vb.energy(), records, wall
 
 
 def fourteen_day_scenario(folder: Path) -> Path:
@@ -89,13 +79,6 @@ def fourteen_day_scenario(folder: Path) -> Path:
     return path
 
 
-def run_command(argv: list[str]) -> tuple[int, float, float]:
-    """(exit code, wall seconds, peak RSS MB) of a command, process start to exit."""
-    out = subprocess.run([sys.executable, "-c", _WRAPPER, *argv], capture_output=True, text=True, check=False).stdout
-    rc, dt, rss_kb = out.rpartition("@@ ")[2].split()
-    return int(rc), float(dt), int(rss_kb) / 1024
-
-
 def long_trip() -> None:
     print()
     print("the 14-day trip at full speed, process start to exit (isolog sim --speed max --until-end)")
@@ -107,7 +90,7 @@ def long_trip() -> None:
             ("--low-power (a restart at every wake)", ["--low-power"], LONG_TRIP_GOAL_S),
             ("awake (the peer: no restarts)", [], None),
         ):
-            rc, wall, rss = run_command([*isolog, *extra, str(sc)])
+            rc, wall, rss, _ = measure([*isolog, *extra, str(sc)])
             if rc != 0:
                 raise SystemExit(f"bench energy: isolog sim {' '.join(extra)} exited {rc}")
             row(
@@ -128,7 +111,7 @@ def main() -> None:
         ("esp32s3 low power", "esp32s3", True),
         ("pico", "pico", False),
     ):
-        measured, records, wall, wakes = run_trip(board, low_power)
+        measured, records, wall = run_trip(board, low_power)
         est = energy.estimate(measured, energy.board(board))
         b = est.board
         goal = GOAL_UA[board]
@@ -150,6 +133,7 @@ def main() -> None:
         )
         for state, share in sorted(est.shares().items(), key=lambda kv: -kv[1]):
             row(rows, f"{name}:   share {state}", f"{share * 100:.2f} %", "", None)
+        wakes = measured.wakes
         if wakes:
             # what boards/energy.py CPU_US_PER_WAKE holds: the unix port's CPU time a wake took
             # (start to sleep), and what the model makes of it at the board's clock

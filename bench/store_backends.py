@@ -96,7 +96,7 @@ def table_bytes(db: Path | str) -> dict[str, int]:
 
 
 def _check(isolog: str, db: Path | str, out: Path) -> dict[str, tuple[float, float]]:
-    from bench.commands import _measure
+    from bench.commands import measure
     from bench.store_synth import SHIP_ID
 
     cmds = {
@@ -106,7 +106,7 @@ def _check(isolog: str, db: Path | str, out: Path) -> dict[str, tuple[float, flo
     best = {k: (float("inf"), 0.0) for k in cmds}
     for _ in range(REPEAT):
         for name, argv in cmds.items():
-            rc, dt, rss, text = _measure(argv)
+            rc, dt, rss, text = measure(argv)
             if rc not in ((0, 1) if name == "check" else (0,)):
                 raise SystemExit(f"bench: {' '.join(argv)} exited {rc}")
             if name == "check":
