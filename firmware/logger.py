@@ -148,8 +148,8 @@ class Logger:
             self.store.config = cfg
         else:
             self._restore_alarms(cfg["id"])
-        # its file is MAC'd into the log ("C" chunk): a host compares it with what it configured
-        self.store.set_header(header[0], header[1], header[2], header[3], cfg)
+            # its file is MAC'd into the log ("C" chunk): a host compares it with what it configured
+            self.store.set_header(header[0], header[1], header[2], header[3], cfg)
         self.interval_ms = cfg["interval_s"] * 1000
         if saved is not None:
             import sleep
