@@ -121,15 +121,18 @@ _RTCIO_MUX_SEL = const(1 << 19)
 _RTCIO_LED_BITS = const(3 << 25)  # 10 + 15 and 10 + 16
 
 
+def _wake_kind():
+    """ "deepsleep" (timer), "usb" (VBUS appeared: ext0) or "power_on" (any other start)."""
+    if machine.reset_cause() != machine.DEEPSLEEP_RESET:
+        return "power_on"
+    return "usb" if machine.wake_reason() == machine.EXT0_WAKE else "deepsleep"
+
+
 def quiet_wake():
     """True at a timer wake from deep sleep with no USB host (VBUS low): the firmware then only
     takes its sample and sleeps again, without loading its link (firmware/main.py). Asked before
     Board() is made."""
-    return (
-        machine.reset_cause() == machine.DEEPSLEEP_RESET
-        and machine.wake_reason() != machine.EXT0_WAKE
-        and Pin(_PIN_VBUS, Pin.IN).value() == 0
-    )
+    return _wake_kind() == "deepsleep" and Pin(_PIN_VBUS, Pin.IN).value() == 0
 
 
 def _ulp_try(read):
@@ -200,10 +203,8 @@ class Board(McuBoard):
     def __init__(self):
         self._total = 0
         self._counter = None
-        woke = machine.reset_cause() == machine.DEEPSLEEP_RESET
-        self._wake = "power_on"
-        if woke:
-            self._wake = "usb" if machine.wake_reason() == machine.EXT0_WAKE else "deepsleep"
+        self._wake = _wake_kind()
+        woke = self._wake != "power_on"
         if _HAVE_ULP:
             import esp32
             import esp32s3_ulp

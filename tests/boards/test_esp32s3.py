@@ -178,6 +178,17 @@ def test_a_usb_wake_and_the_rtc_memory_limit(monkeypatch):
     assert len(board.rtc_memory()) == 2048 - 24
 
 
+def test_only_a_timer_wake_without_usb_is_quiet(monkeypatch):
+    """firmware/main.py asks quiet_wake() before Board(): a power-on or a USB wake loads the link."""
+    hw = _Hw([])
+    mod = _modules(hw, monkeypatch)
+    assert not mod.quiet_wake()  # a power-on
+    hw.reset_cause, hw.wake = 4, 4  # a deep-sleep reset by the timer; VBUS low
+    assert mod.quiet_wake() and mod.Board().wake_reason() == "deepsleep"
+    hw.wake = 2  # VBUS woke it (ext0): the pin reads high
+    assert not mod.quiet_wake() and mod.Board().wake_reason() == "usb"
+
+
 # --- the LEDs through a deep sleep -------------------------------------------------------------
 
 PATTERNS = _load("isolog_leds_for_esp32s3", ROOT / "firmware" / "leds.py").PATTERNS
